@@ -1,0 +1,1 @@
+"""robnetzoo.cli: the ``robnetzoo`` command. Thin: parse, call the library, print."""

@@ -1,0 +1,103 @@
+"""The ``robnetzoo`` Typer app and its error boundary.
+
+Library code raises ``RobnetzooError`` subclasses; here, once, they become one line on
+stderr and exit code 2. Usage errors are 2 as well; anything else is a bug: exit 1, with the
+traceback shown under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from robnetzoo import __version__
+from robnetzoo.errors import RobnetzooError
+
+from . import evaluate as evaluate_cmd
+from . import zoo
+from ._output import stderr
+
+app = typer.Typer(
+    name="robnetzoo",
+    help="A model zoo for adversarially robust networks (RobNets and baselines).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"debug": False}
+
+
+def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
+    """Typer >= 0.20 vendors click as ``typer._click``; catch both spellings of a class."""
+    classes = [getattr(click.exceptions, name), getattr(typer, name, None)]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found]
+
+        classes.append(getattr(vendored, name, None))
+    except ImportError:
+        pass
+    return tuple(c for c in classes if isinstance(c, type))
+
+
+_USAGE_ERRORS = _click_exceptions("UsageError")
+_ABORTS = _click_exceptions("Abort")
+_EXITS = _click_exceptions("Exit")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"robnetzoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+) -> None:
+    _state["debug"] = debug
+
+
+zoo.register(app)
+evaluate_cmd.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) 0, 1 or 2."""
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        result = app(args=args, prog_name="robnetzoo", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except _USAGE_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        code = 2
+    except _ABORTS:
+        stderr.print("aborted")
+        code = 130
+    except _EXITS as exc:
+        code = exc.exit_code  # type: ignore[attr-defined]
+    except RobnetzooError as exc:
+        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        code = 2
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        code = 130
+    except Exception as exc:  # a bug: say so, and show where under --debug
+        if _state["debug"]:
+            stderr.print_exception()
+        else:
+            stderr.print(
+                f"[red]internal error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                highlight=False, soft_wrap=True,
+            )
+        code = 1
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

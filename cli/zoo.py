@@ -1,0 +1,100 @@
+"""``robnetzoo models | info | convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._output import emit_json, fmt, millions, stderr
+
+
+def models(
+    pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'robnet-*'."),
+    json_out: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
+) -> None:
+    """List the zoo: parameters, data set, the paper's natural / PGD-20 accuracy, weights."""
+    from robnetzoo.info import zoo_table
+
+    rows = zoo_table(pattern)
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(title="robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)")
+    for column in ("name", "params", "dataset", "paper natural", "paper PGD-20", "weights"):
+        table.add_column(column, justify="right" if column.startswith(("params", "paper")) else "left")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            millions(row["params"] or row["paper_params"]) + ("" if row["params"] else " (paper)"),
+            row["dataset"],
+            fmt(row["paper_natural"]),
+            fmt(row["paper_pgd20"]),
+            row["weights"],
+        )
+    stderr.print(table)
+
+
+def info(
+    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
+    revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON on stdout."),
+) -> None:
+    """Config, genotype, density, parameters and FLOPs; checks saved weights against the config."""
+    from robnetzoo.info import model_info
+
+    kwargs = {"revision": revision} if revision else {}
+    data = model_info(model, **kwargs)
+    if json_out:
+        emit_json(data)
+        return
+    table = Table(show_header=False, title=data["name"])
+    table.add_column(style="bold")
+    table.add_column()
+    config = data["config"]
+    table.add_row("architecture", f"{config['arch']} {_short_args(config['arch_args'])}")
+    table.add_row("dataset", f"{config['dataset']} ({config['num_classes']} classes, input {'x'.join(map(str, config['input_size']))})")
+    table.add_row("parameters", f"{data['parameters']:,}")
+    table.add_row("FLOPs (MACs)", f"{data['macs'] / 1e6:,.1f}M")
+    if "genotype" in data:
+        cells = data["genotype"]
+        table.add_row("genotype", cells[0] if len(cells) == 1 else f"{len(cells)} cells (cell-free); first {cells[0]}")
+        table.add_row("density", f"{data['density']:.3f}")
+    table.add_row("weights", "loaded strictly: match the config" if data["weights_checked"] else "not loaded (architecture only)")
+    if data.get("paper"):
+        table.add_row("paper", ", ".join(f"{k} {v}" for k, v in data["paper"].items()))
+    stderr.print(table)
+
+
+def _short_args(args: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in args.items() if k != "genotype")
+
+
+def convert(
+    checkpoint: Path = typer.Argument(..., help="The authors' .pth.tar checkpoint."),
+    arch: str = typer.Option(..., "--arch", help="Registry name the checkpoint was trained as, e.g. robnet-large."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write config.json, model.safetensors, README.md."),
+    trust_pickle: bool = typer.Option(
+        False, "--trust-pickle", help="Allow arbitrary pickled objects: only for files whose source you trust."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Convert an authors' checkpoint to a Hub folder (strict: every tensor must fit)."""
+    from robnetzoo.convert import convert_checkpoint
+
+    summary = convert_checkpoint(checkpoint, arch, output, trust_pickle=trust_pickle)
+    if json_out:
+        emit_json(summary)
+    else:
+        stderr.print(
+            f"converted {checkpoint} -> {output} ({summary['tensors']} tensors, "
+            f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(models)
+    app.command()(info)
+    app.command()(convert)

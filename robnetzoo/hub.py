@@ -1,0 +1,276 @@
+"""Hub folders: ``config.json`` + ``model.safetensors`` + ``README.md`` (model card).
+
+``from_pretrained`` accepts a registry name, a Hub repo id (``org/name``) or a local folder,
+and always loads strictly. Downloads go through ``huggingface_hub`` so its cache,
+``HF_HUB_OFFLINE=1``, ``HF_ENDPOINT`` and tokens behave as users of the Hub expect. Hub
+failures are turned into one line that says what to do, not a stack of HTTP errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from ._io import atomic_write_text
+from .config import ModelConfig, build_model
+from .errors import IntegrityError, InvalidInput, NotFound
+from .registry import REGISTRY, get_entry
+from .weights import load_strict, read_safetensors, write_safetensors
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+
+
+# ---------------------------------------------------------------------------- saving
+
+
+def model_config(model: nn.Module) -> ModelConfig:
+    config = getattr(model, "zoo_config", None)
+    if not isinstance(config, ModelConfig):
+        raise InvalidInput(
+            "this model carries no robnetzoo config; build it with robnetzoo.create_model() "
+            "or set model.zoo_config = robnetzoo.config.ModelConfig(...)"
+        )
+    return config
+
+
+def save_pretrained(
+    model: nn.Module,
+    save_directory: str | Path,
+    *,
+    eval_results: Iterable[Mapping[str, Any]] | None = None,
+    notes: str = "",
+) -> Path:
+    """Write a Hub folder. Each file is written atomically, so a kill leaves the old one whole.
+
+    ``eval_results`` are dicts with ``metric`` (``"clean"`` or an attack name), ``accuracy``
+    (percent), and optionally ``eps``, ``n_examples``, ``split``: they go to the card's
+    ``model-index`` so the Hub shows them.
+    """
+    config = model_config(model)
+    directory = Path(save_directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_safetensors(model, directory / WEIGHTS_NAME, {"robnetzoo_arch": config.arch})
+    config.save(directory / CONFIG_NAME)
+    atomic_write_text(directory / CARD_NAME, model_card(config, eval_results or (), notes))
+    return directory
+
+
+def model_card(
+    config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = ""
+) -> str:
+    """The README.md of a model repo: YAML metadata the Hub indexes, then a human summary."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    for result in eval_results:
+        metric = str(result["metric"])
+        eps = result.get("eps", config.threat_model.get("eps"))
+        label = "clean accuracy" if metric == "clean" else f"{metric} robust accuracy"
+        if metric != "clean" and eps is not None:
+            label += f" (Linf, eps={float(eps) * 255:.3g}/255)"
+        results.append(
+            EvalResult(
+                task_type="image-classification",
+                dataset_type=config.dataset,
+                dataset_name=config.dataset.upper(),
+                dataset_split=result.get("split", "test"),
+                metric_type="accuracy" if metric == "clean" else "robust_accuracy",
+                metric_name=label,
+                metric_value=round(float(result["accuracy"]), 2),
+                metric_args={"n_examples": result["n_examples"]} if "n_examples" in result else None,
+            )
+        )
+    data = ModelCardData(
+        library_name="robnetzoo",
+        license="mit",
+        tags=["robnetzoo", "adversarial-robustness", "image-classification", config.arch],
+        datasets=[config.dataset],
+        model_name=config.name,
+        eval_results=results or None,
+    )
+    genotype = config.genotype()
+    lines = [
+        "---",
+        data.to_yaml(),
+        "---",
+        "",
+        f"# {config.name}",
+        "",
+        f"An adversarially robust `{config.arch}` from the robnetzoo model zoo, "
+        f"for {config.dataset} ({config.num_classes} classes, input {'x'.join(map(str, config.input_size))}, "
+        "pixels in [0, 1], no normalisation).",
+        "",
+        "```python",
+        "import robnetzoo",
+        f'model = robnetzoo.from_pretrained("{config.name}")  # eval mode',
+        "```",
+        "",
+        f"Threat model: {config.threat_model.get('norm', 'Linf')}, "
+        f"eps = {float(config.threat_model.get('eps', 8 / 255)) * 255:.3g}/255.",
+    ]
+    if genotype is not None:
+        lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
+                  "", "```", *("".join(c) for c in genotype.cells), "```"]
+    if notes:
+        lines += ["", notes]
+    return "\n".join(lines) + "\n"
+
+
+def push_to_hub(
+    model: nn.Module,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    commit_message: str = "Upload robnetzoo model",
+    eval_results: Iterable[Mapping[str, Any]] | None = None,
+) -> str:
+    """Save to a temporary folder and upload it as one commit; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    _check_repo_id(repo_id)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_pretrained(model, tmp, eval_results=eval_results)
+        info = api.upload_folder(
+            folder_path=tmp, repo_id=repo_id, revision=revision, commit_message=commit_message
+        )
+    return str(getattr(info, "commit_url", info))
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_folder(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a local Hub folder strictly; the model comes back in eval mode."""
+    directory = Path(directory)
+    config = ModelConfig.load(directory / CONFIG_NAME)
+    model = build_model(config)
+    state = read_safetensors(directory / WEIGHTS_NAME, map_location)
+    load_strict(model, state, str(directory / WEIGHTS_NAME))
+    return model.to(map_location).eval()
+
+
+def resolve_repo_id(name_or_repo: str) -> str:
+    """A registry name becomes its Hub repo id; an ``org/name`` is checked and kept."""
+    if name_or_repo in REGISTRY:
+        entry = REGISTRY[name_or_repo]
+        if not entry.buildable:
+            get_buildable_entry(name_or_repo)
+        return entry.hub_repo
+    if "/" in name_or_repo:
+        _check_repo_id(name_or_repo)
+        return name_or_repo
+    get_entry(name_or_repo)  # raises NotFound with close names
+    raise AssertionError("unreachable")
+
+
+def get_buildable_entry(name: str):
+    entry = get_entry(name)
+    if not entry.buildable:
+        raise NotFound(
+            f"{name}'s architecture was never published by the authors; it will come from "
+            "`robnetzoo search`. Use robnet-large or robnet-free meanwhile"
+        )
+    return entry
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("expected exactly one '/'")
+    except HFValidationError as exc:
+        raise InvalidInput(
+            f"malformed Hub repo id {repo_id!r} ({str(exc).splitlines()[0]}); "
+            "write it as org/name, e.g. robnetzoo/robnet-large"
+        ) from None
+
+
+def from_pretrained(
+    name_or_repo_or_dir: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    map_location: str | torch.device = "cpu",
+    token: str | None = None,
+) -> nn.Module:
+    """Load a pretrained model (eval mode) from a local folder, a registry name or a repo id.
+
+    A local folder wins over a name of the same spelling, as in ``transformers``.
+    """
+    path = Path(name_or_repo_or_dir)
+    if path.is_dir():
+        return load_folder(path, map_location)
+    name = str(name_or_repo_or_dir)
+    if name.startswith((".", "/", "~")) or "\\" in name:
+        raise NotFound(f"no model folder at {name}; check the path (it must hold {CONFIG_NAME})")
+    repo_id = resolve_repo_id(name)
+    files = {}
+    for filename in (CONFIG_NAME, WEIGHTS_NAME):
+        files[filename] = _download(repo_id, filename, revision, cache_dir, local_files_only, token)
+    return load_folder(Path(files[CONFIG_NAME]).parent, map_location)
+
+
+def _download(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    cache_dir: str | Path | None,
+    local_files_only: bool,
+    token: str | None,
+) -> str:
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import errors as hub_errors
+
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)  # its per-retry warnings are noise; we say one line
+    try:
+        return hf_hub_download(
+            repo_id,
+            filename,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            token=token,
+            library_name="robnetzoo",
+        )
+    except hub_errors.LocalEntryNotFoundError:
+        offline = local_files_only or constants.HF_HUB_OFFLINE
+        why = "downloads are off (HF_HUB_OFFLINE=1 or local_files_only)" if offline else (
+            f"the Hub at {constants.ENDPOINT} could not be reached"
+        )
+        raise NotFound(
+            f"{repo_id}/{filename} is not in the local cache and {why}; "
+            "download it once with network access, or pass a local folder"
+        ) from None
+    except hub_errors.RepositoryNotFoundError:
+        raise NotFound(
+            f"no Hub repository {repo_id} (or it is private: log in with `hf auth login`); "
+            f"set {'ROBNETZOO_HUB_ORG' if repo_id.startswith('robnetzoo/') else 'the repo id'} "
+            "or load a local folder"
+        ) from None
+    except hub_errors.RevisionNotFoundError:
+        raise NotFound(f"{repo_id} has no revision {revision!r}; check the branch, tag or commit") from None
+    except hub_errors.EntryNotFoundError:
+        raise IntegrityError(
+            f"{repo_id} has no {filename}; it is not a robnetzoo model repository"
+        ) from None
+    except hub_errors.HfHubHTTPError as exc:
+        raise NotFound(f"the Hub refused {repo_id}/{filename}: {str(exc).splitlines()[0]}") from None
+    finally:
+        hub_logger.setLevel(level)

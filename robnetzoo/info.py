@@ -1,0 +1,83 @@
+"""Facts about models for people and scripts: the zoo table and one model's details."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import build_model
+from .factory import registry_config
+from .profile import count_macs, count_parameters
+from .registry import REGISTRY, ModelEntry, list_models
+
+
+def weights_status(entry: ModelEntry) -> str:
+    """``cached`` (in the local Hub cache), ``hub`` (published, download on first use),
+    ``none`` (baselines: train them), or ``awaiting-search``."""
+    if entry.status == "awaiting-search":
+        return "awaiting-search"
+    if entry.status == "baseline":
+        return "none"
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(entry.hub_repo, "model.safetensors")
+    return "cached" if isinstance(cached, str) else "hub"
+
+
+def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
+    """One row per registry model; parameters are counted on the meta device (no memory)."""
+    rows = []
+    for name in list_models(pattern):
+        entry = REGISTRY[name]
+        params = None
+        if entry.buildable:
+            with torch.device("meta"):
+                params = count_parameters(build_model(registry_config(name)))
+        rows.append(
+            {
+                "name": name,
+                "params": params,
+                "paper_params": entry.paper_params,
+                "dataset": entry.dataset,
+                "paper_natural": entry.paper.get("natural"),
+                "paper_pgd20": entry.paper.get("pgd20"),
+                "weights": weights_status(entry),
+                "hub_repo": entry.hub_repo if entry.status == "published" else None,
+                "description": entry.description,
+            }
+        )
+    return rows
+
+
+def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
+    """Config, genotype, density, parameters and MACs of a registry name, folder or repo id.
+
+    A folder or repo id is loaded strictly, so this also checks its weights against its
+    config (``weights_checked``); a registry name is built untrained.
+    """
+    from .hub import from_pretrained
+
+    is_saved = Path(source).is_dir() or "/" in source
+    if is_saved:
+        model = from_pretrained(source, **load_kwargs)
+    else:
+        model = build_model(registry_config(source))
+    config = model.zoo_config
+    genotype = config.genotype()
+    info: dict[str, Any] = {
+        "name": config.name,
+        "source": source,
+        "config": config.to_dict(),
+        "parameters": count_parameters(model),
+        "macs": count_macs(model, tuple(config.input_size)),
+        "weights_checked": is_saved,
+    }
+    if genotype is not None:
+        info["genotype"] = [ "".join(c) for c in genotype.cells]
+        info["density"] = genotype.density()
+    entry = REGISTRY.get(config.name)
+    if entry is not None:
+        info["paper"] = dict(entry.paper)
+    return info

@@ -1,0 +1,43 @@
+"""Architectures by name: the one place that maps an ``arch`` string to a constructor.
+
+A registry entry (``robnetzoo.registry``) names an ``arch`` from this table plus its keyword
+arguments; ``config.json`` stores the same pair, so the constructor's arguments *are* the
+config and the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import nn
+
+from ..errors import InvalidInput
+from .densenet import densenet121
+from .resnet import resnet18, resnet50
+from .robnet import RobNet
+from .wide_resnet import wrn_28_10
+
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "robnet": RobNet,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "wrn-28-10": wrn_28_10,
+    "densenet121": densenet121,
+}
+
+
+def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
+    """Instantiate ``arch`` with ``arch_args``; a wrong argument is an input error, not a crash."""
+    try:
+        constructor = ARCHITECTURES[arch]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+        ) from None
+    try:
+        return constructor(**arch_args)
+    except TypeError as exc:
+        raise InvalidInput(f"bad arguments for architecture {arch!r}: {exc}") from exc
+
+
+__all__ = ["ARCHITECTURES", "RobNet", "build_architecture"]

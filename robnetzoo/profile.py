@@ -1,0 +1,42 @@
+"""Parameter and FLOP counts (multiply-accumulates of convolutions and linear layers)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
+    """MACs of one forward pass on one image: the FLOPs figure papers quote for CNNs."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += output.numel() * kernel
+
+    def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        total += output.numel() * module.in_features
+
+    handles = []
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            handles.append(module.register_forward_hook(conv_hook))
+        elif isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(linear_hook))
+    was_training = model.training
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        model(torch.zeros(1, *input_size, device=device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return total

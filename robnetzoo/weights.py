@@ -1,0 +1,74 @@
+"""Reading and writing weights, and loading them *strictly*.
+
+A missing, unexpected or mis-shaped tensor is always an error naming the tensors: silently
+ignoring them (as ``strict=False`` or the Hub mixin's default would) turns a wrong file into a
+model that quietly reports chance accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ._io import atomic_write
+from .errors import IntegrityError
+
+
+def _preview(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise ``IntegrityError`` unless ``state_dict`` has exactly the model's keys and shapes."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    misshaped = [
+        f"{k} {tuple(state_dict[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if missing or unexpected or misshaped:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing ({_preview(missing)})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected ({_preview(unexpected)})")
+        if misshaped:
+            parts.append(f"{len(misshaped)} mis-shaped ({_preview(misshaped, 2)})")
+        raise IntegrityError(
+            f"weights in {source} do not match the architecture: {'; '.join(parts)}. "
+            "Check that the config (or --arch) names the model these weights were trained as"
+        )
+
+
+def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+    check_state_dict(model, state_dict, source)
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Load a ``.safetensors`` file; truncation or corruption becomes one clear error."""
+    if not path.is_file():
+        raise IntegrityError(f"{path} is missing; a model folder needs model.safetensors")
+    try:
+        return load_file(str(path), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise IntegrityError(
+            f"{path} is corrupt or truncated ({exc}); download it again "
+            "(force_download=True) or re-save the model"
+        ) from exc
+
+
+def write_safetensors(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``model``'s state dict; tensors are made contiguous and un-aliased for safetensors."""
+    tensors = {k: v.detach().contiguous().cpu().clone() for k, v in model.state_dict().items()}
+    meta = {"format": "pt", **(metadata or {})}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))

@@ -15,6 +15,7 @@ tools evaluating "the first 1,000 CIFAR-10 test images" see the same images.
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from .errors import InvalidInput, NotFound
+from .errors import IntegrityError, InvalidInput, NotFound
 
 DATA_ROOT_ENV = "ROBNETZOO_DATA_ROOT"
 DATASETS = ("cifar10", "cifar100", "svhn", "tiny-imagenet", "imagenet", "digits")
@@ -125,41 +126,92 @@ def _missing(name: str, looked: Path, how: str) -> NotFound:
     return NotFound(f"{name} not found (looked in {looked}); {how}")
 
 
-def _torchvision_cifar(name: str, folder: str) -> Callable[[Path, str, bool], Dataset]:
-    def load(root: Path, split: str, download: bool) -> Dataset:
-        from torchvision import datasets
+_CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels"),
+}
 
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's batches (dicts of numpy arrays, lists, bytes) and nothing else.
+
+    The batches are pickles by format; a restricted unpickler reads them without running
+    arbitrary code from a file someone handed us.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+
+
+def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, list[int]]:
+    with open(path, "rb") as handle:
+        batch = _ArrayUnpickler(handle, encoding="bytes").load()
+    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    return data, list(batch[label_key])
+
+
+def _cifar(name: str) -> Callable[[Path, str, bool], Dataset]:
+    folder, train_files, test_files, label_key = _CIFAR_FILES[name]
+
+    def load(root: Path, split: str, download: bool) -> Dataset:
         if root.name == folder:  # accept the batches folder itself as the root
             root = root.parent
-        cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-        try:
-            raw = cls(str(root), train=split == "train", download=download)
-        except RuntimeError:
+        files = [root / folder / f for f in (train_files if split == "train" else test_files)]
+        if download and not all(f.is_file() for f in files):
+            from torchvision import datasets
+
+            cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
+            cls(str(root), train=split == "train", download=True)
+        missing = [f for f in files if not f.is_file()]
+        if missing:
             raise _missing(
                 name,
                 root / folder,
-                "pass --download (download=True) to fetch it, or --data-root pointing at the "
-                f"folder that holds {folder}",
+                f"{missing[0].name} is missing; pass --download (download=True) to fetch it, or "
+                f"--data-root pointing at the folder that holds {folder}",
+            )
+        try:
+            parts = [_read_cifar_batch(f, label_key) for f in files]
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+            raise IntegrityError(
+                f"{name} batch under {root / folder} is unreadable ({exc}); download it again"
             ) from None
-        images = torch.from_numpy(np.ascontiguousarray(raw.data)).permute(0, 3, 1, 2).contiguous()
-        return TensorImageDataset(images, torch.tensor(raw.targets), NUM_CLASSES[name], name)
+        images = torch.from_numpy(np.concatenate([p[0] for p in parts]))
+        labels = torch.tensor([label for _, batch_labels in parts for label in batch_labels])
+        return TensorImageDataset(images, labels, NUM_CLASSES[name], name)
 
     return load
 
 
 def _svhn(root: Path, split: str, download: bool) -> Dataset:
-    from torchvision import datasets
+    from scipy.io import loadmat
 
-    try:
-        raw = datasets.SVHN(str(root), split=split, download=download)
-    except RuntimeError:
+    path = root / f"{split}_32x32.mat"
+    if download and not path.is_file():
+        from torchvision import datasets
+
+        datasets.SVHN(str(root), split=split, download=True)
+    if not path.is_file():
         raise _missing(
             "svhn",
-            root / f"{split}_32x32.mat",
+            path,
             "pass --download (download=True) to fetch it, or --data-root pointing at the folder "
             "that holds train_32x32.mat / test_32x32.mat",
-        ) from None
-    return TensorImageDataset(torch.from_numpy(raw.data), torch.from_numpy(raw.labels), 10, "svhn")
+        )
+    try:
+        mat = loadmat(str(path))
+        images = torch.from_numpy(np.ascontiguousarray(np.transpose(mat["X"], (3, 2, 0, 1))))
+        labels = torch.from_numpy(mat["y"].astype(np.int64).reshape(-1)) % 10  # '0' is stored as 10
+    except (ValueError, KeyError, OSError) as exc:
+        raise IntegrityError(f"{path} is unreadable ({exc}); download it again") from None
+    return TensorImageDataset(images, labels, 10, "svhn")
 
 
 def _folder_dataset(name: str, folder: Path, transform, looked: Path, how: str) -> Dataset:
@@ -225,8 +277,8 @@ def _digits(root: Path, split: str, download: bool) -> Dataset:
 
 
 _LOADERS: dict[str, Callable[[Path, str, bool], Dataset]] = {
-    "cifar10": _torchvision_cifar("cifar10", "cifar-10-batches-py"),
-    "cifar100": _torchvision_cifar("cifar100", "cifar-100-python"),
+    "cifar10": _cifar("cifar10"),
+    "cifar100": _cifar("cifar100"),
     "svhn": _svhn,
     "tiny-imagenet": _tiny_imagenet,
     "imagenet": _imagenet,

@@ -1,0 +1,58 @@
+import json
+
+import torch
+
+from robnetzoo.cli.app import main
+
+
+def test_models_json(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["robnet-large"]["params"] == 6_842_710
+    assert rows["robnet-large"]["paper_pgd20"] == 49.44
+    assert rows["robnet-small"]["weights"] == "awaiting-search"
+    assert rows["resnet18"]["weights"] == "none"
+
+
+def test_models_table_goes_to_stderr(capsys):
+    assert main(["models", "robnet-*"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "robnet-free" in captured.err and "resnet18" not in captured.err
+
+
+def test_info_checks_a_saved_folder(saved_folder, capsys):
+    assert main(["info", str(saved_folder), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["weights_checked"] is True and data["density"] == 22 / 28
+    assert data["parameters"] > 0 and data["macs"] > 0
+
+
+def test_info_registry_name(capsys):
+    assert main(["info", "robnet-large", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["parameters"] == 6_842_710 and data["weights_checked"] is False
+
+
+def test_convert_cli(tmp_path, layout, capsys):
+    from tests.test_convert import _authors_checkpoint
+
+    path = tmp_path / "ckpt.pth.tar"
+    torch.save(_authors_checkpoint(layout, "RobNet_free_cifar10", "module."), path)
+    assert main(["convert", str(path), "--arch", "robnet-free", "-o", str(tmp_path / "out"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"] == 5_439_790
+    # wrong architecture: exit 2, one line, no traceback
+    assert main(["convert", str(path), "--arch", "robnet-large", "-o", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err
+    assert "do not match the architecture" in err and "Traceback" not in err
+
+
+def test_input_errors_exit_2_with_one_line(capsys):
+    for argv, text in [
+        (["info", "robnet-larg"], "did you mean robnet-large"),
+        (["info", "bad//repo"], "malformed Hub repo id"),
+        (["info", "./no/such/folder"], "no model folder"),
+        (["nope"], "No such command"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err

@@ -1,0 +1,78 @@
+"""Checkpoints in the authors' format, built from the published layout, convert exactly."""
+
+import collections
+
+import pytest
+import torch
+
+import robnetzoo
+from robnetzoo.convert import convert_checkpoint
+from robnetzoo.errors import IntegrityError, InvalidInput, NotFound
+
+
+def _authors_checkpoint(layout: dict, key: str, prefix: str = "") -> dict:
+    generator = torch.Generator().manual_seed(0)
+    state = collections.OrderedDict()
+    for name, shape in layout[key].items():
+        if name.endswith("num_batches_tracked"):
+            tensor = torch.tensor(1000)
+        elif name.endswith("running_var"):
+            tensor = torch.rand(shape, generator=generator) + 0.5
+        else:
+            tensor = torch.randn(shape, generator=generator) * 0.1
+        state[prefix + name] = tensor
+    return {"epoch": 170, "best_acc": 52.1, "state_dict": state}
+
+
+@pytest.mark.parametrize("prefix", ["", "module."])
+def test_authors_checkpoint_converts_and_reloads_to_identical_logits(layout, tmp_path, prefix):
+    checkpoint = _authors_checkpoint(layout, "RobNet_large_v1_cifar10", prefix)
+    path = tmp_path / "RobNet_large_cifar.pth.tar"
+    torch.save(checkpoint, path)
+    summary = convert_checkpoint(path, "robnet-large", tmp_path / "out")
+    assert summary["parameters"] == 6_842_710 and summary["epoch"] == 170
+
+    reference = robnetzoo.create_model("robnet-large").eval()
+    reference.load_state_dict({k[len(prefix):]: v for k, v in checkpoint["state_dict"].items()})
+    converted = robnetzoo.from_pretrained(tmp_path / "out")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(reference(x), converted(x))
+    assert "best_acc 52.1" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_checkpoint_for_the_wrong_architecture(layout, tmp_path):
+    path = tmp_path / "free.pth.tar"
+    torch.save(_authors_checkpoint(layout, "RobNet_free_cifar10"), path)
+    with pytest.raises(IntegrityError, match=r"missing .*unexpected|unexpected|missing"):
+        convert_checkpoint(path, "robnet-large", tmp_path / "out")
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+class _Bookkeeping:  # a pickled object that weights_only loading refuses
+    pass
+
+
+def test_pickled_objects_need_the_explicit_opt_in(tmp_path, layout):
+    checkpoint = _authors_checkpoint(layout, "RobNet_large_v1_cifar10")
+    checkpoint["args"] = _Bookkeeping()
+    path = tmp_path / "pickled.pth.tar"
+    torch.save(checkpoint, path)
+    with pytest.raises(InvalidInput, match="--trust-pickle"):
+        convert_checkpoint(path, "robnet-large", tmp_path / "out")
+    convert_checkpoint(path, "robnet-large", tmp_path / "out", trust_pickle=True)
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_truncated_and_missing_checkpoints(tmp_path, layout):
+    path = tmp_path / "cut.pth.tar"
+    torch.save(_authors_checkpoint(layout, "RobNet_large_v1_cifar10"), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(IntegrityError, match="truncated"):
+        convert_checkpoint(path, "robnet-large", tmp_path / "out")
+    with pytest.raises(NotFound, match="no checkpoint"):
+        convert_checkpoint(tmp_path / "nope.pth.tar", "robnet-large", tmp_path / "out")
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(IntegrityError, match="no state_dict"):
+        convert_checkpoint(path, "robnet-large", tmp_path / "out")

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from robnetzoo.data import load_dataset
+from robnetzoo.errors import NotFound
+
+from .conftest import write_cifar10
+
+
+def test_cifar10_on_disk_format(tmp_path):
+    write_cifar10(tmp_path)
+    test = load_dataset("cifar10", "test", tmp_path)
+    train = load_dataset("cifar10", "train", tmp_path)
+    assert len(test) == 6 and len(train) == 20 and test.num_classes == 10
+    image, label = test[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+    assert 0 <= image.min() and image.max() <= 1 and isinstance(label, int)
+    # the batches folder itself is accepted as the root
+    assert len(load_dataset("cifar10", "test", tmp_path / "cifar-10-batches-py")) == 6
+
+
+def test_first_n_in_order(tmp_path):
+    write_cifar10(tmp_path)
+    full = load_dataset("cifar10", "test", tmp_path)
+    head = load_dataset("cifar10", "test", tmp_path, n_examples=3)
+    assert len(head) == 3
+    assert torch.equal(head[2][0], full[2][0])
+
+
+def test_cifar_batch_with_code_is_refused(tmp_path):
+    write_cifar10(tmp_path)
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as handle:
+        pickle.dump({b"data": Evil(), b"labels": []}, handle)
+    with pytest.raises(Exception, match="refusing to load builtins.print"):
+        load_dataset("cifar10", "test", tmp_path)
+
+
+def test_svhn_mat_files(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (32, 32, 3, 5), dtype=np.uint8)
+    y = np.array([[10], [1], [2], [3], [10]], dtype=np.uint8)
+    savemat(tmp_path / "test_32x32.mat", {"X": X, "y": y})
+    data = load_dataset("svhn", "test", tmp_path)
+    assert len(data) == 5
+    assert [data[i][1] for i in range(5)] == [0, 1, 2, 3, 0]
+    assert torch.allclose(data[1][0][:, 4, 7] * 255, torch.from_numpy(X[4, 7, :, 1]).float())
+
+
+def test_imagefolder_and_tiny_imagenet(tmp_path):
+    for split in ("train", "val"):
+        for cls in ("n01", "n02"):
+            folder = tmp_path / split / cls
+            folder.mkdir(parents=True)
+            Image.new("RGB", (300, 260), (10, 200, 30)).save(folder / "a.JPEG")
+    data = load_dataset("imagenet", "test", tmp_path)
+    assert len(data) == 2 and data[0][0].shape == (3, 224, 224) and data.num_classes == 2
+
+    tiny = tmp_path / "tiny" / "tiny-imagenet-200"
+    for cls in ("n01", "n02"):
+        (tiny / "train" / cls / "images").mkdir(parents=True)
+        Image.new("RGB", (64, 64)).save(tiny / "train" / cls / "images" / f"{cls}_0.JPEG")
+    (tiny / "val" / "images").mkdir(parents=True)
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(tiny / "val" / "images" / "val_0.JPEG")
+    (tiny / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t64\t64\n")
+    val = load_dataset("tiny-imagenet", "test", tmp_path / "tiny")
+    assert len(val) == 1 and val[0][1] == 1 and val[0][0].shape == (3, 64, 64)
+    assert len(load_dataset("tiny-imagenet", "train", tmp_path / "tiny")) == 2
+
+
+def test_digits_is_built_in_with_a_fixed_split():
+    test = load_dataset("digits", "test")
+    train = load_dataset("digits", "train")
+    assert (len(test), len(train)) == (360, 1437)
+    image, _ = test[0]
+    assert image.shape == (3, 32, 32) and 0 <= image.min() and image.max() <= 1
+    assert sorted(set(int(label) for label in test.labels)) == list(range(10))
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("cifar10", "--download"), ("cifar100", "--download"), ("svhn", "--download"),
+    ("imagenet", "class folders"), ("tiny-imagenet", "cannot download"),
+])
+def test_missing_data_root_says_where_and_how(tmp_path, name, hint):
+    with pytest.raises(NotFound, match=f"looked in {tmp_path}.*{hint}"):
+        load_dataset(name, "test", tmp_path)

@@ -1,0 +1,134 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import robnetzoo
+from robnetzoo.errors import IntegrityError, InvalidInput, NotFound
+from robnetzoo.hub import from_pretrained, save_pretrained
+
+from .hubserver import HubServer
+
+X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def test_save_load_round_trip_gives_identical_logits(tiny_model, tmp_path):
+    save_pretrained(tiny_model, tmp_path / "m")
+    loaded = robnetzoo.from_pretrained(tmp_path / "m")
+    assert not loaded.training
+    with torch.no_grad():
+        assert torch.equal(tiny_model(X), loaded(X))
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "README.md", "config.json", "model.safetensors"
+    ]
+
+
+def test_config_and_card_metadata(saved_folder):
+    config = json.loads((saved_folder / "config.json").read_text())
+    assert config["schema_version"] == 1 and config["arch"] == "robnet"
+    assert config["num_classes"] == 10 and config["input_size"] == [3, 32, 32]
+    assert config["threat_model"]["norm"] == "Linf"
+    card = (saved_folder / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["library_name"] == "robnetzoo"
+    assert "digits" in meta["datasets"]
+    result = meta["model-index"][0]["results"][0]
+    assert result["metrics"][0]["value"] == 91.0
+
+
+def test_truncated_safetensors_is_one_clear_error(saved_folder, tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    for name in ("config.json", "README.md"):
+        (folder / name).write_bytes((saved_folder / name).read_bytes())
+    data = (saved_folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IntegrityError, match="corrupt or truncated"):
+        from_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00garbage")
+    with pytest.raises(IntegrityError, match="corrupt or truncated"):
+        from_pretrained(folder)
+
+
+def test_config_that_does_not_match_the_weights(saved_folder, tmp_path):
+    folder = tmp_path / "mismatch"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes((saved_folder / "model.safetensors").read_bytes())
+    config = json.loads((saved_folder / "config.json").read_text())
+    config["arch_args"]["C"] = 12
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IntegrityError, match="mis-shaped"):
+        from_pretrained(folder)
+    config["arch_args"]["C"] = 8
+    config["arch_args"]["layers"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IntegrityError, match="missing"):
+        from_pretrained(folder)
+
+
+def test_bad_config_json(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(IntegrityError, match="not valid JSON"):
+        from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"schema_version": 99, "name": "x"}))
+    with pytest.raises(IntegrityError, match="upgrade robnetzoo"):
+        from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("repo", ["bad//repo", "a/b/c", "org/na me"])
+def test_malformed_repo_id(repo):
+    with pytest.raises(InvalidInput, match="malformed Hub repo id"):
+        from_pretrained(repo)
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(NotFound, match="did you mean robnet-free"):
+        from_pretrained("robnet-fre")
+
+
+def _offline_load(cache: Path, repo: str) -> subprocess.CompletedProcess:
+    code = (
+        "import sys, torch, robnetzoo\n"
+        f"m = robnetzoo.from_pretrained({repo!r}, cache_dir={str(cache)!r})\n"
+        "torch.manual_seed(0); x = torch.rand(2, 3, 32, 32)\n"
+        "print(repr(m(x).sum().item()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_download_then_offline_load_from_filled_cache(saved_folder, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    with HubServer({"someorg/tiny-robnet": saved_folder}) as hub:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)
+        monkeypatch.setattr(
+            "huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE",
+            hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        online = from_pretrained("someorg/tiny-robnet", cache_dir=cache)
+        assert any("model.safetensors" in r for r in hub.requests)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = online(x).sum().item()
+    # a fresh process with the Hub unreachable and HF_HUB_OFFLINE=1 loads from the cache
+    result = _offline_load(cache, "someorg/tiny-robnet")
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout.strip()) == pytest.approx(expected, abs=1e-5)
+    # and a model that was never cached gives one clear line
+    missing = _offline_load(cache, "someorg/other")
+    assert missing.returncode != 0
+    assert "not in the local cache and downloads are off" in missing.stderr
+
+
+def test_registry_name_resolves_to_configurable_org(monkeypatch, tmp_path):
+    from robnetzoo.hub import resolve_repo_id
+
+    assert resolve_repo_id("robnet-large") == "robnetzoo/robnet-large"
+    monkeypatch.setenv("ROBNETZOO_HUB_ORG", "mylab")
+    assert resolve_repo_id("robnet-large") == "mylab/robnet-large"

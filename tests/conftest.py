@@ -103,3 +103,48 @@ def write_cifar10(root: Path, n_train_per_batch: int = 4, n_test: int = 6) -> Pa
     with open(folder / "batches.meta", "wb") as handle:
         pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle, protocol=2)
     return root
+
+
+def train_digits_model(epochs: int = 3, seed: int = 0):
+    """A tiny RobNet trained (cleanly) on the built-in digits: seconds on 2 cores."""
+    from robnetzoo.config import build_model
+    from robnetzoo.data import load_dataset
+
+    torch.manual_seed(seed)
+    model = build_model(tiny_config("digits-robnet"))
+    data = load_dataset("digits", "train")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(data), generator=generator)
+        for start in range(0, len(order), 64):
+            index = order[start : start + 64]
+            images, labels = data.images[index], data.labels[index]
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def digits_model():
+    return train_digits_model()
+
+
+@pytest.fixture(scope="session")
+def digits_folder(digits_model, tmp_path_factory):
+    from robnetzoo.hub import save_pretrained
+
+    folder = tmp_path_factory.mktemp("digits") / "digits-robnet"
+    save_pretrained(digits_model, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits_batch():
+    from robnetzoo.data import load_dataset
+
+    data = load_dataset("digits", "test")
+    return data.batch(0, 48)

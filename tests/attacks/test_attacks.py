@@ -1,0 +1,132 @@
+import sys
+
+import pytest
+import torch
+import torchattacks
+
+from robnetzoo import attacks
+from robnetzoo.errors import InvalidInput, MissingDependency
+
+EPS = 4 / 255
+
+
+def test_fgsm_equals_torchattacks(digits_model, digits_batch):
+    x, y = digits_batch
+    ours = attacks.build("fgsm", digits_model, eps=EPS)(x, y)
+    theirs = torchattacks.FGSM(digits_model, eps=EPS)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_pgd_without_random_start_equals_torchattacks(digits_model, digits_batch):
+    x, y = digits_batch
+    ours = attacks.build("pgd", digits_model, eps=EPS, alpha=1 / 255, steps=7, random_start=False)(x, y)
+    theirs = torchattacks.PGD(digits_model, eps=EPS, alpha=1 / 255, steps=7, random_start=False)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def _robust(model, x, adv, y) -> int:
+    with torch.no_grad():
+        return int((model(adv).argmax(1) == y).sum())
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("pgd20", lambda m: torchattacks.PGD(m, eps=EPS, alpha=2 / 255, steps=20, random_start=True)),
+    ("mifgsm", lambda m: torchattacks.MIFGSM(m, eps=EPS, alpha=2 / 255, steps=10, decay=1.0)),
+])
+def test_at_least_as_strong_as_torchattacks(digits_model, digits_batch, name, reference):
+    x, y = digits_batch
+    result = attacks.build(name, digits_model, eps=EPS).run(x, y)
+    ours = int((~result.broken).sum())
+    torch.manual_seed(0)
+    theirs = _robust(digits_model, x, reference(digits_model)(x, y), y)
+    assert ours <= theirs
+    # and the returned images really are adversarial where we say so
+    assert _robust(digits_model, x, result.adversarial, y) == ours
+
+
+ALL = ["fgsm", "pgd", "pgd7", "pgdl2", "mifgsm", "cw", "deepfool"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_stays_in_the_eps_ball_and_the_unit_box(digits_model, digits_batch, name):
+    x, y = digits_batch
+    eps = 0.5 if name == "pgdl2" else EPS
+    adv = attacks.build(name, digits_model, eps=eps)(x, y)
+    assert adv.shape == x.shape and adv.min() >= 0 and adv.max() <= 1
+    if name == "pgdl2":
+        assert (adv - x).flatten(1).norm(dim=1).max() <= eps + 1e-5
+    else:
+        assert (adv - x).abs().max() <= eps + 1e-6
+
+
+@pytest.mark.parametrize("name", ["pgd20", "deepfool", "cw"])
+def test_restores_the_callers_mode_and_leaves_bn_statistics_alone(digits_model, digits_batch, name):
+    x, y = digits_batch
+    digits_model.train()
+    before = {k: v.clone() for k, v in digits_model.state_dict().items()}
+    try:
+        attacks.build(name, digits_model, eps=EPS)(x[:8], y[:8])
+        assert digits_model.training
+        after = digits_model.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+    finally:
+        digits_model.eval()
+
+
+def test_same_seed_same_result(digits_model, digits_batch):
+    x, y = digits_batch
+    a = attacks.build("pgd7", digits_model, eps=EPS, seed=3)(x, y)
+    b = attacks.build("pgd7", digits_model, eps=EPS, seed=3)(x, y)
+    c = attacks.build("pgd7", digits_model, eps=EPS, seed=4)(x, y)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_deepfool_breaks_a_non_robust_model_at_large_eps(digits_model, digits_batch):
+    x, y = digits_batch
+    result = attacks.build("deepfool", digits_model, eps=32 / 255).run(x, y)
+    assert result.broken.float().mean() > 0.9
+
+
+def test_early_stop_keeps_the_breaking_iterate(digits_model, digits_batch):
+    x, y = digits_batch
+    full = attacks.build("pgd20", digits_model, eps=EPS).run(x, y, early_stop=False)
+    early = attacks.build("pgd20", digits_model, eps=EPS).run(x, y, early_stop=True)
+    assert torch.equal(full.broken, early.broken)  # same iterates until each example breaks
+    assert _robust(digits_model, x, early.adversarial, y) == int((~early.broken).sum())
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.rand(2, 3, 32, 32) * 2 - 0.5, r"in \[0, 1\]"),
+    (torch.rand(3, 32, 32), "NCHW"),
+    (torch.rand(2, 1, 32, 32), "do not fit"),
+    (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "float"),
+])
+def test_bad_images(digits_model, images, message):
+    with pytest.raises(InvalidInput, match=message):
+        attacks.build("fgsm", digits_model)(images, torch.zeros(len(images), dtype=torch.long))
+
+
+def test_bad_names_and_eps(digits_model):
+    with pytest.raises(InvalidInput, match="valid: autoattack, cw, deepfool"):
+        attacks.build("pgdd", digits_model)
+    with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\]"):
+        attacks.build("pgd20", digits_model, eps=8)
+    with pytest.raises(InvalidInput, match="bad parameters"):
+        attacks.build("fgsm", digits_model, steps=3)
+    assert attacks.expand(["paper", "fgsm"]) == ["fgsm", "pgd20", "pgd100", "deepfool", "mifgsm"]
+
+
+def test_autoattack_without_the_extra_says_how_to_install(digits_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyautoattack", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'robnetzoo\[autoattack\]'"):
+        attacks.build("autoattack", digits_model)
+
+
+@pytest.mark.slow
+def test_autoattack_reference_runs(digits_model, digits_batch):
+    pytest.importorskip("pyautoattack")
+    x, y = digits_batch
+    result = attacks.build("autoattack", digits_model, eps=EPS).run(x[:16], y[:16])
+    assert (result.adversarial - x[:16]).abs().max() <= EPS + 1e-6
+    pgd = attacks.build("pgd20", digits_model, eps=EPS).run(x[:16], y[:16])
+    assert int(result.broken.sum()) >= int(pgd.broken.sum()) - 1

@@ -1,0 +1,178 @@
+"""PGD-20 throughput: robnetzoo versus torchattacks and a plain reference loop, in one run.
+
+Part A, robnet-large (untrained here): per-step attack throughput on one fixed batch, every
+method running every step on every image (no early stopping), so the ratio isolates the
+per-step cost: BN folding and channels_last versus the same model as torchattacks sees it.
+
+Part B, a small RobNet trained on the built-in digits: the whole PGD-20 robust-accuracy
+evaluation of the test set, where robnetzoo.evaluate also skips clean-misclassified examples
+and stops attacking an example once it is broken. Robust accuracies are printed beside the
+speeds: ours must be equal or lower (stronger), never bought with a weaker attack.
+
+    python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import robnetzoo  # noqa: E402
+from robnetzoo import attacks  # noqa: E402
+from robnetzoo.data import load_dataset  # noqa: E402
+from robnetzoo.fast import prepare_for_attack  # noqa: E402
+
+EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 20
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def reference_pgd(model, images, labels, eps, alpha, steps, generator):
+    """The authors' style: random start, CE loss, loss.backward(), signed step, project."""
+    noise = torch.rand(images.shape, generator=generator, device=images.device) * 2 - 1
+    adversarial = torch.clamp(images + noise * eps, 0, 1)
+    for _ in range(steps):
+        adversarial.requires_grad_(True)
+        loss = F.cross_entropy(model(adversarial), labels)
+        model.zero_grad()
+        loss.backward()
+        step = adversarial.detach() + alpha * adversarial.grad.sign()
+        adversarial = torch.clamp(images + torch.clamp(step - images, -eps, eps), 0, 1).detach()
+    return adversarial
+
+
+def timed(fn, device, repeats=1):
+    fn()  # warm-up (and first-call allocations)
+    sync(device)
+    begin = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    sync(device)
+    return (time.perf_counter() - begin) / repeats
+
+
+def part_a(device, batch, steps, repeats):
+    import torchattacks
+
+    torch.manual_seed(0)
+    model = robnetzoo.create_model("robnet-large").to(device).eval()
+    images = torch.rand(batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    fast = prepare_for_attack(model, device)
+    ours = attacks.build("pgd", fast, eps=EPS, alpha=ALPHA, steps=steps)
+    ours_plain = attacks.build("pgd", model, eps=EPS, alpha=ALPHA, steps=steps)
+    theirs = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
+    generator = torch.Generator(device=device).manual_seed(0)
+    channels_last = images.contiguous(memory_format=torch.channels_last)
+    results = {
+        "robnetzoo": timed(lambda: ours.run(channels_last, labels, early_stop=False), device, repeats),
+        "robnetzoo, no folding/channels_last": timed(lambda: ours_plain.run(images, labels, early_stop=False), device, repeats),
+        "torchattacks": timed(lambda: theirs(images, labels), device, repeats),
+        "reference loop": timed(lambda: reference_pgd(model, images, labels, EPS, ALPHA, steps, generator), device, repeats),
+    }
+    return {name: batch * steps / seconds for name, seconds in results.items()}  # image-steps/s
+
+
+def train_digits(device, epochs=3):
+    from robnetzoo.config import ModelConfig, build_model
+    from robnetzoo.registry import ROBNET_LARGE_CELL
+
+    torch.manual_seed(0)
+    config = ModelConfig("digits-robnet", "robnet", {"genotype": [ROBNET_LARGE_CELL], "C": 8, "layers": 3, "num_classes": 10},
+                         10, "digits", (3, 32, 32))
+    model = build_model(config).to(device)
+    data = load_dataset("digits", "train")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(data))
+        for start in range(0, len(order), 64):
+            index = order[start : start + 64]
+            loss = F.cross_entropy(model(data.images[index].to(device)), data.labels[index].to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def part_b(device, batch, eps):
+    import torchattacks
+
+    model = train_digits(device)
+    test = load_dataset("digits", "test")
+    n = len(test)
+
+    def run_ours():
+        return robnetzoo.evaluate(model, test, attacks=["pgd20"], eps=eps, batch_size=batch, device=device, seed=0).robust_accuracy["pgd20"]
+
+    def loop(attack_fn):
+        correct = 0
+        for start in range(0, n, batch):
+            images, labels = test.batch(start, start + batch)
+            images, labels = images.to(device), labels.to(device)
+            adversarial = attack_fn(images, labels)
+            with torch.no_grad():
+                correct += int((model(adversarial).argmax(1) == labels).sum())
+        return 100 * correct / n
+
+    theirs = torchattacks.PGD(model, eps=eps, alpha=ALPHA, steps=STEPS, random_start=True)
+    generator = torch.Generator(device=device).manual_seed(0)
+    methods = {
+        "robnetzoo.evaluate": run_ours,
+        "torchattacks loop": lambda: loop(theirs),
+        "reference loop": lambda: loop(lambda x, y: reference_pgd(model, x, y, eps, ALPHA, STEPS, generator)),
+    }
+    rows = {}
+    for name, fn in methods.items():
+        sync(device)
+        begin = time.perf_counter()
+        accuracy = fn()
+        sync(device)
+        seconds = time.perf_counter() - begin
+        rows[name] = {"images_per_s": n / seconds, "robust_accuracy": accuracy, "seconds": seconds}
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=16, help="Part A batch (robnet-large)")
+    parser.add_argument("--steps", type=int, default=5, help="Part A PGD steps timed (per-step throughput)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+
+    a = part_a(device, args.batch, args.steps, args.repeats)
+    base = a["torchattacks"]
+    print(f"\nA. robnet-large, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs torchattacks)")
+    for name, rate in a.items():
+        print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}")
+
+    report = {"device": str(device), "torch": torch.__version__, "part_a": a, "part_b": {}}
+    for eps_name, eps in (("8/255", 8 / 255), ("2/255", 2 / 255)):
+        b = part_b(device, 120, eps)
+        report["part_b"][eps_name] = b
+        base = b["torchattacks loop"]["images_per_s"]
+        print(f"\nB. digits RobNet (C=8, 3 layers), whole PGD-20 evaluation of 360 test images, eps {eps_name}")
+        for name, row in b.items():
+            print(f"  {name:38s} {row['images_per_s']:8.1f} img/s   x{row['images_per_s'] / base:.2f}   robust {row['robust_accuracy']:.2f}%")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -45,5 +45,7 @@ class AutoAttack(Attack):
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())
         with quiet:
             adversarial = attack.run_standard_evaluation(images, labels, batch_size=len(images))
+        if isinstance(adversarial, tuple):  # pyautoattack >= 0.2 returns (x_adv, y_adv)
+            adversarial = adversarial[0]
         adversarial = self.project(adversarial.to(images.device, images.dtype), images)
         return adversarial, self.is_fooled(adversarial, labels)

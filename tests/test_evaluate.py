@@ -105,3 +105,10 @@ def test_folding_does_not_change_the_numbers(digits_model, digits):
     plain = robnetzoo.evaluate(digits_model, digits, fold_bn=False, channels_last=False, **kwargs)
     assert abs(fast.counts["robust"]["pgd7"] - plain.counts["robust"]["pgd7"]) <= 1  # float ties only
     assert fast.counts["clean"] == plain.counts["clean"]
+
+
+@pytest.mark.slow
+def test_autoattack_through_the_evaluator(digits_model, digits):
+    pytest.importorskip("pyautoattack")
+    report = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20", "autoattack"], eps=2 / 255, n_examples=32)
+    assert report.robust_accuracy["autoattack"] <= report.robust_accuracy["pgd20"] + 100 / 32

@@ -42,6 +42,7 @@ class AutoAttack(Attack):
             self.model, eps=self.eps, norm=self.norm, version=self.version,
             device=images.device, seed=self.seed,
         )
+        images = images.contiguous()  # the reference code uses .view(), which channels_last breaks
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())
         with quiet:
             adversarial = attack.run_standard_evaluation(images, labels, batch_size=len(images))

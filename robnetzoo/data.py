@@ -229,7 +229,7 @@ def _folder_dataset(name: str, folder: Path, transform, looked: Path, how: str) 
 
 
 def _tiny_imagenet(root: Path, split: str, download: bool) -> Dataset:
-    from torchvision import datasets, transforms
+    from torchvision import transforms
 
     base = root if (root / "train").is_dir() else root / "tiny-imagenet-200"
     how = ("unpack tiny-imagenet-200.zip (cs231n.stanford.edu) under --data-root; "

@@ -250,8 +250,10 @@ def evaluate(
 
         # ---- attacks: only on what is still standing
         standing = list(clean)
+        attack_settings: dict[str, dict[str, Any]] = {}
         for index, name in enumerate(names):
             attack = attack_suite.build(name, fast, eps=eps, precision=precision, seed=seed, **params.get(name, {}))
+            attack_settings[name] = attack.params()
             done = state.robust[name]
             report_progress({"phase": name, "done": sum(map(len, done.values())), "total": n,
                              "robust": sum(map(sum, done.values()))})
@@ -305,8 +307,7 @@ def evaluate(
         },
         settings={"device": str(device), "batch_size": batch_size, "seed": seed, "cascade": cascade,
                   "precision": precision, "fold_bn": fold_bn, "channels_last": channels_last,
-                  "attack_params": {name: attack_suite.build(name, fast, eps=eps, **params.get(name, {})).params()
-                                    for name in names if name != "autoattack"}},
+                  "attack_params": attack_settings},
         notes=notes,
     )
     state.save(report.to_dict())

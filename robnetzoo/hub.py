@@ -163,16 +163,10 @@ def load_folder(directory: str | Path, map_location: str | torch.device = "cpu")
 
 def resolve_repo_id(name_or_repo: str) -> str:
     """A registry name becomes its Hub repo id; an ``org/name`` is checked and kept."""
-    if name_or_repo in REGISTRY:
-        entry = REGISTRY[name_or_repo]
-        if not entry.buildable:
-            get_buildable_entry(name_or_repo)
-        return entry.hub_repo
-    if "/" in name_or_repo:
+    if "/" in name_or_repo and name_or_repo not in REGISTRY:
         _check_repo_id(name_or_repo)
         return name_or_repo
-    get_entry(name_or_repo)  # raises NotFound with close names
-    raise AssertionError("unreachable")
+    return get_buildable_entry(name_or_repo).hub_repo  # unknown names raise with close matches
 
 
 def get_buildable_entry(name: str):

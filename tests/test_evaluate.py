@@ -1,7 +1,6 @@
 import json
 
 import pytest
-import torch
 
 import robnetzoo
 from robnetzoo.data import load_dataset

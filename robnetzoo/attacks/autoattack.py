@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-import torch
 
 from ..errors import MissingDependency
 from .base import Attack

@@ -13,9 +13,7 @@ its returned image is the iterate that broke it.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -185,5 +183,3 @@ class IterativeAttack(Attack):
             broken[active] |= self.is_fooled(adversarial[active], labels[active])
         return adversarial, broken
 
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

@@ -185,7 +185,8 @@ def evaluate(
 
     ``attack_params`` maps an attack name to its keywords (``{"pgd": {"steps": 50}}``).
     ``precision="bf16"`` runs attack steps under bf16 autocast; whether each returned
-    adversarial image fools the model is then confirmed in fp32.
+    adversarial image fools the model is then confirmed in fp32, and examples bf16 wrongly
+    took for broken (so stopped attacking) are attacked again in fp32.
     ``progress`` receives dicts (``phase``, ``done``, ``total``, ``robust``) for progress bars.
     """
     names = attack_suite.expand(list(attacks) if not isinstance(attacks, str) else [attacks])
@@ -254,6 +255,10 @@ def evaluate(
         for index, name in enumerate(names):
             attack = attack_suite.build(name, fast, eps=eps, precision=precision, seed=seed, **params.get(name, {}))
             attack_settings[name] = attack.params()
+            # bf16 steps decide early stops on bf16 logits; what fp32 disputes is re-attacked in fp32
+            confirm = None if precision == "fp32" else attack_suite.build(
+                name, fast, eps=eps, precision="fp32", seed=seed, **params.get(name, {})
+            )
             done = state.robust[name]
             report_progress({"phase": name, "done": sum(map(len, done.values())), "total": n,
                              "robust": sum(map(sum, done.values()))})
@@ -271,9 +276,13 @@ def evaluate(
                     )
                     result = attack.run(x, y, early_stop=True, generator=generator)
                     broken = result.broken
-                    if precision != "fp32":  # confirm in fp32 what bf16 steps found
-                        with torch.inference_mode():
+                    if confirm is not None:
+                        with torch.no_grad():  # not inference_mode: broken is updated in place below
                             broken = fast(result.adversarial).argmax(1) != y
+                        disputed = result.broken & ~broken
+                        if disputed.any():
+                            retry = confirm.run(x[disputed], y[disputed], early_stop=True, generator=generator)
+                            broken[disputed] = retry.broken
                     robust[selected] = ~broken.cpu()
                 done[start] = robust.tolist()
                 state.seconds[name] += time.perf_counter() - begin

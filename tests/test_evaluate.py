@@ -111,3 +111,13 @@ def test_autoattack_through_the_evaluator(digits_model, digits):
     pytest.importorskip("pyautoattack")
     report = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20", "autoattack"], eps=2 / 255, n_examples=32)
     assert report.robust_accuracy["autoattack"] <= report.robust_accuracy["pgd20"] + 100 / 32
+
+
+def test_bf16_steps_are_confirmed_in_fp32(digits_model, digits):
+    kwargs = dict(attacks=["pgd7"], eps=2 / 255, n_examples=48, seed=2)
+    fp32 = robnetzoo.evaluate(digits_model, digits, **kwargs)
+    bf16 = robnetzoo.evaluate(digits_model, digits, precision="bf16", **kwargs)
+    assert bf16.counts["clean"] == fp32.counts["clean"]  # the clean pass is always fp32
+    assert abs(bf16.counts["robust"]["pgd7"] - fp32.counts["robust"]["pgd7"]) <= 4
+    with pytest.raises(InvalidInput, match="precision"):
+        robnetzoo.evaluate(digits_model, digits, precision="fp8", **kwargs)

@@ -117,8 +117,8 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
 class _State:
     """Per-example results, saved after every batch so a killed run loses at most one batch."""
 
-    def __init__(self, path: Path | None, header: dict[str, Any], n: int, resume: bool) -> None:
-        self.path, self.header, self.n = path, header, n
+    def __init__(self, path: Path | None, header: dict[str, Any], resume: bool) -> None:
+        self.path, self.header = path, header
         self.clean: dict[int, list[bool]] = {}
         self.robust: dict[str, dict[int, list[bool]]] = {name: {} for name in header["attacks"]}
         self.seconds: dict[str, float] = {"clean": 0.0, **{name: 0.0 for name in header["attacks"]}}
@@ -209,91 +209,87 @@ def evaluate(
 
     first_images, _ = next(iter(_batches(dataset, 1)))[1:]
     attack_suite.check_images(first_images, torch.zeros(1, dtype=torch.long), model)
+    # Everything below runs on an eval-mode copy: the caller's model (and its mode) is untouched.
+    fast = prepare_for_attack(model, device, fold=fold_bn, channels_last=channels_last)
+    memory = torch.channels_last if channels_last else torch.contiguous_format
     data_classes = dataset_num_classes(dataset)
-    model_classes = _model_num_classes(model, first_images.to(next(model.parameters()).device))
+    model_classes = _model_num_classes(fast, first_images.to(device).contiguous(memory_format=memory))
     if data_classes is not None and data_classes != model_classes:
         raise InvalidInput(
             f"{getattr(dataset, 'name', 'the data set')} has {data_classes} classes but {model_name} "
             f"predicts {model_classes}; evaluate it on the data set it was trained for"
         )
-
-    was_training = model.training
-    fast = prepare_for_attack(model, device, fold=fold_bn, channels_last=channels_last)
-    memory = torch.channels_last if channels_last else torch.contiguous_format
     params = attack_params or {}
     header = {
         "model": model_name, "fingerprint": _fingerprint(model), "dataset": getattr(dataset, "name", None),
         "n_examples": n, "attacks": names, "eps": float(eps), "seed": seed, "batch_size": batch_size,
         "cascade": cascade, "precision": precision, "attack_params": params,
     }
-    state = _State(Path(output) if output else None, header, n, resume)
+    state = _State(Path(output) if output else None, header, resume)
     report_progress = progress or (lambda event: None)
 
     def to_device(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return images.to(device, non_blocking=True).contiguous(memory_format=memory), labels.to(device)
 
-    try:
-        # ---- clean pass: inference only
-        report_progress({"phase": "clean", "done": sum(map(len, state.clean.values())), "total": n, "robust": None})
+    # ---- clean pass: inference only
+    report_progress({"phase": "clean", "done": sum(map(len, state.clean.values())), "total": n, "robust": None})
+    for start, images, labels in _batches(dataset, batch_size):
+        if start in state.clean:
+            continue
+        begin = time.perf_counter()
+        images, labels = to_device(images, labels)
+        with torch.inference_mode():
+            correct = fast(images).argmax(1) == labels
+        state.clean[start] = correct.cpu().tolist()
+        state.seconds["clean"] += time.perf_counter() - begin
+        state.save()
+        report_progress({"phase": "clean", "done": start + len(labels), "total": n,
+                         "robust": sum(map(sum, state.clean.values()))})
+    clean = state.flatten(state.clean)
+
+    # ---- attacks: only on what is still standing
+    standing = list(clean)
+    attack_settings: dict[str, dict[str, Any]] = {}
+    for index, name in enumerate(names):
+        attack = attack_suite.build(name, fast, eps=eps, precision=precision, seed=seed, **params.get(name, {}))
+        attack_settings[name] = attack.params()
+        # bf16 steps decide early stops on bf16 logits; what fp32 disputes is re-attacked in fp32
+        confirm = None if precision == "fp32" else attack_suite.build(
+            name, fast, eps=eps, precision="fp32", seed=seed, **params.get(name, {})
+        )
+        done = state.robust[name]
+        report_progress({"phase": name, "done": sum(map(len, done.values())), "total": n,
+                         "robust": sum(map(sum, done.values()))})
         for start, images, labels in _batches(dataset, batch_size):
-            if start in state.clean:
+            if start in done:
                 continue
             begin = time.perf_counter()
-            images, labels = to_device(images, labels)
-            with torch.inference_mode():
-                correct = fast(images).argmax(1) == labels
-            state.clean[start] = correct.cpu().tolist()
-            state.seconds["clean"] += time.perf_counter() - begin
+            targets = torch.tensor(standing[start : start + len(labels)])
+            robust = targets.clone()
+            if targets.any():
+                selected = targets.nonzero().squeeze(1)
+                x, y = to_device(images[selected], labels[selected])
+                generator = torch.Generator(device=device).manual_seed(
+                    (seed * 1_000_003 + index * 10_007 + start) % (2**63)
+                )
+                result = attack.run(x, y, early_stop=True, generator=generator)
+                broken = result.broken
+                if confirm is not None:
+                    with torch.no_grad():  # not inference_mode: broken is updated in place below
+                        broken = fast(result.adversarial).argmax(1) != y
+                    disputed = result.broken & ~broken
+                    if disputed.any():
+                        retry = confirm.run(x[disputed], y[disputed], early_stop=True, generator=generator)
+                        broken[disputed] = retry.broken
+                robust[selected] = ~broken.cpu()
+            done[start] = robust.tolist()
+            state.seconds[name] += time.perf_counter() - begin
             state.save()
-            report_progress({"phase": "clean", "done": start + len(labels), "total": n,
-                             "robust": sum(map(sum, state.clean.values()))})
-        clean = state.flatten(state.clean)
-
-        # ---- attacks: only on what is still standing
-        standing = list(clean)
-        attack_settings: dict[str, dict[str, Any]] = {}
-        for index, name in enumerate(names):
-            attack = attack_suite.build(name, fast, eps=eps, precision=precision, seed=seed, **params.get(name, {}))
-            attack_settings[name] = attack.params()
-            # bf16 steps decide early stops on bf16 logits; what fp32 disputes is re-attacked in fp32
-            confirm = None if precision == "fp32" else attack_suite.build(
-                name, fast, eps=eps, precision="fp32", seed=seed, **params.get(name, {})
-            )
-            done = state.robust[name]
-            report_progress({"phase": name, "done": sum(map(len, done.values())), "total": n,
+            report_progress({"phase": name, "done": start + len(labels), "total": n,
                              "robust": sum(map(sum, done.values()))})
-            for start, images, labels in _batches(dataset, batch_size):
-                if start in done:
-                    continue
-                begin = time.perf_counter()
-                targets = torch.tensor(standing[start : start + len(labels)])
-                robust = targets.clone()
-                if targets.any():
-                    selected = targets.nonzero().squeeze(1)
-                    x, y = to_device(images[selected], labels[selected])
-                    generator = torch.Generator(device=device).manual_seed(
-                        (seed * 1_000_003 + index * 10_007 + start) % (2**63)
-                    )
-                    result = attack.run(x, y, early_stop=True, generator=generator)
-                    broken = result.broken
-                    if confirm is not None:
-                        with torch.no_grad():  # not inference_mode: broken is updated in place below
-                            broken = fast(result.adversarial).argmax(1) != y
-                        disputed = result.broken & ~broken
-                        if disputed.any():
-                            retry = confirm.run(x[disputed], y[disputed], early_stop=True, generator=generator)
-                            broken[disputed] = retry.broken
-                    robust[selected] = ~broken.cpu()
-                done[start] = robust.tolist()
-                state.seconds[name] += time.perf_counter() - begin
-                state.save()
-                report_progress({"phase": name, "done": start + len(labels), "total": n,
-                                 "robust": sum(map(sum, done.values()))})
-            result_bits = state.flatten(done)
-            if cascade:
-                standing = [s and r for s, r in zip(standing, result_bits)]
-    finally:
-        model.train(was_training)
+        result_bits = state.flatten(done)
+        if cascade:
+            standing = [s and r for s, r in zip(standing, result_bits)]
 
     robust_counts = {name: sum(state.flatten(state.robust[name])) for name in names}
     worst = [all(bits) for bits in zip(clean, *(state.flatten(state.robust[name]) for name in names))]

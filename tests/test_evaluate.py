@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import robnetzoo
 from robnetzoo.data import load_dataset
@@ -121,3 +122,16 @@ def test_bf16_steps_are_confirmed_in_fp32(digits_model, digits):
     assert abs(bf16.counts["robust"]["pgd7"] - fp32.counts["robust"]["pgd7"]) <= 4
     with pytest.raises(InvalidInput, match="precision"):
         robnetzoo.evaluate(digits_model, digits, precision="fp8", **kwargs)
+
+
+def test_leaves_a_train_mode_model_without_config_untouched(digits):
+    # no zoo_config: the class count is probed with a forward pass, which must not touch BN stats
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.LazyLinear(10)
+    )
+    model(torch.rand(2, 3, 32, 32))
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    robnetzoo.evaluate(model, digits, attacks=["fgsm"], n_examples=8)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -44,10 +44,9 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, model: nn.Module | 
         raise InvalidInput(f"labels must be 1-D with one label per image, got shape {tuple(labels.shape)}")
     config = getattr(model, "zoo_config", None)
     if config is not None:
+        # Every zoo architecture pools adaptively, so only the channel count is binding.
         expected = tuple(config.input_size)
-        if images.shape[1] != expected[0] or (
-            tuple(images.shape[2:]) != expected[1:] and config.arch != "robnet"
-        ):
+        if images.shape[1] != expected[0]:
             raise InvalidInput(
                 f"images of shape {tuple(images.shape[1:])} do not fit {config.name}, which takes "
                 f"{'x'.join(map(str, expected))}"
@@ -59,6 +58,7 @@ class Attack:
 
     name = "attack"
     norm = "Linf"
+    max_eps = 1.0  # an L-inf radius beyond 1 is meaningless for pixels in [0, 1]
 
     def __init__(
         self,
@@ -68,8 +68,11 @@ class Attack:
         seed: int = 0,
         precision: str = "fp32",
     ) -> None:
-        if not 0 <= float(eps) <= 1:
-            raise InvalidInput(f"eps must be in [0, 1] (pixels are in [0, 1]), got {eps}; write 8/255 for 8 levels")
+        if not 0 <= float(eps) <= self.max_eps:
+            raise InvalidInput(
+                f"eps must be in [0, {self.max_eps:g}] for {self.norm} (pixels are in [0, 1]), got {eps}; "
+                "write 8/255 for 8 levels"
+            )
         if precision not in ("fp32", "bf16"):
             raise InvalidInput(f"precision must be 'fp32' or 'bf16', got {precision!r}")
         self.model = model

@@ -14,10 +14,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._version import __version__
 from .errors import IntegrityError, InvalidInput, MissingDependency, NotFound, RobnetzooError
 from .registry import list_models
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "create_model": "factory",
@@ -25,16 +24,17 @@ _LAZY = {
     "save_pretrained": "hub",
     "push_to_hub": "hub",
     "load_dataset": "data",
-    "evaluate": "evaluate",
-    "EvalReport": "evaluate",
+    "evaluate": "evaluation",
+    "EvalReport": "evaluation",
+    "ThreatModel": "threat",
     "Genotype": "genotype",
     "ModelConfig": "config",
 }
-_SUBMODULES = {"attacks", "data", "models", "registry", "hub", "genotype", "convert", "config"}
+_SUBMODULES = {"attacks", "data", "models", "registry", "hub", "genotype", "convert", "config", "evaluation", "threat"}
 
 __all__ = [
     "list_models", "create_model", "from_pretrained", "save_pretrained", "push_to_hub",
-    "load_dataset", "evaluate", "EvalReport", "Genotype", "ModelConfig", "attacks",
+    "load_dataset", "evaluate", "EvalReport", "Genotype", "ModelConfig", "ThreatModel", "attacks",
     "RobnetzooError", "InvalidInput", "NotFound", "IntegrityError", "MissingDependency",
 ]
 

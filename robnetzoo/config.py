@@ -2,30 +2,45 @@
 
 The config stores the architecture name and the exact keyword arguments of its constructor
 (``arch``/``arch_args``), so building from a config and building from the registry are the
-same call. ``schema_version`` lets later releases read older folders (and refuse newer ones
-with a clear message instead of guessing).
+same call, and a registry entry simply *holds* the config it builds (``registry.ModelEntry``).
+``schema_version`` lets later releases read older folders (and refuse newer ones with a clear
+message instead of guessing).
+
+A genotype is stored in one canonical form (a list of cells, each a list of 2-bit codes), so
+two configs of the same architecture compare equal however their genotype was written.
+
+This module imports no torch at import time: the registry, which ``import robnetzoo`` loads,
+is built from configs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .errors import IntegrityError, InvalidInput
 from .genotype import Genotype
-from .models import build_architecture
+from .threat import ThreatModel
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SCHEMA_VERSION = 1
 
 
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
+
+
+def _canonical_arch_args(arch_args: dict[str, Any]) -> dict[str, Any]:
+    args = dict(arch_args)
+    if args.get("genotype") is not None:
+        args["genotype"] = Genotype.from_codes(args["genotype"]).to_json()
+    return args
 
 
 @dataclass(frozen=True)
@@ -38,11 +53,14 @@ class ModelConfig:
     num_classes: int
     dataset: str
     input_size: tuple[int, int, int]
-    threat_model: dict[str, Any] = field(
-        default_factory=lambda: {"norm": "Linf", "eps": 8 / 255}
-    )
+    threat_model: ThreatModel = field(default_factory=ThreatModel)
     schema_version: int = SCHEMA_VERSION
     robnetzoo_version: str = field(default_factory=_version)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arch_args", _canonical_arch_args(self.arch_args))
+        object.__setattr__(self, "threat_model", ThreatModel.from_dict(self.threat_model))
+        object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
 
     def with_overrides(self, **overrides: Any) -> "ModelConfig":
         """A copy with constructor arguments replaced (``num_classes`` updates both places)."""
@@ -54,13 +72,22 @@ class ModelConfig:
         codes = self.arch_args.get("genotype")
         return None if codes is None else Genotype.from_codes(codes)
 
+    def same_architecture(self, other: "ModelConfig") -> bool:
+        """True when both build the same network (same arch and constructor arguments)."""
+        return self.arch == other.arch and self.arch_args == other.arch_args
+
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["input_size"] = list(self.input_size)
-        genotype = self.genotype()
-        if genotype is not None:  # store the canonical list-of-lists form
-            data["arch_args"]["genotype"] = genotype.to_json()
-        return data
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "arch_args": json.loads(json.dumps(self.arch_args)),
+            "num_classes": self.num_classes,
+            "dataset": self.dataset,
+            "input_size": list(self.input_size),
+            "threat_model": self.threat_model.to_dict(),
+            "schema_version": self.schema_version,
+            "robnetzoo_version": self.robnetzoo_version,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "ModelConfig":
@@ -77,11 +104,14 @@ class ModelConfig:
             raise IntegrityError(
                 f"{source} lacks {', '.join(missing)}; it is not a robnetzoo config.json"
             )
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("dataset", "unknown")
         values["input_size"] = tuple(values.get("input_size", (3, 32, 32)))
-        return cls(**values)
+        try:
+            return cls(**values)
+        except InvalidInput as exc:
+            raise IntegrityError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
         from ._io import atomic_write_text
@@ -100,8 +130,10 @@ class ModelConfig:
         return cls.from_dict(data, source=str(path))
 
 
-def build_model(config: ModelConfig) -> nn.Module:
+def build_model(config: ModelConfig) -> "nn.Module":
     """Build an untrained model from its config and attach the config as ``model.zoo_config``."""
+    from .models import build_architecture
+
     if config.arch_args.get("num_classes", config.num_classes) != config.num_classes:
         raise InvalidInput(
             f"config says num_classes={config.num_classes} but arch_args say "

@@ -6,23 +6,10 @@ from typing import Any
 
 from torch import nn
 
-from .config import ModelConfig, build_model
+from .config import build_model
 from .errors import InvalidInput
-from .hub import from_pretrained, get_buildable_entry
-
-
-def registry_config(name: str, **overrides: Any) -> ModelConfig:
-    """The config a registry name stands for, with constructor overrides applied."""
-    entry = get_buildable_entry(name)
-    config = ModelConfig(
-        name=entry.name,
-        arch=entry.arch,
-        arch_args=dict(entry.arch_args),
-        num_classes=entry.num_classes,
-        dataset=entry.dataset,
-        input_size=entry.input_size,
-    )
-    return config.with_overrides(**overrides) if overrides else config
+from .hub import from_pretrained
+from .registry import buildable_config
 
 
 def create_model(name: str, *, pretrained: bool = False, **overrides: Any) -> nn.Module:
@@ -38,4 +25,4 @@ def create_model(name: str, *, pretrained: bool = False, **overrides: Any) -> nn
                 "the weights fix the architecture"
             )
         return from_pretrained(name)
-    return build_model(registry_config(name, **overrides))
+    return build_model(buildable_config(name, **overrides))

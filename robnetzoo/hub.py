@@ -20,7 +20,7 @@ from torch import nn
 from ._io import atomic_write_text
 from .config import ModelConfig, build_model
 from .errors import IntegrityError, InvalidInput, NotFound
-from .registry import REGISTRY, get_entry
+from .registry import buildable_config, check_repo_id, get_entry, resolve_source
 from .weights import load_strict, read_safetensors, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -72,10 +72,8 @@ def model_card(
     results = []
     for result in eval_results:
         metric = str(result["metric"])
-        eps = result.get("eps", config.threat_model.get("eps"))
-        label = "clean accuracy" if metric == "clean" else f"{metric} robust accuracy"
-        if metric != "clean" and eps is not None:
-            label += f" (Linf, eps={float(eps) * 255:.3g}/255)"
+        threat = config.threat_model.with_overrides(norm=result.get("norm"), eps=result.get("eps"))
+        label = "clean accuracy" if metric == "clean" else f"{metric} robust accuracy ({threat})"
         results.append(
             EvalResult(
                 task_type="image-classification",
@@ -85,7 +83,10 @@ def model_card(
                 metric_type="accuracy" if metric == "clean" else "robust_accuracy",
                 metric_name=label,
                 metric_value=round(float(result["accuracy"]), 2),
-                metric_args={"n_examples": result["n_examples"]} if "n_examples" in result else None,
+                metric_args={
+                    **({"n_examples": result["n_examples"]} if "n_examples" in result else {}),
+                    **({} if metric == "clean" else threat.to_dict()),
+                } or None,
             )
         )
     data = ModelCardData(
@@ -113,8 +114,7 @@ def model_card(
         f'model = robnetzoo.from_pretrained("{config.name}")  # eval mode',
         "```",
         "",
-        f"Threat model: {config.threat_model.get('norm', 'Linf')}, "
-        f"eps = {float(config.threat_model.get('eps', 8 / 255)) * 255:.3g}/255.",
+        f"Threat model: {config.threat_model.norm}, eps = {config.threat_model.eps_text()}.",
     ]
     if genotype is not None:
         lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
@@ -137,7 +137,7 @@ def push_to_hub(
     """Save to a temporary folder and upload it as one commit; returns the commit URL."""
     from huggingface_hub import HfApi
 
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,35 +162,15 @@ def load_folder(directory: str | Path, map_location: str | torch.device = "cpu")
 
 
 def resolve_repo_id(name_or_repo: str) -> str:
-    """A registry name becomes its Hub repo id; an ``org/name`` is checked and kept."""
-    if "/" in name_or_repo and name_or_repo not in REGISTRY:
-        _check_repo_id(name_or_repo)
-        return name_or_repo
-    return get_buildable_entry(name_or_repo).hub_repo  # unknown names raise with close matches
-
-
-def get_buildable_entry(name: str):
-    entry = get_entry(name)
-    if not entry.buildable:
-        raise NotFound(
-            f"{name}'s architecture was never published by the authors; it will come from "
-            "`robnetzoo search`. Use robnet-large or robnet-free meanwhile"
-        )
-    return entry
-
-
-def _check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-        if repo_id.count("/") != 1:
-            raise HFValidationError("expected exactly one '/'")
-    except HFValidationError as exc:
-        raise InvalidInput(
-            f"malformed Hub repo id {repo_id!r} ({str(exc).splitlines()[0]}); "
-            "write it as org/name, e.g. robnetzoo/robnet-large"
-        ) from None
+    """A registry name becomes its Hub repo id; an ``org/name`` (or ``hf-hub:org/name``) is
+    checked and kept."""
+    source = resolve_source(name_or_repo)
+    if source.kind == "folder":
+        raise InvalidInput(f"{name_or_repo} is a local folder, not a Hub repo id")
+    if source.kind == "registry":
+        buildable_config(source.value)  # a never-published architecture says so
+        return get_entry(source.value).hub_repo
+    return source.value
 
 
 def from_pretrained(
@@ -204,15 +184,13 @@ def from_pretrained(
 ) -> nn.Module:
     """Load a pretrained model (eval mode) from a local folder, a registry name or a repo id.
 
-    A local folder wins over a name of the same spelling, as in ``transformers``.
+    ``registry.resolve_source`` decides which: ``hf-hub:org/name`` and ``local-dir:path`` are
+    explicit; a local folder wins over a name of the same spelling, as in ``transformers``.
     """
-    path = Path(name_or_repo_or_dir)
-    if path.is_dir():
-        return load_folder(path, map_location)
-    name = str(name_or_repo_or_dir)
-    if name.startswith((".", "/", "~")) or "\\" in name:
-        raise NotFound(f"no model folder at {name}; check the path (it must hold {CONFIG_NAME})")
-    repo_id = resolve_repo_id(name)
+    source = resolve_source(name_or_repo_or_dir)
+    if source.kind == "folder":
+        return load_folder(Path(source.value), map_location)
+    repo_id = resolve_repo_id(source.value)
     files = {}
     for filename in (CONFIG_NAME, WEIGHTS_NAME):
         files[filename] = _download(repo_id, filename, revision, cache_dir, local_files_only, token)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from .config import build_model
-from .factory import registry_config
 from .profile import count_macs, count_parameters
-from .registry import REGISTRY, ModelEntry, list_models
+from .registry import REGISTRY, ModelEntry, buildable_config, list_models, paper_reference, resolve_source
 
 
 def weights_status(entry: ModelEntry) -> str:
@@ -34,7 +32,7 @@ def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
         params = None
         if entry.buildable:
             with torch.device("meta"):
-                params = count_parameters(build_model(registry_config(name)))
+                params = count_parameters(build_model(buildable_config(name)))
         rows.append(
             {
                 "name": name,
@@ -59,11 +57,12 @@ def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
     """
     from .hub import from_pretrained
 
-    is_saved = Path(source).is_dir() or "/" in source
+    resolved = resolve_source(source)
+    is_saved = resolved.kind != "registry"
     if is_saved:
         model = from_pretrained(source, **load_kwargs)
     else:
-        model = build_model(registry_config(source))
+        model = build_model(buildable_config(resolved.value))
     config = model.zoo_config
     genotype = config.genotype()
     info: dict[str, Any] = {
@@ -75,9 +74,9 @@ def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
         "weights_checked": is_saved,
     }
     if genotype is not None:
-        info["genotype"] = [ "".join(c) for c in genotype.cells]
+        info["genotype"] = ["".join(c) for c in genotype.cells]
         info["density"] = genotype.density()
-    entry = REGISTRY.get(config.name)
-    if entry is not None:
-        info["paper"] = dict(entry.paper)
+    reference = paper_reference(config)
+    if reference is not None:
+        info["paper"] = reference[1]
     return info

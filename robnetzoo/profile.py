@@ -7,7 +7,9 @@ from torch import nn
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """All parameters, trainable or frozen: a model's size does not change when it is frozen
+    (as the evaluator's copy is). Buffers (BatchNorm statistics) are not parameters."""
+    return sum(p.numel() for p in model.parameters())
 
 
 @torch.no_grad()

@@ -14,7 +14,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import NotFound
+from .config import ModelConfig
+from .errors import InvalidInput, NotFound
+from .threat import ThreatModel
 
 DEFAULT_HUB_ORG = "robnetzoo"
 HUB_ORG_ENV = "ROBNETZOO_HUB_ORG"
@@ -48,25 +50,24 @@ PAPER_COLUMNS = ("natural", "fgsm", "pgd20", "pgd100", "deepfool", "mifgsm")
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """Everything the zoo knows about one model name.
+    """Everything the zoo knows about one model name: the config it builds, and the paper's claims.
 
-    ``arch``/``arch_args`` build it; ``status`` is ``"published"`` (weights are, or can be
+    ``config`` is the same ``ModelConfig`` a saved model's ``config.json`` holds (None while
+    the architecture is unknown). ``status`` is ``"published"`` (weights are, or can be
     converted from, the authors' release), ``"baseline"`` (the paper's comparison models) or
-    ``"awaiting-search"`` (the paper names it but never published the architecture; our search
-    will produce it, and until then it cannot be built).
+    ``"awaiting-search"`` (the paper names it but never published the architecture).
+    ``paper`` holds the paper's accuracies, valid for ``config`` on ``config.dataset`` under
+    ``config.threat_model`` and nothing else (see ``paper_reference``).
     """
 
     name: str
-    arch: str
-    arch_args: dict[str, Any]
-    dataset: str
-    num_classes: int
-    input_size: tuple[int, int, int]
+    config: ModelConfig | None
     paper: dict[str, float] = field(default_factory=dict)
     paper_params: int | None = None
     status: str = "published"
     description: str = ""
     authors_config: str | None = None
+    paper_dataset: str = "cifar10"
 
     @property
     def hub_repo(self) -> str:
@@ -75,53 +76,55 @@ class ModelEntry:
 
     @property
     def buildable(self) -> bool:
-        return self.status != "awaiting-search"
+        return self.config is not None
+
+    @property
+    def dataset(self) -> str:
+        return self.config.dataset if self.config is not None else self.paper_dataset
 
 
 def _paper(natural, fgsm, pgd20, pgd100, deepfool, mifgsm) -> dict[str, float]:
     return dict(zip(PAPER_COLUMNS, (natural, fgsm, pgd20, pgd100, deepfool, mifgsm)))
 
 
-_CIFAR = dict(dataset="cifar10", num_classes=10, input_size=(3, 32, 32))
+def _config(name: str, arch: str, dataset: str = "cifar10", num_classes: int = 10,
+            input_size: tuple[int, int, int] = (3, 32, 32), **arch_args: Any) -> ModelConfig:
+    return ModelConfig(
+        name=name, arch=arch, arch_args={**arch_args, "num_classes": num_classes},
+        num_classes=num_classes, dataset=dataset, input_size=input_size,
+    )
+
+
+_LARGE = [ROBNET_LARGE_CELL]
 
 _ENTRIES = [
     ModelEntry(
         "robnet-large",
-        "robnet",
-        dict(genotype=[ROBNET_LARGE_CELL], C=36, layers=20, num_classes=10),
+        _config("robnet-large", "robnet", genotype=_LARGE, C=36, layers=20),
         paper=_paper(78.57, 54.98, 49.44, 49.24, 53.85, 49.92),
         paper_params=6_890_000,
         description="RobNet-large (authors' large_v1), cell-based, C=36, 20 layers",
         authors_config="RobNet_large_v1_cifar10",
-        **_CIFAR,
     ),
     ModelEntry(
         "robnet-large-v2",
-        "robnet",
-        dict(genotype=[ROBNET_LARGE_CELL], C=64, layers=33, num_classes=10),
+        _config("robnet-large-v2", "robnet", genotype=_LARGE, C=64, layers=33),
         paper=_paper(85.69, 57.18, 50.53, 50.26, 55.45, 50.87),
         paper_params=33_420_000,
         description="RobNet-large-v2, the large cell widened (C=64) and deepened (33 layers)",
         authors_config="RobNet_large_v2_cifar10",
-        **_CIFAR,
     ),
     ModelEntry(
         "robnet-free",
-        "robnet",
-        dict(genotype=ROBNET_FREE_CELLS, C=36, layers=20, num_classes=10),
+        _config("robnet-free", "robnet", genotype=ROBNET_FREE_CELLS, C=36, layers=20),
         paper=_paper(82.79, 58.38, 52.74, 52.57, 57.24, 52.95),
         paper_params=5_490_000,
         description="RobNet-free, cell-free (one cell per layer), C=36, 20 layers",
         authors_config="RobNet_free_cifar10",
-        **_CIFAR,
     ),
     ModelEntry(
         "robnet-free-svhn",
-        "robnet",
-        dict(genotype=ROBNET_FREE_CELLS, C=36, layers=20, num_classes=10),
-        dataset="svhn",
-        num_classes=10,
-        input_size=(3, 32, 32),
+        _config("robnet-free-svhn", "robnet", dataset="svhn", genotype=ROBNET_FREE_CELLS, C=36, layers=20),
         paper={"pgd100": 55.59},
         paper_params=5_490_000,
         description="RobNet-free trained on SVHN",
@@ -129,11 +132,8 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-large-imagenet",
-        "robnet",
-        dict(genotype=[ROBNET_LARGE_CELL], C=48, layers=20, num_classes=1000, stem="imagenet"),
-        dataset="imagenet",
-        num_classes=1000,
-        input_size=(3, 224, 224),
+        _config("robnet-large-imagenet", "robnet", dataset="imagenet", num_classes=1000,
+                input_size=(3, 224, 224), genotype=_LARGE, C=48, layers=20, stem="imagenet"),
         paper={"natural": 61.26, "pgd10": 37.16, "pgd20": 37.15, "pgd100": 37.14},
         paper_params=12_760_000,
         description="RobNet-large with the ImageNet stem, C=48, 20 layers",
@@ -141,63 +141,51 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-small",
-        "robnet",
-        {},
+        None,
         paper=_paper(78.05, 53.93, 48.32, 48.07, 52.96, 48.98),
         paper_params=4_410_000,
         status="awaiting-search",
         description="RobNet-small: architecture never published; awaiting our search",
-        **_CIFAR,
     ),
     ModelEntry(
         "robnet-medium",
-        "robnet",
-        {},
+        None,
         paper=_paper(78.33, 54.55, 49.13, 48.96, 53.32, 49.34),
         paper_params=5_660_000,
         status="awaiting-search",
         description="RobNet-medium: architecture never published; awaiting our search",
-        **_CIFAR,
     ),
     ModelEntry(
         "resnet18",
-        "resnet18",
-        dict(num_classes=10),
+        _config("resnet18", "resnet18"),
         paper=_paper(78.38, 49.81, 45.60, 45.10, 47.64, 45.23),
         paper_params=11_170_000,
         status="baseline",
         description="ResNet-18, CIFAR variant (3x3 stem, no max-pool)",
-        **_CIFAR,
     ),
     ModelEntry(
         "resnet50",
-        "resnet50",
-        dict(num_classes=10),
+        _config("resnet50", "resnet50"),
         paper=_paper(79.15, 51.46, 45.84, 45.35, 49.18, 45.53),
         paper_params=23_520_000,
         status="baseline",
         description="ResNet-50, CIFAR variant",
-        **_CIFAR,
     ),
     ModelEntry(
         "wrn-28-10",
-        "wrn-28-10",
-        dict(num_classes=10),
+        _config("wrn-28-10", "wrn-28-10"),
         paper=_paper(86.43, 53.57, 47.10, 46.90, 51.23, 47.04),
         paper_params=36_480_000,
         status="baseline",
         description="WideResNet-28-10",
-        **_CIFAR,
     ),
     ModelEntry(
         "densenet121",
-        "densenet121",
-        dict(num_classes=10),
+        _config("densenet121", "densenet121"),
         paper=_paper(82.72, 54.14, 47.93, 47.46, 51.70, 48.19),
         paper_params=6_950_000,
         status="baseline",
         description="DenseNet-121, CIFAR variant (growth 32)",
-        **_CIFAR,
     ),
 ]
 
@@ -220,3 +208,120 @@ def get_entry(name: str) -> ModelEntry:
         raise NotFound(
             f"unknown model {name!r}; {hint}run `robnetzoo models` to list all"
         ) from None
+
+
+def buildable_config(name: str, **overrides: Any) -> ModelConfig:
+    """The config a registry name builds, with constructor overrides applied.
+
+    A name whose architecture was never published raises ``NotFound`` saying so.
+    """
+    entry = get_entry(name)
+    if entry.config is None:
+        raise NotFound(
+            f"{name}'s architecture was never published by the authors, and robnetzoo has not "
+            "produced it yet (it is the output of the architecture search, still to come); "
+            "use robnet-large or robnet-free meanwhile"
+        )
+    return entry.config.with_overrides(**overrides) if overrides else entry.config
+
+
+def paper_reference(
+    config: ModelConfig, dataset: str | None = None, threat_model: ThreatModel | None = None
+) -> tuple[ModelEntry, dict[str, float]] | None:
+    """The paper's row for a model, or None when the paper says nothing about it.
+
+    A row applies only when all three match: the architecture (arch and constructor arguments,
+    genotypes compared canonically), the data set it is evaluated on, and the threat model
+    (the paper's is L-inf 8/255). So robnet-large evaluated on digits, or at eps 4/255, or a
+    robnet-large rebuilt at C=8, gets no paper column.
+    """
+    dataset = dataset if dataset is not None else config.dataset
+    threat_model = threat_model if threat_model is not None else config.threat_model
+    for entry in REGISTRY.values():
+        if (
+            entry.config is not None
+            and entry.paper
+            and entry.config.same_architecture(config)
+            and entry.config.dataset == dataset
+            and _same_threat(entry.config.threat_model, threat_model)
+        ):
+            return entry, dict(entry.paper)
+    return None
+
+
+def _same_threat(a: ThreatModel, b: ThreatModel) -> bool:
+    return a.norm == b.norm and abs(a.eps - b.eps) < 1e-9
+
+
+# ---------------------------------------------------------------------------- sources
+
+HF_HUB_PREFIX = "hf-hub:"
+LOCAL_DIR_PREFIX = "local-dir:"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model comes from: ``kind`` is ``"folder"``, ``"hub"`` or ``"registry"``.
+
+    ``value`` is the folder path, the Hub repo id, or the registry name.
+    """
+
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def resolve_source(source: "str | os.PathLike[str]") -> Source:
+    """Decide, once for every command, whether ``source`` is a folder, a Hub repo or a name.
+
+    Explicit prefixes, as in timm, always win: ``hf-hub:org/name`` and ``local-dir:path``.
+    Without a prefix: an existing folder is a folder (as in transformers); a registry name is
+    a name; anything with a path separator or a leading ``.``/``~`` that does not exist is a
+    missing folder (``NotFound``); ``org/name`` is a Hub repo id; any other word is looked up
+    in the registry, suggesting close names.
+    """
+    text = os.fspath(source)
+    if text.startswith(HF_HUB_PREFIX):
+        return Source("hub", check_repo_id(text[len(HF_HUB_PREFIX):]))
+    if text.startswith(LOCAL_DIR_PREFIX):
+        return Source("folder", _existing_folder(text[len(LOCAL_DIR_PREFIX):]))
+    if os.path.isdir(text):
+        return Source("folder", text)
+    if text in REGISTRY:
+        return Source("registry", text)
+    looks_like_path = (
+        text.startswith((".", "~", os.sep)) or text.endswith(("/", os.sep)) or "\\" in text
+    )
+    if looks_like_path or os.path.exists(text):
+        _existing_folder(text)
+    if "/" in text:
+        return Source("hub", check_repo_id(text))
+    get_entry(text)  # unknown names raise with close matches
+    return Source("registry", text)
+
+
+def _existing_folder(path: str) -> str:
+    expanded = os.path.expanduser(path)
+    if os.path.isdir(expanded):
+        return expanded
+    if os.path.exists(expanded):
+        raise InvalidInput(f"{path} is a file, not a model folder; give the folder that holds config.json")
+    raise NotFound(f"no model folder at {path}: it does not exist; check the path")
+
+
+def check_repo_id(repo_id: str) -> str:
+    """Return ``repo_id`` if it is a valid ``org/name``, else raise ``InvalidInput``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("expected exactly one '/'")
+    except HFValidationError as exc:
+        raise InvalidInput(
+            f"malformed Hub repo id {repo_id!r} ({str(exc).splitlines()[0]}); "
+            "write it as org/name, e.g. robnetzoo/robnet-large"
+        ) from None
+    return repo_id

@@ -32,7 +32,7 @@ def test_config_and_card_metadata(saved_folder):
     config = json.loads((saved_folder / "config.json").read_text())
     assert config["schema_version"] == 1 and config["arch"] == "robnet"
     assert config["num_classes"] == 10 and config["input_size"] == [3, 32, 32]
-    assert config["threat_model"]["norm"] == "Linf"
+    assert config["threat_model"] == {"norm": "Linf", "eps": 8 / 255}
     card = (saved_folder / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     assert meta["library_name"] == "robnetzoo"
@@ -132,3 +132,22 @@ def test_registry_name_resolves_to_configurable_org(monkeypatch, tmp_path):
     assert resolve_repo_id("robnet-large") == "robnetzoo/robnet-large"
     monkeypatch.setenv("ROBNETZOO_HUB_ORG", "mylab")
     assert resolve_repo_id("robnet-large") == "mylab/robnet-large"
+
+
+def test_card_records_the_models_threat_model(tmp_path):
+    import dataclasses
+
+    from robnetzoo.threat import ThreatModel
+
+    model = robnetzoo.create_model("robnet-large", C=4, layers=3)
+    model.zoo_config = dataclasses.replace(model.zoo_config, threat_model=ThreatModel("L2", 0.5))
+    save_pretrained(model, tmp_path / "l2", eval_results=[
+        {"metric": "clean", "accuracy": 90.0}, {"metric": "pgdl2", "accuracy": 60.0},
+    ])
+    card = (tmp_path / "l2" / "README.md").read_text()
+    assert "Threat model: L2, eps = 0.5." in card and "Linf" not in card
+    meta = yaml.safe_load(card.split("---")[1])
+    robust = meta["model-index"][0]["results"][0]["metrics"][1]
+    assert "L2 eps=0.5" in robust["name"] and robust["args"]["norm"] == "L2"
+    assert json.loads((tmp_path / "l2" / "config.json").read_text())["threat_model"] == {"norm": "L2", "eps": 0.5}
+    assert robnetzoo.from_pretrained(tmp_path / "l2").zoo_config.threat_model == ThreatModel("L2", 0.5)

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from robnetzoo.config import build_model
-from robnetzoo.factory import create_model, registry_config
+from robnetzoo.factory import create_model
 from robnetzoo.models import RobNet
 from robnetzoo.profile import count_parameters
-from robnetzoo.registry import REGISTRY, list_models
+from robnetzoo.registry import REGISTRY, buildable_config, list_models
 
 EXPECTED_PARAMS = {
     "robnet-large": 6_842_710,
@@ -22,7 +22,7 @@ EXPECTED_PARAMS = {
 
 def _on_meta(name: str) -> torch.nn.Module:
     with torch.device("meta"):
-        return build_model(registry_config(name))
+        return build_model(buildable_config(name))
 
 
 def test_every_buildable_registry_model_has_its_exact_parameter_count():
@@ -46,9 +46,25 @@ def test_state_dict_keys_and_shapes_match_the_authors_checkpoints(layout, name, 
     assert list(ours) == list(layout[layout_key])  # same order, too
 
 
-def test_reference_counts_agree(layout):
-    assert layout["counts"]["RobNet_large_v1_cifar10"] == EXPECTED_PARAMS["robnet-large"]
-    assert layout["counts"]["RobNet_large_v1_imgnet"] == EXPECTED_PARAMS["robnet-large-imagenet"]
+@pytest.mark.parametrize("name, authors", [
+    ("robnet-large", "RobNet_large_v1_cifar10"),
+    ("robnet-free", "RobNet_free_cifar10"),
+    ("robnet-large-v2", "RobNet_large_v2_cifar10"),
+    ("robnet-large-imagenet", "RobNet_large_v1_imgnet"),
+])
+def test_parameter_count_equals_the_authors_published_count(layout, name, authors):
+    # the registry entry names the authors' config, and our count of the model it builds
+    # equals the count published with their checkpoints
+    assert REGISTRY[name].authors_config == authors
+    assert count_parameters(_on_meta(name)) == layout["counts"][authors]
+
+
+def test_count_parameters_counts_frozen_parameters_too():
+    model = create_model("robnet-large", C=8, layers=3)
+    trainable = count_parameters(model)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    assert count_parameters(model) == trainable > 0
 
 
 def test_forward_shapes_cifar_and_imagenet_stems():

@@ -7,6 +7,12 @@ Names: ``fgsm``, ``pgd`` (``alpha``, ``steps``, ``random_start``), ``pgd<k>`` fo
 2/255, random start, as the paper: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
 (``decay``), ``cw`` (CW margin loss under L-inf PGD), ``deepfool``, ``autoattack``.
 ``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm.
+
+Every attack serves a threat model (``robnetzoo.threat.ThreatModel``): ``norm`` defaults to
+the attack's own (L2 for ``pgdl2``, L-inf for the rest) and ``eps`` to that norm's usual radius
+(8/255, or 0.5 for L2). An attack asked for a norm it does not serve refuses at build time.
+Common keywords: ``seed``, ``precision`` (fp32/bf16), ``mode`` (eval/train/keep) and
+``validate`` (see ``base``).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Any
 from torch import nn
 
 from ..errors import InvalidInput
+from ..threat import ThreatModel, canonical_norm
 from .autoattack import AutoAttack
-from .base import Attack, AttackResult, check_images
+from .base import MODES, Attack, AttackResult, Noise, check_images
 from .deepfool import DeepFool
 from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2
 
@@ -56,25 +63,58 @@ def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
     return result
 
 
-def build(name: str, model: nn.Module, *, eps: float = 8 / 255, **params: Any) -> Attack:
-    """Build attack ``name`` against ``model``; ``params`` are the attack's own keywords."""
+def attack_class(name: str) -> type[Attack]:
+    """The class behind an attack name (``pgd20`` is ``PGD``)."""
     expand([name])
+    return PGD if _PGD_K.match(name) else ATTACKS[name]
+
+
+def norms_of(name: str) -> tuple[str, ...]:
+    """The threat-model norms attack ``name`` serves."""
+    return attack_class(name).norms
+
+
+def build(
+    name: str,
+    model: nn.Module,
+    *,
+    eps: float | None = None,
+    norm: str | None = None,
+    threat_model: ThreatModel | None = None,
+    **params: Any,
+) -> Attack:
+    """Build attack ``name`` against ``model``; ``params`` are the attack's own keywords.
+
+    The threat model is ``threat_model``, or ``norm``/``eps``; unset parts default to the
+    attack's own norm and that norm's usual radius. A norm the attack does not serve raises
+    ``InvalidInput`` naming attacks that do.
+    """
+    cls = attack_class(name)
+    if threat_model is not None:
+        norm, eps = threat_model.norm, threat_model.eps
+    if norm is not None and canonical_norm(norm) not in cls.norms:
+        norm = canonical_norm(norm)
+        serving = [n for n in available() if n != "paper" and canonical_norm(norm) in norms_of(n)]
+        raise InvalidInput(
+            f"attack {name!r} is a {'/'.join(cls.norms)} attack and cannot serve the {norm} threat "
+            f"model; for {norm} use {', '.join(serving)}"
+        )
     match = _PGD_K.match(name)
     if match:
-        defaults = {"steps": int(match.group(1)), "alpha": 2 / 255, "random_start": True}
-        cls: type[Attack] = PGD
-        params = {**defaults, **params}
-    else:
-        cls = ATTACKS[name]
-    try:
-        attack = cls(model, eps=eps, **params)
-    except TypeError as exc:
-        raise InvalidInput(f"bad parameters for attack {name!r}: {exc}") from None
+        params = {"steps": int(match.group(1)), "alpha": 2 / 255, "random_start": True, **params}
+    unknown = sorted(set(params) - set(cls.keywords()))
+    if unknown:
+        raise InvalidInput(
+            f"bad parameters for attack {name!r}: {', '.join(unknown)}; "
+            f"it takes {', '.join(k for k in cls.keywords() if k not in ('eps', 'norm'))}"
+        )
+    attack = cls(model, eps=eps, norm=norm, **params)
     attack.name = name
     return attack
 
 
 __all__ = [
     "Attack", "AttackResult", "ATTACKS", "PAPER_SUITE", "available", "build", "expand", "check_images",
+    "attack_class", "norms_of", "MODES", "Noise",
     "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 
-
 from ..errors import MissingDependency
 from .base import Attack
 
@@ -26,17 +25,17 @@ def _import_autoattack():
 
 
 class AutoAttack(Attack):
+    """Standard AutoAttack under the threat model's norm (L-inf or L2)."""
+
     name = "autoattack"
+    norms = ("Linf", "L2")
 
-    def __init__(self, model, *, eps=8 / 255, version="standard", norm="Linf", verbose=False, **kwargs):
-        super().__init__(model, eps=eps, **kwargs)
+    def __init__(self, model, *, version="standard", verbose=False, **kwargs):
+        super().__init__(model, **kwargs)
         self.reference = _import_autoattack()  # fail at build time, not mid-evaluation
-        self.version, self.norm, self.verbose = version, norm, verbose
+        self.version, self.verbose = version, verbose
 
-    def params(self) -> dict:
-        return {"eps": self.eps, "version": self.version, "norm": self.norm}
-
-    def _perturb(self, images, labels, early_stop, generator):
+    def _perturb(self, images, labels, early_stop, noise, judge=True):
         attack = self.reference(
             self.model, eps=self.eps, norm=self.norm, version=self.version,
             device=images.device, seed=self.seed,

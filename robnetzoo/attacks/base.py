@@ -1,24 +1,47 @@
 """The one attack interface: ``attack(images, labels) -> adversarial images``.
 
 Every attack takes NCHW float images in [0, 1] and integer labels, and returns images in
-[0, 1] within the eps-ball. It puts the model in eval mode for the attack and restores the
-caller's mode afterwards (torchattacks leaves that to a flag; forgetting it attacks BatchNorm
-in training mode). Random starts draw from a generator seeded by ``seed``, so a run repeats.
+[0, 1] within its threat model's ball (``robnetzoo.threat.ThreatModel``: an L-inf or L2
+radius). An attack is built for one threat model and refuses one it cannot serve (an L-inf
+attack under an L2 threat model), instead of silently running at the wrong radius.
+
+Mode. ``mode="eval"`` (the default) puts the model in eval mode for the attack and restores
+the caller's mode afterwards (torchattacks leaves that to a flag; forgetting it attacks
+BatchNorm in training mode). ``mode="train"`` attacks in training mode, as the RobNets
+authors' adversarial training did (BatchNorm uses batch statistics, and updates its running
+statistics, while the examples are crafted). ``mode="keep"`` leaves the mode alone: for a
+training loop that manages it. ``validate=False`` skips the input checks, which read the
+images' min and max (a device sync per call): for hot loops whose data is known good.
+
+Randomness. Random starts draw from one stream per attack, seeded by ``seed`` when the attack
+is first called: successive calls (a training loop's batches) get fresh noise, and the same
+sequence of calls repeats exactly (``generator`` is that stream, for checkpoints). The
+evaluator passes ``example_seeds`` instead: one seed per example, so an example's random
+start depends on its own index only, never on the batch it lands in or the batch size.
 
 ``run(...)`` is what the evaluator uses: it also returns which examples were *broken*, i.e.
 misclassified at any iterate (the AutoAttack convention), and with ``early_stop=True`` an
 example stops being attacked, and stops costing forward/backward passes, once it is broken;
-its returned image is the iterate that broke it.
+its returned image is the iterate that broke it. Early stopping assumes examples do not
+interact, so it is meant for eval mode (in train mode BatchNorm mixes the batch).
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import InvalidInput
+from ..threat import DEFAULT_EPS, ThreatModel, canonical_norm
+
+MODES = ("eval", "train", "keep")
+# Keywords that change how an attack runs but never what it returns.
+_NOT_RESULT_PARAMS = {"validate", "verbose"}
 
 
 @dataclass
@@ -27,7 +50,7 @@ class AttackResult:
     broken: torch.Tensor  # bool per example: misclassified at some iterate
 
 
-def check_images(images: torch.Tensor, labels: torch.Tensor, model: nn.Module | None = None) -> None:
+def check_images(images: torch.Tensor, labels: torch.Tensor, model: Any = None) -> None:
     """Reject input an attack would silently mis-handle; the message names the fix."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -53,43 +76,145 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, model: nn.Module | 
             )
 
 
+class Noise:
+    """Random draws for an attack: from one generator for the whole batch, or from one
+    generator per example (``example_seeds``), so an example's draws do not depend on its batch.
+
+    Draws are made on the CPU for per-example generators and moved to the images' device.
+    """
+
+    def __init__(
+        self,
+        device: torch.device,
+        generator: torch.Generator | None = None,
+        example_seeds: Sequence[int] | torch.Tensor | None = None,
+    ) -> None:
+        self.device = device
+        self.generator = generator
+        self.rows: list[torch.Generator] | None = None
+        if example_seeds is not None:
+            seeds = example_seeds.tolist() if isinstance(example_seeds, torch.Tensor) else list(example_seeds)
+            self.rows = [torch.Generator().manual_seed(int(s) % (2**63)) for s in seeds]
+
+    def select(self, index: torch.Tensor) -> "Noise":
+        """The same per-example streams for a subset of the batch."""
+        if self.rows is None:
+            return self
+        subset = Noise(self.device, self.generator)
+        subset.rows = [self.rows[i] for i in index.tolist()]
+        return subset
+
+    def _draw(self, fn, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+        if self.rows is None:
+            return fn(tuple(shape), generator=self.generator, device=self.device, dtype=dtype)
+        if len(self.rows) != shape[0]:
+            raise ValueError(f"{len(self.rows)} example seeds for a batch of {shape[0]}")
+        rows = [fn(tuple(shape[1:]), generator=g, dtype=dtype) for g in self.rows]
+        return torch.stack(rows).to(self.device) if rows else torch.empty(tuple(shape), dtype=dtype, device=self.device)
+
+    def rand(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return self._draw(torch.rand, shape, dtype)
+
+    def randn(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return self._draw(torch.randn, shape, dtype)
+
+
 class Attack:
-    """Base class. Subclasses implement ``_perturb``; they never touch the model's mode."""
+    """Base class. Subclasses implement ``_perturb``; they never touch the model's mode.
+
+    ``norms`` lists the threat-model norms an attack serves (the first is its default);
+    ``needs_gradients`` is False for score-based attacks, which only read logits and so can
+    run against a target without gradients (an exported runtime).
+    """
 
     name = "attack"
-    norm = "Linf"
-    max_eps = 1.0  # an L-inf radius beyond 1 is meaningless for pixels in [0, 1]
+    norms: tuple[str, ...] = ("Linf",)
+    needs_gradients = True
 
     def __init__(
         self,
         model: nn.Module,
         *,
-        eps: float = 8 / 255,
+        eps: float | None = None,
+        norm: str | None = None,
         seed: int = 0,
         precision: str = "fp32",
+        mode: str = "eval",
+        validate: bool = True,
     ) -> None:
-        if not 0 <= float(eps) <= self.max_eps:
+        norm = canonical_norm(norm) if norm is not None else self.norms[0]
+        if norm not in self.norms:
             raise InvalidInput(
-                f"eps must be in [0, {self.max_eps:g}] for {self.norm} (pixels are in [0, 1]), got {eps}; "
-                "write 8/255 for 8 levels"
+                f"attack {self.name!r} serves {'/'.join(self.norms)} threat models, not {norm}; "
+                f"pick an attack for {norm} (e.g. {'pgdl2' if norm == 'L2' else 'pgd20'}, or autoattack)"
             )
         if precision not in ("fp32", "bf16"):
             raise InvalidInput(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.model = model
-        self.eps = float(eps)
-        self.seed = seed
+        self.threat_model = ThreatModel(norm, DEFAULT_EPS[norm] if eps is None else eps)
+        self.seed = int(seed)
         self.precision = precision
+        self.mode = mode
+        self.validate = bool(validate)
+        self.generator: torch.Generator | None = None  # the attack's own stream, made on first use
+
+    @property
+    def eps(self) -> float:
+        return self.threat_model.eps
+
+    @property
+    def norm(self) -> str:
+        return self.threat_model.norm
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         return f"{type(self).__name__}({params})"
 
-    def params(self) -> dict:
-        return {"eps": self.eps}
+    @classmethod
+    def keywords(cls) -> list[str]:
+        """Every keyword the constructors of this class and its bases take (but the model)."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for parameter in inspect.signature(init).parameters.values():
+                if parameter.name in ("self", "model") or parameter.kind in (
+                    parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL
+                ):
+                    continue
+                if parameter.name not in names:
+                    names.append(parameter.name)
+        return names
+
+    def params(self) -> dict[str, Any]:
+        """Every setting that shapes the result, read back from the attack itself.
+
+        Derived from the constructors' signatures, so a new keyword cannot be left out: each
+        one is stored under its own name. ``type(a)(model, **a.params())`` rebuilds ``a``.
+        """
+        return {name: getattr(self, name) for name in self.keywords() if name not in _NOT_RESULT_PARAMS}
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Adversarial images, running every step for every example (torchattacks semantics)."""
-        return self.run(images, labels, early_stop=False).adversarial
+        """Adversarial images, running every step for every example (torchattacks semantics).
+
+        Only the images are returned, so the final judging forward pass is skipped (in a
+        training loop it would cost a pass and, in train mode, move BatchNorm statistics)."""
+        return self.run(images, labels, early_stop=False, judge=False).adversarial
+
+    @contextlib.contextmanager
+    def _model_mode(self) -> Iterator[None]:
+        if self.mode == "keep":
+            yield
+            return
+        was_training = self.model.training
+        self.model.train(self.mode == "train")
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
 
     def run(
         self,
@@ -98,19 +223,22 @@ class Attack:
         *,
         early_stop: bool = True,
         generator: torch.Generator | None = None,
+        example_seeds: Sequence[int] | torch.Tensor | None = None,
+        judge: bool = True,
     ) -> AttackResult:
-        check_images(images, labels, self.model)
-        if generator is None:
-            generator = torch.Generator(device=images.device).manual_seed(self.seed)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                adversarial, broken = self._perturb(
-                    images.detach().clone(), labels.detach().clone(), early_stop, generator
-                )
-        finally:
-            self.model.train(was_training)
+        """Attack; ``broken`` marks examples misclassified at any iterate. With ``judge=False``
+        the final iterate is not checked, so ``broken`` only covers the iterates seen so far."""
+        if self.validate:
+            check_images(images, labels, self.model)
+        if generator is None and example_seeds is None:
+            if self.generator is None or self.generator.device != images.device:
+                self.generator = torch.Generator(device=images.device).manual_seed(self.seed)
+            generator = self.generator
+        noise = Noise(images.device, generator, example_seeds)
+        with self._model_mode(), torch.inference_mode(False), torch.enable_grad():
+            adversarial, broken = self._perturb(
+                images.detach().clone(), labels.detach().clone(), early_stop, noise, judge
+            )
         return AttackResult(adversarial.detach(), broken)
 
     # -- helpers for subclasses --------------------------------------------------------
@@ -122,19 +250,31 @@ class Attack:
         return self.model(x)
 
     def project(self, adversarial: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Back into the threat model's ball around ``images``, and into [0, 1]."""
+        if self.norm == "L2":
+            delta = (adversarial - images).flatten(1)
+            factor = torch.clamp(self.eps / (delta.norm(dim=1, keepdim=True) + 1e-12), max=1.0)
+            return torch.clamp(images + (delta * factor).view_as(images), 0, 1)
         delta = torch.clamp(adversarial - images, -self.eps, self.eps)
         return torch.clamp(images + delta, 0, 1)
 
-    def random_start(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.rand(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        return torch.clamp(images + (noise * 2 - 1) * self.eps, 0, 1)
+    def random_point(self, images: torch.Tensor, noise: Noise) -> torch.Tensor:
+        """A uniform point of the ball: the cube for L-inf; for L2 a random direction at a
+        uniform random radius."""
+        if self.norm == "L2":
+            direction = noise.randn(images.shape, images.dtype).flatten(1)
+            direction = direction / (direction.norm(dim=1, keepdim=True) + 1e-12)
+            radius = noise.rand((len(images), 1), images.dtype) * self.eps
+            return torch.clamp(images + (direction * radius).view_as(images), 0, 1)
+        uniform = noise.rand(images.shape, images.dtype)
+        return torch.clamp(images + (uniform * 2 - 1) * self.eps, 0, 1)
 
     @torch.no_grad()
     def is_fooled(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.logits(x).argmax(1) != labels
 
     def _perturb(
-        self, images: torch.Tensor, labels: torch.Tensor, early_stop: bool, generator: torch.Generator
+        self, images: torch.Tensor, labels: torch.Tensor, early_stop: bool, noise: Noise, judge: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
@@ -148,7 +288,7 @@ class IterativeAttack(Attack):
     """
 
     steps = 1
-    use_random_start = False
+    random_start = False  # PGD and its kin take it as a keyword
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, labels, reduction="sum")
@@ -159,11 +299,11 @@ class IterativeAttack(Attack):
     def step(self, x, grad, images, index, state) -> torch.Tensor:
         raise NotImplementedError
 
-    def start(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.random_start(images, generator) if self.use_random_start else images.clone()
+    def start(self, images: torch.Tensor, noise: Noise) -> torch.Tensor:
+        return self.random_point(images, noise) if self.random_start else images.clone()
 
-    def _perturb(self, images, labels, early_stop, generator):
-        adversarial = self.start(images, generator)
+    def _perturb(self, images, labels, early_stop, noise, judge=True):
+        adversarial = self.start(images, noise)
         broken = torch.zeros(len(images), dtype=torch.bool, device=images.device)
         active = torch.arange(len(images), device=images.device)
         state = self.init_state(images)
@@ -182,7 +322,6 @@ class IterativeAttack(Attack):
                 active = active[keep]
             else:
                 adversarial[active] = updated
-        if len(active):
+        if judge and len(active):
             broken[active] |= self.is_fooled(adversarial[active], labels[active])
         return adversarial, broken
-

@@ -18,16 +18,13 @@ from .base import Attack
 class DeepFool(Attack):
     name = "deepfool"
 
-    def __init__(self, model, *, eps=8 / 255, steps=50, overshoot=0.02, candidates=10, **kwargs):
-        super().__init__(model, eps=eps, **kwargs)
+    def __init__(self, model, *, steps=50, overshoot=0.02, candidates=10, **kwargs):
+        super().__init__(model, **kwargs)
         if steps < 1 or candidates < 2:
             raise InvalidInput(f"DeepFool needs steps >= 1 and candidates >= 2, got {steps}, {candidates}")
         self.steps, self.overshoot, self.candidates = int(steps), float(overshoot), int(candidates)
 
-    def params(self) -> dict:
-        return {"eps": self.eps, "steps": self.steps, "overshoot": self.overshoot, "candidates": self.candidates}
-
-    def _perturb(self, images, labels, early_stop, generator):
+    def _perturb(self, images, labels, early_stop, noise, judge=True):
         total = torch.zeros_like(images)
         active = torch.arange(len(images), device=images.device)
         classes = None

@@ -1,7 +1,8 @@
 """Gradient attacks: FGSM, PGD (L-inf and L2), MI-FGSM and the CW margin loss under PGD.
 
 Parameter names and defaults follow torchattacks (``alpha``, ``steps``, ``random_start``,
-``decay``), so results can be compared one to one.
+``decay``), so results can be compared one to one. Each keyword is stored under its own name:
+``Attack.params()`` reads them back from the signatures.
 """
 
 from __future__ import annotations
@@ -26,14 +27,11 @@ class PGD(IterativeAttack):
 
     name = "pgd"
 
-    def __init__(self, model, *, eps=8 / 255, alpha=2 / 255, steps=10, random_start=True, **kwargs):
-        super().__init__(model, eps=eps, **kwargs)
+    def __init__(self, model, *, alpha=2 / 255, steps=10, random_start=True, **kwargs):
+        super().__init__(model, **kwargs)
         if steps < 1 or alpha <= 0:
             raise InvalidInput(f"PGD needs steps >= 1 and alpha > 0, got steps={steps}, alpha={alpha}")
-        self.alpha, self.steps, self.use_random_start = float(alpha), int(steps), bool(random_start)
-
-    def params(self) -> dict:
-        return {"eps": self.eps, "alpha": self.alpha, "steps": self.steps, "random_start": self.use_random_start}
+        self.alpha, self.steps, self.random_start = float(alpha), int(steps), bool(random_start)
 
     def step(self, x, grad, images, index, state):
         return self.project(x + self.alpha * grad.sign(), images)
@@ -44,8 +42,8 @@ class CW(PGD):
 
     name = "cw"
 
-    def __init__(self, model, *, eps=8 / 255, alpha=2 / 255, steps=20, random_start=True, kappa=50.0, **kwargs):
-        super().__init__(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, **kwargs)
+    def __init__(self, model, *, steps=20, kappa=50.0, **kwargs):
+        super().__init__(model, steps=steps, **kwargs)
         self.kappa = float(kappa)
 
     def loss(self, logits, labels):
@@ -59,12 +57,9 @@ class MIFGSM(PGD):
 
     name = "mifgsm"
 
-    def __init__(self, model, *, eps=8 / 255, alpha=2 / 255, steps=10, decay=1.0, random_start=False, **kwargs):
-        super().__init__(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, **kwargs)
+    def __init__(self, model, *, decay=1.0, random_start=False, **kwargs):
+        super().__init__(model, random_start=random_start, **kwargs)
         self.decay = float(decay)
-
-    def params(self) -> dict:
-        return {**super().params(), "decay": self.decay}
 
     def init_state(self, images):
         return {"momentum": torch.zeros_like(images)}
@@ -77,28 +72,19 @@ class MIFGSM(PGD):
 
 
 class PGDL2(PGD):
-    """L2 projected gradient descent; eps is the L2 radius (default 0.5 for 32x32 images)."""
+    """L2 projected gradient descent; eps is the L2 radius (default 0.5 for 32x32 images).
+
+    The step ``alpha`` defaults to eps / 5 (torchattacks: eps 1.0, alpha 0.2), so it scales
+    with the radius instead of staying fixed.
+    """
 
     name = "pgdl2"
-    norm = "L2"
-    max_eps = float("inf")  # an L2 radius can exceed 1 (a 3x32x32 image's diagonal is ~55)
+    norms = ("L2",)
 
-    def __init__(self, model, *, eps=0.5, alpha=0.1, steps=10, random_start=True, **kwargs):
-        super().__init__(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start, **kwargs)
-
-    def start(self, images, generator):
-        if not self.use_random_start:
-            return images.clone()
-        flat = images.flatten(1)
-        direction = torch.randn(flat.shape, generator=generator, device=images.device)
-        direction = direction / direction.norm(dim=1, keepdim=True)
-        radius = torch.rand(len(images), 1, generator=generator, device=images.device) * self.eps
-        return torch.clamp(images + (direction * radius).view_as(images), 0, 1)
-
-    def project(self, adversarial, images):
-        delta = (adversarial - images).flatten(1)
-        factor = torch.clamp(self.eps / (delta.norm(dim=1, keepdim=True) + 1e-12), max=1.0)
-        return torch.clamp(images + (delta * factor).view_as(images), 0, 1)
+    def __init__(self, model, *, alpha=None, **kwargs):
+        super().__init__(model, alpha=1.0 if alpha is None else alpha, **kwargs)
+        if alpha is None:
+            self.alpha = self.eps / 5 if self.eps > 0 else 1e-3
 
     def step(self, x, grad, images, index, state):
         flat = grad.flatten(1)

@@ -109,10 +109,12 @@ def test_bad_images(digits_model, images, message):
 def test_bad_names_and_eps(digits_model):
     with pytest.raises(InvalidInput, match="valid: autoattack, cw, deepfool"):
         attacks.build("pgdd", digits_model)
-    with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\]"):
+    with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\] for Linf.*did you mean 8/255"):
         attacks.build("pgd20", digits_model, eps=8)
-    with pytest.raises(InvalidInput, match="bad parameters"):
+    with pytest.raises(InvalidInput, match="bad parameters for attack 'fgsm': steps"):
         attacks.build("fgsm", digits_model, steps=3)
+    with pytest.raises(InvalidInput, match="mode must be one of eval, train, keep"):
+        attacks.build("fgsm", digits_model, mode="test")
     assert attacks.expand(["paper", "fgsm"]) == ["fgsm", "pgd20", "pgd100", "deepfool", "mifgsm"]
 
 
@@ -130,3 +132,104 @@ def test_autoattack_reference_runs(digits_model, digits_batch):
     assert (result.adversarial - x[:16]).abs().max() <= EPS + 1e-6
     pgd = attacks.build("pgd20", digits_model, eps=EPS).run(x[:16], y[:16])
     assert int(result.broken.sum()) >= int(pgd.broken.sum()) - 1
+
+
+# ---------------------------------------------------------------- threat models
+
+
+def test_pgdl2_defaults_to_an_l2_radius_and_a_step_that_scales_with_it(digits_model):
+    default = attacks.build("pgdl2", digits_model)
+    assert (default.norm, default.eps, default.alpha) == ("L2", 0.5, pytest.approx(0.1))
+    wide = attacks.build("pgdl2", digits_model, eps=1.5)  # an L2 radius may exceed 1
+    assert wide.eps == 1.5 and wide.alpha == pytest.approx(0.3)
+    assert attacks.build("pgd20", digits_model).threat_model.norm == "Linf"
+
+
+def test_an_attack_refuses_a_norm_it_does_not_serve(digits_model):
+    from robnetzoo.threat import ThreatModel
+
+    with pytest.raises(InvalidInput, match="'pgd20' is a Linf attack and cannot serve the L2 threat model"):
+        attacks.build("pgd20", digits_model, threat_model=ThreatModel("L2", 0.5))
+    with pytest.raises(InvalidInput, match="'pgdl2' is a L2 attack and cannot serve the Linf"):
+        attacks.build("pgdl2", digits_model, norm="Linf")
+    assert attacks.norms_of("autoattack") == ("Linf", "L2")
+
+
+def test_autoattack_accepts_l2_and_fails_only_for_the_missing_extra(digits_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyautoattack", None)
+    with pytest.raises(MissingDependency, match=r"robnetzoo\[autoattack\]"):  # not a Linf complaint
+        attacks.build("autoattack", digits_model, norm="L2", eps=1.5)
+
+
+# ---------------------------------------------------------------- complete params
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "pgd7", "pgdl2", "mifgsm", "cw", "deepfool"])
+def test_params_name_every_setting_and_rebuild_the_attack(digits_model, name):
+    attack = attacks.build(name, digits_model, seed=7)
+    params = attack.params()
+    cls = attacks.attack_class(name)
+    assert set(params) == set(cls.keywords()) - {"validate", "verbose"}
+    rebuilt = cls(digits_model, **params)
+    assert rebuilt.params() == params
+
+
+def test_cw_params_include_kappa(digits_model):
+    assert attacks.build("cw", digits_model, kappa=5.0).params()["kappa"] == 5.0
+
+
+# ---------------------------------------------------------------- usable in training
+
+
+def _bn_stats(model):
+    return [b.clone() for name, b in model.named_buffers() if "running_mean" in name]
+
+
+def test_train_mode_attacks_with_batch_statistics_and_restores_the_mode(digits_model, digits_batch):
+    import copy
+
+    model = copy.deepcopy(digits_model).eval()
+    x, y = digits_batch
+    before = _bn_stats(model)
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append(m.training))
+    attacks.build("pgd", model, steps=2, mode="train")(x[:8], y[:8])
+    assert seen and all(seen) and not model.training  # ran in train mode, restored to eval
+    assert any(not torch.equal(a, b) for a, b in zip(before, _bn_stats(model)))  # as the authors' training
+
+
+def test_keep_mode_leaves_the_mode_alone(digits_model, digits_batch):
+    import copy
+
+    model = copy.deepcopy(digits_model).train()
+    x, y = digits_batch
+    seen = []
+    model.register_forward_hook(lambda m, i, o: seen.append(m.training))
+    attacks.build("fgsm", model, mode="keep")(x[:8], y[:8])
+    assert seen == [True] and model.training  # one step in train mode; __call__ skips the judging pass
+
+
+def test_validate_false_skips_the_input_checks(digits_model):
+    images = torch.rand(2, 3, 32, 32) * 2  # outside [0, 1]: refused when validating
+    labels = torch.zeros(2, dtype=torch.long)
+    with pytest.raises(InvalidInput):
+        attacks.build("fgsm", digits_model)(images, labels)
+    assert attacks.build("fgsm", digits_model, validate=False)(images, labels).shape == images.shape
+
+
+def test_per_example_seeds_make_random_starts_independent_of_the_batch(digits_model, digits_batch):
+    x, y = digits_batch
+    attack = attacks.build("pgd", digits_model, steps=1, eps=4 / 255)
+    whole = attack.run(x[:6], y[:6], early_stop=False, example_seeds=range(6)).adversarial
+    part = attack.run(x[3:6], y[3:6], early_stop=False, example_seeds=range(3, 6)).adversarial
+    assert torch.allclose(whole[3:], part, atol=1e-6)
+
+
+def test_successive_calls_draw_fresh_noise_and_the_sequence_repeats(digits_model, digits_batch):
+    x, y = digits_batch
+    first = attacks.build("pgd", digits_model, steps=1, seed=2)
+    a1, a2 = first(x[:4], y[:4]), first(x[:4], y[:4])
+    second = attacks.build("pgd", digits_model, steps=1, seed=2)
+    b1, b2 = second(x[:4], y[:4]), second(x[:4], y[:4])
+    assert not torch.equal(a1, a2)  # a training loop gets a new random start every batch
+    assert torch.equal(a1, b1) and torch.equal(a2, b2)

@@ -6,12 +6,14 @@
   (two convs, concatenated, then BN) is folded by hand, half of the BN into each conv.
 * channels_last memory format, which CPU and GPU convolution kernels run faster.
 
-The caller's model is never modified: we work on a deep copy.
+The caller's model is never modified: we work on a deep copy. What was actually applied is
+returned beside the copy (``Prepared``), so a report never claims a folding that fell back.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -51,20 +53,52 @@ def _fold_factorized_reduce(model: nn.Module) -> None:
             module.bn = nn.Identity()  # type: ignore[assignment]
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """An eval-mode copy with every conv->BN pair folded; falls back to unfused if untraceable."""
+def _count_batchnorm(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@dataclass
+class Prepared:
+    """The copy to attack and what was done to it: ``fold_bn`` is True only when folding ran
+    (``batchnorm_left`` counts BatchNorms it could not fold); ``notes`` say why not."""
+
+    module: nn.Module
+    fold_bn: bool
+    channels_last: bool
+    batchnorm_total: int = 0
+    batchnorm_left: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "fold_bn": self.fold_bn,
+            "batchnorm_folded": f"{self.batchnorm_total - self.batchnorm_left} of {self.batchnorm_total}",
+            "channels_last": self.channels_last,
+        }
+
+
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, str | None]:
+    """An eval-mode copy with every conv->BN pair folded, and a note if folding fell back.
+
+    A model torch.fx cannot trace is still evaluated, unfused (same numbers, slower); the note
+    names the reason so the report can say so.
+    """
     model = copy.deepcopy(model).eval()
     _fold_factorized_reduce(model)
     try:
         from torch.fx.experimental.optimization import fuse
 
         fused = fuse(model)
-    except Exception:  # an untraceable custom model still gets evaluated, just unfused
-        return model
+    except Exception as exc:  # any tracing failure: fall back, and say so
+        reason = str(exc).splitlines()[0][:160] if str(exc) else ""
+        return model, (
+            f"BatchNorm not folded: torch.fx could not trace {type(model).__name__} "
+            f"({type(exc).__name__}{': ' + reason if reason else ''}); attacked unfolded (same numbers, slower)"
+        )
     config = getattr(model, "zoo_config", None)
     if config is not None:
         fused.zoo_config = config  # type: ignore[assignment]
-    return fused
+    return fused, None
 
 
 def prepare_for_attack(
@@ -73,12 +107,23 @@ def prepare_for_attack(
     *,
     fold: bool = True,
     channels_last: bool = True,
-) -> nn.Module:
+) -> Prepared:
     """The copy the evaluator attacks: folded, on ``device``, channels_last, no param grads."""
-    fast = fold_batchnorm(model) if fold else copy.deepcopy(model).eval()
+    total = _count_batchnorm(model)
+    notes: list[str] = []
+    folded = False
+    if fold:
+        fast, note = fold_batchnorm(model)
+        folded = note is None
+        notes += [note] if note else []
+    else:
+        fast = copy.deepcopy(model).eval()
     fast = fast.to(device)
     if channels_last:
         fast = fast.to(memory_format=torch.channels_last)
     for parameter in fast.parameters():
         parameter.requires_grad_(False)  # attacks need input gradients only
-    return fast
+    left = _count_batchnorm(fast)
+    if folded and left:
+        notes.append(f"{left} of {total} BatchNorm layers had no convolution right before them and stay unfolded")
+    return Prepared(fast, folded, channels_last, total, left, notes)

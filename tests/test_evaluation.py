@@ -1,4 +1,7 @@
+import copy
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -53,18 +56,24 @@ def test_resume_after_an_interrupted_run_gives_the_same_numbers(digits_model, di
     with pytest.raises(KeyboardInterrupt):
         robnetzoo.evaluate(digits_model, digits, output=path, progress=interrupt, **kwargs)
     saved = json.loads(path.read_text())
-    assert len(saved["robust"]["pgd7"]) == 3 and saved["report"] is None
+    assert saved["results"]["pgd7"].count("-") == N - 48 and saved["report"] is None
     resumed = robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **kwargs)
     assert resumed.counts == whole.counts
     assert json.loads(path.read_text())["report"]["counts"] == whole.counts
-    with pytest.raises(InvalidInput, match="different eps"):
+    with pytest.raises(InvalidInput, match="different threat_model"):
         robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **{**kwargs, "eps": 3 / 255})
 
 
 def test_cascade_only_attacks_survivors(digits_model, digits):
-    report = robnetzoo.evaluate(digits_model, digits, attacks=["fgsm", "pgd7"], eps=2 / 255, n_examples=N, cascade=True)
-    assert report.robust_accuracy["pgd7"] <= report.robust_accuracy["fgsm"]
-    assert report.worst_case_accuracy == report.robust_accuracy["pgd7"]
+    kwargs = dict(attacks=["fgsm", "pgd7"], eps=2 / 255, n_examples=N)
+    cascade = robnetzoo.evaluate(digits_model, digits, cascade=True, **kwargs)
+    plain = robnetzoo.evaluate(digits_model, digits, **kwargs)
+    # every attack skips clean-misclassified examples; with cascade, pgd7 runs only on fgsm's survivors
+    assert plain.counts["attacked"] == {"fgsm": plain.counts["clean"], "pgd7": plain.counts["clean"]}
+    assert cascade.counts["attacked"] == {"fgsm": cascade.counts["clean"], "pgd7": cascade.counts["robust"]["fgsm"]}
+    assert cascade.counts["robust"]["fgsm"] < cascade.counts["clean"]  # so the two differ
+    assert cascade.robust_accuracy["pgd7"] <= cascade.robust_accuracy["fgsm"]
+    assert cascade.worst_case_accuracy == cascade.robust_accuracy["pgd7"]
 
 
 def test_more_examples_than_the_data_set_has(digits_model, digits):
@@ -75,8 +84,10 @@ def test_more_examples_than_the_data_set_has(digits_model, digits):
 def test_bad_inputs(digits_model, digits):
     with pytest.raises(InvalidInput, match="unknown attack 'nope'"):
         robnetzoo.evaluate(digits_model, digits, attacks=["nope"])
-    with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\]"):
+    with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\] for Linf"):
         robnetzoo.evaluate(digits_model, digits, eps=2)
+    with pytest.raises(InvalidInput, match="unknown device 'tpu'"):
+        robnetzoo.evaluate(digits_model, digits, device="tpu")
     hundred = robnetzoo.data.TensorImageDataset(digits.images[:8], digits.labels[:8], 100, "c100")
     with pytest.raises(InvalidInput, match="has 100 classes but digits-robnet predicts 10"):
         robnetzoo.evaluate(digits_model, hundred)
@@ -135,3 +146,179 @@ def test_leaves_a_train_mode_model_without_config_untouched(digits):
     robnetzoo.evaluate(model, digits, attacks=["fgsm"], n_examples=8)
     assert model.training
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# ---------------------------------------------------------------- module name, threat model
+
+
+def test_evaluate_stays_a_function_after_importing_the_evaluation_module():
+    # robnetzoo.evaluate used to be a function *and* a submodule: importing the submodule
+    # replaced the function, and robnetzoo.evaluate(...) raised "'module' object is not callable"
+    code = (
+        "import importlib.util, robnetzoo\n"
+        "from robnetzoo.evaluation import EvalReport\n"
+        "assert importlib.util.find_spec('robnetzoo.evaluate') is None\n"
+        "import torch\n"
+        "m = robnetzoo.create_model('robnet-large', C=4, layers=3, num_classes=10)\n"
+        "d = robnetzoo.load_dataset('digits', n_examples=4)\n"
+        "r = robnetzoo.evaluate(m, d, attacks='fgsm', batch_size=4)\n"
+        "print(isinstance(r, EvalReport))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
+
+
+def test_l2_threat_model_end_to_end(digits_model, digits, tmp_path):
+    path = tmp_path / "l2.json"
+    report = robnetzoo.evaluate(digits_model, digits, norm="L2", eps=0.5, attacks=["pgdl2"], n_examples=48, output=path)
+    assert report.threat_model == {"norm": "L2", "eps": 0.5}
+    assert report.settings["attack_params"]["pgdl2"]["eps"] == 0.5
+    assert report.settings["attack_params"]["pgdl2"]["alpha"] == pytest.approx(0.1)
+    saved = json.loads(path.read_text())
+    assert saved["header"]["threat_model"] == {"norm": "L2", "eps": 0.5}
+    assert saved["report"]["threat_model"] == {"norm": "L2", "eps": 0.5}
+    # an L2 radius above 1 is a radius like any other; a bigger one breaks more
+    large = robnetzoo.evaluate(digits_model, digits, norm="L2", eps=1.5, attacks=["pgdl2"], n_examples=48)
+    assert large.robust_accuracy["pgdl2"] <= report.robust_accuracy["pgdl2"]
+    # the default attack follows the norm
+    assert robnetzoo.evaluate(digits_model, digits, norm="L2", n_examples=8).attacks == ["pgdl2"]
+    with pytest.raises(InvalidInput, match="cannot serve the L2 threat model; for L2 use autoattack, pgdl2"):
+        robnetzoo.evaluate(digits_model, digits, norm="L2", eps=0.5, attacks=["pgd20"])
+
+
+def test_threat_model_defaults_to_the_models_config(digits_model, digits):
+    import dataclasses
+
+    from robnetzoo.threat import ThreatModel
+
+    model = copy.deepcopy(digits_model)
+    model.zoo_config = dataclasses.replace(model.zoo_config, threat_model=ThreatModel("L2", 0.25))
+    report = robnetzoo.evaluate(model, digits, n_examples=8)
+    assert report.threat_model == {"norm": "L2", "eps": 0.25} and report.attacks == ["pgdl2"]
+    assert robnetzoo.evaluate(model, digits, eps=0.5, n_examples=8).threat_model == {"norm": "L2", "eps": 0.5}
+
+
+# ---------------------------------------------------------------- what happened, not what was asked
+
+
+class _Untraceable(torch.nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it, so BN folding must fall back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.head = torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = self.bn(self.conv(x))
+        if h.mean() > 100:  # never true; fx cannot trace the branch
+            h = h * 2
+        return self.head(h.mean((2, 3)))
+
+
+def test_report_says_when_batchnorm_folding_fell_back(digits):
+    torch.manual_seed(0)
+    report = robnetzoo.evaluate(_Untraceable().eval(), digits, attacks=["fgsm"], n_examples=8)
+    assert report.settings["fold_bn"] is False
+    assert any("BatchNorm not folded" in note and "_Untraceable" in note for note in report.notes)
+    folded = robnetzoo.evaluate(_traceable(), digits, attacks=["fgsm"], n_examples=8)
+    assert folded.settings["fold_bn"] is True and folded.settings["batchnorm_folded"] == "1 of 1"
+    assert not folded.notes
+
+
+def _traceable():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(), torch.nn.Linear(4, 10),
+    )
+    return model.eval()
+
+
+# ---------------------------------------------------------------- any classifier: targets
+
+
+class NoGradTarget:
+    """Not an nn.Module: a torch model's forward behind no_grad, as a runtime session would be."""
+
+    def __init__(self, model):
+        self._model = copy.deepcopy(model).eval()
+        self.num_classes = 10
+        self.fingerprint = "no-grad-target"
+        self.name = "no-grad-target"
+
+    def logits(self, images):
+        with torch.no_grad():
+            return self._model(images)
+
+
+def test_a_target_without_gradients_is_judged_on_transfer_examples(digits_model, digits):
+    kwargs = dict(attacks=["pgd7"], eps=4 / 255, n_examples=N, batch_size=48, seed=3)
+    white_box = robnetzoo.evaluate(digits_model, digits, **kwargs)
+    target = NoGradTarget(digits_model)
+    transfer = robnetzoo.evaluate(target, digits, source=digits_model, **kwargs)
+    assert transfer.counts["clean"] == white_box.counts["clean"]
+    assert transfer.robust_accuracy["pgd7"] >= white_box.robust_accuracy["pgd7"]
+    assert transfer.robust_accuracy["pgd7"] < transfer.clean_accuracy  # the transfer examples do bite
+    assert transfer.settings["transfer"] == ["pgd7"] and transfer.model == "no-grad-target"
+    assert transfer.settings["source"]["model"] == "digits-robnet"
+    with pytest.raises(InvalidInput, match="needs gradients and no-grad-target has none; pass a torch source"):
+        robnetzoo.evaluate(target, digits, **kwargs)
+    with pytest.raises(InvalidInput, match="neither a torch nn.Module nor a target"):
+        robnetzoo.evaluate(object(), digits, **kwargs)
+
+
+def test_score_based_attacks_query_a_target_without_gradients(digits_model, digits, monkeypatch):
+    from robnetzoo import attacks
+    from robnetzoo.attacks.base import Attack
+
+    class RandomCorners(Attack):
+        """A toy score-based attack: try a few random corners of the L-inf ball."""
+
+        name = "corners"
+        needs_gradients = False
+
+        def _perturb(self, images, labels, early_stop, noise, judge=True):
+            best, broken = images.clone(), torch.zeros(len(images), dtype=torch.bool)
+            for _ in range(4):
+                candidate = self.project(images + self.eps * torch.sign(noise.rand(images.shape) - 0.5), images)
+                fooled = self.is_fooled(candidate, labels)
+                best[fooled & ~broken] = candidate[fooled & ~broken]
+                broken |= fooled
+            return best, broken
+
+    monkeypatch.setitem(attacks.ATTACKS, "corners", RandomCorners)
+    target = NoGradTarget(digits_model)
+    on_target = robnetzoo.evaluate(target, digits, attacks=["corners"], eps=16 / 255, n_examples=N)
+    on_module = robnetzoo.evaluate(digits_model, digits, attacks=["corners"], eps=16 / 255, n_examples=N)
+    assert on_target.settings["transfer"] == []
+    assert on_target.counts == on_module.counts  # same model, same per-example noise
+    assert on_target.counts["robust"]["corners"] < on_target.counts["clean"]
+
+
+# ---------------------------------------------------------------- batch-size independence
+
+
+def test_results_do_not_depend_on_the_batch_size(digits_model, digits):
+    kwargs = dict(attacks=["fgsm", "pgd7"], eps=3 / 255, n_examples=N, seed=4)
+    big = robnetzoo.evaluate(digits_model, digits, batch_size=48, **kwargs)
+    small = robnetzoo.evaluate(digits_model, digits, batch_size=20, **kwargs)
+    assert big.counts == small.counts
+
+
+def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, digits, tmp_path):
+    kwargs = dict(attacks=["pgd7"], eps=3 / 255, n_examples=N, seed=6)
+    whole = robnetzoo.evaluate(digits_model, digits, batch_size=40, **kwargs)
+
+    def interrupt(event):
+        if event["phase"] == "pgd7" and event["done"] >= 40:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "results.json"
+    with pytest.raises(KeyboardInterrupt):
+        robnetzoo.evaluate(digits_model, digits, batch_size=40, output=path, progress=interrupt, **kwargs)
+    assert json.loads(path.read_text())["results"]["pgd7"].count("-") == N - 40
+    resumed = robnetzoo.evaluate(digits_model, digits, batch_size=20, output=path, resume=True, **kwargs)
+    assert resumed.counts == whole.counts

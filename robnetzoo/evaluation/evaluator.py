@@ -1,4 +1,4 @@
-"""The robustness evaluator: clean accuracy, robust accuracy per attack, worst case.
+"""``evaluate``: clean accuracy, robust accuracy per attack, worst case, for any target.
 
 Counting convention (AutoAttack's): an example counts as broken by an attack as soon as *any*
 iterate of that attack misclassifies it; worst case counts an example as robust only if it
@@ -10,19 +10,24 @@ survives every attack. Speed comes from not attacking what is already decided:
   attack left standing; robust accuracy of attack k then means "after attacks 1..k".
 
 Forward-only passes run under ``torch.inference_mode``; attacks run on an eval-mode copy with
-BatchNorm folded into the convolutions and channels_last memory (``robnetzoo.fast``).
+BatchNorm folded into the convolutions and channels_last memory (``robnetzoo.fast``); the
+report says what was actually applied.
 
-Results are written after every batch to ``output`` (atomically), with the settings that
-produced them; ``resume=True`` skips the batches already done, and since every batch's random
-start is seeded from (seed, attack, batch), the final numbers equal an uninterrupted run's.
+Transfer evaluation: with a torch ``source`` model, gradient attacks craft their examples on the
+source (every step, no early stop, since the source being fooled says nothing about the target)
+and the *target* judges the final iterate. A target without gradients (an exported runtime)
+needs a source for gradient attacks; score-based attacks run on the target itself.
+
+Stages: ``_clean_pass`` and ``_attack_pass`` fill a ``ResultsStore`` (per example, saved after
+every batch), ``_report`` reads it. Each example's random start is seeded from (seed, attack,
+example index), so ``resume=True`` continues with any batch size and gives the numbers of an
+uninterrupted run.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass, field
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -30,58 +35,192 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from . import attacks as attack_suite
-from ._io import atomic_write_text
-from .data import TensorImageDataset, dataset_num_classes, first_n
-from .errors import InvalidInput
-from .fast import prepare_for_attack
-from .stats import wilson_interval
+from .. import attacks as attack_suite
+from ..data import TensorImageDataset, dataset_num_classes, first_n
+from ..errors import InvalidInput
+from ..threat import ThreatModel
+from .report import EvalReport
+from .store import CORRECT, SKIPPED, WRONG, ResultsStore
+from .targets import TargetModule, TorchTarget, as_target, gradient_module, target_inputs
 
-RESULTS_VERSION = 1
 ProgressFn = Callable[[dict[str, Any]], None]
+DEFAULT_ATTACK = {"Linf": "pgd20", "L2": "pgdl2"}
 
 
-@dataclass
-class EvalReport:
-    """What ``evaluate`` found. Accuracies are percentages of ``n_examples``."""
+def evaluate(
+    model: Any,
+    dataset: Dataset,
+    *,
+    attacks: Sequence[str] | str | None = None,
+    eps: float | None = None,
+    norm: str | None = None,
+    n_examples: int | None = None,
+    batch_size: int = 200,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    attack_params: dict[str, dict[str, Any]] | None = None,
+    cascade: bool = False,
+    fold_bn: bool = True,
+    channels_last: bool = True,
+    precision: str = "fp32",
+    output: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+    source: nn.Module | None = None,
+) -> EvalReport:
+    """Evaluate ``model`` (an ``nn.Module`` or a target) on ``dataset`` (images in [0, 1]).
 
-    model: str
-    dataset: str
-    n_examples: int
-    eps: float
-    attacks: list[str]
-    clean_accuracy: float
-    robust_accuracy: dict[str, float]
-    worst_case_accuracy: float
-    counts: dict[str, Any]
-    timings: dict[str, Any]
-    settings: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
+    The threat model is the model's own (its config's ``threat_model``; L-inf 8/255 when it
+    has none), with ``norm``/``eps`` overriding it. ``attacks`` defaults to pgd20 for L-inf
+    and pgdl2 for L2; each is checked against the threat model before anything runs.
+    ``attack_params`` maps an attack name to its keywords (``{"pgd": {"steps": 50}}``).
+    ``precision="bf16"`` runs attack steps under bf16 autocast; whether each returned
+    adversarial image fools the model is then confirmed in fp32, and examples bf16 wrongly
+    took for broken (so stopped attacking) are attacked again in fp32.
+    ``source`` is a torch model that crafts the examples of gradient attacks (transfer).
+    ``output`` is the per-example results file: an existing one is continued with
+    ``resume=True``, replaced only with ``overwrite=True``, and otherwise refused.
+    ``progress`` receives dicts (``phase``, ``done``, ``total``, ``robust``) for progress bars.
+    """
+    threat = _threat_model(model, eps, norm)
+    names = attack_suite.expand(
+        [DEFAULT_ATTACK[threat.norm]] if attacks is None else [attacks] if isinstance(attacks, str) else list(attacks)
+    )
+    if batch_size < 1:
+        raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
+    if precision not in ("fp32", "bf16"):
+        raise InvalidInput(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    output_path = _check_output(output, resume, overwrite)
+    notes: list[str] = []
+    available = len(dataset)  # type: ignore[arg-type]
+    if n_examples is not None:
+        if n_examples > available:
+            notes.append(f"asked for {n_examples} examples but the data set has {available}; evaluated {available}")
+        dataset = first_n(dataset, n_examples)
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise InvalidInput("the data set is empty")
+    device = _resolve_device(device)
 
-    def interval(self, metric: str) -> tuple[float, float]:
-        """95% Wilson interval for ``"clean"``, ``"worst_case"`` or an attack name."""
-        correct = {"clean": self.counts["clean"], "worst_case": self.counts["worst_case"]}.get(
-            metric, self.counts["robust"].get(metric)
+    first_images, first_labels = next(_batches(dataset, 1))[1:]
+    attack_suite.check_images(first_images, first_labels, model if isinstance(model, nn.Module) else None)
+    # Everything below runs on eval-mode copies: the caller's models (and their modes) are untouched.
+    target = as_target(model, device, fold_bn=fold_bn, channels_last=channels_last)
+    crafter = TorchTarget(source, device, fold_bn=fold_bn, channels_last=channels_last) if source is not None else None
+    for prepared in (t.prepared for t in (target, crafter) if isinstance(t, TorchTarget)):
+        notes += prepared.notes
+    model_name = str(getattr(target, "name", type(model).__name__))
+    _check_classes(target, dataset, first_images, model_name)
+    params = attack_params or {}
+    plans = [_plan_attack(name, target, crafter, threat, precision, seed, params.get(name, {})) for name in names]
+
+    header = {
+        "model": model_name, "fingerprint": target.fingerprint, "dataset": getattr(dataset, "name", None),
+        "n_examples": n, "attacks": names, "threat_model": threat.to_dict(), "seed": seed,
+        "cascade": cascade, "precision": precision, "attack_params": params,
+        "source": None if crafter is None else crafter.fingerprint,
+    }
+    store = ResultsStore(output_path, header, resume)
+    report_progress = progress or (lambda event: None)
+
+    _clean_pass(target, dataset, batch_size, store, report_progress)
+    standing = store.bits("clean")
+    for plan in plans:
+        _attack_pass(plan, target, dataset, batch_size, store, standing, seed, report_progress)
+        if cascade:
+            standing = [s and r for s, r in zip(standing, store.bits(plan.name))]
+
+    report = _report(store, target, crafter, plans, threat, dataset, device, batch_size, seed, cascade, precision, notes)
+    store.save(report.to_dict())
+    return report
+
+
+# ---------------------------------------------------------------------------- set-up
+
+
+def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatModel:
+    config = getattr(model, "zoo_config", None) or getattr(model, "config", None)
+    own = getattr(config, "threat_model", None) or getattr(model, "threat_model", None)
+    base = own if isinstance(own, ThreatModel) else ThreatModel.from_dict(own)
+    return base.with_overrides(norm=norm, eps=eps)
+
+
+def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> Path | None:
+    if output is None:
+        if resume:
+            raise InvalidInput("resume needs an output file (--output) to continue")
+        return None
+    from .._io import check_writable_file
+
+    path = Path(output)
+    check_writable_file(path, "results file")
+    if path.exists() and not (resume or overwrite):
+        raise InvalidInput(
+            f"{path} already exists (results of an earlier run); pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --output"
         )
-        if correct is None:
-            raise KeyError(metric)
-        return wilson_interval(correct, self.n_examples)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        names = ["clean", *self.attacks, "worst_case"]
-        data["intervals_95"] = {name: list(self.interval(name)) for name in names}
-        return data
+    return path
 
 
-def _fingerprint(model: nn.Module) -> str:
-    """A short hash of the weights, so ``--resume`` refuses results of a different model."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        flat = tensor.detach().reshape(-1)
-        digest.update(flat[:: max(1, flat.numel() // 64)].float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)  # type: ignore[arg-type]
+    except RuntimeError:
+        raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInput("--device cuda asked for, but CUDA is not available here; use --device cpu or auto")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInput(f"device {device!r} is not supported; use auto, cpu or cuda")
+    return resolved
+
+
+def _check_classes(target: Any, dataset: Dataset, example: torch.Tensor, model_name: str) -> None:
+    model_classes = target.probe_num_classes(example) if isinstance(target, TorchTarget) else int(target.num_classes)
+    data_classes = dataset_num_classes(dataset)
+    if data_classes is not None and data_classes != model_classes:
+        raise InvalidInput(
+            f"{getattr(dataset, 'name', 'the data set')} has {data_classes} classes but {model_name} "
+            f"predicts {model_classes}; evaluate it on the data set it was trained for"
+        )
+
+
+class _AttackPlan:
+    """One attack as the evaluator runs it: on which module, judged by whom."""
+
+    def __init__(self, name: str, attack: attack_suite.Attack, confirm: attack_suite.Attack | None,
+                 inputs: Any, transfer: bool) -> None:
+        self.name, self.attack, self.confirm, self.inputs, self.transfer = name, attack, confirm, inputs, transfer
+
+
+def _plan_attack(
+    name: str, target: Any, crafter: TorchTarget | None, threat: ThreatModel,
+    precision: str, seed: int, params: dict[str, Any],
+) -> _AttackPlan:
+    cls = attack_suite.attack_class(name)
+    if cls.needs_gradients:
+        where = crafter if crafter is not None else target
+        module = gradient_module(where)
+        if module is None:
+            raise InvalidInput(
+                f"attack {name!r} needs gradients and {getattr(target, 'name', 'this target')} has none; "
+                "pass a torch source model (source=..., transfer evaluation) or use a score-based attack"
+            )
+        transfer = crafter is not None
+    else:  # score-based: query the target itself
+        where = target
+        module = gradient_module(target) or TargetModule(target)
+        transfer = False
+
+    def build(p: str) -> attack_suite.Attack:
+        return attack_suite.build(name, module, threat_model=threat, precision=p, seed=seed, validate=False, **params)
+
+    attack = build(precision)
+    confirm = build("fp32") if precision != "fp32" and not transfer else None
+    inputs = where.inputs if isinstance(where, TorchTarget) else (lambda x: target_inputs(where, x))
+    return _AttackPlan(name, attack, confirm, inputs, transfer)
 
 
 def _batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -97,223 +236,120 @@ def _batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[int, torch.Ten
         start += len(labels)
 
 
-def _model_num_classes(model: nn.Module, example: torch.Tensor) -> int:
-    config = getattr(model, "zoo_config", None)
-    if config is not None:
-        return int(config.num_classes)
-    with torch.inference_mode():
-        return int(model(example[:1]).shape[1])
+def example_seed(seed: int, attack: str, index: int) -> int:
+    """The seed of one example's random start: a function of (seed, attack, index) only."""
+    return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(attack.encode()) * 0xBF58476D1CE4E5B9 + index) % (2**63)
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInput("--device cuda asked for, but CUDA is not available here; use --device cpu or auto")
-    return device
+# ---------------------------------------------------------------------------- stages
 
 
-class _State:
-    """Per-example results, saved after every batch so a killed run loses at most one batch."""
-
-    def __init__(self, path: Path | None, header: dict[str, Any], resume: bool) -> None:
-        self.path, self.header = path, header
-        self.clean: dict[int, list[bool]] = {}
-        self.robust: dict[str, dict[int, list[bool]]] = {name: {} for name in header["attacks"]}
-        self.seconds: dict[str, float] = {"clean": 0.0, **{name: 0.0 for name in header["attacks"]}}
-        if resume and path is not None and path.is_file():
-            self._load()
-
-    def _load(self) -> None:
-        try:
-            data = json.loads(self.path.read_text())  # type: ignore[union-attr]
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot resume: {self.path} is not a results file ({exc}); remove it or drop --resume") from None
-        saved = data.get("header", {})
-        if saved != self.header:
-            changed = sorted(k for k in set(saved) | set(self.header) if saved.get(k) != self.header.get(k))
-            raise InvalidInput(
-                f"cannot resume: {self.path} was made with different {', '.join(changed)}; "
-                "use another --output or drop --resume"
-            )
-        unpack = lambda bits: [c == "1" for c in bits]  # noqa: E731
-        self.clean = {int(k): unpack(v) for k, v in data["clean"].items()}
-        for name in self.robust:
-            self.robust[name] = {int(k): unpack(v) for k, v in data["robust"].get(name, {}).items()}
-        self.seconds.update(data.get("seconds", {}))
-
-    def save(self, report: dict[str, Any] | None = None) -> None:
-        if self.path is None:
-            return
-        pack = lambda values: "".join("1" if v else "0" for v in values)  # noqa: E731
-        data = {
-            "version": RESULTS_VERSION,
-            "header": self.header,
-            "clean": {str(k): pack(v) for k, v in self.clean.items()},
-            "robust": {name: {str(k): pack(v) for k, v in done.items()} for name, done in self.robust.items()},
-            "seconds": self.seconds,
-            "report": report,
-        }
-        atomic_write_text(self.path, json.dumps(data) + "\n")
-
-    @staticmethod
-    def flatten(done: dict[int, list[bool]]) -> list[bool]:
-        return [v for start in sorted(done) for v in done[start]]
-
-
-def evaluate(
-    model: nn.Module,
-    dataset: Dataset,
-    *,
-    attacks: Sequence[str] | str = ("pgd20",),
-    eps: float = 8 / 255,
-    n_examples: int | None = None,
-    batch_size: int = 200,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    attack_params: dict[str, dict[str, Any]] | None = None,
-    cascade: bool = False,
-    fold_bn: bool = True,
-    channels_last: bool = True,
-    precision: str = "fp32",
-    output: str | Path | None = None,
-    resume: bool = False,
-    progress: ProgressFn | None = None,
-) -> EvalReport:
-    """Evaluate ``model`` on ``dataset`` (images in [0, 1]) under ``attacks`` at ``eps``.
-
-    ``attack_params`` maps an attack name to its keywords (``{"pgd": {"steps": 50}}``).
-    ``precision="bf16"`` runs attack steps under bf16 autocast; whether each returned
-    adversarial image fools the model is then confirmed in fp32, and examples bf16 wrongly
-    took for broken (so stopped attacking) are attacked again in fp32.
-    ``progress`` receives dicts (``phase``, ``done``, ``total``, ``robust``) for progress bars.
-    """
-    names = attack_suite.expand(list(attacks) if not isinstance(attacks, str) else [attacks])
-    if not 0 <= float(eps) <= 1:
-        raise InvalidInput(f"eps must be in [0, 1], got {eps}; write 8/255 for 8 levels")
-    if batch_size < 1:
-        raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
-    notes: list[str] = []
-    available = len(dataset)  # type: ignore[arg-type]
-    if n_examples is not None:
-        if n_examples > available:
-            notes.append(f"asked for {n_examples} examples but the data set has {available}; evaluated {available}")
-        dataset = first_n(dataset, n_examples)
-    n = len(dataset)  # type: ignore[arg-type]
-    if n == 0:
-        raise InvalidInput("the data set is empty")
-    device = _resolve_device(device)
-    config = getattr(model, "zoo_config", None)
-    model_name = config.name if config is not None else type(model).__name__
-
-    first_images, _ = next(iter(_batches(dataset, 1)))[1:]
-    attack_suite.check_images(first_images, torch.zeros(1, dtype=torch.long), model)
-    # Everything below runs on an eval-mode copy: the caller's model (and its mode) is untouched.
-    fast = prepare_for_attack(model, device, fold=fold_bn, channels_last=channels_last)
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    data_classes = dataset_num_classes(dataset)
-    model_classes = _model_num_classes(fast, first_images.to(device).contiguous(memory_format=memory))
-    if data_classes is not None and data_classes != model_classes:
-        raise InvalidInput(
-            f"{getattr(dataset, 'name', 'the data set')} has {data_classes} classes but {model_name} "
-            f"predicts {model_classes}; evaluate it on the data set it was trained for"
-        )
-    params = attack_params or {}
-    header = {
-        "model": model_name, "fingerprint": _fingerprint(model), "dataset": getattr(dataset, "name", None),
-        "n_examples": n, "attacks": names, "eps": float(eps), "seed": seed, "batch_size": batch_size,
-        "cascade": cascade, "precision": precision, "attack_params": params,
-    }
-    state = _State(Path(output) if output else None, header, resume)
-    report_progress = progress or (lambda event: None)
-
-    def to_device(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return images.to(device, non_blocking=True).contiguous(memory_format=memory), labels.to(device)
-
-    # ---- clean pass: inference only
-    report_progress({"phase": "clean", "done": sum(map(len, state.clean.values())), "total": n, "robust": None})
+def _clean_pass(target: Any, dataset: Dataset, batch_size: int, store: ResultsStore, progress: ProgressFn) -> None:
+    n = store.header["n_examples"]
+    progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": None})
     for start, images, labels in _batches(dataset, batch_size):
-        if start in state.clean:
+        todo = store.pending("clean", range(start, start + len(labels)))
+        if not todo:
             continue
         begin = time.perf_counter()
-        images, labels = to_device(images, labels)
+        local = torch.tensor([i - start for i in todo])
         with torch.inference_mode():
-            correct = fast(images).argmax(1) == labels
-        state.clean[start] = correct.cpu().tolist()
-        state.seconds["clean"] += time.perf_counter() - begin
-        state.save()
-        report_progress({"phase": "clean", "done": start + len(labels), "total": n,
-                         "robust": sum(map(sum, state.clean.values()))})
-    clean = state.flatten(state.clean)
+            predicted = target.logits(target_inputs(target, images[local])).argmax(1).cpu()
+        for index, correct in zip(todo, (predicted == labels[local]).tolist()):
+            store.record("clean", index, CORRECT if correct else WRONG)
+        store.seconds["clean"] += time.perf_counter() - begin
+        store.save()
+        progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": store.count("clean")})
 
-    # ---- attacks: only on what is still standing
-    standing = list(clean)
-    attack_settings: dict[str, dict[str, Any]] = {}
-    for index, name in enumerate(names):
-        attack = attack_suite.build(name, fast, eps=eps, precision=precision, seed=seed, **params.get(name, {}))
-        attack_settings[name] = attack.params()
-        # bf16 steps decide early stops on bf16 logits; what fp32 disputes is re-attacked in fp32
-        confirm = None if precision == "fp32" else attack_suite.build(
-            name, fast, eps=eps, precision="fp32", seed=seed, **params.get(name, {})
-        )
-        done = state.robust[name]
-        report_progress({"phase": name, "done": sum(map(len, done.values())), "total": n,
-                         "robust": sum(map(sum, done.values()))})
-        for start, images, labels in _batches(dataset, batch_size):
-            if start in done:
-                continue
-            begin = time.perf_counter()
-            targets = torch.tensor(standing[start : start + len(labels)])
-            robust = targets.clone()
-            if targets.any():
-                selected = targets.nonzero().squeeze(1)
-                x, y = to_device(images[selected], labels[selected])
-                generator = torch.Generator(device=device).manual_seed(
-                    (seed * 1_000_003 + index * 10_007 + start) % (2**63)
-                )
-                result = attack.run(x, y, early_stop=True, generator=generator)
-                broken = result.broken
-                if confirm is not None:
-                    with torch.no_grad():  # not inference_mode: broken is updated in place below
-                        broken = fast(result.adversarial).argmax(1) != y
-                    disputed = result.broken & ~broken
-                    if disputed.any():
-                        retry = confirm.run(x[disputed], y[disputed], early_stop=True, generator=generator)
-                        broken[disputed] = retry.broken
-                robust[selected] = ~broken.cpu()
-            done[start] = robust.tolist()
-            state.seconds[name] += time.perf_counter() - begin
-            state.save()
-            report_progress({"phase": name, "done": start + len(labels), "total": n,
-                             "robust": sum(map(sum, done.values()))})
-        result_bits = state.flatten(done)
-        if cascade:
-            standing = [s and r for s, r in zip(standing, result_bits)]
 
-    robust_counts = {name: sum(state.flatten(state.robust[name])) for name in names}
-    worst = [all(bits) for bits in zip(clean, *(state.flatten(state.robust[name]) for name in names))]
-    report = EvalReport(
-        model=model_name,
+def _attack_pass(
+    plan: _AttackPlan, target: Any, dataset: Dataset, batch_size: int, store: ResultsStore,
+    standing: list[bool], seed: int, progress: ProgressFn,
+) -> None:
+    name, n = plan.name, store.header["n_examples"]
+    progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
+    for start, images, labels in _batches(dataset, batch_size):
+        todo = store.pending(name, range(start, start + len(labels)))
+        if not todo:
+            continue
+        begin = time.perf_counter()
+        attacked = [i for i in todo if standing[i]]
+        for index in todo:
+            if not standing[index]:
+                store.record(name, index, SKIPPED)
+        if attacked:
+            local = torch.tensor([i - start for i in attacked])
+            seeds = [example_seed(seed, name, i) for i in attacked]
+            broken = _attack_batch(plan, target, images[local], labels[local], seeds)
+            for index, was_broken in zip(attacked, broken.tolist()):
+                store.record(name, index, WRONG if was_broken else CORRECT)
+        store.seconds[name] += time.perf_counter() - begin
+        store.save()
+        progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
+
+
+def _attack_batch(
+    plan: _AttackPlan, target: Any, images: torch.Tensor, labels: torch.Tensor, seeds: list[int]
+) -> torch.Tensor:
+    """Which of these (clean-correct) examples the attack breaks, judged by the target."""
+    x = plan.inputs(images)
+    y = labels.to(x.device)
+    result = plan.attack.run(x, y, early_stop=not plan.transfer, example_seeds=seeds)
+    if plan.transfer:  # the source crafted them; the target judges the final iterate
+        with torch.inference_mode():
+            predicted = target.logits(target_inputs(target, result.adversarial)).argmax(1).cpu()
+        return predicted != labels
+    broken = result.broken
+    if plan.confirm is not None:  # bf16 decided the early stops: confirm in fp32
+        with torch.no_grad():  # not inference_mode: broken is updated in place below
+            broken = plan.attack.model(result.adversarial).argmax(1) != y
+        disputed = result.broken & ~broken
+        if disputed.any():
+            index = disputed.nonzero().squeeze(1).tolist()
+            retry = plan.confirm.run(x[disputed], y[disputed], early_stop=True, example_seeds=[seeds[i] for i in index])
+            broken[disputed] = retry.broken
+    return broken.cpu()
+
+
+def _report(
+    store: ResultsStore, target: Any, crafter: TorchTarget | None, plans: list[_AttackPlan],
+    threat: ThreatModel, dataset: Dataset, device: torch.device, batch_size: int, seed: int,
+    cascade: bool, precision: str, notes: list[str],
+) -> EvalReport:
+    n = store.header["n_examples"]
+    names = [plan.name for plan in plans]
+    clean = store.bits("clean")
+    robust = {name: store.bits(name) for name in names}
+    worst = [all(bits) for bits in zip(clean, *robust.values())]
+    counts = {
+        "clean": sum(clean),
+        "robust": {name: sum(bits) for name, bits in robust.items()},
+        "worst_case": sum(worst),
+        "attacked": {name: store.count(name, CORRECT + WRONG) for name in names},
+    }
+    seconds = store.seconds
+    applied = target.prepared.summary() if isinstance(target, TorchTarget) else {"runtime": type(target).__name__}
+    return EvalReport(
+        model=store.header["model"],
         dataset=str(getattr(dataset, "name", None)),
         n_examples=n,
-        eps=float(eps),
+        threat_model=threat.to_dict(),
         attacks=names,
-        clean_accuracy=100 * sum(clean) / n,
-        robust_accuracy={name: 100 * count / n for name, count in robust_counts.items()},
-        worst_case_accuracy=100 * sum(worst) / n,
-        counts={"clean": sum(clean), "robust": robust_counts, "worst_case": sum(worst)},
+        clean_accuracy=100 * counts["clean"] / n,
+        robust_accuracy={name: 100 * count / n for name, count in counts["robust"].items()},
+        worst_case_accuracy=100 * counts["worst_case"] / n,
+        counts=counts,
         timings={
-            "clean_seconds": state.seconds["clean"],
-            "attack_seconds": {name: state.seconds[name] for name in names},
-            "images_per_second": {
-                name: (n / state.seconds[name] if state.seconds[name] > 0 else None) for name in names
-            },
+            "clean_seconds": seconds["clean"],
+            "attack_seconds": {name: seconds[name] for name in names},
+            "images_per_second": {name: (n / seconds[name] if seconds[name] > 0 else None) for name in names},
         },
-        settings={"device": str(device), "batch_size": batch_size, "seed": seed, "cascade": cascade,
-                  "precision": precision, "fold_bn": fold_bn, "channels_last": channels_last,
-                  "attack_params": attack_settings},
+        settings={
+            "device": str(device), "batch_size": batch_size, "seed": seed, "cascade": cascade,
+            "precision": precision, **applied,
+            "source": None if crafter is None else {"model": crafter.name, "fingerprint": crafter.fingerprint},
+            "transfer": [plan.name for plan in plans if plan.transfer],
+            "attack_params": {plan.name: plan.attack.params() for plan in plans},
+        },
         notes=notes,
     )
-    state.save(report.to_dict())
-    return report

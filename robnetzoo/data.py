@@ -2,8 +2,9 @@
 
 ``load_dataset(name, split, root)`` knows ``cifar10``, ``cifar100`` (torchvision's on-disk
 batches), ``svhn`` (the ``.mat`` files), ``tiny-imagenet`` and ``imagenet`` (folders), and
-``digits``: scikit-learn's bundled 8x8 handwritten digits, resized to 3x32x32, which needs no
-download and carries the demos and end-to-end tests.
+``digits``: the 8x8 handwritten digits scikit-learn bundles (UCI, CC BY 4.0), shipped in this
+package as ``_data/digits.npz`` and resized to 3x32x32, which needs no download and no
+scikit-learn and carries the demos and end-to-end tests.
 
 digits split (fixed, documented): of the 1,797 images in scikit-learn's order, every fifth
 (index % 5 == 0, 360 images) is ``test``; the other 1,437 are ``train``.
@@ -263,14 +264,16 @@ def _imagenet(root: Path, split: str, download: bool) -> Dataset:
     )
 
 
-def _digits(root: Path, split: str, download: bool) -> Dataset:
-    from sklearn.datasets import load_digits
+DIGITS_FILE = Path(__file__).parent / "_data" / "digits.npz"
 
-    raw = load_digits()
-    images = torch.from_numpy(raw.images).float().div_(16.0).unsqueeze(1)  # N,1,8,8 in [0,1]
+
+def _digits(root: Path, split: str, download: bool) -> Dataset:
+    with np.load(DIGITS_FILE, allow_pickle=False) as raw:
+        levels, target = raw["images"], raw["labels"]
+    images = torch.from_numpy(levels).float().div_(16.0).unsqueeze(1)  # N,1,8,8 in [0,1]
     images = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
     images = images.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
-    labels = torch.from_numpy(raw.target).long()
+    labels = torch.from_numpy(target.astype(np.int64))
     is_test = torch.arange(len(labels)) % DIGITS_TEST_EVERY == 0
     keep = is_test if split == "test" else ~is_test
     return TensorImageDataset(images[keep], labels[keep], 10, "digits")

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +86,35 @@ def test_digits_is_built_in_with_a_fixed_split():
     image, _ = test[0]
     assert image.shape == (3, 32, 32) and 0 <= image.min() and image.max() <= 1
     assert sorted(set(int(label) for label in test.labels)) == list(range(10))
+
+
+def _digits_through_scikit_learn(split: str):
+    """The loader as it was when it read scikit-learn at run time."""
+    sklearn = pytest.importorskip("sklearn.datasets")
+    raw = sklearn.load_digits()
+    images = torch.from_numpy(raw.images).float().div_(16.0).unsqueeze(1)
+    images = torch.nn.functional.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
+    images = images.clamp_(0, 1).expand(-1, 3, -1, -1).contiguous()
+    labels = torch.from_numpy(raw.target).long()
+    keep = (torch.arange(len(labels)) % 5 == 0) == (split == "test")
+    return images[keep], labels[keep]
+
+
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_packaged_digits_have_the_same_pixels_and_split_as_scikit_learn(split):
+    images, labels = _digits_through_scikit_learn(split)
+    ours = load_dataset("digits", split)
+    assert torch.equal(ours.images, images) and torch.equal(ours.labels, labels)
+
+
+def test_digits_load_without_scikit_learn():
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import robnetzoo; d = robnetzoo.load_dataset('digits', 'train'); print(len(d))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1437"
 
 
 @pytest.mark.parametrize("name, hint", [

@@ -70,7 +70,7 @@ def part_a(device, batch, steps, repeats):
     model = robnetzoo.create_model("robnet-large").to(device).eval()
     images = torch.rand(batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
-    fast = prepare_for_attack(model, device)
+    fast = prepare_for_attack(model, device).module
     ours = attacks.build("pgd", fast, eps=EPS, alpha=ALPHA, steps=steps)
     ours_plain = attacks.build("pgd", model, eps=EPS, alpha=ALPHA, steps=steps)
     theirs = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
@@ -97,6 +97,8 @@ def train_digits(device, epochs=3, adversarial=False):
     model = build_model(config).to(device)
     data = load_dataset("digits", "train")
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    # fast FGSM = one PGD step of 1.25 eps from a random start, crafted in training mode
+    fgsm = attacks.build("pgd", model, eps=EPS, alpha=1.25 * EPS, steps=1, random_start=True, mode="keep", validate=False)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(data))
@@ -104,11 +106,7 @@ def train_digits(device, epochs=3, adversarial=False):
             index = order[start : start + 64]
             images, labels = data.images[index].to(device), data.labels[index].to(device)
             if adversarial:
-                delta = (torch.rand_like(images) * 2 - 1) * EPS
-                delta.requires_grad_(True)
-                grad, = torch.autograd.grad(F.cross_entropy(model(torch.clamp(images + delta, 0, 1)), labels), delta)
-                delta = torch.clamp(delta.detach() + 1.25 * EPS * grad.sign(), -EPS, EPS)
-                images = torch.clamp(images + delta, 0, 1)
+                images = fgsm(images, labels)
             loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()

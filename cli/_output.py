@@ -1,4 +1,10 @@
-"""Where output goes: data to stdout (``--json``), people to stderr (tables, progress)."""
+"""Where output goes: a command's result to stdout (a table, or ``--json``), people to stderr
+(progress bars, notes, errors), so results pipe and redirect (``robnetzoo models | grep free``).
+
+Every string that comes from the user or the library is printed without markup parsing, so a
+folder called ``run[/red]`` or a message saying ``pip install 'robnetzoo[autoattack]'`` prints
+as it is.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,22 @@ from typing import Any
 from rich.console import Console
 
 # Off a terminal rich assumes 80 columns and truncates names; tables read better wider.
-stderr = Console(stderr=True)
-if not stderr.is_terminal:
-    stderr.width = max(stderr.width, 120)
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+for _console in (stdout, stderr):
+    if not _console.is_terminal:
+        _console.width = max(_console.width, 120)
 
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def note(text: str, style: str = "yellow", label: str = "note") -> None:
+    """One line for people on stderr; ``text`` is printed literally."""
+    stderr.print(f"[{style}]{label}:[/{style}] ", end="")
+    stderr.print(text, markup=False, soft_wrap=True)
 
 
 def fmt(value: Any, digits: int = 2) -> str:

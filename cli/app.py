@@ -11,6 +11,7 @@ import sys
 
 import click
 import typer
+from rich.markup import escape
 
 from robnetzoo import __version__
 from robnetzoo.errors import RobnetzooError
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except _EXITS as exc:
         code = exc.exit_code  # type: ignore[attr-defined]
     except RobnetzooError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         code = 2
     except KeyboardInterrupt:
         stderr.print("interrupted")
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             stderr.print_exception()
         else:
             stderr.print(
-                f"[red]internal error:[/red] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+                f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
+                "(run with --debug for the traceback)",
                 highlight=False, soft_wrap=True,
             )
         code = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from pathlib import Path
 from typing import List, Optional
 
@@ -14,17 +13,6 @@ from rich.table import Table
 from robnetzoo.errors import InvalidInput
 
 from ._output import emit_json, fmt, stderr
-
-
-def parse_eps(text: str) -> float:
-    """``8/255`` or ``0.031``; anything else is a usage error naming both forms."""
-    try:
-        value = float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
-        raise InvalidInput(f"--eps {text!r} is not a number; write 8/255 or 0.0314") from None
-    if not 0 <= value <= 1:
-        raise InvalidInput(f"--eps {text} is outside [0, 1] (pixels are in [0, 1]); did you mean {text}/255?")
-    return value
 
 
 class _Bars:
@@ -54,8 +42,14 @@ class _Bars:
 
 def eval_command(
     model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
-    attack: List[str] = typer.Option(["pgd20"], "--attack", "-a", help="Attack name; repeat for several. 'paper' = the paper's five."),
-    eps: str = typer.Option("8/255", help="L-inf radius: 8/255 or a float."),
+    attack: Optional[List[str]] = typer.Option(
+        None, "--attack", "-a",
+        help="Attack name; repeat for several. 'paper' = the paper's five. Default: pgd20 (Linf), pgdl2 (L2).",
+    ),
+    norm: Optional[str] = typer.Option(None, "--norm", help="Threat model norm: Linf or L2 (default: the model's own)."),
+    eps: Optional[str] = typer.Option(
+        None, help="Radius in the norm: 8/255 or 0.0314 for Linf (pixels in [0, 1]); e.g. 0.5 for L2. Default: the model's own."
+    ),
     dataset: Optional[str] = typer.Option(None, help="Data set (default: the model's own)."),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
     download: bool = typer.Option(False, "--download", help="Download the data set if torchvision can."),
@@ -73,12 +67,15 @@ def eval_command(
     """Clean and robust accuracy under attacks, beside the paper's numbers."""
     import robnetzoo
     from robnetzoo.attacks import expand
-    from robnetzoo.registry import REGISTRY
+    from robnetzoo.registry import paper_reference
+    from robnetzoo.threat import ThreatModel, parse_eps
 
     if resume and output is None:
         raise InvalidInput("--resume needs --output (the results file to continue)")
-    eps_value = parse_eps(eps)
-    names = expand(attack)
+    eps_value = parse_eps(eps) if eps is not None else None
+    if norm is not None or eps_value is not None:
+        ThreatModel().with_overrides(norm=norm, eps=eps_value)  # bad input fails before loading
+    names = expand(attack) if attack else None
     if batch_size < 1:
         raise InvalidInput(f"--batch-size must be at least 1, got {batch_size}")
     net = robnetzoo.from_pretrained(model, **({"revision": revision} if revision else {}))
@@ -87,18 +84,18 @@ def eval_command(
     bars = _Bars(enabled=not json_out or stderr.is_terminal)
     with bars.progress:
         report = robnetzoo.evaluate(
-            net, data, attacks=names, eps=eps_value, n_examples=n_examples, batch_size=batch_size,
+            net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
             device=device, seed=seed, cascade=cascade, precision="bf16" if bf16 else "fp32",
             output=output, resume=resume, progress=bars,
         )
-    entry = REGISTRY.get(config.name)
-    paper = entry.paper if entry is not None and entry.arch_args == config.arch_args and abs(eps_value - 8 / 255) < 1e-9 else {}
+    reference = paper_reference(config, dataset=getattr(data, "name", None), threat_model=report.threat())
+    paper = reference[1] if reference is not None else {}
     for note in report.notes:
         stderr.print(f"[yellow]note:[/yellow] {note}")
     if json_out:
         emit_json({**report.to_dict(), "paper": paper})
         return
-    table = Table(title=f"{report.model} on {report.dataset} (n={report.n_examples}, Linf eps={eps})")
+    table = Table(title=f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})")
     for column in ("metric", "accuracy %", "95% CI", "paper %", "seconds"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     rows = [("clean", report.clean_accuracy, "natural", report.timings["clean_seconds"])]

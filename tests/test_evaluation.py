@@ -301,11 +301,17 @@ def test_score_based_attacks_query_a_target_without_gradients(digits_model, digi
 # ---------------------------------------------------------------- batch-size independence
 
 
-def test_results_do_not_depend_on_the_batch_size(digits_model, digits):
-    kwargs = dict(attacks=["fgsm", "pgd7"], eps=3 / 255, n_examples=N, seed=4)
-    big = robnetzoo.evaluate(digits_model, digits, batch_size=48, **kwargs)
-    small = robnetzoo.evaluate(digits_model, digits, batch_size=20, **kwargs)
-    assert big.counts == small.counts
+def test_results_do_not_depend_on_the_batch_size(digits_model, digits, tmp_path):
+    # one short PGD step (0.5/255) from a random start in the 4/255 ball: the start dominates,
+    # so which examples survive hangs on each example's own noise (about 5 of 88 flip per seed)
+    kwargs = dict(attacks=["pgd1"], eps=4 / 255, n_examples=N, seed=4, attack_params={"pgd1": {"alpha": 0.5 / 255}})
+    big = robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "big.json", **kwargs)
+    small = robnetzoo.evaluate(digits_model, digits, batch_size=20, output=tmp_path / "small.json", **kwargs)
+    per_example = [json.loads((tmp_path / f).read_text())["results"]["pgd1"] for f in ("big.json", "small.json")]
+    assert per_example[0] == per_example[1] and big.counts == small.counts
+    # and the noise really matters here: another seed changes some examples' outcome
+    other = robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "other.json", **{**kwargs, "seed": 5})
+    assert json.loads((tmp_path / "other.json").read_text())["results"]["pgd1"] != per_example[0]
 
 
 def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, digits, tmp_path):

@@ -54,6 +54,7 @@ class ModelConfig:
     dataset: str
     input_size: tuple[int, int, int]
     threat_model: ThreatModel = field(default_factory=ThreatModel)
+    derived_from: dict[str, Any] | None = None  # {"name": base, "changed": {...}} for a modified model
     schema_version: int = SCHEMA_VERSION
     robnetzoo_version: str = field(default_factory=_version)
 
@@ -85,6 +86,7 @@ class ModelConfig:
             "dataset": self.dataset,
             "input_size": list(self.input_size),
             "threat_model": self.threat_model.to_dict(),
+            **({"derived_from": json.loads(json.dumps(self.derived_from))} if self.derived_from else {}),
             "schema_version": self.schema_version,
             "robnetzoo_version": self.robnetzoo_version,
         }

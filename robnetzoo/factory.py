@@ -15,8 +15,11 @@ from .registry import buildable_config
 def create_model(name: str, *, pretrained: bool = False, **overrides: Any) -> nn.Module:
     """Build ``name`` from the registry; ``pretrained=True`` loads its Hub weights (eval mode).
 
-    Overrides are constructor arguments (``num_classes=100``, ``C=20``...). With
-    ``pretrained=True`` they are not allowed, since the weights fix the architecture.
+    Overrides are constructor arguments (``num_classes=100``, ``C=20``...), plus ``dataset``
+    (what the model is for) and ``model_name``. A model built with overrides is a *derived* model: it
+    gets its own name and records what changed (``config.derived_from``), so it never claims
+    the base model's paper numbers. With ``pretrained=True`` overrides are not allowed, since
+    the weights fix the architecture.
     """
     if pretrained:
         if overrides:

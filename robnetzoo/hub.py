@@ -20,7 +20,7 @@ from torch import nn
 from ._io import atomic_write_text
 from .config import ModelConfig, build_model
 from .errors import IntegrityError, InvalidInput, NotFound
-from .registry import buildable_config, check_repo_id, get_entry, resolve_source
+from .registry import HUB_ORG_ENV, buildable_config, check_repo_id, get_entry, resolve_source
 from .weights import load_strict, read_safetensors, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -56,7 +56,10 @@ def save_pretrained(
     """
     config = model_config(model)
     directory = Path(save_directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (PermissionError, FileExistsError, NotADirectoryError) as exc:
+        raise InvalidInput(f"cannot write a model folder at {directory}: {exc.strerror or exc}; choose another location") from None
     write_safetensors(model, directory / WEIGHTS_NAME, {"robnetzoo_arch": config.arch})
     config.save(directory / CONFIG_NAME)
     atomic_write_text(directory / CARD_NAME, model_card(config, eval_results or (), notes))
@@ -111,11 +114,15 @@ def model_card(
         "",
         "```python",
         "import robnetzoo",
-        f'model = robnetzoo.from_pretrained("{config.name}")  # eval mode',
+        f'model = robnetzoo.from_pretrained("{config.name if config.derived_from is None else "ORG/REPO-OR-FOLDER"}")  # eval mode',
         "```",
         "",
         f"Threat model: {config.threat_model.norm}, eps = {config.threat_model.eps_text()}.",
     ]
+    if config.derived_from:
+        changed = ", ".join(f"{k}={v}" for k, v in config.derived_from["changed"].items() if k != "genotype")
+        lines += ["", f"Derived from `{config.derived_from['name']}` ({changed or 'genotype changed'}): "
+                  "not the published model, and the paper's numbers for it do not apply."]
     if genotype is not None:
         lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
                   "", "```", *("".join(c) for c in genotype.cells), "```"]
@@ -180,20 +187,38 @@ def from_pretrained(
     cache_dir: str | Path | None = None,
     local_files_only: bool = False,
     map_location: str | torch.device = "cpu",
-    token: str | None = None,
+    token: str | bool | None = None,
+    force_download: bool = False,
 ) -> nn.Module:
     """Load a pretrained model (eval mode) from a local folder, a registry name or a repo id.
 
     ``registry.resolve_source`` decides which: ``hf-hub:org/name`` and ``local-dir:path`` are
     explicit; a local folder wins over a name of the same spelling, as in ``transformers``.
+    A registry name whose weights are not published (``ModelEntry.published``) is looked up in
+    the local cache only, and otherwise fails at once with the ways forward (the authors'
+    checkpoint, ``robnetzoo convert``) instead of waiting on the Hub, unless
+    ``$ROBNETZOO_HUB_ORG`` names an organisation that publishes it.
+    ``force_download`` and ``token`` mean what they mean in ``huggingface_hub``.
     """
     source = resolve_source(name_or_repo_or_dir)
     if source.kind == "folder":
         return load_folder(Path(source.value), map_location)
     repo_id = resolve_repo_id(source.value)
-    files = {}
-    for filename in (CONFIG_NAME, WEIGHTS_NAME):
-        files[filename] = _download(repo_id, filename, revision, cache_dir, local_files_only, token)
+    unpublished = None
+    if source.kind == "registry":
+        entry = get_entry(source.value)
+        if not entry.published and not os.environ.get(HUB_ORG_ENV):
+            unpublished = entry
+    try:
+        files = {
+            filename: _download(repo_id, filename, revision, cache_dir,
+                                local_files_only or unpublished is not None, token, force_download and not unpublished)
+            for filename in (CONFIG_NAME, WEIGHTS_NAME)
+        }
+    except NotFound:
+        if unpublished is not None:
+            raise NotFound(unpublished.no_weights_message()) from None
+        raise
     return load_folder(Path(files[CONFIG_NAME]).parent, map_location)
 
 
@@ -203,7 +228,8 @@ def _download(
     revision: str | None,
     cache_dir: str | Path | None,
     local_files_only: bool,
-    token: str | None,
+    token: str | bool | None,
+    force_download: bool = False,
 ) -> str:
     from huggingface_hub import constants, hf_hub_download
     from huggingface_hub import errors as hub_errors
@@ -219,6 +245,7 @@ def _download(
             cache_dir=cache_dir,
             local_files_only=local_files_only,
             token=token,
+            force_download=force_download,
             library_name="robnetzoo",
         )
     except hub_errors.LocalEntryNotFoundError:

@@ -12,16 +12,15 @@ from .registry import REGISTRY, ModelEntry, buildable_config, list_models, paper
 
 
 def weights_status(entry: ModelEntry) -> str:
-    """``cached`` (in the local Hub cache), ``hub`` (published, download on first use),
-    ``none`` (baselines: train them), or ``awaiting-search``."""
-    if entry.status == "awaiting-search":
-        return "awaiting-search"
-    if entry.status == "baseline":
-        return "none"
-    from huggingface_hub import try_to_load_from_cache
+    """Where the weights come from: ``cached`` (already in the local Hub cache), else the
+    entry's ``weights_source`` (``hub: org/name``, ``authors' checkpoint: convert it``,
+    ``train it``, ``awaiting search``)."""
+    if entry.config is not None:
+        from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(entry.hub_repo, "model.safetensors")
-    return "cached" if isinstance(cached, str) else "hub"
+        if isinstance(try_to_load_from_cache(entry.hub_repo, "model.safetensors"), str):
+            return "cached"
+    return entry.weights_source
 
 
 def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
@@ -42,7 +41,8 @@ def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
                 "paper_natural": entry.paper.get("natural"),
                 "paper_pgd20": entry.paper.get("pgd20"),
                 "weights": weights_status(entry),
-                "hub_repo": entry.hub_repo if entry.status == "published" else None,
+                "hub_repo": entry.hub_repo if entry.published else None,
+                "authors_checkpoint": entry.authors_checkpoint,
                 "description": entry.description,
             }
         )

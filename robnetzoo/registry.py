@@ -68,6 +68,43 @@ class ModelEntry:
     description: str = ""
     authors_config: str | None = None
     paper_dataset: str = "cifar10"
+    published: bool = False  # weights uploaded to the Hub under DEFAULT_HUB_ORG
+
+    @property
+    def authors_checkpoint(self) -> str | None:
+        """The file name of the authors' released checkpoint (their configs load
+        ``./checkpoint/<config>.pth.tar``), or None when they released none."""
+        return f"{self.authors_config}.pth.tar" if self.authors_config else None
+
+    @property
+    def weights_source(self) -> str:
+        """Where this model's weights come from, in words a user can act on."""
+        if self.published:
+            return f"hub: {self.hub_repo}"
+        if self.authors_config:
+            return "authors' checkpoint: convert it"
+        if self.config is None:
+            return "awaiting search"
+        return "train it"
+
+    def no_weights_message(self) -> str:
+        """Why ``from_pretrained(name)`` cannot work for this entry, and the ways forward."""
+        if self.config is None:
+            return buildable_message(self.name)
+        if self.authors_checkpoint:
+            file = self.authors_checkpoint
+            return (
+                f"{self.name} has no published robnetzoo weights yet. Get the authors' checkpoint "
+                f"{file} (linked from github.com/gmh14/RobNets), then either evaluate it directly: "
+                f"robnetzoo eval {self.name} --weights {file}, or convert it once: "
+                f"robnetzoo convert {file} --arch {self.name} -o {self.name}/ and load the folder. "
+                f"If your organisation publishes it, set {HUB_ORG_ENV}"
+            )
+        return (
+            f"{self.name} is one of the paper's baselines and has no published weights: train it and "
+            "save it with robnetzoo.save_pretrained, then load that folder (or pass a Hub repo id); "
+            f"if your organisation publishes it, set {HUB_ORG_ENV}"
+        )
 
     @property
     def hub_repo(self) -> str:
@@ -217,12 +254,47 @@ def buildable_config(name: str, **overrides: Any) -> ModelConfig:
     """
     entry = get_entry(name)
     if entry.config is None:
-        raise NotFound(
-            f"{name}'s architecture was never published by the authors, and robnetzoo has not "
-            "produced it yet (it is the output of the architecture search, still to come); "
-            "use robnet-large or robnet-free meanwhile"
-        )
-    return entry.config.with_overrides(**overrides) if overrides else entry.config
+        raise NotFound(buildable_message(name))
+    if not overrides:
+        return entry.config
+    return derive_config(entry.config, **overrides)
+
+
+def buildable_message(name: str) -> str:
+    return (
+        f"{name}'s architecture was never published by the authors, and robnetzoo has not "
+        "produced it yet (it is the output of the architecture search, still to come); "
+        "use robnet-large or robnet-free meanwhile"
+    )
+
+
+def derive_config(base: ModelConfig, *, model_name: str | None = None, dataset: str | None = None,
+                  **arch_overrides: Any) -> ModelConfig:
+    """``base`` with constructor arguments (and optionally the data set) changed.
+
+    A changed model is a different model: it gets its own name (``robnet-large-C8-layers3``
+    unless ``name`` is given) and records ``derived_from`` (the base name and what changed),
+    so it never borrows the base's paper numbers or claims to be it. Overrides that change
+    nothing return ``base`` itself.
+    """
+    import dataclasses
+
+    config = base.with_overrides(**arch_overrides)
+    changed = {k: v for k, v in config.arch_args.items() if base.arch_args.get(k, object()) != v}
+    if dataset is not None and dataset != base.dataset:
+        changed["dataset"] = dataset
+    if not changed and model_name is None:
+        return base
+    suffix = "-".join(
+        f"{k}{v}" for k, v in changed.items() if isinstance(v, (int, float, str)) and k not in ("genotype", "dataset")
+    )
+    auto = f"{base.name}-{suffix}" if suffix else f"{base.name}-custom"
+    return dataclasses.replace(
+        config,
+        name=model_name or auto,
+        dataset=dataset or base.dataset,
+        derived_from={"name": base.name, "changed": changed},
+    )
 
 
 def paper_reference(

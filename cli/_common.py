@@ -1,0 +1,54 @@
+"""Pieces every command shares: plain flags, loading a model with a status line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ._output import stderr
+
+# The attack names and eps syntax, for --help (tests/cli check this against the library).
+ATTACK_HELP = (
+    "Attack: fgsm, pgd, pgd<k> (pgd7, pgd20, pgd100), pgdl2, mifgsm, cw, deepfool, autoattack, "
+    "or paper (fgsm, pgd20, pgd100, deepfool, mifgsm); repeat for several. "
+    "Default: pgd20 (Linf), pgdl2 (L2)."
+)
+EPS_HELP = (
+    "Radius of the threat model, in its norm. Linf: pixels are in [0, 1], so write 8/255 "
+    "(or 0.0314). L2: the Euclidean length of the whole perturbation, e.g. 0.5 on 32x32 "
+    "images. Default: the model's own (config.json), usually Linf 8/255."
+)
+
+
+def flag(help: str, *names: str) -> Any:
+    """A plain on/off flag (typer >= 0.29 would otherwise show it as ``<bool>``)."""
+    return typer.Option(False, *names, help=help, metavar="")
+
+
+def load_model(source: str, *, revision: str | None = None, weights: Path | None = None,
+               trust_pickle: bool = False) -> Any:
+    """A model from a registry name, Hub repo id or folder (or an authors' checkpoint file
+    with ``weights``), saying on stderr when the Hub is being contacted."""
+    import robnetzoo
+    from robnetzoo.errors import InvalidInput
+    from robnetzoo.registry import resolve_source
+
+    if weights is not None:
+        from robnetzoo.convert import load_authors_checkpoint
+
+        resolved = resolve_source(source)
+        if resolved.kind != "registry":
+            raise InvalidInput(
+                f"--weights takes an authors' checkpoint for a registry model; {source} is a "
+                f"{resolved.kind}: name the architecture instead, e.g. robnet-large"
+            )
+        stderr.print(f"loading the authors' checkpoint {weights} as {resolved.value}", markup=False)
+        return load_authors_checkpoint(weights, resolved.value, trust_pickle=trust_pickle)[0]
+    kwargs = {"revision": revision} if revision else {}
+    resolved = resolve_source(source)
+    if resolved.kind == "folder":
+        return robnetzoo.from_pretrained(source, **kwargs)
+    with stderr.status(f"fetching {resolved.value} (Hub cache or HF_ENDPOINT)…"):
+        return robnetzoo.from_pretrained(source, **kwargs)

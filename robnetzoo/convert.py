@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,26 +24,51 @@ from .weights import load_strict
 PREFIXES = ("module.",)
 
 
+def _pickled_class(message: str) -> str | None:
+    """The class torch's safe loader refused, from its error text (``GLOBAL module.Class``)."""
+    match = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"Unsupported global: ([\w.]+)", message)
+    return match.group(1) if match else None
+
+
 def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
-    """The raw checkpoint object, loaded without unpickling code unless ``trust_pickle``."""
+    """The raw checkpoint object, loaded without unpickling code unless ``trust_pickle``.
+
+    Whatever the file holds, a file that is not a loadable checkpoint is one ``RobnetzooError``
+    naming the problem: an empty or text file, a truncated one, pickled classes refused by safe
+    loading (named), or, with ``trust_pickle``, classes whose module is not importable here.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder; give the checkpoint file (.pth.tar)")
     if not path.is_file():
         raise NotFound(f"no checkpoint at {path}; check the path")
+    if path.stat().st_size == 0:
+        raise IntegrityError(f"{path} is empty; download the checkpoint again")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except pickle.UnpicklingError as exc:
-        if trust_pickle:
-            raise IntegrityError(f"{path} is not a readable PyTorch checkpoint ({exc})") from exc
+        found = _pickled_class(str(exc))
+        if trust_pickle or found is None:
+            raise IntegrityError(
+                f"{path} is not a readable PyTorch checkpoint (unpickling failed); it may be "
+                "truncated or not a checkpoint: download it again"
+            ) from None
         raise InvalidInput(
-            f"{path} holds pickled Python objects that safe loading refuses "
-            f"({str(exc).splitlines()[0][:160]}); if you trust its source, re-run with "
-            "--trust-pickle (trust_pickle=True)"
+            f"{path} holds pickled Python objects (class {found}) that safe loading refuses; "
+            "if you trust its source, re-run with --trust-pickle (trust_pickle=True)"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (ModuleNotFoundError, AttributeError) as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        raise InvalidInput(
+            f"{path} pickles objects from {missing!s}, which cannot be imported here; install the "
+            "package that defines them, or re-save the checkpoint as a plain state_dict"
+        ) from None
+    except Exception as exc:  # torch raises many types for bytes that are not a checkpoint
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IntegrityError(
-            f"{path} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0]}); "
-            "it may be truncated: download it again"
-        ) from exc
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first[:120]}); "
+            "it may be truncated or not a checkpoint at all: download it again"
+        ) from None
 
 
 def extract_state_dict(checkpoint: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -75,29 +101,47 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def load_authors_checkpoint(
+    checkpoint_path: str | Path, arch: str, *, trust_pickle: bool = False
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model an authors' checkpoint holds (eval mode), loaded strictly as ``arch``, and the
+    checkpoint's bookkeeping (epoch, best accuracy)."""
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint = read_checkpoint(checkpoint_path, trust_pickle=trust_pickle)
+    state = extract_state_dict(checkpoint, str(checkpoint_path))
+    model = create_model(arch)
+    load_strict(model, state, f"{checkpoint_path} (as {arch})")
+    bookkeeping = {
+        k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
+        for k, v in (checkpoint.items() if isinstance(checkpoint, Mapping) else ())
+        if k in ("epoch", "best_acc", "best_prec1", "arch")
+    }
+    return model.eval(), bookkeeping
+
+
 def convert_checkpoint(
     checkpoint_path: str | Path,
     arch: str,
     output_dir: str | Path,
     *,
     trust_pickle: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Convert one authors' checkpoint into a Hub folder at ``output_dir``.
 
     ``arch`` is a registry name (``robnet-large``...). Loading is strict: a checkpoint for a
-    different architecture fails, naming the tensors that do not fit. Returns a summary.
+    different architecture fails, naming the tensors that do not fit. A folder that already
+    holds a model is replaced only with ``overwrite=True``. Returns a summary.
     """
     checkpoint_path = Path(checkpoint_path)
-    checkpoint = read_checkpoint(checkpoint_path, trust_pickle=trust_pickle)
-    state = extract_state_dict(checkpoint, str(checkpoint_path))
-    model = create_model(arch)
-    load_strict(model, state, f"{checkpoint_path} (as {arch})")
-    model.eval()
-    bookkeeping = {
-        k: (v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v)
-        for k, v in (checkpoint.items() if isinstance(checkpoint, Mapping) else ())
-        if k in ("epoch", "best_acc", "best_prec1", "arch")
-    }
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InvalidInput(f"{output_dir} is a file; give a folder for the converted model")
+    if (output_dir / "config.json").exists() and not overwrite:
+        raise InvalidInput(
+            f"{output_dir} already holds a model; pass --overwrite to replace it, or choose another -o folder"
+        )
+    model, bookkeeping = load_authors_checkpoint(checkpoint_path, arch, trust_pickle=trust_pickle)
     notes = (
         "Converted from the authors' released checkpoint "
         f"`{checkpoint_path.name}` (sha256 `{_sha256(checkpoint_path)[:16]}`"
@@ -108,7 +152,7 @@ def convert_checkpoint(
     return {
         "arch": arch,
         "output": str(output_dir),
-        "tensors": len(state),
+        "tensors": len(model.state_dict()),
         "parameters": sum(p.numel() for p in model.parameters()),
         **bookkeeping,
     }

@@ -123,6 +123,20 @@ def dataset_num_classes(dataset: Dataset) -> int | None:
 # ---------------------------------------------------------------------------- loaders
 
 
+def _download(name: str, root: Path, fetch: Callable[[], object]) -> None:
+    """Run torchvision's download; no network or a refused write becomes one clear line."""
+    try:
+        fetch()
+    except PermissionError as exc:
+        raise InvalidInput(f"cannot download {name} into {root}: {exc.strerror}; choose another --data-root") from None
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        reason = str(getattr(exc, "reason", "") or exc).splitlines()[0][:160]
+        raise NotFound(
+            f"could not download {name} ({type(exc).__name__}: {reason}); with no network here, "
+            f"download it on a machine that has one and pass --data-root pointing at it"
+        ) from None
+
+
 def _missing(name: str, looked: Path, how: str) -> NotFound:
     return NotFound(f"{name} not found (looked in {looked}); {how}")
 
@@ -169,7 +183,7 @@ def _cifar(name: str) -> Callable[[Path, str, bool], Dataset]:
             from torchvision import datasets
 
             cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-            cls(str(root), train=split == "train", download=True)
+            _download(name, root, lambda: cls(str(root), train=split == "train", download=True))
         missing = [f for f in files if not f.is_file()]
         if missing:
             raise _missing(
@@ -198,7 +212,7 @@ def _svhn(root: Path, split: str, download: bool) -> Dataset:
     if download and not path.is_file():
         from torchvision import datasets
 
-        datasets.SVHN(str(root), split=split, download=True)
+        _download("svhn", root, lambda: datasets.SVHN(str(root), split=split, download=True))
     if not path.is_file():
         raise _missing(
             "svhn",

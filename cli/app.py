@@ -55,8 +55,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors.", metavar=""),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="", help="Print the version."),
 ) -> None:
     _state["debug"] = debug
 
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     except _USAGE_ERRORS as exc:
         exc.show()  # type: ignore[attr-defined]
         code = 2
-    except _ABORTS:
-        stderr.print("aborted")
+    except _ABORTS:  # click turns Ctrl-C outside a command's own handler into Abort
+        stderr.print("interrupted", markup=False)
         code = 130
     except _EXITS as exc:
         code = exc.exit_code  # type: ignore[attr-defined]

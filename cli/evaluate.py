@@ -10,9 +10,12 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rich.markup import escape
+
 from robnetzoo.errors import InvalidInput
 
-from ._output import emit_json, fmt, stderr
+from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
+from ._output import emit_json, fmt, note, stderr, stdout
 
 
 class _Bars:
@@ -27,8 +30,10 @@ class _Bars:
         )
         self.tasks: dict[str, int] = {}
         self.started: dict[str, tuple[float, int]] = {}
+        self.last: dict | None = None
 
     def __call__(self, event: dict) -> None:
+        self.last = event
         phase = event["phase"]
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(phase, total=event["total"], completed=event["done"], robust="—", rate="—")
@@ -41,61 +46,71 @@ class _Bars:
 
 
 def eval_command(
-    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
-    attack: Optional[List[str]] = typer.Option(
-        None, "--attack", "-a",
-        help="Attack name; repeat for several. 'paper' = the paper's five. Default: pgd20 (Linf), pgdl2 (L2).",
-    ),
-    norm: Optional[str] = typer.Option(None, "--norm", help="Threat model norm: Linf or L2 (default: the model's own)."),
-    eps: Optional[str] = typer.Option(
-        None, help="Radius in the norm: 8/255 or 0.0314 for Linf (pixels in [0, 1]); e.g. 0.5 for L2. Default: the model's own."
-    ),
+    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name, hf-hub:org/name) or local folder."),
+    attack: Optional[List[str]] = typer.Option(None, "--attack", "-a", help=ATTACK_HELP),
+    norm: Optional[str] = typer.Option(None, "--norm", help="Threat model norm: Linf or L2. Default: the model's own."),
+    eps: Optional[str] = typer.Option(None, help=EPS_HELP),
     dataset: Optional[str] = typer.Option(None, help="Data set (default: the model's own)."),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
-    download: bool = typer.Option(False, "--download", help="Download the data set if torchvision can."),
-    n_examples: Optional[int] = typer.Option(None, help="Evaluate the first N test examples."),
-    batch_size: int = typer.Option(200, help="Images per batch."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    download: bool = flag("Download the data set if torchvision can.", "--download"),
+    n_examples: Optional[int] = typer.Option(None, help="Evaluate the first N test examples (N >= 1)."),
+    batch_size: int = typer.Option(200, help="Images per batch; any size resumes any other."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
     seed: int = typer.Option(0, help="Seed for random starts: same seed, same numbers."),
-    cascade: bool = typer.Option(False, "--cascade", help="Run each attack only on what earlier attacks left standing (AutoAttack style)."),
-    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast for attack steps (results confirmed in fp32)."),
+    cascade: bool = flag("Run each attack only on what earlier attacks left standing (AutoAttack style).", "--cascade"),
+    bf16: bool = flag("bf16 autocast for attack steps (results confirmed in fp32).", "--bf16"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Results file, written after every batch."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from --output."),
+    resume: bool = flag("Continue an interrupted run from --output.", "--resume"),
+    overwrite: bool = flag("Replace an existing --output file.", "--overwrite"),
+    weights: Optional[Path] = typer.Option(
+        None, help="An authors' .pth.tar checkpoint for MODEL (a registry name), converted on the fly."
+    ),
+    trust_pickle: bool = flag("With --weights: allow pickled objects (only for files you trust).", "--trust-pickle"),
     revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
-    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
 ) -> None:
-    """Clean and robust accuracy under attacks, beside the paper's numbers."""
+    """Clean and robust accuracy under attacks, beside the paper's numbers where they apply."""
     import robnetzoo
     from robnetzoo.attacks import expand
     from robnetzoo.registry import paper_reference
     from robnetzoo.threat import ThreatModel, parse_eps
 
+    # everything the command line alone can get wrong, before anything is loaded
     if resume and output is None:
         raise InvalidInput("--resume needs --output (the results file to continue)")
-    eps_value = parse_eps(eps) if eps is not None else None
-    if norm is not None or eps_value is not None:
-        ThreatModel().with_overrides(norm=norm, eps=eps_value)  # bad input fails before loading
-    names = expand(attack) if attack else None
+    if resume and overwrite:
+        raise InvalidInput("--resume and --overwrite contradict each other; pick one")
+    if n_examples is not None and n_examples < 1:
+        raise InvalidInput(f"--n-examples must be at least 1, got {n_examples}")
     if batch_size < 1:
         raise InvalidInput(f"--batch-size must be at least 1, got {batch_size}")
-    net = robnetzoo.from_pretrained(model, **({"revision": revision} if revision else {}))
+    eps_value = parse_eps(eps) if eps is not None else None
+    if norm is not None or eps_value is not None:
+        ThreatModel().with_overrides(norm=norm, eps=eps_value)
+    names = expand(attack) if attack else None
+
+    net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
     config = net.zoo_config
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
     bars = _Bars(enabled=not json_out or stderr.is_terminal)
-    with bars.progress:
-        report = robnetzoo.evaluate(
-            net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
-            device=device, seed=seed, cascade=cascade, precision="bf16" if bf16 else "fp32",
-            output=output, resume=resume, progress=bars,
-        )
+    try:
+        with bars.progress:
+            report = robnetzoo.evaluate(
+                net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
+                device=device, seed=seed, cascade=cascade, precision="bf16" if bf16 else "fp32",
+                output=output, resume=resume, overwrite=overwrite, progress=bars,
+            )
+    except KeyboardInterrupt:
+        note(_interrupted(bars, output), style="red", label="interrupted")
+        raise typer.Exit(130) from None
     reference = paper_reference(config, dataset=getattr(data, "name", None), threat_model=report.threat())
     paper = reference[1] if reference is not None else {}
-    for note in report.notes:
-        stderr.print(f"[yellow]note:[/yellow] {note}")
+    for text in report.notes:
+        note(text)
     if json_out:
         emit_json({**report.to_dict(), "paper": paper})
         return
-    table = Table(title=f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})")
+    table = Table(title=escape(f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})"))
     for column in ("metric", "accuracy %", "95% CI", "paper %", "seconds"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     rows = [("clean", report.clean_accuracy, "natural", report.timings["clean_seconds"])]
@@ -104,7 +119,18 @@ def eval_command(
     for label, value, paper_key, seconds in rows:
         low, high = report.interval("worst_case" if label == "worst case" else label)
         table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}", fmt(paper.get(paper_key) if paper_key else None), fmt(seconds, 1))
-    stderr.print(table)
+    stdout.print(table)
+
+
+def _interrupted(bars: "_Bars", output: Optional[Path]) -> str:
+    """What a Ctrl-C leaves behind, and how to go on."""
+    if not bars.last:
+        return "nothing was evaluated yet"
+    phase, done, total = bars.last["phase"], bars.last["done"], bars.last["total"]
+    where = f"{done} of {total} examples of {phase} done"
+    if output is None:
+        return f"{where}; nothing was saved (no --output): rerun with --output FILE to make runs resumable"
+    return f"{where} and saved in {output}; rerun the same command with --resume to continue"
 
 
 def register(app: typer.Typer) -> None:

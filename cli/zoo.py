@@ -8,14 +8,17 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ._output import emit_json, fmt, millions, stderr
+from rich.markup import escape
+
+from ._common import flag
+from ._output import emit_json, fmt, millions, stderr, stdout
 
 
 def models(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'robnet-*'."),
-    json_out: bool = typer.Option(False, "--json", help="Print the table as JSON on stdout."),
+    json_out: bool = flag("Print the table as JSON on stdout.", "--json"),
 ) -> None:
-    """List the zoo: parameters, data set, the paper's natural / PGD-20 accuracy, weights."""
+    """List the zoo: parameters, data set, the paper's natural / PGD-20 accuracy, where weights come from."""
     from robnetzoo.info import zoo_table
 
     rows = zoo_table(pattern)
@@ -32,15 +35,18 @@ def models(
             row["dataset"],
             fmt(row["paper_natural"]),
             fmt(row["paper_pgd20"]),
-            row["weights"],
+            escape(row["weights"]),
         )
-    stderr.print(table)
+    stdout.print(table)
+    stderr.print("weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
+                 "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published",
+                 markup=False, soft_wrap=True)
 
 
 def info(
     model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
     revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
-    json_out: bool = typer.Option(False, "--json", help="Print as JSON on stdout."),
+    json_out: bool = flag("Print as JSON on stdout.", "--json"),
 ) -> None:
     """Config, genotype, density, parameters and FLOPs; checks saved weights against the config."""
     from robnetzoo.info import model_info
@@ -50,11 +56,15 @@ def info(
     if json_out:
         emit_json(data)
         return
-    table = Table(show_header=False, title=data["name"])
+    table = Table(show_header=False, title=escape(data["name"]))
     table.add_column(style="bold")
     table.add_column()
     config = data["config"]
-    table.add_row("architecture", f"{config['arch']} {_short_args(config['arch_args'])}")
+    table.add_row("architecture", escape(f"{config['arch']} {_short_args(config['arch_args'])}"))
+    if config.get("derived_from"):
+        derived = config["derived_from"]
+        table.add_row("derived from", escape(f"{derived['name']} ({_short_args(derived['changed']) or 'genotype'})"))
+    table.add_row("threat model", escape(f"{config['threat_model']['norm']} eps={config['threat_model']['eps']:.4g}"))
     table.add_row("dataset", f"{config['dataset']} ({config['num_classes']} classes, input {'x'.join(map(str, config['input_size']))})")
     table.add_row("parameters", f"{data['parameters']:,}")
     table.add_row("FLOPs (MACs)", f"{data['macs'] / 1e6:,.1f}M")
@@ -65,7 +75,7 @@ def info(
     table.add_row("weights", "loaded strictly: match the config" if data["weights_checked"] else "not loaded (architecture only)")
     if data.get("paper"):
         table.add_row("paper", ", ".join(f"{k} {v}" for k, v in data["paper"].items()))
-    stderr.print(table)
+    stdout.print(table)
 
 
 def _short_args(args: dict) -> str:
@@ -76,21 +86,21 @@ def convert(
     checkpoint: Path = typer.Argument(..., help="The authors' .pth.tar checkpoint."),
     arch: str = typer.Option(..., "--arch", help="Registry name the checkpoint was trained as, e.g. robnet-large."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder to write config.json, model.safetensors, README.md."),
-    trust_pickle: bool = typer.Option(
-        False, "--trust-pickle", help="Allow arbitrary pickled objects: only for files whose source you trust."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    trust_pickle: bool = flag("Allow arbitrary pickled objects: only for files whose source you trust.", "--trust-pickle"),
+    overwrite: bool = flag("Replace a model already in the output folder.", "--overwrite"),
+    json_out: bool = flag("Print the summary as JSON on stdout.", "--json"),
 ) -> None:
     """Convert an authors' checkpoint to a Hub folder (strict: every tensor must fit)."""
     from robnetzoo.convert import convert_checkpoint
 
-    summary = convert_checkpoint(checkpoint, arch, output, trust_pickle=trust_pickle)
+    summary = convert_checkpoint(checkpoint, arch, output, trust_pickle=trust_pickle, overwrite=overwrite)
     if json_out:
         emit_json(summary)
     else:
-        stderr.print(
+        stdout.print(
             f"converted {checkpoint} -> {output} ({summary['tensors']} tensors, "
-            f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})"
+            f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})",
+            markup=False, soft_wrap=True,
         )
 
 

@@ -10,14 +10,20 @@ def test_models_json(capsys):
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["robnet-large"]["params"] == 6_842_710
     assert rows["robnet-large"]["paper_pgd20"] == 49.44
-    assert rows["robnet-small"]["weights"] == "awaiting-search"
-    assert rows["resnet18"]["weights"] == "none"
+    # where the weights really come from: nothing is published on the Hub yet
+    assert rows["robnet-large"]["weights"] == "authors' checkpoint: convert it"
+    assert rows["robnet-large"]["authors_checkpoint"] == "RobNet_large_v1_cifar10.pth.tar"
+    assert rows["robnet-small"]["weights"] == "awaiting search"
+    assert rows["resnet18"]["weights"] == "train it"
+    assert all(row["hub_repo"] is None for row in rows.values())
 
 
-def test_models_table_goes_to_stderr(capsys):
+def test_models_table_goes_to_stdout(capsys):
+    # `robnetzoo models | grep free` must find it
     assert main(["models", "robnet-*"]) == 0
     captured = capsys.readouterr()
-    assert captured.out == "" and "robnet-free" in captured.err and "resnet18" not in captured.err
+    assert "robnet-free" in captured.out and "resnet18" not in captured.out
+    assert "robnet-free" not in captured.err
 
 
 def test_info_checks_a_saved_folder(saved_folder, capsys):

@@ -35,10 +35,10 @@ def load_model(source: str, *, revision: str | None = None, weights: Path | None
     from robnetzoo.errors import InvalidInput
     from robnetzoo.registry import resolve_source
 
+    resolved = resolve_source(source)
     if weights is not None:
         from robnetzoo.convert import load_authors_checkpoint
 
-        resolved = resolve_source(source)
         if resolved.kind != "registry":
             raise InvalidInput(
                 f"--weights takes an authors' checkpoint for a registry model; {source} is a "
@@ -47,7 +47,6 @@ def load_model(source: str, *, revision: str | None = None, weights: Path | None
         stderr.print(f"loading the authors' checkpoint {weights} as {resolved.value}", markup=False)
         return load_authors_checkpoint(weights, resolved.value, trust_pickle=trust_pickle)[0]
     kwargs = {"revision": revision} if revision else {}
-    resolved = resolve_source(source)
     if resolved.kind == "folder":
         return robnetzoo.from_pretrained(source, **kwargs)
     with stderr.status(f"fetching {resolved.value} (Hub cache or HF_ENDPOINT)…"):

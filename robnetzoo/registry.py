@@ -8,6 +8,7 @@ L-inf eps 8/255, PGD-7 adversarial training) so every command can print ours bes
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import os
@@ -277,8 +278,6 @@ def derive_config(base: ModelConfig, *, model_name: str | None = None, dataset: 
     so it never borrows the base's paper numbers or claims to be it. Overrides that change
     nothing return ``base`` itself.
     """
-    import dataclasses
-
     config = base.with_overrides(**arch_overrides)
     changed = {k: v for k, v in config.arch_args.items() if base.arch_args.get(k, object()) != v}
     if dataset is not None and dataset != base.dataset:

@@ -96,14 +96,6 @@ class Noise:
             seeds = example_seeds.tolist() if isinstance(example_seeds, torch.Tensor) else list(example_seeds)
             self.rows = [torch.Generator().manual_seed(int(s) % (2**63)) for s in seeds]
 
-    def select(self, index: torch.Tensor) -> "Noise":
-        """The same per-example streams for a subset of the batch."""
-        if self.rows is None:
-            return self
-        subset = Noise(self.device, self.generator)
-        subset.rows = [self.rows[i] for i in index.tolist()]
-        return subset
-
     def _draw(self, fn, shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
         if self.rows is None:
             return fn(tuple(shape), generator=self.generator, device=self.device, dtype=dtype)

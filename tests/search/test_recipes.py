@@ -1,0 +1,80 @@
+import json
+import math
+
+import pytest
+
+from robnetzoo.errors import InvalidInput, NotFound
+from robnetzoo.search.recipes import PRESETS, Recipe, get_recipe
+from robnetzoo.threat import ThreatModel
+
+
+def test_paper_schedule_hand_computed():
+    paper = get_recipe("paper")
+    assert paper.lr_at(0) == pytest.approx(0.02)  # warm-up starts at 0.02
+    assert paper.lr_at(10) == pytest.approx(0.02 + (1.2 - 0.02) * 10 / 20)  # 0.61, half way
+    assert paper.lr_at(20) == pytest.approx(1.2)  # the peak at batch 1536
+    assert paper.lr_at(95) == pytest.approx(0.001 + 0.5 * (1.2 - 0.001))  # cosine at half: 0.6005
+    assert paper.lr_at(170) == pytest.approx(0.001)
+    # lr scales linearly with the global batch, as the authors' README says
+    assert paper.peak_lr(512) == pytest.approx(0.4) and paper.lr_at(20, batch_size=512) == pytest.approx(0.4)
+
+
+def test_cyclic_schedule_of_fast_training_hand_computed():
+    fast = get_recipe("fast")
+    turn = 15 * 2 / 5  # 6 epochs up, 9 down
+    assert fast.lr_at(0) == 0 and fast.lr_at(turn) == pytest.approx(0.2)
+    assert fast.lr_at(3) == pytest.approx(0.1) and fast.lr_at(10.5) == pytest.approx(0.1)
+    assert fast.lr_at(15) == pytest.approx(0.0)
+
+
+def test_presets_hold_the_published_facts():
+    paper = PRESETS["paper"]
+    assert (paper.attack, paper.attack_params["alpha"], paper.threat_model) == ("pgd7", 2 / 255, ThreatModel("Linf", 8 / 255))
+    assert paper.attack_mode == "train" and not paper.decay_bn_and_bias and paper.weight_decay == 1e-4
+    assert paper.epochs == 170 and paper.warmup_epochs == 20
+    assert PRESETS["fast"].attack_params["alpha"] == pytest.approx(1.25 * 8 / 255) and PRESETS["fast"].overfit_guard
+    assert PRESETS["trades"].loss == "trades" and PRESETS["trades"].trades_beta == 6.0
+    assert PRESETS["demo"].dataset == "digits"
+    assert all(name in PRESETS["paper"].describe() for name in ("pgd7", "Linf eps=8/255", "170 epochs"))
+
+
+def test_round_trip_through_json(tmp_path):
+    recipe = get_recipe("paper").with_overrides(epochs=30, batch_size=128, lr=None)
+    recipe.save(tmp_path / "recipe.json")
+    assert oct((tmp_path / "recipe.json").stat().st_mode)[-3:] != "600"
+    again = get_recipe(tmp_path / "recipe.json")
+    assert again == recipe and again.lr_at(25) == pytest.approx(recipe.lr_at(25))
+    assert json.loads((tmp_path / "recipe.json").read_text())["threat_model"] == {"norm": "Linf", "eps": 8 / 255}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lr": -0.1}, "lr must be positive"),
+    ({"epochs": 0}, "epochs must be at least 1"),
+    ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
+    ({"threat_model": {"norm": "L2", "eps": 0.5}}, "cannot serve the L2 threat model"),
+    ({"warmup_epochs": 200}, "warmup_epochs must be in"),
+    ({"schedule": "step"}, "schedule must be one of"),
+    ({"attack": "pgdx"}, "unknown attack 'pgdx'"),
+    ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd7'"),
+    ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
+])
+def test_impossible_recipes_are_refused_in_one_line(tmp_path, change, message):
+    data = {**get_recipe("demo").to_dict(), **change}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput) as caught:
+        get_recipe(path)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_unknown_preset_and_missing_file():
+    with pytest.raises(NotFound, match="unknown preset 'papr'; presets: paper, fast, trades, demo"):
+        get_recipe("papr")
+    with pytest.raises(NotFound, match="no recipe file"):
+        get_recipe("nowhere.json")
+
+
+def test_an_l2_recipe_is_possible():
+    recipe = Recipe(name="l2", epochs=10, batch_size=128, lr=0.1, attack="pgdl2",
+                    attack_params={"steps": 7}, threat_model={"norm": "L2", "eps": 0.5})
+    assert recipe.threat_model == ThreatModel("L2", 0.5) and not math.isnan(recipe.lr_at(5))

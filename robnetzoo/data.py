@@ -116,6 +116,35 @@ def first_n(dataset: Dataset, n: int) -> Dataset:
     return subset
 
 
+def train_validation_split(dataset: Dataset, validation_size: int, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Split a *training* set into (train, validation) by a seeded permutation.
+
+    Model selection (the best checkpoint, the search's candidate scores) must never look at the
+    test split, as the RobNets authors' script did; this is the held-out part it uses instead.
+    The same (data set, size, seed) always gives the same split, and the two parts are disjoint
+    and cover the data set. Each part keeps the data set's ``name`` and ``num_classes`` and
+    records ``split`` ("train" / "validation").
+    """
+    n = len(dataset)  # type: ignore[arg-type]
+    if not 1 <= validation_size < n:
+        raise InvalidInput(
+            f"a validation split of {validation_size} is impossible for {getattr(dataset, 'name', 'a data set')} "
+            f"with {n} training examples; choose between 1 and {n - 1}"
+        )
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    parts = []
+    for split, index in (("train", order[validation_size:].sort().values), ("validation", order[:validation_size].sort().values)):
+        if isinstance(dataset, TensorImageDataset):
+            part: Dataset = TensorImageDataset(dataset.images[index], dataset.labels[index], dataset.num_classes, dataset.name)
+        else:
+            part = Subset(dataset, index.tolist())
+            part.num_classes = getattr(dataset, "num_classes", None)  # type: ignore[attr-defined]
+            part.name = getattr(dataset, "name", None)  # type: ignore[attr-defined]
+        part.split = split  # type: ignore[attr-defined]
+        parts.append(part)
+    return parts[0], parts[1]
+
+
 def dataset_num_classes(dataset: Dataset) -> int | None:
     return getattr(dataset, "num_classes", None)
 

@@ -124,3 +124,34 @@ def test_digits_load_without_scikit_learn():
 def test_missing_data_root_says_where_and_how(tmp_path, name, hint):
     with pytest.raises(NotFound, match=f"looked in {tmp_path}.*{hint}"):
         load_dataset(name, "test", tmp_path)
+
+
+def test_train_validation_split_is_fixed_disjoint_and_complete():
+    from robnetzoo.data import train_validation_split
+    from robnetzoo.errors import InvalidInput
+
+    train = load_dataset("digits", "train")
+    fit, held_out = train_validation_split(train, 137, seed=0)
+    assert (len(fit), len(held_out)) == (1300, 137)
+    assert (fit.split, held_out.split, held_out.name, held_out.num_classes) == ("train", "validation", "digits", 10)
+    rows = lambda d: {tuple(x.flatten().tolist()[::97]) + (int(y),) for x, y in zip(d.images, d.labels)}  # noqa: E731
+    assert rows(fit).isdisjoint(rows(held_out)) and len(rows(fit) | rows(held_out)) == len(rows(train))
+    again = train_validation_split(train, 137, seed=0)[1]
+    assert torch.equal(again.images, held_out.images)  # same seed, same split
+    assert not torch.equal(train_validation_split(train, 137, seed=1)[1].images, held_out.images)
+    for bad in (0, len(train)):
+        with pytest.raises(InvalidInput, match="choose between 1 and 1436"):
+            train_validation_split(train, bad)
+
+
+def test_train_validation_split_of_a_folder_data_set(tmp_path):
+    from robnetzoo.data import train_validation_split
+
+    for cls in ("a", "b"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "train" / cls / f"{i}.png")
+    data = load_dataset("imagenet", "train", tmp_path)
+    fit, held_out = train_validation_split(data, 2, seed=3)
+    assert len(fit) == 4 and len(held_out) == 2 and held_out.num_classes == 2
+    assert set(fit.indices).isdisjoint(held_out.indices)

@@ -20,7 +20,7 @@ from torch import nn
 from ._io import atomic_write_text
 from .config import ModelConfig, build_model
 from .errors import IntegrityError, InvalidInput, NotFound
-from .registry import HUB_ORG_ENV, buildable_config, check_repo_id, get_entry, resolve_source
+from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
 from .weights import load_strict, read_safetensors, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -174,6 +174,10 @@ def resolve_repo_id(name_or_repo: str) -> str:
     source = resolve_source(name_or_repo)
     if source.kind == "folder":
         raise InvalidInput(f"{name_or_repo} is a local folder, not a Hub repo id")
+    return _repo_id_of(source)
+
+
+def _repo_id_of(source: Source) -> str:
     if source.kind == "registry":
         buildable_config(source.value)  # a never-published architecture says so
         return get_entry(source.value).hub_repo
@@ -203,7 +207,7 @@ def from_pretrained(
     source = resolve_source(name_or_repo_or_dir)
     if source.kind == "folder":
         return load_folder(Path(source.value), map_location)
-    repo_id = resolve_repo_id(source.value)
+    repo_id = _repo_id_of(source)
     unpublished = None
     if source.kind == "registry":
         entry = get_entry(source.value)

@@ -92,9 +92,9 @@ def build(
     cls = attack_class(name)
     if threat_model is not None:
         norm, eps = threat_model.norm, threat_model.eps
-    if norm is not None and canonical_norm(norm) not in cls.norms:
-        norm = canonical_norm(norm)
-        serving = [n for n in available() if n != "paper" and canonical_norm(norm) in norms_of(n)]
+    norm = canonical_norm(norm) if norm is not None else None
+    if norm is not None and norm not in cls.norms:
+        serving = [n for n in available() if n != "paper" and norm in norms_of(n)]
         raise InvalidInput(
             f"attack {name!r} is a {'/'.join(cls.norms)} attack and cannot serve the {norm} threat "
             f"model; for {norm} use {', '.join(serving)}"

@@ -26,8 +26,10 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -36,6 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .. import attacks as attack_suite
+from .._io import check_writable_file
 from ..data import TensorImageDataset, dataset_num_classes, first_n
 from ..errors import InvalidInput
 from ..threat import ThreatModel
@@ -151,8 +154,6 @@ def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> P
         if resume:
             raise InvalidInput("resume needs an output file (--output) to continue")
         return None
-    from .._io import check_writable_file
-
     path = Path(output)
     check_writable_file(path, "results file")
     if path.exists() and not (resume or overwrite):
@@ -187,12 +188,16 @@ def _check_classes(target: Any, dataset: Dataset, example: torch.Tensor, model_n
         )
 
 
+@dataclass
 class _AttackPlan:
-    """One attack as the evaluator runs it: on which module, judged by whom."""
+    """One attack as the evaluator runs it: on which module (``inputs`` places images there),
+    and whether the target judges transfer examples crafted elsewhere."""
 
-    def __init__(self, name: str, attack: attack_suite.Attack, confirm: attack_suite.Attack | None,
-                 inputs: Any, transfer: bool) -> None:
-        self.name, self.attack, self.confirm, self.inputs, self.transfer = name, attack, confirm, inputs, transfer
+    name: str
+    attack: attack_suite.Attack
+    confirm: attack_suite.Attack | None
+    inputs: Callable[[torch.Tensor], torch.Tensor]
+    transfer: bool
 
 
 def _plan_attack(
@@ -219,8 +224,7 @@ def _plan_attack(
 
     attack = build(precision)
     confirm = build("fp32") if precision != "fp32" and not transfer else None
-    inputs = where.inputs if isinstance(where, TorchTarget) else (lambda x: target_inputs(where, x))
-    return _AttackPlan(name, attack, confirm, inputs, transfer)
+    return _AttackPlan(name, attack, confirm, functools.partial(target_inputs, where), transfer)
 
 
 def _batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:

@@ -60,7 +60,6 @@ class TorchTarget:
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         config = getattr(model, "zoo_config", None)
-        self.config = config
         self.name = config.name if config is not None else type(model).__name__
         self.fingerprint = fingerprint_module(model)
         self.num_classes = int(config.num_classes) if config is not None else -1

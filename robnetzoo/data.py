@@ -58,6 +58,11 @@ class TensorImageDataset(Dataset):
     def batch(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self._to_float(self.images[start:stop]), self.labels[start:stop]
 
+    def take(self, indices: "torch.Tensor | list[int]") -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels at ``indices`` (any order): a training batch without a DataLoader."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self._to_float(self.images[index]), self.labels[index]
+
     def head(self, n: int) -> "TensorImageDataset":
         return TensorImageDataset(self.images[:n], self.labels[:n], self.num_classes, self.name)
 
@@ -143,6 +148,17 @@ def train_validation_split(dataset: Dataset, validation_size: int, *, seed: int 
         part.split = split  # type: ignore[attr-defined]
         parts.append(part)
     return parts[0], parts[1]
+
+
+def take(dataset: Dataset, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of the examples at ``indices``: sliced from memory for in-memory data sets,
+    read one by one otherwise."""
+    if isinstance(dataset, TensorImageDataset):
+        return dataset.take(indices)
+    if not indices:
+        raise ValueError("take() needs at least one index")
+    items = [dataset[i] for i in indices]
+    return torch.stack([image for image, _ in items]), torch.as_tensor([int(label) for _, label in items])
 
 
 def dataset_num_classes(dataset: Dataset) -> int | None:

@@ -34,6 +34,7 @@ from robnetzoo.threat import ThreatModel
 SCHEDULES = ("cosine", "cyclic", "constant")
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("ce", "trades")
+AUGMENTS = ("none", "crop-flip")
 ATTACK_MODES = ("eval", "train", "keep")
 
 
@@ -66,7 +67,10 @@ class Recipe:
     trades_beta: float = 6.0
     label_smoothing: float = 0.0
     cutout: int = 0
+    augment: str = "none"
+    train_examples: int | None = None
     validation_size: int = 1000
+    validation_attack: str = "pgd20"
     overfit_guard: bool = False
 
     def __post_init__(self) -> None:
@@ -92,7 +96,12 @@ class Recipe:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.cutout >= 0, f"cutout must be >= 0 pixels, got {self.cutout}"),
-            (self.validation_size >= 0, f"validation_size must be >= 0, got {self.validation_size}"),
+            (self.validation_size >= 1, f"validation_size must be >= 1, got {self.validation_size}"),
+            (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
+            (self.train_examples is None or self.train_examples >= 1,
+             f"train_examples must be at least 1 (or null for all), got {self.train_examples}"),
+            (self.loss != "trades" or self.attack == "trades",
+             "the trades loss needs the trades attack (PGD on the KL divergence) to craft its examples"),
             (self.trades_beta > 0, f"trades_beta must be positive, got {self.trades_beta}"),
         ]
         problems = [message for ok, message in checks if not ok]
@@ -108,6 +117,12 @@ class Recipe:
                     problems.append(f"attack_params {', '.join(unknown)} are not keywords of {self.attack!r}")
             except InvalidInput as exc:
                 problems.append(str(exc))
+        try:
+            from robnetzoo import attacks
+
+            attacks.attack_class(self.validation_attack)
+        except InvalidInput as exc:
+            problems.append(f"validation_attack: {exc}")
         return problems
 
     # ------------------------------------------------------------------ the schedule
@@ -196,19 +211,19 @@ PRESETS: dict[str, Recipe] = {
         name="paper", dataset="cifar10", epochs=170, batch_size=1536, lr=1.2, lr_batch=1536,
         weight_decay=1e-4, warmup_epochs=20, warmup_start_lr=0.02, final_lr=1e-3,
         attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
-        cutout=16, validation_size=1000,
+        cutout=16, augment="crop-flip", validation_size=1000,
     ),
     "fast": Recipe(
         name="fast", dataset="cifar10", epochs=15, batch_size=128, lr=0.2, schedule="cyclic",
         weight_decay=5e-4, decay_bn_and_bias=True,
         attack="pgd1", attack_params={"alpha": 1.25 * 8 / 255, "random_start": True}, attack_mode="train",
-        validation_size=1000, overfit_guard=True,
+        augment="crop-flip", validation_size=1000, overfit_guard=True,
     ),
     "trades": Recipe(
         name="trades", dataset="cifar10", epochs=76, batch_size=128, lr=0.1, weight_decay=2e-4,
-        decay_bn_and_bias=True, final_lr=1e-3, attack="pgd10",
-        attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="eval",
-        loss="trades", trades_beta=6.0, validation_size=1000,
+        decay_bn_and_bias=True, final_lr=1e-3, attack="trades",
+        attack_params={"alpha": 2 / 255, "steps": 10, "random_start": True}, attack_mode="eval",
+        loss="trades", trades_beta=6.0, augment="crop-flip", validation_size=1000,
     ),
     "demo": Recipe(
         name="demo", dataset="digits", epochs=3, batch_size=64, lr=0.05, final_lr=1e-3,

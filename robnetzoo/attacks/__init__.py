@@ -5,7 +5,8 @@
 
 Names: ``fgsm``, ``pgd`` (``alpha``, ``steps``, ``random_start``), ``pgd<k>`` for any k (alpha
 2/255, random start, as the paper: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
-(``decay``), ``cw`` (CW margin loss under L-inf PGD), ``deepfool``, ``autoattack``.
+(``decay``), ``cw`` (CW margin loss under L-inf PGD), ``trades`` (PGD on the KL divergence
+from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``.
 ``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm.
 
 Every attack serves a threat model (``robnetzoo.threat.ThreatModel``): ``norm`` defaults to
@@ -27,7 +28,7 @@ from ..threat import ThreatModel, canonical_norm
 from .autoattack import AutoAttack
 from .base import MODES, Attack, AttackResult, Noise, check_images
 from .deepfool import DeepFool
-from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2
+from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2, TradesKL
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
@@ -35,6 +36,7 @@ ATTACKS: dict[str, type[Attack]] = {
     "pgdl2": PGDL2,
     "mifgsm": MIFGSM,
     "cw": CW,
+    "trades": TradesKL,
     "deepfool": DeepFool,
     "autoattack": AutoAttack,
 }

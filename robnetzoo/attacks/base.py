@@ -285,6 +285,11 @@ class IterativeAttack(Attack):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, labels, reduction="sum")
 
+    def loss_of(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, state: dict) -> torch.Tensor:
+        """The loss of the examples at ``index`` (of the batch); a loss that depends on more
+        than the labels (TRADES' clean prediction) reads it from ``state``."""
+        return self.loss(logits, labels)
+
     def init_state(self, images: torch.Tensor) -> dict:
         return {}
 
@@ -306,7 +311,7 @@ class IterativeAttack(Attack):
             logits = self.logits(x)
             fooled = logits.detach().argmax(1) != labels[active]
             broken[active[fooled]] = True
-            (grad,) = torch.autograd.grad(self.loss(logits, labels[active]), x)
+            (grad,) = torch.autograd.grad(self.loss_of(logits, labels[active], active, state), x)
             updated = self.step(x.detach(), grad, images[active], active, state)
             if early_stop:  # keep the iterate that fooled the model; attack only the rest
                 keep = ~fooled

@@ -1,4 +1,4 @@
-"""Gradient attacks: FGSM, PGD (L-inf and L2), MI-FGSM and the CW margin loss under PGD.
+"""Gradient attacks: FGSM, PGD (L-inf and L2), MI-FGSM, and PGD on the CW margin and on TRADES' KL.
 
 Parameter names and defaults follow torchattacks (``alpha``, ``steps``, ``random_start``,
 ``decay``), so results can be compared one to one. Each keyword is stored under its own name:
@@ -35,6 +35,23 @@ class PGD(IterativeAttack):
 
     def step(self, x, grad, images, index, state):
         return self.project(x + self.alpha * grad.sign(), images)
+
+
+class TradesKL(PGD):
+    """PGD on the KL divergence from the clean prediction: TRADES' inner maximisation
+    (Zhang et al., 2019), the examples its training loss is computed on. The labels are not
+    used; the clean prediction is taken once, before the first step, in the attack's mode."""
+
+    name = "trades"
+
+    def init_state(self, images):
+        with torch.no_grad():
+            return {"clean": torch.softmax(self.logits(images).float(), dim=1)}
+
+    def loss_of(self, logits, labels, index, state):
+        return torch.nn.functional.kl_div(
+            torch.log_softmax(logits.float(), dim=1), state["clean"][index], reduction="sum"
+        )
 
 
 class CW(PGD):

@@ -19,7 +19,9 @@ and the *target* judges the final iterate. A target without gradients (an export
 needs a source for gradient attacks; score-based attacks run on the target itself.
 
 Stages: ``_clean_pass`` and ``_attack_pass`` fill a ``ResultsStore`` (per example, saved after
-every batch), ``_report`` reads it. Each example's random start is seeded from (seed, attack,
+every batch), ``_report`` reads it. Under ``torchrun`` (an initialised process group) each rank
+takes every world_size-th example, the ranks merge their marks after every batch, and rank 0
+writes the one results file: the same file a one-process run writes. Each example's random start is seeded from (seed, attack,
 example index), so ``resume=True`` continues with any batch size and gives the numbers of an
 uninterrupted run.
 """
@@ -35,11 +37,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from .. import attacks as attack_suite
+from .. import distributed
 from .._io import check_writable_file
-from ..data import TensorImageDataset, dataset_num_classes, first_n
+from ..data import dataset_num_classes, first_n, take
 from ..errors import InvalidInput
 from ..threat import ThreatModel
 from .report import EvalReport
@@ -104,9 +107,9 @@ def evaluate(
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         raise InvalidInput("the data set is empty")
-    device = _resolve_device(device)
+    device = resolve_device(device)
 
-    first_images, first_labels = next(_batches(dataset, 1))[1:]
+    first_images, first_labels = take(dataset, [0])
     attack_suite.check_images(first_images, first_labels, model if isinstance(model, nn.Module) else None)
     # Everything below runs on eval-mode copies: the caller's models (and their modes) are untouched.
     target = as_target(model, device, fold_bn=fold_bn, channels_last=channels_last)
@@ -124,17 +127,20 @@ def evaluate(
         "cascade": cascade, "precision": precision, "attack_params": params,
         "source": None if crafter is None else crafter.fingerprint,
     }
-    store = ResultsStore(output_path, header, resume)
-    report_progress = progress or (lambda event: None)
+    context = distributed.current()
+    store = ResultsStore(output_path if context.is_main else None, header, resume, read_from=output_path)
+    report_progress = (progress if context.is_main else None) or (lambda event: None)
 
-    _clean_pass(target, dataset, batch_size, store, report_progress)
+    _clean_pass(target, dataset, batch_size, store, report_progress, context)
     standing = store.bits("clean")
     for plan in plans:
-        _attack_pass(plan, target, dataset, batch_size, store, standing, seed, report_progress)
+        _attack_pass(plan, target, dataset, batch_size, store, standing, seed, report_progress, context)
         if cascade:
             standing = [s and r for s, r in zip(standing, store.bits(plan.name))]
 
-    report = _report(store, target, crafter, plans, threat, dataset, device, batch_size, seed, cascade, precision, notes)
+    report = _report(
+        store, target, crafter, plans, threat, dataset, device, batch_size, seed, cascade, precision, notes, context
+    )
     store.save(report.to_dict())
     return report
 
@@ -164,7 +170,7 @@ def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> P
     return path
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -227,19 +233,6 @@ def _plan_attack(
     return _AttackPlan(name, attack, confirm, functools.partial(target_inputs, where), transfer)
 
 
-def _batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
-    if isinstance(dataset, TensorImageDataset):
-        for start in range(0, len(dataset), batch_size):
-            images, labels = dataset.batch(start, start + batch_size)
-            yield start, images, labels
-        return
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    start = 0
-    for images, labels in loader:
-        yield start, images, torch.as_tensor(labels)
-        start += len(labels)
-
-
 def example_seed(seed: int, attack: str, index: int) -> int:
     """The seed of one example's random start: a function of (seed, attack, index) only."""
     return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(attack.encode()) * 0xBF58476D1CE4E5B9 + index) % (2**63)
@@ -248,48 +241,65 @@ def example_seed(seed: int, attack: str, index: int) -> int:
 # ---------------------------------------------------------------------------- stages
 
 
-def _clean_pass(target: Any, dataset: Dataset, batch_size: int, store: ResultsStore, progress: ProgressFn) -> None:
+def _shard_batches(n: int, batch_size: int, context: distributed.Context) -> Iterator[list[int]]:
+    """This rank's example indices, batch by batch. Every rank yields the same number of
+    batches (the last ones may be empty) so the per-batch merge is a collective all can join."""
+    mine = distributed.shard(list(range(n)), context)
+    longest = -(-n // context.world_size)
+    for start in range(0, max(longest, 1), batch_size):
+        yield mine[start : start + batch_size]
+
+
+def _merge(store: ResultsStore, phase: str, marks: dict[int, str], did_work: bool) -> bool:
+    """Record every rank's marks of this batch; True when any rank did something."""
+    gathered = distributed.all_gather_objects((marks, did_work))
+    for rank_marks, _ in gathered:
+        for index, mark in rank_marks.items():
+            store.record(phase, index, mark)
+    return any(worked for _, worked in gathered)
+
+
+def _clean_pass(
+    target: Any, dataset: Dataset, batch_size: int, store: ResultsStore, progress: ProgressFn,
+    context: distributed.Context,
+) -> None:
     n = store.header["n_examples"]
     progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": None})
-    for start, images, labels in _batches(dataset, batch_size):
-        todo = store.pending("clean", range(start, start + len(labels)))
-        if not todo:
-            continue
+    for indices in _shard_batches(n, batch_size, context):
+        todo = store.pending("clean", indices)
+        marks: dict[int, str] = {}
         begin = time.perf_counter()
-        local = torch.tensor([i - start for i in todo])
-        with torch.inference_mode():
-            predicted = target.logits(target_inputs(target, images[local])).argmax(1).cpu()
-        for index, correct in zip(todo, (predicted == labels[local]).tolist()):
-            store.record("clean", index, CORRECT if correct else WRONG)
+        if todo:
+            images, labels = take(dataset, todo)
+            with torch.inference_mode():
+                predicted = target.logits(target_inputs(target, images)).argmax(1).cpu()
+            marks = {i: CORRECT if ok else WRONG for i, ok in zip(todo, (predicted == labels).tolist())}
         store.seconds["clean"] += time.perf_counter() - begin
-        store.save()
-        progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": store.count("clean")})
+        if _merge(store, "clean", marks, bool(todo)):
+            store.save()
+            progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": store.count("clean")})
 
 
 def _attack_pass(
     plan: _AttackPlan, target: Any, dataset: Dataset, batch_size: int, store: ResultsStore,
-    standing: list[bool], seed: int, progress: ProgressFn,
+    standing: list[bool], seed: int, progress: ProgressFn, context: distributed.Context,
 ) -> None:
     name, n = plan.name, store.header["n_examples"]
     progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
-    for start, images, labels in _batches(dataset, batch_size):
-        todo = store.pending(name, range(start, start + len(labels)))
-        if not todo:
-            continue
+    for indices in _shard_batches(n, batch_size, context):
+        todo = store.pending(name, indices)
+        marks = {i: SKIPPED for i in todo if not standing[i]}
         begin = time.perf_counter()
         attacked = [i for i in todo if standing[i]]
-        for index in todo:
-            if not standing[index]:
-                store.record(name, index, SKIPPED)
         if attacked:
-            local = torch.tensor([i - start for i in attacked])
+            images, labels = take(dataset, attacked)
             seeds = [example_seed(seed, name, i) for i in attacked]
-            broken = _attack_batch(plan, target, images[local], labels[local], seeds)
-            for index, was_broken in zip(attacked, broken.tolist()):
-                store.record(name, index, WRONG if was_broken else CORRECT)
+            broken = _attack_batch(plan, target, images, labels, seeds)
+            marks.update({i: WRONG if was_broken else CORRECT for i, was_broken in zip(attacked, broken.tolist())})
         store.seconds[name] += time.perf_counter() - begin
-        store.save()
-        progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
+        if _merge(store, name, marks, bool(todo)):
+            store.save()
+            progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
 
 
 def _attack_batch(
@@ -318,7 +328,7 @@ def _attack_batch(
 def _report(
     store: ResultsStore, target: Any, crafter: TorchTarget | None, plans: list[_AttackPlan],
     threat: ThreatModel, dataset: Dataset, device: torch.device, batch_size: int, seed: int,
-    cascade: bool, precision: str, notes: list[str],
+    cascade: bool, precision: str, notes: list[str], context: distributed.Context,
 ) -> EvalReport:
     n = store.header["n_examples"]
     names = [plan.name for plan in plans]
@@ -349,7 +359,7 @@ def _report(
             "images_per_second": {name: (n / seconds[name] if seconds[name] > 0 else None) for name in names},
         },
         settings={
-            "device": str(device), "batch_size": batch_size, "seed": seed, "cascade": cascade,
+            "device": str(device), "batch_size": batch_size, "world_size": context.world_size, "seed": seed, "cascade": cascade,
             "precision": precision, **applied,
             "source": None if crafter is None else {"model": crafter.name, "fingerprint": crafter.fingerprint},
             "transfer": [plan.name for plan in plans if plan.transfer],

@@ -24,33 +24,37 @@ PENDING, CORRECT, WRONG, SKIPPED = "-", "1", "0", "x"
 class ResultsStore:
     """The per-example state of one evaluation; ``path=None`` keeps it in memory only."""
 
-    def __init__(self, path: Path | None, header: dict[str, Any], resume: bool) -> None:
+    def __init__(
+        self, path: Path | None, header: dict[str, Any], resume: bool, read_from: Path | None = None
+    ) -> None:
+        """``path`` is written (None: memory only); ``read_from`` (default ``path``) is read on
+        resume: ranks other than 0 read the file rank 0 writes."""
         self.path, self.header = path, header
+        source = path if read_from is None else read_from
         n = header["n_examples"]
         self.phases: dict[str, list[str]] = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
         self.seconds: dict[str, float] = {name: 0.0 for name in self.phases}
-        if resume and path is not None and path.is_file():
-            self._load()
+        if resume and source is not None and source.is_file():
+            self._load(source)
 
-    def _load(self) -> None:
-        assert self.path is not None
+    def _load(self, source: Path) -> None:
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(source.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(
-                f"cannot resume: {self.path} is not a robnetzoo results file ({exc}); "
+                f"cannot resume: {source} is not a robnetzoo results file ({exc}); "
                 "give --output a new file name"
             ) from None
         if not isinstance(data, dict) or data.get("version") != RESULTS_VERSION or "header" not in data:
             raise InvalidInput(
-                f"cannot resume: {self.path} is not a robnetzoo results file of version {RESULTS_VERSION}; "
+                f"cannot resume: {source} is not a robnetzoo results file of version {RESULTS_VERSION}; "
                 "give --output a new file name"
             )
         saved = data["header"]
         if saved != self.header:
             changed = sorted(k for k in set(saved) | set(self.header) if saved.get(k) != self.header.get(k))
             raise InvalidInput(
-                f"cannot resume: {self.path} was made with different {', '.join(changed)}; "
+                f"cannot resume: {source} was made with different {', '.join(changed)}; "
                 "rerun with the same settings, or give --output a new file name"
             )
         for name, marks in data.get("results", {}).items():

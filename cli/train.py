@@ -1,0 +1,195 @@
+"""``robnetzoo train`` and ``robnetzoo publish``: parse, call ``robnetzoo.search``, print."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from robnetzoo.errors import InvalidInput
+
+from ._common import ATTACK_HELP, flag
+from ._output import emit_json, fmt, note, stderr, stdout
+
+
+class _TrainBars:
+    """A rich bar per epoch (images/s, ETA, loss, clean and adversarial training accuracy),
+    one summary line per epoch on stderr; with ``--json``, the events as JSON lines on stdout."""
+
+    def __init__(self, json_events: bool) -> None:
+        self.json_events = json_events
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]} img/s"),
+            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}  clean {task.fields[clean]}  adv {task.fields[adv]}"),
+            console=stderr, disable=json_events and not stderr.is_terminal,
+        )
+        self.task: Optional[int] = None
+        self.epoch = 0
+        self.eval_task: Optional[int] = None
+        self.phase = ""
+        self.last: dict = {}
+
+    def __call__(self, event: dict) -> None:
+        self.last = event
+        kind = event.get("event") or "eval"
+        if self.json_events and kind not in ("step", "eval"):
+            emit_json_line(event)
+        if kind == "step":
+            if event["epoch"] != self.epoch or self.task is None:
+                if self.task is not None:
+                    self.progress.remove_task(self.task)
+                self.epoch = event["epoch"]
+                self.task = self.progress.add_task(
+                    f"epoch {event['epoch']}/{event['epochs']}", total=event["steps"], rate="—", loss="—", clean="—", adv="—"
+                )
+            rate = event["images_per_second"]
+            self.progress.update(
+                self.task, completed=event["step"], rate=f"{rate:.0f}" if rate else "—", loss=f"{event['loss']:.3f}",
+                clean=fmt(event["clean_accuracy"], 1), adv=f"{event['adv_accuracy']:.1f}",
+            )
+        elif kind == "epoch":
+            valid = ""
+            if event.get("val_robust_accuracy") is not None:
+                valid = (f"  val clean {event['val_clean_accuracy']:.1f}%  val {event['val_attack']} "
+                         f"{event['val_robust_accuracy']:.1f}%  best epoch {event['best_epoch']}")
+            self.progress.console.print(
+                f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}  train adv {event['train_adv_accuracy']:.1f}%"
+                f"  {fmt(event['images_per_second'], 0)} img/s  {event['seconds']:.0f} s{valid}",
+                markup=False, highlight=False,
+            )
+        elif kind == "note":
+            note(event["message"])
+        elif kind == "start":
+            self.progress.console.print(f"training {event['model']} into {event['path']}: {event['recipe']}",
+                                        markup=False, soft_wrap=True)
+        elif kind == "eval":  # the evaluator's own progress events
+            if self.eval_task is None or event["phase"] != self.phase:
+                self.phase = event["phase"]
+                self.eval_task = self.progress.add_task(f"test {event['phase']}", total=event["total"], rate="—",
+                                                        loss="—", clean="—", adv="—")
+            self.progress.update(self.eval_task, completed=event["done"])
+
+
+def emit_json_line(event: dict) -> None:
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def train_command(
+    model: str = typer.Argument(..., help="Registry name (robnet-large, resnet18, ...) or a genotype .json file."),
+    dataset: str = typer.Option("digits", help="Data set: digits (built in), cifar10, cifar100, svhn, ..."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
+    preset: str = typer.Option("demo", help="Recipe: paper, fast, trades, demo, or a recipe .json file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Run folder (created; never overwritten)."),
+    epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
+    batch_size: Optional[int] = typer.Option(None, help="Global batch (the lr scales with it where the recipe says so)."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate at the recipe's reference batch."),
+    attack: Optional[str] = typer.Option(None, help="Training attack (pgd7, pgd1 = FGSM with random start, none)."),
+    eps: Optional[str] = typer.Option(None, help="Training threat model radius (8/255); also the evaluation's."),
+    width: Optional[int] = typer.Option(None, help="RobNet width C (channels of the first cell)."),
+    layers: Optional[int] = typer.Option(None, help="RobNet cell count."),
+    train_n: Optional[int] = typer.Option(None, help="Train on the first N training images only (quick trials)."),
+    seed: int = typer.Option(0, help="Seed for weights, data order, augmentation and attacks."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
+    resume: bool = flag("Continue the run in --output from its last checkpoint.", "--resume"),
+    eval_attacks: Optional[List[str]] = typer.Option(None, help=ATTACK_HELP + " 'paper' for the paper's suite."),
+    eval_n: Optional[int] = typer.Option(None, help="Evaluate on the first N test images (default: all)."),
+    checkpoint_minutes: float = typer.Option(10.0, help="Also checkpoint within an epoch this often."),
+    compile: bool = flag("torch.compile the training forward.", "--compile"),
+    sync_bn: bool = flag("SyncBatchNorm across processes (torchrun).", "--sync-bn"),
+    json_out: bool = flag("Events as JSON lines on stdout (epochs, checkpoints, the final report).", "--json"),
+) -> None:
+    """Adversarially train a model by a recipe; choose the best epoch on held-out training
+    images; evaluate it on the test split; leave a Hub folder in --output."""
+    from robnetzoo import distributed
+    from robnetzoo.attacks import expand
+    from robnetzoo.evaluation.evaluator import resolve_device
+    from robnetzoo.search.recipes import get_recipe
+    from robnetzoo.search.runs import train_run
+    from robnetzoo.threat import parse_eps
+
+    recipe = get_recipe(preset)
+    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "attack": attack, "train_examples": train_n}
+    if eps is not None:
+        overrides["threat_model"] = recipe.threat_model.with_overrides(eps=parse_eps(eps))
+    recipe = recipe.with_overrides(**overrides)
+    if eval_n is not None and eval_n < 1:
+        raise InvalidInput(f"--eval-n must be at least 1, got {eval_n}")
+    if checkpoint_minutes < 0:
+        raise InvalidInput(f"--checkpoint-minutes must be >= 0, got {checkpoint_minutes}")
+    names = expand(eval_attacks) if eval_attacks else None
+    context = distributed.init_from_env(device)
+    device_used = resolve_device(distributed.device_for(context, device))
+    bars = _TrainBars(json_out)
+    try:
+        with bars.progress:
+            result = train_run(
+                model, dataset=dataset, recipe=recipe, output=output, data_root=data_root, width=width, layers=layers,
+                seed=seed, device=device_used, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,
+                sync_batchnorm=sync_bn, checkpoint_interval=checkpoint_minutes * 60, progress=bars,
+            )
+    except KeyboardInterrupt:
+        note(f"stopped; the last checkpoint is in {output}: rerun the same command with --resume to continue",
+             style="red", label="interrupted")
+        raise typer.Exit(130) from None
+    finally:
+        distributed.shutdown()
+    if not context.is_main:
+        return
+    report = result.report
+    assert report is not None
+    for text in result.notes:
+        note(text)
+    if json_out:
+        emit_json_line({"event": "finished", "path": str(result.path), "best": result.best, "report": report.to_dict()})
+        return
+    best = result.best or {}
+    table = Table(title=escape(f"{report.model} on {report.dataset} test (n={report.n_examples}, {report.threat()}); "
+                               f"best epoch {best.get('epoch', '—')} of {len(result.history)}"))
+    for column in ("metric", "accuracy %", "95% CI"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, value in [("clean", report.clean_accuracy), *report.robust_accuracy.items()]:
+        low, high = report.interval(label)
+        table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}")
+    stdout.print(table)
+    stderr.print(f"run folder: {result.path} (publish with: robnetzoo publish {result.path} --repo-id ORG/NAME)",
+                 markup=False, soft_wrap=True)
+
+
+def publish_command(
+    run: Path = typer.Argument(..., help="A finished run folder (the --output of robnetzoo train)."),
+    repo_id: str = typer.Option(..., "--repo-id", help="Hub repository, ORG/NAME."),
+    private: bool = flag("Create the repository private.", "--private"),
+    revision: Optional[str] = typer.Option(None, help="Branch to commit to (created if missing)."),
+    token: Optional[str] = typer.Option(None, help="Hub token (default: HF_TOKEN or the saved login)."),
+    dry_run: bool = flag("Verify and write the folder; upload nothing.", "--dry-run"),
+    json_out: bool = flag("Print the result as JSON on stdout.", "--json"),
+) -> None:
+    """Verify a finished run (strict reload, results re-checked on a few test images), write
+    its model card and upload the Hub folder in one commit."""
+    from robnetzoo.search.publish import publish
+
+    started = time.perf_counter()
+    with stderr.status("verifying the run…"):
+        result = publish(run, repo_id, private=private, revision=revision, token=token, dry_run=dry_run,
+                         on_upload=lambda: stderr.print(f"uploading to {repo_id}…", markup=False))
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    stdout.print(f"{'dry run: would upload' if dry_run else 'uploaded'} {', '.join(result.files)} "
+                 f"{'from' if dry_run else 'to'} {result.folder if dry_run else result.url}", markup=False, soft_wrap=True)
+    stderr.print(f"verified {result.checked} test images against eval.json in {time.perf_counter() - started:.1f} s",
+                 markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("publish")(publish_command)

@@ -1,0 +1,292 @@
+"""A training run as a folder: what ``robnetzoo train`` makes and ``robnetzoo publish`` reads.
+
+    RUN/
+      run.json            what was trained on what, with which recipe and seed; status
+      recipe.json         the recipe, loadable with --preset RUN/recipe.json
+      checkpoint.pt       the latest checkpoint (weights_only format; see training.py)
+      best.safetensors    the weights of the best epoch on the validation split
+      train_log.jsonl     one line per epoch
+      eval_results.json   per-example results of the final test evaluation (resumable)
+      eval.json           the final evaluation report (test split)
+      config.json model.safetensors README.md    the Hub folder (best weights, model card)
+
+``train_run`` refuses a folder that holds another run (finished or not) unless ``resume``, and
+on ``resume`` refuses a run made with another model, data set, recipe or seed, saying which
+differs. Only rank 0 writes; every rank reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from robnetzoo import distributed
+from robnetzoo._io import atomic_write_text
+from robnetzoo._version import __version__
+from robnetzoo.config import ModelConfig, build_model
+from robnetzoo.data import NUM_CLASSES, load_dataset, train_validation_split
+from robnetzoo.errors import InvalidInput
+from robnetzoo.evaluation import EvalReport, evaluate
+from robnetzoo.genotype import Genotype
+from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
+from robnetzoo.registry import buildable_config, derive_config
+from robnetzoo.weights import load_strict, read_safetensors
+
+from .card import training_notes
+from .recipes import Recipe
+from .training import Trainer
+
+RUN_FILE = "run.json"
+RECIPE_FILE = "recipe.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.safetensors"
+LOG_FILE = "train_log.jsonl"
+EVAL_FILE = "eval.json"
+EVAL_RESULTS_FILE = "eval_results.json"
+HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
+RUN_FORMAT = "robnetzoo-run"
+VALIDATION_SEED = 0  # the validation split is the same for every run of a data set and size
+GENOTYPE_BASE = "robnet-large"  # a genotype file trains a RobNet of this shape (C, layers) by default
+
+
+@dataclass
+class RunResult:
+    path: Path
+    status: str
+    history: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    report: EvalReport | None
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------- the model
+
+
+def model_config_for(
+    model: str, dataset: str, *, width: int | None = None, layers: int | None = None, recipe: Recipe,
+    example_shape: tuple[int, ...] | None = None,
+) -> ModelConfig:
+    """The config to train: a registry name or a genotype JSON file (``Genotype.dumps``), for
+    ``dataset``'s classes, at the recipe's threat model, with ``width``/``layers`` (C and the
+    cell count of a RobNet) when given."""
+    overrides: dict[str, Any] = {}
+    if width is not None:
+        overrides["C"] = width
+    if layers is not None:
+        overrides["layers"] = layers
+    if dataset in NUM_CLASSES:
+        overrides["num_classes"] = NUM_CLASSES[dataset]
+    path = Path(model)
+    if path.suffix == ".json" or path.is_file():
+        genotype = read_genotype(path)
+        base = buildable_config(GENOTYPE_BASE)
+        config = derive_config(base, model_name=f"robnet-{path.stem}", dataset=dataset,
+                               genotype=genotype.to_json(), **overrides)
+    else:
+        base = buildable_config(model)
+        unknown = sorted(k for k in ("C", "layers") if k in overrides and k not in base.arch_args)
+        if unknown:
+            raise InvalidInput(f"{model} has no {'/'.join(unknown)} to set; --width and --layers are for RobNets")
+        config = derive_config(base, dataset=dataset, **overrides)
+    genotype = config.genotype()
+    if genotype is not None and "layers" in config.arch_args:
+        genotype.check_layers(int(config.arch_args["layers"]))
+    changes: dict[str, Any] = {"threat_model": recipe.threat_model}
+    if example_shape is not None:
+        changes["input_size"] = tuple(example_shape)
+    return dataclasses.replace(config, **changes)
+
+
+def read_genotype(path: Path) -> Genotype:
+    """A genotype file as ``Genotype.dumps`` writes it; anything else is one clear line."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InvalidInput(f"no genotype file at {path}") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not a genotype file ({exc})") from None
+    try:
+        return Genotype.loads(text)
+    except (InvalidInput, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(
+            f"{path} is not a genotype (a JSON list of cells, each a list of 2-character edge codes, "
+            f"as Genotype.dumps writes): {exc}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- the folder
+
+
+def read_run(path: str | Path) -> dict[str, Any]:
+    """``run.json`` of a run folder; one line when the folder is not a run."""
+    path = Path(path)
+    file = path / RUN_FILE
+    if not path.is_dir():
+        raise InvalidInput(f"{path} is not a run folder (no such folder); give the --output of a robnetzoo train run")
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} is not a robnetzoo run (no {RUN_FILE}); give the --output of a robnetzoo train run") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{file} is damaged ({exc}); it is not a run robnetzoo can read") from None
+    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
+        raise InvalidInput(f"{file} is not a robnetzoo run file")
+    return data
+
+
+def _identity(config: ModelConfig, recipe: Recipe, seed: int, eval_attacks: list[str] | None,
+              eval_n: int | None) -> dict[str, Any]:
+    model = config.to_dict()
+    return {
+        "model": {k: model[k] for k in ("name", "arch", "arch_args", "num_classes", "input_size")},
+        "dataset": config.dataset,
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+        "evaluation": {"attacks": eval_attacks, "n_examples": eval_n},
+    }
+
+
+def _describe_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
+    parts = []
+    for key in ("model", "dataset", "recipe", "seed", "evaluation"):
+        a, b = saved.get(key), wanted.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            detail = ", ".join(f"{k}: {json.dumps(a.get(k))} vs {json.dumps(b.get(k))}" for k in fields[:3])
+            parts.append(f"another {key} ({detail})")
+        else:
+            parts.append(f"another {key} ({json.dumps(a)} vs {json.dumps(b)})")
+    return "; ".join(parts)
+
+
+def _check_output(path: Path, identity: dict[str, Any], resume: bool) -> dict[str, Any] | None:
+    """The saved run to continue, or None for a fresh run; refuses anything else."""
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"--output {path} is a file; give a folder for the run")
+    has_run = (path / RUN_FILE).is_file()
+    if not has_run:
+        if resume:
+            raise InvalidInput(f"nothing to resume: {path} holds no run; drop --resume to start one there")
+        if path.is_dir() and any(path.iterdir()):
+            raise InvalidInput(f"--output {path} is not empty and holds no run; choose an empty or new folder")
+        return None
+    saved = read_run(path)
+    if not resume:
+        state = "a finished run" if saved.get("status") == "finished" else f"an unfinished run ({saved.get('status')})"
+        raise InvalidInput(
+            f"--output {path} holds {state}; pass --resume to continue it, or choose another --output"
+        )
+    difference = _describe_difference(saved.get("identity", {}), identity)
+    if difference:
+        raise InvalidInput(f"cannot resume {path}: it was made with {difference}; resume with the same settings")
+    return saved
+
+
+def _write_run(path: Path, identity: dict[str, Any], status: str, extra: dict[str, Any]) -> None:
+    data = {"format": RUN_FORMAT, "version": 1, "status": status, "identity": identity,
+            "robnetzoo_version": __version__, **extra}
+    atomic_write_text(path / RUN_FILE, json.dumps(data, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------- the run
+
+
+def train_run(
+    model: str,
+    *,
+    dataset: str,
+    recipe: Recipe,
+    output: str | Path,
+    data_root: str | Path | None = None,
+    width: int | None = None,
+    layers: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    eval_attacks: list[str] | None = None,
+    eval_n: int | None = None,
+    eval_batch_size: int = 200,
+    compile: bool = False,
+    sync_batchnorm: bool = False,
+    checkpoint_interval: float = 600.0,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Train ``model`` on ``dataset`` by ``recipe`` into the run folder ``output``, choose the
+    best epoch on the validation split, evaluate it on the test split and write the Hub folder.
+
+    Under torchrun every rank calls this; rank 0 writes. ``resume`` continues a killed run
+    from its last checkpoint (or a finished run's missing final evaluation).
+    """
+    context = distributed.current()
+    path = Path(output)
+    report_progress = (progress if context.is_main else None) or (lambda event: None)
+    if recipe.dataset != dataset:
+        recipe = recipe.with_overrides(dataset=dataset)
+    full_train = load_dataset(dataset, "train", data_root)
+    test = load_dataset(dataset, "test", data_root)
+    train, validation = train_validation_split(full_train, recipe.validation_size, seed=VALIDATION_SEED)
+    if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
+        from robnetzoo.data import first_n
+
+        train = first_n(train, recipe.train_examples)
+    example = train[0][0]
+    config = model_config_for(model, dataset, width=width, layers=layers, recipe=recipe,
+                              example_shape=tuple(example.shape))
+    torch.manual_seed(seed)  # the same initial weights on every rank and every rerun
+    network = build_model(config)  # before anything is written: a config that cannot build fails here
+    identity = _identity(config, recipe, seed, eval_attacks, eval_n)
+    saved = _check_output(path, identity, resume)
+    distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
+    if saved is not None and saved.get("status") == "finished":
+        report = EvalReport(**json.loads((path / EVAL_FILE).read_text()))
+        return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
+
+    extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]
+                      "validation_seed": VALIDATION_SEED}, "world_size": context.world_size}
+    if context.is_main:
+        path.mkdir(parents=True, exist_ok=True)
+        recipe.save(path / RECIPE_FILE)
+        _write_run(path, identity, "training", extra)
+    report_progress({"event": "start", "model": config.name, "recipe": recipe.describe(), "path": str(path),
+                     "train": len(train), "validation": len(validation), "world_size": context.world_size})  # type: ignore[arg-type]
+
+
+    def log_epoch(entry: dict[str, Any]) -> None:  # the whole log, rewritten: a resumed run repeats no line
+        lines = "".join(json.dumps(e) + "\n" for e in trainer.history)
+        atomic_write_text(path / LOG_FILE, lines)
+
+    trainer = Trainer(
+        network, recipe, train, validation, device=device, seed=seed, checkpoint=path / CHECKPOINT_FILE,
+        best_weights=path / BEST_FILE, checkpoint_interval=checkpoint_interval, compile=compile,
+        sync_batchnorm=sync_batchnorm, progress=progress, on_epoch=log_epoch,
+    )
+    result = trainer.fit(resume=resume)
+    if context.is_main:
+        _write_run(path, identity, "evaluating", {**extra, "history": result.history, "best": result.best,
+                                                 "stopped": result.stopped})
+    distributed.barrier()
+
+    final = build_model(config)
+    load_strict(final, read_safetensors(path / BEST_FILE), str(path / BEST_FILE))
+    final.eval()
+    report_progress({"event": "evaluate", "split": "test", "n": eval_n or len(test), "best_epoch": (result.best or {}).get("epoch")})  # type: ignore[arg-type]
+    report = evaluate(
+        final, test, attacks=eval_attacks, n_examples=eval_n, batch_size=eval_batch_size, device=device,
+        seed=seed, output=path / EVAL_RESULTS_FILE, resume=True, progress=progress,
+    )
+    if context.is_main:
+        atomic_write_text(path / EVAL_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
+        save_pretrained(final, path, eval_results=report.eval_results(),
+                        notes=training_notes(config, recipe, report, result.best, seed))
+        _write_run(path, identity, "finished", {**extra, "history": result.history, "best": result.best,
+                                               "stopped": result.stopped, "finished": time.time()})
+    distributed.barrier()
+    return RunResult(path, "finished", result.history, result.best, report, result.notes)

@@ -1,0 +1,75 @@
+"""The training engine and ``robnetzoo train``: resume after SIGKILL, selection, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from robnetzoo.weights import read_safetensors
+
+TRAIN = [
+    "robnet-large", "--width", "4", "--layers", "3", "--dataset", "digits", "--preset", "demo",
+    "--epochs", "2", "--batch-size", "32", "--train-n", "128", "--eval-n", "24", "--seed", "3",
+]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+
+
+def _train(output: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "robnetzoo.cli", "train", *TRAIN, "--output", str(output), *extra],
+        capture_output=True, text=True, env=_env(), timeout=600,
+    )
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return read_safetensors(run / "model.safetensors")
+
+
+def _kill_at_checkpoint(output: Path, epoch: int, step: int) -> None:
+    """Start a run that checkpoints after every step and SIGKILL it once the checkpoint of
+    (epoch, step) is on disk: a mid-epoch kill, as a preempted job would see."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "robnetzoo.cli", "train", *TRAIN, "--output", str(output),
+         "--checkpoint-minutes", "0", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        event = json.loads(line)
+        if event.get("event") == "checkpoint" and (event["epoch"], event["step"]) == (epoch, step):
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def test_a_run_killed_mid_epoch_resumes_to_bitwise_equal_weights(tmp_path):
+    whole = tmp_path / "whole"
+    done = _train(whole)
+    assert done.returncode == 0, done.stderr
+
+    killed = tmp_path / "killed"
+    _kill_at_checkpoint(killed, epoch=1, step=2)  # in the second epoch, 2 of 4 steps done
+    assert not (killed / "model.safetensors").exists()
+    resumed = _train(killed, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+
+    a, b = _weights(whole), _weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert json.loads((whole / "eval.json").read_text())["counts"] == json.loads((killed / "eval.json").read_text())["counts"]
+    log_whole = [json.loads(line) for line in (whole / "train_log.jsonl").read_text().splitlines()]
+    log_killed = [json.loads(line) for line in (killed / "train_log.jsonl").read_text().splitlines()]
+    strip = lambda log: [{k: v for k, v in e.items() if k not in ("seconds", "images_per_second")} for e in log]
+    assert strip(log_whole) == strip(log_killed)

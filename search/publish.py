@@ -53,7 +53,7 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
             f"{path} is an unfinished run ({status}); finish it first: rerun its robnetzoo train command with --resume"
         )
     try:
-        report = EvalReport(**json.loads((path / EVAL_FILE).read_text()))
+        report = EvalReport.from_dict(json.loads((path / EVAL_FILE).read_text()))
         saved = json.loads((path / EVAL_RESULTS_FILE).read_text())
     except FileNotFoundError as exc:
         raise InvalidInput(f"{path} has no evaluation ({Path(exc.filename).name} is missing); "

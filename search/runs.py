@@ -246,7 +246,7 @@ def train_run(
     saved = _check_output(path, identity, resume)
     distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
     if saved is not None and saved.get("status") == "finished":
-        report = EvalReport(**json.loads((path / EVAL_FILE).read_text()))
+        report = EvalReport.from_dict(json.loads((path / EVAL_FILE).read_text()))
         return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
 
     extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..stats import wilson_interval
@@ -57,6 +57,11 @@ class EvalReport:
         names = ["clean", *self.attacks, "worst_case"]
         data["intervals_95"] = {name: list(self.interval(name)) for name in names}
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EvalReport":
+        """Read back ``to_dict()`` (``eval.json``); the derived keys it adds are recomputed."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
     def eval_results(self, split: str = "test") -> list[dict[str, Any]]:
         """The rows a model card's ``model-index`` takes (``hub.save_pretrained(eval_results=)``)."""

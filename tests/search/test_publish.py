@@ -1,0 +1,107 @@
+"""``robnetzoo publish``: a trained run -> the loopback Hub (the real client's upload protocol)
+-> ``from_pretrained(repo id)``, online and then offline in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from robnetzoo import from_pretrained
+from robnetzoo.cli.app import main
+from robnetzoo.hub import load_folder
+from tests.hubserver import HubServer
+
+
+@pytest.fixture()
+def hub(monkeypatch, tmp_path):
+    with HubServer(token="write-token") as server:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+        monkeypatch.setattr(
+            "huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE",
+            server.url + "/{repo_id}/resolve/{revision}/{filename}",
+        )
+        # The LFS upload path: the Xet path needs Hugging Face's CAS service (see hubserver.py).
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "cache"))
+        yield server
+
+
+def _logits(model, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+def test_publish_then_load_by_repo_id_online_and_offline(run_copy, hub, tmp_path, capsys):
+    code = main(["publish", str(run_copy), "--repo-id", "lab/digits-robnet", "--token", "write-token", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["checked"] == 8 and result["url"].startswith(hub.url)
+    committed = hub.repos["lab/digits-robnet"]
+    assert sorted(committed) == ["README.md", "config.json", "model.safetensors"]  # no checkpoints, no logs
+    assert any(r.startswith("PUT /lfs-upload/") for r in hub.requests)  # the weights went through LFS
+    card = committed["README.md"].decode()
+    assert "model-index" in card and "guo2020meets" in card and "Genotype" in card and "recipe.json" in card
+
+    local = load_folder(run_copy)
+    online = from_pretrained("lab/digits-robnet", cache_dir=tmp_path / "cache")
+    assert torch.equal(_logits(local), _logits(online))
+
+    code = (
+        "import torch, robnetzoo\n"
+        f"m = robnetzoo.from_pretrained('lab/digits-robnet', cache_dir={str(tmp_path / 'cache')!r})\n"
+        "torch.manual_seed(0); x = torch.rand(4, 3, 32, 32)\n"
+        "with torch.no_grad(): print(repr(m(x).flatten().tolist()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    fresh = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    assert eval(fresh.stdout) == _logits(local).flatten().tolist()  # noqa: S307 - our own output
+
+
+def test_publish_to_a_branch_and_dry_run(run_copy, hub, capsys):
+    assert main(["publish", str(run_copy), "--repo-id", "lab/dry", "--dry-run"]) == 0
+    assert "lab/dry" not in hub.store  # nothing was uploaded
+    assert main(["publish", str(run_copy), "--repo-id", "lab/branchy", "--token", "write-token",
+                 "--revision", "v1"]) == 0
+    assert sorted(hub.store["lab/branchy"]["v1"]) == ["README.md", "config.json", "model.safetensors"]
+    assert hub.store["lab/branchy"]["main"] == {}
+
+
+@pytest.mark.parametrize(
+    "change, args, message",
+    [
+        (None, ["--repo-id", "not a repo"], "repo"),
+        (None, ["--repo-id", "lab/x"], "no token, or one without write access"),
+        ("unfinished", ["--repo-id", "lab/x", "--token", "write-token"], "unfinished run"),
+        ("no-eval", ["--repo-id", "lab/x", "--token", "write-token"], "has no evaluation"),
+        ("not-a-run", ["--repo-id", "lab/x", "--token", "write-token"], "is not a robnetzoo run"),
+        ("tampered", ["--repo-id", "lab/x", "--token", "write-token"], "do not reproduce eval.json"),
+    ],
+)
+def test_publish_refuses_in_one_line(run_copy, hub, capsys, change, args, message):
+    if change == "unfinished":
+        run = json.loads((run_copy / "run.json").read_text())
+        (run_copy / "run.json").write_text(json.dumps({**run, "status": "training"}))
+    elif change == "no-eval":
+        (run_copy / "eval.json").unlink()
+    elif change == "not-a-run":
+        (run_copy / "run.json").unlink()
+    elif change == "tampered":  # results that the weights do not give: the first clean mark flipped
+        saved = json.loads((run_copy / "eval_results.json").read_text())
+        clean = saved["results"]["clean"]
+        saved["results"]["clean"] = ("0" if clean[0] == "1" else "1") + clean[1:]
+        (run_copy / "eval_results.json").write_text(json.dumps(saved))
+    code = main(["publish", str(run_copy), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], err  # one line (after any progress note)
+    assert "lab/x" not in hub.store

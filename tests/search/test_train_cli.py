@@ -1,0 +1,103 @@
+"""``robnetzoo train``: every bad input is one line on stderr, exit 2, and nothing is lost."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from robnetzoo.cli.app import main
+
+BASE = ["train", "robnet-large", "--width", "4", "--layers", "3", "--dataset", "digits"]
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _refused(capsys, args: list[str], message: str) -> None:
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def _recipe(tmp_path: Path, recipe_file: Path, **changes) -> Path:
+    data = {**json.loads(recipe_file.read_text()), **changes}
+    path = tmp_path / "bad-recipe.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_unknown_preset(capsys, tmp_path):
+    _refused(capsys, [*BASE, "--preset", "papr", "--output", str(tmp_path / "r")], "unknown preset 'papr'")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
+        ({"lr": -0.1}, "lr must be positive"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
+        ({"attack": "pgdl2"}, "cannot serve the Linf threat model"),
+    ],
+)
+def test_bad_recipe_files(capsys, tmp_path, recipe_file, changes, message):
+    bad = _recipe(tmp_path, recipe_file, **changes)
+    _refused(capsys, [*BASE, "--preset", str(bad), "--output", str(tmp_path / "r")], message)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_genotype_file_that_is_not_a_genotype(capsys, tmp_path, recipe_file):
+    bad = tmp_path / "cell.json"
+    bad.write_text(json.dumps({"cells": ["11", "01"]}))
+    _refused(capsys, ["train", str(bad), "--preset", str(recipe_file), "--output", str(tmp_path / "r")],
+             "is not a genotype")
+
+
+def test_a_finished_run_is_never_overwritten(capsys, run_copy, recipe_file):
+    before = _fingerprint(run_copy)
+    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy)],
+             "holds a finished run; pass --resume")
+    assert _fingerprint(run_copy) == before
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--epochs", "3"], "another recipe (epochs: 2 vs 3)"),
+        (["--width", "6"], "another model"),
+        (["--seed", "6"], "another seed (5 vs 6)"),
+    ],
+)
+def test_resume_with_other_settings_says_what_differs(capsys, run_copy, recipe_file, extra, message):
+    before = _fingerprint(run_copy)
+    args = [*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy), "--resume"]
+    # later options win: the override under test comes last
+    _refused(capsys, [*args, *extra], message)
+    assert _fingerprint(run_copy) == before
+
+
+def test_resume_of_a_finished_run_changes_nothing(capsys, run_copy, recipe_file):
+    before = _fingerprint(run_copy)
+    code = main([*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy),
+                 "--resume", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["event"] == "finished"
+    assert _fingerprint(run_copy) == before
+
+
+def test_nothing_to_resume_and_a_folder_that_is_not_a_run(capsys, tmp_path, recipe_file):
+    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(tmp_path / "new"), "--resume"],
+             "nothing to resume")
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"\xff\xd8")
+    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no run")
+    assert [p.name for p in other.iterdir()] == ["cat.jpg"]

@@ -71,6 +71,7 @@ def eval_command(
 ) -> None:
     """Clean and robust accuracy under attacks, beside the paper's numbers where they apply."""
     import robnetzoo
+    from robnetzoo import distributed
     from robnetzoo.attacks import expand
     from robnetzoo.registry import paper_reference
     from robnetzoo.threat import ThreatModel, parse_eps
@@ -89,20 +90,26 @@ def eval_command(
         ThreatModel().with_overrides(norm=norm, eps=eps_value)
     names = expand(attack) if attack else None
 
+    # Under torchrun each rank evaluates every world_size-th example; rank 0 merges and prints.
+    context = distributed.init_from_env(device)
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
     config = net.zoo_config
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
-    bars = _Bars(enabled=not json_out or stderr.is_terminal)
+    bars = _Bars(enabled=context.is_main and (not json_out or stderr.is_terminal))
     try:
         with bars.progress:
             report = robnetzoo.evaluate(
                 net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
-                device=device, seed=seed, cascade=cascade, precision="bf16" if bf16 else "fp32",
-                output=output, resume=resume, overwrite=overwrite, progress=bars,
+                device=distributed.device_for(context, device), seed=seed, cascade=cascade,
+                precision="bf16" if bf16 else "fp32", output=output, resume=resume, overwrite=overwrite, progress=bars,
             )
     except KeyboardInterrupt:
         note(_interrupted(bars, output), style="red", label="interrupted")
         raise typer.Exit(130) from None
+    finally:
+        distributed.shutdown()
+    if not context.is_main:
+        return
     reference = paper_reference(config, dataset=getattr(data, "name", None), threat_model=report.threat())
     paper = reference[1] if reference is not None else {}
     for text in report.notes:

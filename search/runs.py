@@ -287,6 +287,7 @@ def train_run(
         save_pretrained(final, path, eval_results=report.eval_results(),
                         notes=training_notes(config, recipe, report, result.best, seed))
         _write_run(path, identity, "finished", {**extra, "history": result.history, "best": result.best,
-                                               "stopped": result.stopped, "finished": time.time()})
+                                               "stopped": result.stopped, "replicas": result.replicas,
+                                               "finished": time.time()})
     distributed.barrier()
     return RunResult(path, "finished", result.history, result.best, report, result.notes)

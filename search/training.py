@@ -65,6 +65,7 @@ class TrainResult:
     best: dict[str, Any] | None
     stopped: str  # "finished" or the reason training stopped early
     notes: list[str] = field(default_factory=list)
+    replicas: list[str] = field(default_factory=list)  # each rank's weights fingerprint: equal, or a bug
 
 
 @dataclass
@@ -260,7 +261,10 @@ class Trainer:
             self._end_epoch()
             self.save_checkpoint()
             last_save = time.monotonic()
-        return TrainResult(self.history, self.best, self.stopped, self.notes)
+        replicas = distributed.all_gather_objects(weights_fingerprint(self.module))
+        if len(set(replicas)) > 1:
+            raise RuntimeError(f"the replicas' weights differ after training ({replicas}): a bug in the engine")
+        return TrainResult(self.history, self.best, self.stopped, self.notes, replicas)
 
     def _accumulate(self, metrics: dict[str, float], batch: int, seconds: float) -> None:
         gathered = distributed.all_gather_objects((metrics, batch)) if self.context.distributed else [(metrics, batch)]
@@ -425,6 +429,17 @@ class Trainer:
         self.running = _Running(**state["running"])
         self.history, self.best = list(state["history"]), state["best"]
         self.stopped, self.guard_best, self.notes = state["stopped"], float(state["guard_best"]), list(state["notes"])
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in order: equal fingerprints, equal weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -50,15 +50,19 @@ class _TrainBars:
             rate = event["images_per_second"]
             self.progress.update(
                 self.task, completed=event["step"], rate=f"{rate:.0f}" if rate else "—", loss=f"{event['loss']:.3f}",
-                clean=fmt(event["clean_accuracy"], 1), adv=f"{event['adv_accuracy']:.1f}",
+                clean=fmt(event["clean_accuracy"], 1), adv=fmt(event["adv_accuracy"], 1),
             )
         elif kind == "epoch":
             valid = ""
             if event.get("val_robust_accuracy") is not None:
                 valid = (f"  val clean {event['val_clean_accuracy']:.1f}%  val {event['val_attack']} "
                          f"{event['val_robust_accuracy']:.1f}%  best epoch {event['best_epoch']}")
+            accuracy = "".join(
+                f"  train {kind} {event[key]:.1f}%" for kind, key in (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy"))
+                if event.get(key) is not None
+            )
             self.progress.console.print(
-                f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}  train adv {event['train_adv_accuracy']:.1f}%"
+                f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}{accuracy}"
                 f"  {fmt(event['images_per_second'], 0)} img/s  {event['seconds']:.0f} s{valid}",
                 markup=False, highlight=False,
             )
@@ -152,8 +156,9 @@ def train_command(
         emit_json_line({"event": "finished", "path": str(result.path), "best": result.best, "report": report.to_dict()})
         return
     best = result.best or {}
-    table = Table(title=escape(f"{report.model} on {report.dataset} test (n={report.n_examples}, {report.threat()}); "
-                               f"best epoch {best.get('epoch', '—')} of {len(result.history)}"))
+    table = Table(title=escape(f"{report.model} on {report.dataset} test"),
+                  caption=escape(f"n={report.n_examples}, {report.threat()}; best epoch {best.get('epoch', '—')} "
+                                 f"of {len(result.history)} (on held-out training images)"))
     for column in ("metric", "accuracy %", "95% CI"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for label, value in [("clean", report.clean_accuracy), *report.robust_accuracy.items()]:

@@ -280,7 +280,8 @@ class Trainer:
         self.progress({
             "event": "step", "epoch": self.epoch + 1, "epochs": self.recipe.epochs, "step": self.step,
             "steps": self.steps_per_epoch, "lr": self.lr_at(self.epoch, self.step - 1),
-            "loss": r.loss / max(r.images, 1), "adv_accuracy": 100 * r.adv_correct / max(r.images, 1),
+            "loss": r.loss / max(r.images, 1),
+            "adv_accuracy": None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
             "clean_accuracy": self._clean_train_accuracy(), "images": r.images,
             "images_per_second": r.images / r.seconds if r.seconds > 0 else None,
         })
@@ -333,7 +334,8 @@ class Trainer:
             "epoch": self.epoch + 1,
             "lr": self.lr_at(self.epoch, max(self.step - 1, 0)),
             "loss": r.loss / max(r.images, 1),
-            "train_adv_accuracy": 100 * r.adv_correct / max(r.images, 1),
+            # clean training has no adversarial accuracy; its batch accuracy is the clean one
+            "train_adv_accuracy": None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
             "train_clean_accuracy": self._clean_train_accuracy(),
             "images": r.images,
             "seconds": r.seconds,

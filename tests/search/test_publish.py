@@ -70,7 +70,8 @@ def test_publish_to_a_branch_and_dry_run(run_copy, hub, capsys):
     assert main(["publish", str(run_copy), "--repo-id", "lab/dry", "--dry-run"]) == 0
     assert "lab/dry" not in hub.store  # nothing was uploaded
     assert main(["publish", str(run_copy), "--repo-id", "lab/branchy", "--token", "write-token",
-                 "--revision", "v1"]) == 0
+                 "--revision", "v1", "--private"]) == 0
+    assert hub.private["lab/branchy"] is True
     assert sorted(hub.store["lab/branchy"]["v1"]) == ["README.md", "config.json", "model.safetensors"]
     assert hub.store["lab/branchy"]["main"] == {}
 

@@ -101,3 +101,18 @@ def test_nothing_to_resume_and_a_folder_that_is_not_a_run(capsys, tmp_path, reci
     (other / "cat.jpg").write_bytes(b"\xff\xd8")
     _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no run")
     assert [p.name for p in other.iterdir()] == ["cat.jpg"]
+
+
+def test_a_genotype_file_trains_a_new_architecture(capsys, tmp_path, recipe_file):
+    from robnetzoo.config import ModelConfig
+    from robnetzoo.genotype import Genotype
+
+    genotype = Genotype.from_codes(["01", "10"] * 7)
+    path = tmp_path / "candidate-7.json"
+    path.write_text(genotype.dumps())
+    code = main(["train", str(path), "--width", "4", "--layers", "3", "--preset", str(recipe_file), "--epochs", "1",
+                 "--train-n", "64", "--eval-n", "8", "--output", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    config = ModelConfig.load(tmp_path / "run" / "config.json")
+    assert config.name == "robnet-candidate-7" and config.genotype() == genotype
+    assert config.arch_args["C"] == 4 and config.arch_args["layers"] == 3

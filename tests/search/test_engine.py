@@ -1,0 +1,109 @@
+"""The training engine's parts, one by one (the end-to-end runs are in test_training.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robnetzoo import attacks
+from robnetzoo.config import build_model
+from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
+from robnetzoo.errors import InvalidInput
+from robnetzoo.search.recipes import PRESETS
+from robnetzoo.search.training import Trainer, _augment, _optimizer, read_checkpoint
+from tests.conftest import tiny_config
+
+
+def _digits(n: int = 64) -> TensorImageDataset:
+    return load_dataset("digits", "train").head(n)
+
+
+def test_weight_decay_skips_batchnorm_and_biases_unless_the_recipe_decays_them():
+    model = build_model(tiny_config())
+    paper = _optimizer(model, PRESETS["paper"])
+    decayed, exempt = paper.param_groups
+    assert decayed["weight_decay"] == 1e-4 and exempt["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decayed["params"]) and all(p.ndim == 1 for p in exempt["params"])
+    assert len(_optimizer(model, PRESETS["fast"]).param_groups) == 1  # Wong et al. decay everything
+
+
+def test_augmentation_is_seeded_and_is_a_crop_and_flip_of_the_padded_image():
+    images = torch.rand(6, 3, 32, 32)
+    recipe = PRESETS["paper"].with_overrides(cutout=0)
+    a = _augment(images, recipe, torch.Generator().manual_seed(1))
+    b = _augment(images, recipe, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == images.shape
+    # recompute the draws: each output is a 32x32 window of the zero-padded image, maybe mirrored
+    g = torch.Generator().manual_seed(1)
+    offsets, flips = torch.randint(0, 9, (6, 2), generator=g), torch.rand(6, generator=g) < 0.5
+    padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+    for i in range(6):
+        window = padded[i, :, offsets[i, 0] : offsets[i, 0] + 32, offsets[i, 1] : offsets[i, 1] + 32]
+        assert torch.equal(a[i], window.flip(2) if flips[i] else window)
+    cut = _augment(torch.ones(4, 3, 32, 32), PRESETS["paper"].with_overrides(augment="none", cutout=16),
+                   torch.Generator().manual_seed(0))
+    zeros = (cut[:, 0] == 0).sum(dim=(1, 2))
+    assert ((zeros > 0) & (zeros <= 256)).all()  # a 16x16 square, clipped at the border
+
+
+def test_the_hook_runs_before_every_batch_with_its_own_seeded_generator():
+    seen = []
+
+    def hook(model, generator):
+        seen.append(torch.rand(1, generator=generator).item())
+
+    recipe = PRESETS["demo"].with_overrides(epochs=1, batch_size=16, attack="fgsm", attack_params={})
+    Trainer(build_model(tiny_config()), recipe, _digits(48), before_batch=hook, seed=2).fit()
+    again = []
+    Trainer(build_model(tiny_config()), recipe, _digits(48), before_batch=lambda m, g: again.append(
+        torch.rand(1, generator=g).item()), seed=2).fit()
+    assert len(seen) == 3 and seen == again and len(set(seen)) == 3
+
+
+def test_the_schedule_sets_the_lr_of_every_step():
+    recipe = PRESETS["demo"].with_overrides(epochs=2, batch_size=16, attack="none")
+    trainer = Trainer(build_model(tiny_config()), recipe, _digits(48))
+    trainer.fit()
+    last = trainer.optimizer.param_groups[0]["lr"]
+    assert last == pytest.approx(recipe.lr_at(1 + 2 / 3))  # the last step of the second epoch
+
+
+def test_the_overfitting_guard_stops_a_collapse_and_says_so():
+    train, validation = train_validation_split(_digits(200), 40, seed=0)
+    recipe = PRESETS["fast"].with_overrides(dataset="digits", batch_size=16, validation_size=40, augment="none")
+    trainer = Trainer(build_model(tiny_config()), recipe, train, validation)
+    assert trainer._overfit_guard() is False  # an untrained model has nothing to collapse from
+    trainer.guard_best = 90.0  # as if PGD accuracy had been 90% on this batch before
+    assert trainer._overfit_guard() is True
+    assert trainer.stopped == "catastrophic overfitting"
+    assert "catastrophic overfitting" in trainer.notes[0] and "fell from 90.0%" in trainer.notes[0]
+
+
+def test_the_trades_attack_moves_away_from_the_clean_prediction():
+    torch.manual_seed(0)
+    model = build_model(tiny_config()).eval()
+    images = _digits(16).take(list(range(16)))[0]
+    labels = torch.zeros(16, dtype=torch.long)  # unused by the KL loss
+    attack = attacks.build("trades", model, steps=5, random_start=True)
+    adversarial = attack(images, labels)
+    assert (adversarial - images).abs().max() <= 8 / 255 + 1e-6
+    with torch.no_grad():
+        clean = torch.softmax(model(images), 1)
+        kl = lambda x: torch.nn.functional.kl_div(torch.log_softmax(model(x), 1), clean, reduction="sum")
+        start = attack.random_point(images, attacks.Noise(images.device, torch.Generator().manual_seed(0)))
+        assert kl(adversarial) > kl(start)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": "robnetzoo-train-checkpoint", "payload": _Payload()}, path)
+    with pytest.raises(InvalidInput, match="not a readable robnetzoo checkpoint"):
+        read_checkpoint(path)
+    torch.save({"format": "something-else"}, path)
+    with pytest.raises(InvalidInput, match="not a robnetzoo training checkpoint"):
+        read_checkpoint(path)

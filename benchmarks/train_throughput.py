@@ -50,7 +50,9 @@ def textbook_epoch(model, data, order, recipe, device, steps=None):
 
     model.to(device).train()
     attack = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=7, random_start=True)
-    attack.set_model_training_mode(model_training=True)
+    # batchnorm_training=True matters: with model_training=True alone torchattacks still puts
+    # BatchNorm in eval mode for the attack (a cheaper, different attack than the authors' one).
+    attack.set_model_training_mode(model_training=True, batchnorm_training=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr_at(0), momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     dataset = torch.utils.data.TensorDataset(data.images, data.labels)

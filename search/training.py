@@ -211,8 +211,10 @@ class Trainer:
         self.forward_module.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if self.recipe.loss == "trades":
-                both = self.forward_module(torch.cat([images, adversarial]))
-                clean_logits, logits = both[: len(images)], both[len(images) :]
+                # Two forwards, as TRADES' reference code: each batch gets its own BatchNorm
+                # statistics. The clean one bypasses DDP; its gradients join the same backward.
+                clean_logits = self.module(images)
+                logits = self.forward_module(adversarial)
             else:
                 clean_logits, logits = None, self.forward_module(adversarial)
             loss = self._loss(logits.float(), labels, None if clean_logits is None else clean_logits.float())

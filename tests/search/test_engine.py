@@ -107,3 +107,15 @@ def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
     torch.save({"format": "something-else"}, path)
     with pytest.raises(InvalidInput, match="not a robnetzoo training checkpoint"):
         read_checkpoint(path)
+
+
+def test_trades_trains_on_its_own_examples_and_measures_clean_accuracy_every_batch():
+    recipe = PRESETS["trades"].with_overrides(dataset="digits", epochs=1, batch_size=16, augment="none",
+                                              attack_params={"alpha": 2 / 255, "steps": 2, "random_start": True})
+    trainer = Trainer(build_model(tiny_config()), recipe, _digits(32))
+    assert type(trainer.attack).__name__ == "TradesKL"
+    before = {k: v.clone() for k, v in trainer.module.state_dict().items()}
+    result = trainer.fit()
+    entry = result.history[0]
+    assert entry["loss"] == entry["loss"] and entry["train_clean_accuracy"] is not None  # finite; measured
+    assert any(not torch.equal(before[k], v) for k, v in trainer.module.state_dict().items())

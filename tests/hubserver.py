@@ -130,7 +130,8 @@ class HubServer:
                         server.store[repo] = {"main": {}}
                         server.commits[repo] = {"main": COMMIT}
                         server.store[repo][COMMIT] = {}
-                        server.private[repo] = bool(request.get("private"))
+                        # huggingface_hub >= 1 sends "visibility"; older clients "private"
+                        server.private[repo] = request.get("visibility") == "private" or bool(request.get("private"))
                     return self._json(200, {"url": f"{server.url}/{repo}", "name": repo, "id": repo})
                 if path == "/api/validate-yaml":  # README.md metadata, checked before a commit
                     return self._validate_yaml(json.loads(body)["content"])

@@ -67,9 +67,11 @@ def save_pretrained(
 
 
 def model_card(
-    config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = ""
+    config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = "",
+    repo_id: str | None = None,
 ) -> str:
-    """The README.md of a model repo: YAML metadata the Hub indexes, then a human summary."""
+    """The README.md of a model repo: YAML metadata the Hub indexes, then a human summary.
+    ``repo_id`` (where the card is published) is what its loading snippet names."""
     from huggingface_hub import EvalResult, ModelCardData
 
     results = []
@@ -114,7 +116,7 @@ def model_card(
         "",
         "```python",
         "import robnetzoo",
-        f'model = robnetzoo.from_pretrained("{config.name if config.derived_from is None else "ORG/REPO-OR-FOLDER"}")  # eval mode',
+        f'model = robnetzoo.from_pretrained("{repo_id or (config.name if config.derived_from is None else "ORG/REPO-OR-FOLDER")}")  # eval mode',
         "```",
         "",
         f"Threat model: {config.threat_model.norm}, eps = {config.threat_model.eps_text()}.",

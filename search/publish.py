@@ -107,7 +107,7 @@ def publish(
     notes = training_notes(config, recipe, report, run.get("best"), identity["seed"])
     from robnetzoo._io import atomic_write_text
 
-    atomic_write_text(path / CARD_NAME, model_card(config, report.eval_results(), notes))
+    atomic_write_text(path / CARD_NAME, model_card(config, report.eval_results(), notes, repo_id=repo_id))
     files = list(HUB_FILES)
     if dry_run:
         return PublishResult(repo_id, str(path), files, None, checked)

@@ -49,6 +49,7 @@ def test_publish_then_load_by_repo_id_online_and_offline(run_copy, hub, tmp_path
     assert any(r.startswith("PUT /lfs-upload/") for r in hub.requests)  # the weights went through LFS
     card = committed["README.md"].decode()
     assert "model-index" in card and "guo2020meets" in card and "Genotype" in card and "recipe.json" in card
+    assert 'from_pretrained("lab/digits-robnet")' in card
 
     local = load_folder(run_copy)
     online = from_pretrained("lab/digits-robnet", cache_dir=tmp_path / "cache")

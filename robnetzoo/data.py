@@ -35,7 +35,8 @@ DIGITS_TEST_EVERY = 5
 class TensorImageDataset(Dataset):
     """Images held in memory as one tensor (uint8 or float, NCHW) with integer labels.
 
-    ``batch(start, stop)`` slices without a DataLoader: the evaluator's fast path.
+    ``batch(start, stop)`` slices and ``take(indices)`` gathers without a DataLoader: the
+    evaluator's and the training engine's fast path.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int, name: str) -> None:

@@ -140,6 +140,8 @@ class Trainer:
         self.progress = (progress if self.context.is_main else None) or (lambda event: None)
         self.on_epoch = on_epoch if self.context.is_main else None
 
+        if sync_batchnorm and self.device.type != "cuda":
+            raise InvalidInput("--sync-bn needs CUDA (torch's SyncBatchNorm runs on GPUs only); drop it on CPU")
         if sync_batchnorm and self.context.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.module = model.to(self.device)

@@ -19,11 +19,11 @@ and the *target* judges the final iterate. A target without gradients (an export
 needs a source for gradient attacks; score-based attacks run on the target itself.
 
 Stages: ``_clean_pass`` and ``_attack_pass`` fill a ``ResultsStore`` (per example, saved after
-every batch), ``_report`` reads it. Under ``torchrun`` (an initialised process group) each rank
-takes every world_size-th example, the ranks merge their marks after every batch, and rank 0
-writes the one results file: the same file a one-process run writes. Each example's random start is seeded from (seed, attack,
+every batch), ``_report`` reads it. Each example's random start is seeded from (seed, attack,
 example index), so ``resume=True`` continues with any batch size and gives the numbers of an
-uninterrupted run.
+uninterrupted run. Under ``torchrun`` (an initialised process group) each rank takes every
+world_size-th example, the ranks merge their marks after every batch, and rank 0 writes the one
+results file: the file a one-process run writes, since no result depends on the batch.
 """
 
 from __future__ import annotations

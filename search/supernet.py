@@ -25,7 +25,7 @@ from torch import nn
 from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.errors import InvalidInput
 from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, as_genotype, edge_inputs
-from robnetzoo.models.robnet import MULTIPLIER
+from robnetzoo.models.robnet import MULTIPLIER, cell_plan
 from robnetzoo.ops import FactorizedReduce, ReLUConvBN, SepConv
 
 SPACES = ("cell", "free")
@@ -97,16 +97,9 @@ class Supernet(nn.Module):
         self.C, self.layers, self.num_classes, self.space = C, layers, num_classes, space
         c_curr = 3 * C
         self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
-        reduction_prev = False
-        self.cells = nn.ModuleList()
-        for layer in range(layers):
-            reduction = layer in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            self.cells.append(SuperCell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev))
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, MULTIPLIER * c_curr
+        plan = cell_plan(c_curr, c_curr, C, layers, reduction_prev=False)
+        self.cells = nn.ModuleList(SuperCell(*shape) for shape in plan)
+        c_prev = MULTIPLIER * plan[-1][2]
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
         self.genotype = Genotype((("11",) * EDGES_PER_CELL,))  # every path on until told otherwise

@@ -55,11 +55,11 @@ def tiny_model():
 
     torch.manual_seed(0)
     model = build_model(tiny_config())
-    _randomise_bn(model)
+    randomise_bn(model)
     return model.eval()
 
 
-def _randomise_bn(model: torch.nn.Module) -> None:
+def randomise_bn(model: torch.nn.Module) -> None:
     """Give BatchNorm statistics non-default values so a lost buffer changes the logits."""
     generator = torch.Generator().manual_seed(1)
     for module in model.modules():
@@ -75,7 +75,7 @@ def saved_folder(tmp_path_factory):
 
     torch.manual_seed(0)
     model = build_model(tiny_config()).eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     folder = tmp_path_factory.mktemp("hub") / "tiny-robnet"
     save_pretrained(model, folder, eval_results=[{"metric": "clean", "accuracy": 91.0}])
     return folder

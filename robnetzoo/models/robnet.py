@@ -78,6 +78,23 @@ class Cell(nn.Module):
         return torch.cat(states[-MULTIPLIER:], dim=1)
 
 
+def cell_plan(
+    c_prev_prev: int, c_prev: int, channels: int, layers: int, reduction_prev: bool
+) -> list[tuple[int, int, int, bool, bool]]:
+    """Per layer ``(c_prev_prev, c_prev, channels, reduction, reduction_prev)``: reductions
+    (width doubled, stride 2) at ``layers // 3`` and ``2 * layers // 3``. The one schedule of
+    RobNet and of the search's supernet, so the two always have matching shapes."""
+    plan = []
+    for layer in range(layers):
+        reduction = layer in (layers // 3, 2 * layers // 3)
+        if reduction:
+            channels *= 2
+        plan.append((c_prev_prev, c_prev, channels, reduction, reduction_prev))
+        reduction_prev = reduction
+        c_prev_prev, c_prev = c_prev, MULTIPLIER * channels
+    return plan
+
+
 class RobNet(nn.Module):
     """A RobNet built from a genotype.
 
@@ -131,21 +148,9 @@ class RobNet(nn.Module):
             reduction_prev = True
 
         self.cells = nn.ModuleList()
-        for layer in range(layers):
-            reduction = layer in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = Cell(
-                genotype.cell_for_layer(layer, layers),
-                c_prev_prev,
-                c_prev,
-                c_curr,
-                reduction,
-                reduction_prev,
-            )
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, MULTIPLIER * c_curr
+        for layer, shape in enumerate(cell_plan(c_prev_prev, c_prev, c_curr, layers, reduction_prev)):
+            self.cells.append(Cell(genotype.cell_for_layer(layer, layers), *shape))
+            c_prev = MULTIPLIER * shape[2]
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 

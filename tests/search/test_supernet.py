@@ -10,17 +10,9 @@ import torch
 from robnetzoo.errors import InvalidInput
 from robnetzoo.genotype import EDGES_PER_CELL
 from robnetzoo.search.supernet import Supernet, extract
+from tests.conftest import randomise_bn
 
 CODES = ("00", "01", "10", "11")
-
-
-def _randomise_batchnorm(model: torch.nn.Module) -> None:
-    """Non-trivial running statistics, so a wrong mapping of BatchNorm buffers shows."""
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
 
 
 def _cell(offset: int) -> tuple[str, ...]:
@@ -32,7 +24,7 @@ def _cell(offset: int) -> tuple[str, ...]:
 def test_supernet_under_a_genotype_equals_the_extracted_robnet(space):
     torch.manual_seed(0)
     supernet = Supernet(C=4, layers=4, space=space)
-    _randomise_batchnorm(supernet)
+    randomise_bn(supernet)
     supernet.eval()
     x = torch.rand(3, 3, 32, 32)
     genotypes = [[_cell(k)] for k in range(4)] if space == "cell" else [[_cell(k + j) for j in range(4)] for k in range(2)]

@@ -30,7 +30,7 @@ from robnetzoo import distributed
 from robnetzoo._io import atomic_write_text
 from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
-from robnetzoo.data import NUM_CLASSES, load_dataset, train_validation_split
+from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import InvalidInput
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.genotype import Genotype
@@ -234,8 +234,6 @@ def train_run(
     test = load_dataset(dataset, "test", data_root)
     train, validation = train_validation_split(full_train, recipe.validation_size, seed=VALIDATION_SEED)
     if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
-        from robnetzoo.data import first_n
-
         train = first_n(train, recipe.train_examples)
     example = train[0][0]
     config = model_config_for(model, dataset, width=width, layers=layers, recipe=recipe,
@@ -258,7 +256,6 @@ def train_run(
         _write_run(path, identity, "training", extra)
     report_progress({"event": "start", "model": config.name, "recipe": recipe.describe(), "path": str(path),
                      "train": len(train), "validation": len(validation), "world_size": context.world_size})  # type: ignore[arg-type]
-
 
     def log_epoch(entry: dict[str, Any]) -> None:  # the whole log, rewritten: a resumed run repeats no line
         lines = "".join(json.dumps(e) + "\n" for e in trainer.history)

@@ -1,0 +1,45 @@
+"""Candidate scoring pieces: exact BatchNorm recalibration, sizes, a repeatable inherited score."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
+from robnetzoo.genotype import Genotype
+from robnetzoo.search.candidates import describe, recalibrate_batchnorm, score_inherited
+from robnetzoo.search.supernet import Supernet
+
+
+def test_recalibration_gives_the_exact_statistics_of_the_calibration_images():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    model[1].running_mean.fill_(5.0)  # stale statistics, as a supernet's are for one sub-network
+    images = torch.rand(10, 3, 8, 8)
+    data = TensorImageDataset(images, torch.zeros(10, dtype=torch.long), 10, "toy")
+    recalibrate_batchnorm(model, data, list(range(10)), batch_size=3)  # uneven batches on purpose
+    with torch.no_grad():
+        features = model[0](images)
+    assert torch.allclose(model[1].running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(model[1].running_var, features.var(dim=(0, 2, 3), unbiased=True), atol=1e-4)
+    assert not model.training and model[1].momentum == 0.1  # eval mode, momentum restored
+
+
+def test_describe_counts_the_final_size_network():
+    facts = describe(Genotype.from_codes(["11"] * 14))
+    assert facts["density"] == 1.0 and facts["convs"] == {"direct": 4, "skip": 10, "total": 14}
+    sparser = describe(Genotype.from_codes(["10"] * 14))
+    assert sparser["parameters"] < facts["parameters"] and sparser["macs"] < facts["macs"]
+
+
+def test_the_inherited_score_is_a_function_of_seed_and_index():
+    train, validation = train_validation_split(load_dataset("digits", "train"), 24, seed=0)
+    torch.manual_seed(0)
+    supernet = Supernet(C=4, layers=3)
+    genotype = Genotype.from_codes(["01", "10"] * 7)
+    kwargs = dict(seed=1, attack="pgd3", calibration_images=32)
+    a = score_inherited(supernet, genotype, validation, train, index=4, **kwargs)
+    b = score_inherited(supernet, genotype, validation, train, index=4, **kwargs)
+    assert (a["clean"], a["robust"]) == (b["clean"], b["robust"])
+    assert 0 <= a["robust"] <= a["clean"] <= 100
+    assert supernet.training  # the supernet itself was not touched (the candidate is a copy)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split

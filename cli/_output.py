@@ -27,6 +27,12 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def emit_json_line(event: Any) -> None:
+    """One event as one JSON line on stdout (a stream a program reads as it comes)."""
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def note(text: str, style: str = "yellow", label: str = "note") -> None:
     """One line for people on stderr; ``text`` is printed literally."""
     stderr.print(f"[{style}]{label}:[/{style}] ", end="")

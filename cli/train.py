@@ -14,7 +14,7 @@ from rich.table import Table
 from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, flag
-from ._output import emit_json, fmt, note, stderr, stdout
+from ._output import emit_json, emit_json_line, fmt, note, stderr, stdout
 
 
 class _TrainBars:
@@ -77,14 +77,6 @@ class _TrainBars:
                 self.eval_task = self.progress.add_task(f"test {event['phase']}", total=event["total"], rate="—",
                                                         loss="—", clean="—", adv="—")
             self.progress.update(self.eval_task, completed=event["done"])
-
-
-def emit_json_line(event: dict) -> None:
-    import json
-    import sys
-
-    sys.stdout.write(json.dumps(event, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def train_command(

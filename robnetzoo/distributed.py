@@ -101,15 +101,6 @@ def all_gather_objects(value: Any) -> list[Any]:
     return gathered
 
 
-def broadcast_object(value: Any, src: int = 0) -> Any:
-    """Rank ``src``'s ``value`` on every rank."""
-    if not _initialised():
-        return value
-    box = [value]
-    torch.distributed.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def barrier() -> None:
     if _initialised():
         torch.distributed.barrier()

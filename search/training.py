@@ -254,12 +254,12 @@ class Trainer:
                 images, labels = self._batch(order, self.step)
                 metrics = self.train_step(images, labels)
                 self.step += 1
-                self._accumulate(metrics, len(labels), time.perf_counter() - begin)
+                due = time.monotonic() - last_save >= self.checkpoint_interval
+                due = self._accumulate(metrics, len(labels), time.perf_counter() - begin, due)
                 if self.recipe.overfit_guard and self.step % guard_every == 0 and self.step < self.steps_per_epoch:
                     if self._overfit_guard():
                         break
-                due = time.monotonic() - last_save >= self.checkpoint_interval
-                if distributed.broadcast_object(due) and self.step < self.steps_per_epoch:
+                if due and self.step < self.steps_per_epoch:
                     self.save_checkpoint()
                     last_save = time.monotonic()
             self._end_epoch()
@@ -270,10 +270,12 @@ class Trainer:
             raise RuntimeError(f"the replicas' weights differ after training ({replicas}): a bug in the engine")
         return TrainResult(self.history, self.best, self.stopped, self.notes, replicas)
 
-    def _accumulate(self, metrics: dict[str, float], batch: int, seconds: float) -> None:
-        gathered = distributed.all_gather_objects((metrics, batch)) if self.context.distributed else [(metrics, batch)]
+    def _accumulate(self, metrics: dict[str, float], batch: int, seconds: float, checkpoint_due: bool) -> bool:
+        """Add every rank's batch metrics to the epoch's sums (one gather per step, which also
+        carries rank 0's clock: whether a mid-epoch checkpoint is due, the same on every rank)."""
+        gathered = distributed.all_gather_objects((metrics, batch, checkpoint_due))
         r = self.running
-        for m, b in gathered:
+        for m, b, _ in gathered:
             r.loss += m["loss"]
             r.adv_correct += int(m["adv_correct"])
             if m["clean_correct"] >= 0:
@@ -289,6 +291,7 @@ class Trainer:
             "clean_accuracy": self._clean_train_accuracy(), "images": r.images,
             "images_per_second": r.images / r.seconds if r.seconds > 0 else None,
         })
+        return bool(gathered[0][2])
 
     def _clean_train_accuracy(self) -> float | None:
         r = self.running

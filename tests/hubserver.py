@@ -22,6 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -233,3 +236,26 @@ class HubServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def point_client_at(server: HubServer, monkeypatch) -> None:
+    """Make the in-process ``huggingface_hub`` client talk to ``server`` (it reads its endpoint
+    at import time, so the environment variable alone would come too late)."""
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
+    monkeypatch.setattr(
+        "huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE",
+        server.url + "/{repo_id}/resolve/{revision}/{filename}",
+    )
+
+
+def load_offline(cache: Path, repo: str) -> subprocess.CompletedProcess:
+    """A fresh process, the Hub unreachable and ``HF_HUB_OFFLINE=1``, loads ``repo`` from
+    ``cache`` and prints its logits on two seeded random images as a Python list."""
+    code = (
+        "import torch, robnetzoo\n"
+        f"m = robnetzoo.from_pretrained({repo!r}, cache_dir={str(cache)!r})\n"
+        "torch.manual_seed(0); x = torch.rand(2, 3, 32, 32)\n"
+        "with torch.no_grad(): print(repr(m(x).flatten().tolist()))\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubserver import HubServer
+from tests.hubserver import HubServer, point_client_at
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -21,11 +21,7 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, digits_folder):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     with HubServer({"your-org/digits-robnet": digits_folder}) as hub:
-        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)
-        monkeypatch.setattr(
-            "huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE",
-            hub.url + "/{repo_id}/resolve/{revision}/{filename}",
-        )
+        point_client_at(hub, monkeypatch)
         namespace: dict = {}
         for block in blocks:
             exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,17 +11,13 @@ import torch
 from robnetzoo import from_pretrained
 from robnetzoo.cli.app import main
 from robnetzoo.hub import load_folder
-from tests.hubserver import HubServer
+from tests.hubserver import HubServer, load_offline, point_client_at
 
 
 @pytest.fixture()
 def hub(monkeypatch, tmp_path):
     with HubServer(token="write-token") as server:
-        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", server.url)
-        monkeypatch.setattr(
-            "huggingface_hub.constants.HUGGINGFACE_CO_URL_TEMPLATE",
-            server.url + "/{repo_id}/resolve/{revision}/{filename}",
-        )
+        point_client_at(server, monkeypatch)
         # The LFS upload path: the Xet path needs Hugging Face's CAS service (see hubserver.py).
         monkeypatch.setattr("huggingface_hub.constants.HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "cache"))
@@ -33,7 +26,7 @@ def hub(monkeypatch, tmp_path):
 
 def _logits(model, seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)
-    x = torch.rand(4, 3, 32, 32)
+    x = torch.rand(2, 3, 32, 32)  # what load_offline feeds its fresh process
     with torch.no_grad():
         return model.eval()(x)
 
@@ -55,14 +48,7 @@ def test_publish_then_load_by_repo_id_online_and_offline(run_copy, hub, tmp_path
     online = from_pretrained("lab/digits-robnet", cache_dir=tmp_path / "cache")
     assert torch.equal(_logits(local), _logits(online))
 
-    code = (
-        "import torch, robnetzoo\n"
-        f"m = robnetzoo.from_pretrained('lab/digits-robnet', cache_dir={str(tmp_path / 'cache')!r})\n"
-        "torch.manual_seed(0); x = torch.rand(4, 3, 32, 32)\n"
-        "with torch.no_grad(): print(repr(m(x).flatten().tolist()))\n"
-    )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
-    fresh = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    fresh = load_offline(tmp_path / "cache", "lab/digits-robnet")
     assert fresh.returncode == 0, fresh.stderr
     assert eval(fresh.stdout) == _logits(local).flatten().tolist()  # noqa: S307 - our own output
 

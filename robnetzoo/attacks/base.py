@@ -311,7 +311,7 @@ class IterativeAttack(Attack):
             logits = self.logits(x)
             fooled = logits.detach().argmax(1) != labels[active]
             broken[active[fooled]] = True
-            (grad,) = torch.autograd.grad(self.loss_of(logits, labels[active], active, state), x)
+            grad = input_gradient(self.loss_of(logits, labels[active], active, state), x)
             updated = self.step(x.detach(), grad, images[active], active, state)
             if early_stop:  # keep the iterate that fooled the model; attack only the rest
                 keep = ~fooled
@@ -322,3 +322,14 @@ class IterativeAttack(Attack):
         if judge and len(active):
             broken[active] |= self.is_fooled(adversarial[active], labels[active])
         return adversarial, broken
+
+
+def input_gradient(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """d loss / d x; zeros when the model's output does not depend on its input at all (a
+    degenerate architecture whose cells are all-zero edges: the attack then has nothing to
+    follow, and the image stays where it is instead of the attack crashing)."""
+    if not loss.requires_grad:
+        return torch.zeros_like(x)
+    (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad
+

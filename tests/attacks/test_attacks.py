@@ -233,3 +233,21 @@ def test_successive_calls_draw_fresh_noise_and_the_sequence_repeats(digits_model
     b1, b2 = second(x[:4], y[:4]), second(x[:4], y[:4])
     assert not torch.equal(a1, a2)  # a training loop gets a new random start every batch
     assert torch.equal(a1, b1) and torch.equal(a2, b2)
+
+
+def test_a_model_that_ignores_its_input_is_attacked_without_crashing():
+    """A searched architecture can be degenerate (every edge into the output is zero): its
+    logits do not depend on the image. The attack has no gradient to follow and must say the
+    images stay put, not raise."""
+
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 3) + 0 * x.flatten(1)[:, :1].detach()
+
+    images, labels = torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
+    adversarial = attacks.build("pgd7", Constant(), random_start=False)(images, labels)
+    assert torch.equal(adversarial, images)

@@ -16,17 +16,41 @@ import torch
 from torch import nn
 
 from robnetzoo.errors import InvalidInput
-from robnetzoo.genotype import EDGES_PER_CELL, Genotype
+from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, edge_inputs
 
 SAMPLERS = ("edge", "density")
 CODES = ("00", "01", "10", "11")
 
 
+def connected(genotype: Genotype) -> bool:
+    """Whether every cell's output depends on its inputs: some node is reached from the cell's
+    inputs through edges that are not ``00``. A cell that is not is a constant (zeros), and a
+    network of such cells ignores its image: not an architecture worth scoring or training."""
+    for cell in genotype.cells:
+        live = [True, True] + [False] * STEPS
+        for edge, code in enumerate(cell):
+            node, source = edge_inputs(edge)
+            if code != "00" and live[source]:
+                live[2 + node] = True
+        if not any(live[2:]):
+            return False
+    return True
+
+
 def sample_genotype(generator: torch.Generator, *, space: str = "cell", layers: int = 1, by: str = "density") -> Genotype:
-    """One random genotype: one cell (``space="cell"``) or one per layer (``"free"``)."""
+    """One random connected genotype (see ``connected``): one cell (``space="cell"``) or one per
+    layer (``"free"``); an unconnected draw is redrawn from the same stream."""
     if by not in SAMPLERS:
         raise InvalidInput(f"unknown sampler {by!r}; use one of {', '.join(SAMPLERS)}")
-    cells = 1 if space == "cell" else layers
+    if space not in ("cell", "free"):
+        raise InvalidInput(f"unknown search space {space!r}; use cell or free")
+    while True:
+        genotype = _draw(generator, 1 if space == "cell" else layers, by)
+        if connected(genotype):
+            return genotype
+
+
+def _draw(generator: torch.Generator, cells: int, by: str) -> Genotype:
     bits = 2 * EDGES_PER_CELL * cells
     if by == "density":
         density = torch.rand(1, generator=generator).item()
@@ -43,14 +67,15 @@ def candidate_stream(seed: int, index: int) -> torch.Generator:
 
 
 def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int = 1, by: str = "density",
-                      max_tries: int = 1000) -> list[Genotype]:
-    """``n`` distinct genotypes, candidate i drawn from ``candidate_stream(seed, i)``."""
+                      max_tries: int = 1000, first_index: int = 0) -> list[Genotype]:
+    """``n`` distinct genotypes, the i-th drawn from ``candidate_stream(seed, first_index + i)``
+    (a search numbers its cell-free candidates after its cell-based ones)."""
     if n < 2:
         raise InvalidInput(f"a search needs at least 2 candidates, got {n}")
     seen: set[str] = set()
     out: list[Genotype] = []
     for index in range(n):
-        generator = candidate_stream(seed, index)
+        generator = candidate_stream(seed, first_index + index)
         for _ in range(max_tries):
             genotype = sample_genotype(generator, space=space, layers=layers, by=by)
             if str(genotype) not in seen:
@@ -66,10 +91,18 @@ def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int
 
 class PathDropout:
     """A ``Trainer`` hook: a new random sub-network of the supernet before every batch, drawn
-    from the engine's hook generator (so a resumed supernet run draws the same paths)."""
+    from the engine's hook generator (so a resumed supernet run draws the same paths, and every
+    rank of a torchrun job the same sub-network).
+
+    ``space="both"`` draws a cell-based sub-network on one batch in two and a cell-free one on
+    the other, so one supernet serves the search of both spaces (a cell-based genotype is a
+    cell-free one whose cells agree, which per-layer sampling alone would almost never draw)."""
 
     def __init__(self, *, space: str, layers: int, by: str = "density") -> None:
         self.space, self.layers, self.by = space, layers, by
 
     def __call__(self, model: nn.Module, generator: torch.Generator) -> None:
-        model.set_genotype(sample_genotype(generator, space=self.space, layers=self.layers, by=self.by))  # type: ignore[operator]
+        space = self.space
+        if space == "both":
+            space = "cell" if torch.rand(1, generator=generator).item() < 0.5 else "free"
+        model.set_genotype(sample_genotype(generator, space=space, layers=self.layers, by=self.by))  # type: ignore[operator]

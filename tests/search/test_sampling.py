@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from robnetzoo.errors import InvalidInput
+from robnetzoo.genotype import Genotype
 from robnetzoo.search.sampling import PathDropout, sample_candidates, sample_genotype
 from robnetzoo.search.supernet import Supernet
 
@@ -47,3 +48,19 @@ def test_path_dropout_sets_a_new_sub_network_per_call():
     first = supernet.genotype
     hook(supernet, generator)
     assert supernet.genotype != first
+
+
+def test_only_connected_genotypes_are_drawn():
+    from robnetzoo.search.sampling import connected
+
+    assert not connected(Genotype.from_codes(["00"] * 14))
+    only_into_node0 = ["00"] * 14
+    only_into_node0[0] = "10"  # s0 -> node0: the cell output (nodes 0-3) depends on its input
+    assert connected(Genotype.from_codes(only_into_node0))
+    from_dead_node = ["00"] * 14
+    from_dead_node[4] = "01"  # node0 -> node1, but nothing reaches node0
+    assert not connected(Genotype.from_codes(from_dead_node))
+    generator = torch.Generator().manual_seed(0)
+    drawn = [sample_genotype(generator, space="free", layers=4) for _ in range(200)]
+    assert all(connected(g) for g in drawn)
+    assert min(g.density() for g in drawn) < 0.1  # the sparse end is still reached

@@ -15,9 +15,11 @@ shards with it and the core never imports ``robnetzoo.search``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -41,8 +43,28 @@ class Context:
         return self.world_size > 1
 
 
-def _initialised() -> bool:
+_ALONE: ContextVar[bool] = ContextVar("robnetzoo_distributed_alone", default=False)
+
+
+def _group_exists() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def _initialised() -> bool:
+    """Whether collectives apply here: a process group exists and we are not working ``alone``."""
+    return _group_exists() and not _ALONE.get()
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Work one rank does by itself inside a torchrun job (one search candidate: its finetuning
+    and its scoring): within the block this process is rank 0 of 1, so the engine and the
+    evaluator neither shard nor gather, and nothing waits for the other ranks."""
+    token = _ALONE.set(True)
+    try:
+        yield
+    finally:
+        _ALONE.reset(token)
 
 
 def current() -> Context:
@@ -65,7 +87,7 @@ def init_from_env(device: str | torch.device | None = None) -> Context:
     CPU ranks run one intra-op thread each unless ``OMP_NUM_THREADS`` says otherwise: ranks
     sharing a machine's cores would otherwise slow each other down many times over.
     """
-    if not launched_by_torchrun() or _initialised():
+    if not launched_by_torchrun() or _group_exists():
         return current()
     if not torch.distributed.is_available():
         raise InvalidInput("this torch build has no torch.distributed; run without torchrun")
@@ -88,7 +110,7 @@ def device_for(context: Context, device: str | torch.device | None) -> str | tor
 
 
 def shutdown() -> None:
-    if _initialised():
+    if _group_exists():
         torch.distributed.destroy_process_group()
 
 

@@ -152,7 +152,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.forward_module = DistributedDataParallel(self.module, device_ids=ids)
+            # A hook that changes the architecture per batch (path dropout) leaves some
+            # parameters out of a step's graph: DDP must be told to look for them.
+            self.forward_module = DistributedDataParallel(
+                self.module, device_ids=ids, find_unused_parameters=before_batch is not None
+            )
         if compile:
             self.forward_module = torch.compile(self.forward_module)
         self.optimizer = _optimizer(self.module, recipe)

@@ -134,6 +134,15 @@ class Genotype:
     def __str__(self) -> str:
         return " | ".join("".join(cell) for cell in self.cells)
 
+    @classmethod
+    def parse(cls, text: str) -> "Genotype":
+        """The inverse of ``str``: cells of 28 bits separated by ``|`` (as leaderboards show them)."""
+        cells = []
+        for cell in text.split("|"):
+            bits = cell.strip()
+            cells.append([bits[i : i + 2] for i in range(0, len(bits), 2)])
+        return cls.from_codes(cells)
+
 
 def as_genotype(value: "Genotype | Iterable") -> Genotype:
     return value if isinstance(value, Genotype) else Genotype.from_codes(value)  # type: ignore[arg-type]

@@ -255,6 +255,8 @@ def buildable_config(name: str, **overrides: Any) -> ModelConfig:
     """
     entry = get_entry(name)
     if entry.config is None:
+        if entry.status == "awaiting-search" and overrides.get("genotype") is not None:
+            return _searched_config(name, overrides)
         raise NotFound(buildable_message(name))
     if not overrides:
         return entry.config
@@ -263,10 +265,35 @@ def buildable_config(name: str, **overrides: Any) -> ModelConfig:
 
 def buildable_message(name: str) -> str:
     return (
-        f"{name}'s architecture was never published by the authors, and robnetzoo has not "
-        "produced it yet (it is the output of the architecture search, still to come); "
-        "use robnet-large or robnet-free meanwhile"
+        f"{name}'s architecture was never published by the authors; run the search (robnetzoo search) "
+        f"and build it from its genotype file: create_model({name!r}, genotype='genotypes/{name}.json'), "
+        "or use robnet-large or robnet-free meanwhile"
     )
+
+
+def _searched_config(name: str, overrides: dict[str, Any]) -> ModelConfig:
+    """``robnet-small`` / ``-medium`` from a genotype our search chose (a ``Genotype``, its
+    JSON codes, or the path of a ``genotypes/robnet-*.json`` file), at the family's size
+    (C=36, 20 cells, like robnet-large) unless overridden. It is our architecture, not the
+    paper's unpublished one, so it records where it came from and claims no paper numbers."""
+    from pathlib import Path
+
+    from .genotype import Genotype, as_genotype
+
+    overrides = dict(overrides)
+    value = overrides.pop("genotype")
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        try:
+            genotype = Genotype.loads(path.read_text())
+        except FileNotFoundError:
+            raise NotFound(f"no genotype file at {path}; robnetzoo search writes them to SEARCH_FOLDER/genotypes/") from None
+    else:
+        genotype = as_genotype(value)
+    base = REGISTRY["robnet-large"].config
+    assert base is not None
+    config = derive_config(base, model_name=name, genotype=genotype.to_json(), **overrides)
+    return dataclasses.replace(config, derived_from={"name": "robnetzoo search", "changed": {"genotype": str(genotype)}})
 
 
 def derive_config(base: ModelConfig, *, model_name: str | None = None, dataset: str | None = None,

@@ -55,3 +55,12 @@ def test_cell_free_genotype_needs_one_cell_per_layer():
 
     with pytest.raises(ValueError, match="one cell per layer, got 20 cells for 8 layers"):
         RobNet(ROBNET_FREE_CELLS, C=8, layers=8)
+
+
+def test_parse_reads_back_what_str_prints():
+    from robnetzoo.genotype import Genotype
+
+    free = Genotype.from_codes([["01", "10"] * 7, ["11", "00"] * 7])
+    assert str(free).count("|") == 1 and Genotype.parse(str(free)) == free
+    shared = Genotype.from_codes(["01"] * 14)
+    assert Genotype.parse(str(shared)) == shared and Genotype.parse(str(shared)).shared

@@ -154,14 +154,15 @@ class RobNet(nn.Module):
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
-    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every cell's output, for the FSP analysis of the search (cheap: no copies)."""
+    def forward_features(self, x: torch.Tensor, *, include_stem: bool = False) -> list[torch.Tensor]:
+        """Every cell's output (after the stem's, with ``include_stem``: then entry l is cell
+        l's input ``s1`` and entry l + 1 its output), for the search's FSP analysis."""
         if self.stem_type == "cifar":
             s0 = s1 = self.stem(x)
         else:
             s0 = self.stem0(x)
             s1 = self.stem1(s0)
-        outputs = []
+        outputs = [s1] if include_stem else []
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
             outputs.append(s1)

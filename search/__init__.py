@@ -1,8 +1,14 @@
 """robnetzoo.search: adversarial training and the robust architecture search.
 
-Built so far: ``recipes`` (training recipes as data: paper / fast / trades / demo presets),
-``training`` (the one adversarial-training engine, ``Trainer``), ``runs`` (a training run as a
-resumable folder: ``train_run``), ``card`` (the training part of a model card) and ``publish``
-(a verified run -> the Hub). The supernet, candidates and selection are still to come (see the
-open issues). Depends on the core (``robnetzoo``), never the reverse.
+Training: ``recipes`` (recipes as data: paper / fast / trades / demo presets), ``training``
+(the one adversarial-training engine, ``Trainer``), ``runs`` (a training run as a resumable
+folder: ``train_run``), ``card`` and ``publish`` (a verified run -> the Hub).
+
+The search (``pipeline.run_search``; the ``robnetzoo search`` command): ``settings`` (a search
+as data, demo / paper presets), ``supernet`` (the one-shot supernet and its weight mapping to
+a stand-alone RobNet), ``sampling`` (seeded candidates, path dropout), ``candidates`` (the
+finetune / inherited / fsp scorers), ``leaderboard`` (the append-only ledger and the
+leaderboard), ``analysis`` and ``plots`` (the paper's three findings), ``selection`` (budgets
+-> robnet-small / -medium / -large / -free genotypes). Depends on the core (``robnetzoo``),
+never the reverse.
 """

@@ -6,7 +6,7 @@ import torch
 
 from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
 from robnetzoo.genotype import Genotype
-from robnetzoo.search.candidates import describe, recalibrate_batchnorm, score_inherited
+from robnetzoo.search.candidates import describe, recalibrate_batchnorm, screen
 from robnetzoo.search.supernet import Supernet
 
 
@@ -31,14 +31,20 @@ def test_describe_counts_the_final_size_network():
     assert sparser["parameters"] < facts["parameters"] and sparser["macs"] < facts["macs"]
 
 
-def test_the_inherited_score_is_a_function_of_seed_and_index():
+def test_screening_is_a_function_of_seed_and_index_and_leaves_the_supernet_alone():
+    from tests.search.test_search import tiny_settings
+
+    settings = tiny_settings().with_overrides(score_examples=16, fsp_examples=8, calibration_images=32)
     train, validation = train_validation_split(load_dataset("digits", "train"), 24, seed=0)
     torch.manual_seed(0)
-    supernet = Supernet(C=4, layers=3)
-    genotype = Genotype.from_codes(["01", "10"] * 7)
-    kwargs = dict(seed=1, attack="pgd3", calibration_images=32)
-    a = score_inherited(supernet, genotype, validation, train, index=4, **kwargs)
-    b = score_inherited(supernet, genotype, validation, train, index=4, **kwargs)
-    assert (a["clean"], a["robust"]) == (b["clean"], b["robust"])
-    assert 0 <= a["robust"] <= a["clean"] <= 100
+    supernet = Supernet(C=2, layers=3)
+    genotype = Genotype.from_codes(["01", "11"] * 7)
+    a = screen(supernet, genotype, index=4, space="cell", validation=validation, calibration=train, settings=settings)
+    b = screen(supernet, genotype, index=4, space="cell", validation=validation, calibration=train, settings=settings)
+    assert (a["inherited"]["clean"], a["inherited"]["robust"], a["fsp"]["cells"]) == (
+        b["inherited"]["clean"], b["inherited"]["robust"], b["fsp"]["cells"])
+    assert 0 <= a["inherited"]["robust"] <= a["inherited"]["clean"] <= 100
+    assert len(a["fsp"]["cells"]) == 3 and all(loss >= 0 for loss in a["fsp"]["cells"])
+    other = screen(supernet, genotype, index=5, space="cell", validation=validation, calibration=train, settings=settings)
+    assert other["fsp"]["cells"] != a["fsp"]["cells"]  # another index: other calibration images and attack noise
     assert supernet.training  # the supernet itself was not touched (the candidate is a copy)

@@ -1,0 +1,134 @@
+"""The search's records: an append-only ledger of scored candidates, and the leaderboard.
+
+``Ledger`` is ``candidates.jsonl``: one JSON line per (stage, candidate), appended and flushed
+to disk as soon as a candidate is scored, so a killed search loses at most the candidate in
+flight; a line cut short by the kill is ignored on reading (and rewritten by the resumed run).
+Records only ever hold plain values.
+
+``leaderboard_rows`` joins a candidate's stages into one row; ``write_leaderboard`` writes the
+rows as ``leaderboard.csv`` and ``leaderboard.json`` (atomically).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from robnetzoo._io import atomic_write_text
+
+CSV_COLUMNS = (
+    "rank", "index", "space", "score", "robust", "clean", "finetune_robust", "finetune_clean", "inherited_robust",
+    "inherited_clean", "fsp_loss", "density", "direct_convs", "skip_convs", "parameters", "macs", "seconds",
+    "fsp_kept", "genotype",
+)
+
+
+class Ledger:
+    """``candidates.jsonl``: appended by one writer (rank 0), read by every rank on resume."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def read(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """Every complete record by (stage, index); a torn last line is dropped."""
+        records: dict[tuple[str, int], dict[str, Any]] = {}
+        if not self.path.exists():
+            return records
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the line a kill cut short
+            records[(record["stage"], int(record["index"]))] = record
+        return records
+
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+        if not lines:
+            return
+        self._drop_torn_tail()
+        with open(self.path, "a") as handle:
+            handle.write(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _drop_torn_tail(self) -> None:
+        """A kill mid-write leaves a last line without its newline: cut it before appending."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as handle:
+                handle.truncate(keep)
+
+
+def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str,
+                     kept_free: set[int] | None = None) -> list[dict[str, Any]]:
+    """One row per screened candidate, cell-based ones first, each space best first by ``scorer`` (robust accuracy for
+    ``finetune`` and ``inherited``, lowest FSP loss for ``fsp``); ties by clean accuracy, then
+    index. Candidates without the scorer's score (not finetuned, or dropped by the FSP filter)
+    follow, unranked. ``kept_free``: the cell-free candidates the FSP filter kept."""
+    rows = []
+    for (stage, index), screen in sorted(records.items(), key=lambda item: item[0][1]):
+        if stage != "screen":
+            continue
+        tuned = records.get(("finetune", index))
+        row = {
+            "index": index, "space": screen["space"], "genotype": screen["genotype"],
+            "density": screen["density"], "direct_convs": screen["convs"]["direct"],
+            "skip_convs": screen["convs"]["skip"], "parameters": screen["parameters"], "macs": screen["macs"],
+            "inherited_robust": screen["inherited"]["robust"], "inherited_clean": screen["inherited"]["clean"],
+            "fsp_loss": screen["fsp"]["deep_loss"], "fsp_cells": screen["fsp"]["cells"],
+            "fsp_relative_cells": screen["fsp"]["relative_cells"],
+            "finetune_robust": None if tuned is None else tuned["robust"],
+            "finetune_clean": None if tuned is None else tuned["clean"],
+            "seconds": screen["seconds"] + (0.0 if tuned is None else tuned["seconds"]),
+            "screen_seconds": {"inherited": screen["inherited"]["seconds"], "fsp": screen["fsp"]["seconds"]},
+            "finetune_seconds": None if tuned is None else tuned["seconds"],
+            "fsp_kept": None if screen["space"] != "free" else index in (kept_free or set()),
+        }
+        row["score"], row["robust"], row["clean"] = _score(row, scorer)
+        rows.append(row)
+    out = []
+    for space in ("cell", "free"):  # ranked within each space: the two are chosen from separately
+        scored = [r for r in rows if r["space"] == space and r["score"] is not None]
+        scored.sort(key=lambda r: (-r["score"], -(r["clean"] or 0.0), r["index"]))
+        for rank, row in enumerate(scored, 1):
+            row["rank"] = rank
+        unscored = [r for r in rows if r["space"] == space and r["score"] is None]
+        for row in unscored:
+            row["rank"] = None
+        out += scored + unscored
+    return out
+
+
+def _score(row: dict[str, Any], scorer: str) -> tuple[float | None, float | None, float | None]:
+    """(ranking key, robust accuracy, clean accuracy) of a row under ``scorer``."""
+    if row["space"] == "free" and row["fsp_kept"] is False:
+        return None, None, None
+    if scorer == "finetune":
+        if row["finetune_robust"] is None:
+            return None, None, None
+        return row["finetune_robust"], row["finetune_robust"], row["finetune_clean"]
+    if scorer == "fsp":  # lower is better; robust/clean shown are the inherited ones
+        return -row["fsp_loss"], row["inherited_robust"], row["inherited_clean"]
+    return row["inherited_robust"], row["inherited_robust"], row["inherited_clean"]
+
+
+def write_leaderboard(rows: list[dict[str, Any]], folder: str | Path) -> tuple[Path, Path]:
+    """``leaderboard.csv`` (the columns of ``CSV_COLUMNS``) and ``leaderboard.json`` (all)."""
+    folder = Path(folder)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+    csv_path, json_path = folder / "leaderboard.csv", folder / "leaderboard.json"
+    atomic_write_text(csv_path, buffer.getvalue())
+    atomic_write_text(json_path, json.dumps(rows, indent=1) + "\n")
+    return csv_path, json_path

@@ -1,0 +1,352 @@
+"""``run_search``: the whole robust architecture search in one folder, resumable.
+
+Phases, each resumable where it stopped:
+
+1. **supernet** — the one-shot supernet trained by the one engine (``Trainer``) with path
+   dropout, checkpointed like any training run (``supernet/checkpoint.pt``); its final weights
+   go to ``supernet/supernet.safetensors``.
+2. **screen** — every candidate's cheap scores from the supernet's weights (``inherited`` and
+   per-cell FSP losses) and its facts (density, convolutions, final-size parameters and MACs).
+3. **finetune** — the candidates to finetune: every one for ``--scorer finetune`` (the cell-free
+   ones after the FSP filter), otherwise ``finetune_subset`` cell-based ones spread evenly over
+   the proxy's ranking, against which the proxies are judged.
+4. **analysis** and **selection** — the leaderboard, ``analysis.json`` and plots, and the
+   genotype of each budget (``genotypes/robnet-*.json``); ``summary.json`` last, which marks
+   the search finished.
+
+Candidates are appended to ``candidates.jsonl`` as each is scored (``Ledger``). Under torchrun
+the supernet trains data-parallel, candidates are dealt round-robin to the ranks, each scored
+``alone`` from (seed, index), and rank 0 appends the round's records: the leaderboard is the
+same for any number of processes, and a killed search resumes without redoing a candidate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import Dataset
+
+from robnetzoo import distributed
+from robnetzoo._io import atomic_write_text
+from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
+from robnetzoo.errors import InvalidInput
+from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.genotype import EDGES_PER_CELL, Genotype
+from robnetzoo.weights import read_safetensors, write_safetensors
+
+from . import analysis as findings
+from .candidates import finetune, screen
+from .leaderboard import Ledger, leaderboard_rows, write_leaderboard
+from .sampling import sample_candidates
+from .selection import select, write_genotypes
+from .settings import SearchSettings
+from .supernet import Supernet
+from .training import Trainer
+
+SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
+SUPERNET_DIR = "supernet"
+VALIDATION_SEED = 0  # the same held-out split as robnetzoo train's: never the test split
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    index: int
+    space: str  # "cell" or "free"
+    genotype: Genotype
+
+
+@dataclass
+class SearchResult:
+    """A finished search: its folder, leaderboard rows (best first), analysis and choices."""
+
+    folder: Path
+    settings: SearchSettings
+    rows: list[dict[str, Any]]
+    analysis: dict[str, Any]
+    selection: dict[str, dict[str, Any]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "folder": str(self.folder), "settings": self.settings.to_dict(), "seconds": self.seconds,
+            "candidates": len(self.rows), "top": self.rows[:10], "analysis": self.analysis,
+            "selection": self.selection, "notes": self.notes,
+        }
+
+
+def space_size(space: str, layers: int) -> int:
+    """How many distinct genotypes a space holds (4 codes per edge)."""
+    cells = 1 if space == "cell" else layers
+    return 4 ** (EDGES_PER_CELL * cells)
+
+
+def plan_candidates(settings: SearchSettings) -> list[Candidate]:
+    """Every candidate of the search, by index: the cell-based ones first, then the cell-free
+    ones; each drawn from (seed, its index) alone."""
+    plan: list[Candidate] = []
+    pools = []
+    if settings.space in ("cell", "both"):
+        pools.append(("cell", settings.candidates))
+    if settings.space in ("free", "both"):
+        pools.append(("free", settings.free_candidates))
+    for space, n in pools:
+        if n > space_size(space, settings.layers):
+            raise InvalidInput(
+                f"{n} candidates asked for, but the {space} space of {settings.layers} layers holds only "
+                f"{space_size(space, settings.layers):,} distinct architectures; ask for fewer"
+            )
+        genotypes = sample_candidates(n, seed=settings.seed, space=space, layers=settings.layers,
+                                      by=settings.sampler, first_index=len(plan))
+        plan += [Candidate(len(plan) + i, space, g) for i, g in enumerate(genotypes)]
+    return plan
+
+
+# ---------------------------------------------------------------------------------- the folder
+
+
+def prepare_folder(folder: Path, settings: SearchSettings, resume: bool) -> None:
+    """Create the search folder, or check the one to resume; never overwrite a search."""
+    settings_file = folder / SETTINGS_FILE
+    if resume:
+        if not settings_file.is_file():
+            raise InvalidInput(f"nothing to resume: {folder} holds no search ({SETTINGS_FILE}); drop --resume")
+        saved = read_settings(folder)
+        differ = saved.differences(settings)
+        if differ:
+            raise InvalidInput(
+                f"cannot resume: {folder} was made with different {', '.join(differ)}; rerun with the same "
+                "settings, or give --output a new folder"
+            )
+        return
+    if (folder / SUMMARY_FILE).exists():
+        raise InvalidInput(
+            f"{folder} holds a finished search (never overwritten); choose another --output, or redo its "
+            f"analysis with: robnetzoo search --analyse {folder}"
+        )
+    if settings_file.exists():
+        raise InvalidInput(f"{folder} holds an unfinished search; pass --resume to continue it, or choose another --output")
+    if folder.exists() and any(folder.iterdir()):
+        raise InvalidInput(f"{folder} exists and is not empty; choose another --output")
+    if distributed.current().is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(settings_file, json.dumps(settings.to_dict(), indent=1) + "\n")
+    distributed.barrier()
+
+
+def read_settings(folder: str | Path) -> SearchSettings:
+    folder = Path(folder)
+    try:
+        return SearchSettings.from_dict(json.loads((folder / SETTINGS_FILE).read_text()), source=str(folder / SETTINGS_FILE))
+    except FileNotFoundError:
+        raise InvalidInput(f"{folder} is not a search folder (no {SETTINGS_FILE}); give the --output of a search") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{folder / SETTINGS_FILE} is not a search's settings ({exc})") from None
+
+
+def load_search_data(settings: SearchSettings, data_root: str | Path | None = None) -> tuple[Dataset, Dataset]:
+    """(train, validation): the training split held out by a fixed seeded permutation; the
+    candidates are judged on the validation part, never on the test split."""
+    full = load_dataset(settings.dataset, split="train", root=data_root)
+    needed = max(settings.score_examples or 0, settings.fsp_examples, 1)
+    if settings.validation_size < needed:
+        raise InvalidInput(
+            f"the validation split ({settings.validation_size} images) is smaller than the {needed} the scorers use; "
+            "raise --validation-size or lower the scoring examples"
+        )
+    train, validation = train_validation_split(full, settings.validation_size, seed=VALIDATION_SEED)
+    if len(train) < settings.supernet.batch_size:  # type: ignore[arg-type]
+        raise InvalidInput(
+            f"{settings.dataset} leaves {len(train)} training images after the validation split, fewer than one "  # type: ignore[arg-type]
+            f"batch of {settings.supernet.batch_size}; lower --validation-size"
+        )
+    return train, validation
+
+
+# ---------------------------------------------------------------------------------- the phases
+
+
+def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, device: torch.device,
+                   progress: ProgressFn) -> Supernet:
+    """Phase 1; returns the trained supernet (read back from its folder when already done)."""
+    from .sampling import PathDropout
+
+    num_classes = NUM_CLASSES.get(settings.dataset, getattr(train, "num_classes", 10))
+    supernet = Supernet(settings.width, settings.layers, num_classes, space=settings.space)
+    directory = folder / SUPERNET_DIR
+    weights = directory / "supernet.safetensors"
+    if weights.is_file():
+        supernet.load_state_dict(read_safetensors(weights), strict=True)
+        return supernet.to(device)
+    if distributed.current().is_main:
+        directory.mkdir(exist_ok=True)
+    distributed.barrier()
+    log = directory / "train_log.jsonl"
+    if settings.supernet.train_examples is not None:
+        train = first_n(train, settings.supernet.train_examples)
+
+    def on_epoch(entry: dict[str, Any]) -> None:
+        with open(log, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+    trainer = Trainer(
+        supernet, settings.supernet, train, None, device=device, seed=settings.seed,
+        checkpoint=directory / "checkpoint.pt",
+        before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
+        progress=lambda event: progress({**event, "phase": "supernet"}), on_epoch=on_epoch,
+    )
+    trainer.fit(resume=True)
+    if distributed.current().is_main:
+        write_safetensors(trainer.module, weights, {"format": "robnetzoo-supernet"})
+    distributed.barrier()
+    return supernet
+
+
+def run_stage(stage: str, todo: list[Candidate], ledger: Ledger, work: Callable[[Candidate], dict[str, Any]],
+              progress: ProgressFn) -> None:
+    """Score ``todo`` (those without a ``stage`` record yet), dealt round-robin to the ranks;
+    rank 0 appends each round's records as they arrive."""
+    context = distributed.current()
+    done = ledger.read()
+    pending = [c for c in todo if (stage, c.index) not in done]
+    total, finished = len(todo), len(todo) - len(pending)
+    progress({"event": "stage", "phase": stage, "done": finished, "total": total})
+    for start in range(0, len(pending), context.world_size):
+        round_ = pending[start : start + context.world_size]
+        mine = round_[context.rank] if context.rank < len(round_) else None
+        record = None if mine is None else work(mine)
+        records = [r for r in distributed.all_gather_objects(record) if r is not None]
+        if context.is_main:
+            ledger.append(records)
+        finished += len(records)
+        for r in records:
+            progress({"event": "candidate", "phase": stage, "done": finished, "total": total, "record": r})
+    distributed.barrier()
+
+
+def fsp_filter(records: dict[tuple[str, int], dict[str, Any]], keep: float) -> set[int]:
+    """The cell-free candidates the FSP filter keeps: the ``keep`` fraction with the lowest FSP
+    loss of the deeper cells (at least one), ties by index."""
+    free = sorted((r["fsp"]["deep_loss"], i) for (stage, i), r in records.items() if stage == "screen" and r["space"] == "free")
+    if not free:
+        return set()
+    n = max(1, round(keep * len(free)))
+    return {i for _, i in free[:n]}
+
+
+def finetune_plan(plan: list[Candidate], records: dict[tuple[str, int], dict[str, Any]],
+                  settings: SearchSettings, kept_free: set[int]) -> list[Candidate]:
+    """Who is finetuned (see the module docstring). A subset is spread evenly over the proxy's
+    ranking, top to bottom, so the proxies are judged over the whole range, not the top alone."""
+    cell = [c for c in plan if c.space == "cell"]
+    free = [c for c in plan if c.space == "free" and c.index in kept_free]
+    if settings.scorer == "finetune" and settings.finetune_subset is None:
+        return cell + free
+    k = len(cell) if settings.finetune_subset is None else min(settings.finetune_subset, len(cell))
+    if k == 0:
+        return []
+
+    def proxy(c: Candidate) -> tuple[float, int]:
+        screen_record = records[("screen", c.index)]
+        value = -screen_record["fsp"]["deep_loss"] if settings.scorer == "fsp" else screen_record["inherited"]["robust"]
+        return (-value, c.index)
+
+    ranked = sorted(cell, key=proxy)
+    if k == 1:
+        return [ranked[0]]
+    picks = sorted({round(i * (len(ranked) - 1) / (k - 1)) for i in range(k)})
+    return sorted((ranked[p] for p in picks), key=lambda c: c.index)
+
+
+# ---------------------------------------------------------------------------------- the search
+
+
+def run_search(
+    settings: SearchSettings,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    device: str | torch.device | None = None,
+    data_root: str | Path | None = None,
+    progress: ProgressFn | None = None,
+) -> SearchResult:
+    """Run (or resume) the search described by ``settings`` in the folder ``output``."""
+    context = distributed.current()
+    report: ProgressFn = (progress if context.is_main else None) or (lambda event: None)
+    folder = Path(output)
+    device = torch.device(resolve_device(distributed.device_for(context, device)))
+    plan = plan_candidates(settings)  # bad --candidates fail before anything is written
+    train, validation = load_search_data(settings, data_root)
+    prepare_folder(folder, settings, resume)
+    report({"event": "start", "folder": str(folder), "preset": settings.preset, "dataset": settings.dataset,
+            "space": settings.space, "candidates": len(plan), "resume": resume})
+    seconds: dict[str, float] = {}
+
+    began = time.perf_counter()
+    report({"event": "phase", "phase": "supernet", "epochs": settings.supernet.epochs})
+    supernet = train_supernet(settings, folder, train, device=device, progress=report)
+    supernet.eval()
+    seconds["supernet"] = time.perf_counter() - began
+
+    ledger = Ledger(folder / LEDGER_FILE)
+    began = time.perf_counter()
+    report({"event": "phase", "phase": "screen", "total": len(plan)})
+    run_stage("screen", plan, ledger, lambda c: screen(
+        supernet, c.genotype, index=c.index, space=c.space, validation=validation, calibration=train,
+        settings=settings, device=device), report)
+    seconds["screen"] = time.perf_counter() - began
+
+    records = ledger.read()
+    kept_free = fsp_filter(records, settings.fsp_keep)
+    tuned = finetune_plan(plan, records, settings, kept_free)
+    began = time.perf_counter()
+    report({"event": "phase", "phase": "finetune", "total": len(tuned)})
+    run_stage("finetune", tuned, ledger, lambda c: finetune(
+        supernet, c.genotype, index=c.index, space=c.space, train=train, validation=validation,
+        settings=settings, device=device), report)
+    seconds["finetune"] = time.perf_counter() - began
+
+    result = analyse(folder, settings=settings, progress=report, write=context.is_main)
+    result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
+    if context.is_main:
+        atomic_write_text(folder / SUMMARY_FILE, json.dumps(result.summary(), indent=1) + "\n")
+    distributed.barrier()
+    return result
+
+
+def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budgets: dict[str, float] | None = None,
+            progress: ProgressFn | None = None, write: bool = True) -> SearchResult:
+    """Leaderboard, analysis, plots and selection from a search folder's ledger (also a finished
+    search's, to redo them, e.g. with other ``budgets``)."""
+    folder = Path(folder)
+    report = progress or (lambda event: None)
+    settings = settings or read_settings(folder)
+    if budgets:
+        settings = settings.with_overrides(budgets=budgets)
+    began = time.perf_counter()
+    records = Ledger(folder / LEDGER_FILE).read()
+    if not any(stage == "screen" for stage, _ in records):
+        raise InvalidInput(f"{folder} has no scored candidates yet; finish the search with --resume first")
+    kept_free = fsp_filter(records, settings.fsp_keep)
+    rows = leaderboard_rows(records, settings.scorer, kept_free)
+    result_analysis = findings.analyse(rows, settings)
+    selection = select(rows, settings.budgets)
+    notes = list(result_analysis.get("notes", []))
+    report({"event": "phase", "phase": "analysis"})  # after the selection: a budget no one meets is one line
+    if write:
+        write_leaderboard(rows, folder)
+        atomic_write_text(folder / "analysis.json", json.dumps(result_analysis, indent=1) + "\n")
+        from .plots import write_plots
+
+        result_analysis["plots"] = [str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")]
+        atomic_write_text(folder / "analysis.json", json.dumps(result_analysis, indent=1) + "\n")
+        write_genotypes(selection, folder / "genotypes", layers=settings.layers)
+    return SearchResult(folder, settings, rows, result_analysis, selection,
+                        {"analysis": time.perf_counter() - began}, notes)

@@ -1,0 +1,187 @@
+"""What a search is: its settings as plain data, and the two presets (``demo`` and ``paper``).
+
+A search is fully described by ``SearchSettings`` (saved as ``search.json`` in its folder, and
+compared field by field when a search is resumed): the data, the space, the supernet's size
+and training recipe, the candidates and how each is scored, and the budgets.
+
+* ``demo``: the built-in digits, a C=4 five-cell supernet trained for 4 PGD-7 epochs, 40
+  cell-based and 8 cell-free candidates scored with the ``inherited`` proxy on 160 held-out
+  images, 6 of them also finetuned (one PGD-7 epoch on 256 images) so the proxies' agreement
+  is measured on the run itself. Under 10 minutes on 2 CPU cores.
+* ``paper``: the authors' scale as far as it was published (``reference/robnets_recipes.md``):
+  CIFAR-10, 1,000 candidates each finetuned for 3 epochs and scored by white-box PGD. What they
+  never published (the supernet's size and optimiser, the scoring attack, the split) follows
+  the public reimplementation of this space (aw_nas: C=24, SGD lr 0.05 cosine, batch 64, PGD-7
+  step 2/255, 80/20 split), except depth: 20 cells, since a cell-free genotype needs one cell
+  per layer of the final 20-cell network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from robnetzoo.errors import InvalidInput, NotFound
+
+from .recipes import Recipe
+
+SPACES = ("cell", "free", "both")
+SCORERS = ("finetune", "inherited", "fsp")
+# Parameters of the final network (C=36, 20 cells) for each named budget: the paper's sizes.
+PAPER_BUDGETS = {"small": 4.41e6, "medium": 5.66e6, "large": 6.89e6}
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything that decides a search's numbers (see the module docstring).
+
+    ``candidates`` cell-based and ``free_candidates`` cell-free architectures are sampled
+    (``space`` picks which; ``both`` trains one supernet for the two). Every candidate is
+    screened (inherited score and FSP losses, both from the supernet's weights); ``scorer``
+    ranks the leaderboard; ``finetune_subset`` candidates (all when None) are also finetuned
+    for ``finetune.epochs`` epochs, which is the score itself for ``scorer="finetune"`` and the
+    reference the proxies are judged against otherwise. ``fsp_keep`` is the fraction of
+    cell-free candidates the FSP filter keeps (the authors never published theirs).
+    """
+
+    preset: str
+    dataset: str
+    space: str
+    candidates: int
+    free_candidates: int
+    width: int
+    layers: int
+    supernet: Recipe
+    finetune: Recipe
+    scorer: str = "inherited"
+    finetune_subset: int | None = None
+    score_attack: str = "pgd7"
+    score_examples: int | None = None
+    validation_size: int = 256
+    calibration_images: int = 256
+    fsp_examples: int = 64
+    fsp_keep: float = 0.5
+    sampler: str = "density"
+    budgets: dict[str, float] = field(default_factory=lambda: dict(PAPER_BUDGETS))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = self._problems()
+        if problems:
+            raise InvalidInput("bad search settings: " + "; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        out = []
+        if self.space not in SPACES:
+            out.append(f"unknown space {self.space!r} (use one of {', '.join(SPACES)})")
+        if self.scorer not in SCORERS:
+            out.append(f"unknown scorer {self.scorer!r} (use one of {', '.join(SCORERS)})")
+        if self.space in ("cell", "both") and self.candidates < 2:
+            out.append(f"--candidates must be at least 2, got {self.candidates}")
+        if self.space in ("free", "both") and self.free_candidates < 2:
+            out.append(f"--free-candidates must be at least 2, got {self.free_candidates}")
+        if self.finetune_subset is not None and self.finetune_subset < 0:
+            out.append(f"--finetune-subset must be 0 or more, got {self.finetune_subset}")
+        if not 0 < self.fsp_keep <= 1:
+            out.append(f"--fsp-keep must be in (0, 1], got {self.fsp_keep}")
+        if self.width < 1 or self.layers < 3:
+            out.append(f"the supernet needs --width >= 1 and --layers >= 3, got {self.width} and {self.layers}")
+        for name, budget in self.budgets.items():
+            if not budget > 0:
+                out.append(f"budget {name} must be a positive parameter count, got {budget}")
+        return out
+
+    def with_overrides(self, **changes: Any) -> "SearchSettings":
+        """These settings with some changed; ``None`` values are left alone."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        for key in ("supernet_epochs", "finetune_epochs"):
+            if key in changes:
+                recipe = self.supernet if key == "supernet_epochs" else self.finetune
+                changes[key.split("_")[0]] = recipe.with_overrides(epochs=changes.pop(key))
+        if "dataset" in changes:
+            changes["supernet"] = changes.get("supernet", self.supernet).with_overrides(dataset=changes["dataset"])
+            changes["finetune"] = changes.get("finetune", self.finetune).with_overrides(dataset=changes["dataset"])
+        if "budgets" in changes:
+            changes["budgets"] = {**self.budgets, **changes["budgets"]}
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["supernet"] = self.supernet.to_dict()
+        data["finetune"] = self.finetune.to_dict()
+        data["budgets"] = dict(self.budgets)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "search.json") -> "SearchSettings":
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{source} must hold a JSON object of search settings")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        missing = sorted(f.name for f in fields(cls) if f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING and f.name not in data)
+        if unknown or missing:
+            raise InvalidInput(f"{source}: " + "; ".join(
+                ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing {', '.join(missing)}"] if missing else [])))
+        data = dict(data)
+        data["supernet"] = Recipe.from_dict(data["supernet"], source=f"{source} supernet")
+        data["finetune"] = Recipe.from_dict(data["finetune"], source=f"{source} finetune")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise InvalidInput(f"{source}: {exc}") from None
+
+    def differences(self, other: "SearchSettings") -> list[str]:
+        """The names of the settings that differ (a resumed search must match its folder's)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [key for key in mine if mine[key] != theirs.get(key)]
+
+
+def _pgd7(name: str, **changes: Any) -> Recipe:
+    base = Recipe(
+        name=name, dataset="digits", epochs=5, batch_size=64, lr=0.05, final_lr=1e-3,
+        attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
+        validation_size=256,
+    )
+    return base.with_overrides(**changes)
+
+
+PRESETS: dict[str, SearchSettings] = {
+    "demo": SearchSettings(
+        preset="demo", dataset="digits", space="both", candidates=40, free_candidates=8, width=4, layers=5,
+        supernet=_pgd7("demo-supernet", epochs=4),
+        finetune=_pgd7("demo-finetune", epochs=1, train_examples=256, lr=0.02),
+        scorer="inherited", finetune_subset=6, score_attack="pgd7", validation_size=256, score_examples=160,
+        calibration_images=128, fsp_examples=32,
+    ),
+    "paper": SearchSettings(
+        preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,
+        layers=20,
+        supernet=_pgd7("paper-supernet", dataset="cifar10", epochs=300, augment="crop-flip", validation_size=10000),
+        finetune=_pgd7("paper-finetune", dataset="cifar10", epochs=3, lr=0.01, augment="crop-flip",
+                       validation_size=10000),
+        scorer="finetune", finetune_subset=None, score_attack="pgd20", score_examples=2000,
+        validation_size=10000, calibration_images=1024, fsp_examples=256,
+    ),
+}
+
+
+def get_preset(name: str) -> SearchSettings:
+    """A preset by name, or a settings JSON file (the ``search.json`` of an earlier search,
+    edited at will: every field of ``SearchSettings``)."""
+    if name in PRESETS:
+        return PRESETS[name]
+    path = Path(name)
+    if path.suffix != ".json":
+        raise NotFound(f"unknown search preset {name!r}; presets: {', '.join(PRESETS)} (or a search.json file)")
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(f"no search settings file at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not JSON ({exc})") from None
+    return SearchSettings.from_dict(data, source=str(path))

@@ -17,6 +17,7 @@ from robnetzoo import __version__
 from robnetzoo.errors import RobnetzooError
 
 from . import evaluate as evaluate_cmd
+from . import search as search_cmd
 from . import train as train_cmd
 from . import zoo
 from ._output import stderr
@@ -65,6 +66,7 @@ def _root(
 zoo.register(app)
 evaluate_cmd.register(app)
 train_cmd.register(app)
+search_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

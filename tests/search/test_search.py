@@ -1,0 +1,197 @@
+"""``robnetzoo search`` end to end at a tiny size: the folder it leaves, resume after SIGKILL,
+2 gloo processes against 1, the genotype files, and every bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robnetzoo.cli.app import main
+from robnetzoo.search.settings import PRESETS
+
+SEED = 3
+
+
+def tiny_settings():
+    """The demo preset cut to seconds: a C=2, 3-cell supernet, one epoch on 128 images, 6
+    cell-based and 4 cell-free candidates judged on 32 validation images, 2 finetuned."""
+    demo = PRESETS["demo"]
+    return demo.with_overrides(
+        width=2, layers=3, candidates=6, free_candidates=4, finetune_subset=2, validation_size=64,
+        score_examples=32, fsp_examples=16, calibration_images=64, seed=SEED,
+        supernet=demo.supernet.with_overrides(epochs=1, batch_size=32, train_examples=128),
+        finetune=demo.finetune.with_overrides(batch_size=32, train_examples=64),
+    )
+
+
+def _settings_file(folder: Path, name: str = "tiny.json", **changes) -> Path:
+    path = folder / name
+    path.write_text(json.dumps(tiny_settings().with_overrides(**changes).to_dict()))
+    return path
+
+
+def _leaderboard(folder: Path) -> list[dict]:
+    """The leaderboard without wall-clock fields (everything else must agree exactly)."""
+    rows = json.loads((folder / "leaderboard.json").read_text())
+    for row in rows:
+        for key in ("seconds", "screen_seconds", "finetune_seconds"):
+            row.pop(key)
+    return rows
+
+
+@pytest.fixture(scope="session")
+def finished_search(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("search")
+    folder = base / "tiny"
+    assert main(["search", "--preset", str(_settings_file(base)), "--seed", str(SEED), "-o", str(folder), "--json"]) == 0
+    return folder
+
+
+def _resumable_copy(finished: Path, target: Path) -> Path:
+    """A search whose supernet is trained and no candidate scored yet (the same supernet as
+    ``finished``, so the candidates' numbers must come out identical)."""
+    target.mkdir()
+    shutil.copy(finished / "search.json", target / "search.json")
+    shutil.copytree(finished / "supernet", target / "supernet")
+    return target
+
+
+def test_the_search_leaves_leaderboard_analysis_plots_and_genotypes(finished_search):
+    rows = _leaderboard(finished_search)
+    assert len(rows) == 10 and {r["space"] for r in rows} == {"cell", "free"}
+    cell = [r for r in rows if r["space"] == "cell"]
+    assert [r["rank"] for r in cell] == list(range(1, 7))  # inherited scorer: all six ranked
+    assert all(a["score"] >= b["score"] for a, b in zip(cell, cell[1:]))
+    assert sum(r["finetune_robust"] is not None for r in cell) == 2
+    free = [r for r in rows if r["space"] == "free"]
+    assert sum(r["fsp_kept"] for r in free) == 2  # half of 4 kept by the FSP filter
+    kept = sorted(r["fsp_loss"] for r in free if r["fsp_kept"])
+    assert kept[-1] <= min(r["fsp_loss"] for r in free if not r["fsp_kept"])
+    for row in rows:
+        assert 0 <= row["robust"] <= row["clean"] <= 100 if row["robust"] is not None else True
+        assert len(row["fsp_cells"]) == 3
+    csv_lines = (finished_search / "leaderboard.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("rank,index,space,score") and len(csv_lines) == 11
+
+    analysis = json.loads((finished_search / "analysis.json").read_text())
+    f1 = analysis["finding1_density"]
+    robust = [r["robust"] for r in cell]
+    assert f1["n"] == 6
+    if len(set(robust)) > 1:  # a one-epoch supernet on 128 images may leave every candidate at 0%
+        assert -1 <= f1["spearman"] <= 1 and 0 <= f1["spearman_p"] <= 1
+    else:
+        assert f1["spearman"] is None and not f1["holds"]
+    assert analysis["proxies"]["n"] == 2 and analysis["proxies"]["inherited"]["cost_ratio"] > 0
+    for plot in analysis["plots"]:
+        assert (finished_search / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {p.name for p in (finished_search / "genotypes").iterdir()} == {
+        "robnet-small.json", "robnet-medium.json", "robnet-large.json", "robnet-free.json"}
+    summary = json.loads((finished_search / "summary.json").read_text())
+    assert summary["selection"]["robnet-small"]["parameters"] <= 4.41e6
+
+
+def test_genotype_files_build_with_the_registry_and_robnetzoo_train(finished_search):
+    import robnetzoo
+    from robnetzoo.profile import count_parameters
+    from robnetzoo.search.recipes import PRESETS as RECIPES
+    from robnetzoo.search.runs import model_config_for
+
+    summary = json.loads((finished_search / "summary.json").read_text())
+    small = finished_search / "genotypes" / "robnet-small.json"
+    model = robnetzoo.create_model("robnet-small", genotype=small)
+    assert count_parameters(model) == summary["selection"]["robnet-small"]["parameters"]  # C=36, 20 cells
+    assert model.zoo_config.derived_from["name"] == "robnetzoo search"
+    free = finished_search / "genotypes" / "robnet-free.json"
+    config = model_config_for(str(free), "digits", layers=3, recipe=RECIPES["demo"])  # the command the search prints
+    assert len(config.genotype().cells) == 3
+
+
+def test_a_killed_search_resumes_to_the_same_leaderboard(finished_search, tmp_path):
+    folder = _resumable_copy(finished_search, tmp_path / "killed")
+    command = [sys.executable, "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path)),
+               "--seed", str(SEED), "-o", str(folder), "--resume"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ledger = folder / "candidates.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if ledger.exists() and len(ledger.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    scored_before = {json.loads(line)["index"] for line in ledger.read_text().splitlines() if line.endswith("}")}
+    assert 3 <= len(scored_before) < 10
+
+    assert main(["search", "--preset", str(_settings_file(tmp_path)), "--seed", str(SEED), "-o", str(folder),
+                 "--resume", "--json"]) == 0
+    screens = [json.loads(line) for line in ledger.read_text().splitlines() if '"screen"' in line]
+    assert len(screens) == len({r["index"] for r in screens}) == 10  # nothing scored twice
+    assert _leaderboard(folder) == _leaderboard(finished_search)
+
+
+def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
+    folder = _resumable_copy(finished_search, tmp_path / "two")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path)), "--seed", str(SEED),
+               "-o", str(folder), "--resume", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _leaderboard(folder) == _leaderboard(finished_search)
+
+
+def _fails(capsys, *args: str) -> str:
+    assert main(["search", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
+    tiny = str(_settings_file(tmp_path))
+    out = str(tmp_path / "new")
+    assert "unknown search preset 'huge'" in _fails(capsys, "--preset", "huge", "-o", out)
+    assert "unknown space 'grid'" in _fails(capsys, "--preset", tiny, "--space", "grid", "-o", out)
+    assert "unknown scorer 'vibes'" in _fails(capsys, "--preset", tiny, "--scorer", "vibes", "-o", out)
+    assert "at least 2" in _fails(capsys, "--preset", tiny, "--candidates", "1", "-o", out)
+    assert "holds only 268,435,456" in _fails(capsys, "--preset", tiny, "--space", "cell", "--candidates",
+                                               str(4**14 + 1), "-o", out)
+    big_validation = str(_settings_file(tmp_path, "big.json", validation_size=5000))
+    assert "impossible for digits" in _fails(capsys, "--preset", big_validation, "-o", out)
+    assert not Path(out).exists()  # nothing was created by any of these
+
+    finished = str(finished_search)
+    before = (finished_search / "leaderboard.json").read_text()
+    assert "holds a finished search" in _fails(capsys, "--preset", tiny, "--seed", str(SEED), "-o", finished)
+    assert "different candidates" in _fails(capsys, "--preset", tiny, "--seed", str(SEED), "--candidates", "7",
+                                             "-o", finished, "--resume")
+    assert "nothing to resume" in _fails(capsys, "--preset", tiny, "-o", out, "--resume")
+    smallest = min(r["parameters"] for r in json.loads(before) if r["space"] == "cell")
+    message = _fails(capsys, "--analyse", finished, "--budget-small", "0.1M")
+    assert "no cell-space candidate fits the small budget of 0.10M" in message
+    assert f"{smallest / 1e6:.2f}M" in message
+    assert (finished_search / "leaderboard.json").read_text() == before  # nothing lost or rewritten
+
+
+def test_analyse_redoes_the_selection_with_other_budgets(finished_search, tmp_path, capsys):
+    copy = Path(shutil.copytree(finished_search, tmp_path / "copy"))
+    rows = [r for r in json.loads((copy / "leaderboard.json").read_text()) if r["space"] == "cell"]
+    sizes = sorted(r["parameters"] for r in rows)
+    budget = (sizes[0] + sizes[1]) / 2  # only the smallest candidate fits
+    assert main(["search", "--analyse", str(copy), "--budget-small", str(int(budget)), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["selection"]["robnet-small"]["parameters"] == sizes[0]
+    chosen = json.loads((copy / "genotypes" / "robnet-small.json").read_text())
+    smallest = next(r for r in rows if r["parameters"] == sizes[0])
+    from robnetzoo.genotype import Genotype
+
+    assert Genotype.from_codes(chosen) == Genotype.parse(smallest["genotype"])

@@ -135,6 +135,7 @@ def prepare_folder(folder: Path, settings: SearchSettings, resume: bool) -> None
         raise InvalidInput(f"{folder} holds an unfinished search; pass --resume to continue it, or choose another --output")
     if folder.exists() and any(folder.iterdir()):
         raise InvalidInput(f"{folder} exists and is not empty; choose another --output")
+    distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
     if distributed.current().is_main:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(settings_file, json.dumps(settings.to_dict(), indent=1) + "\n")
@@ -313,7 +314,11 @@ def run_search(
         settings=settings, device=device), report)
     seconds["finetune"] = time.perf_counter() - began
 
-    result = analyse(folder, settings=settings, progress=report, write=context.is_main)
+    try:
+        result = analyse(folder, settings=settings, progress=report, write=context.is_main)
+    except InvalidInput as exc:  # a budget no candidate meets: the scored candidates are kept
+        raise InvalidInput(f"{exc} (every scored candidate is kept in {folder}: rerun with --resume and the new "
+                           "budget)") from None
     result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
     if context.is_main:
         atomic_write_text(folder / SUMMARY_FILE, json.dumps(result.summary(), indent=1) + "\n")

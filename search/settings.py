@@ -136,9 +136,11 @@ class SearchSettings:
             raise InvalidInput(f"{source}: {exc}") from None
 
     def differences(self, other: "SearchSettings") -> list[str]:
-        """The names of the settings that differ (a resumed search must match its folder's)."""
+        """The names of the settings that differ (a resumed search must match its folder's).
+        Budgets are not among them: they only choose among scored candidates, so a search may
+        be resumed (or re-analysed) with others."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return [key for key in mine if mine[key] != theirs.get(key)]
+        return [key for key in mine if key != "budgets" and mine[key] != theirs.get(key)]
 
 
 def _pgd7(name: str, **changes: Any) -> Recipe:

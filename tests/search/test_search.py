@@ -138,15 +138,34 @@ def test_a_killed_search_resumes_to_the_same_leaderboard(finished_search, tmp_pa
     assert _leaderboard(folder) == _leaderboard(finished_search)
 
 
-def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
-    folder = _resumable_copy(finished_search, tmp_path / "two")
+def _torchrun_search(*args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path)), "--seed", str(SEED),
-               "-o", str(folder), "--resume", "--json"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+               "-m", "robnetzoo.cli", "search", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # one thread per rank on 2 cores
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
+    """Candidates dealt to 2 ranks merge into the 1-process leaderboard (same supernet)."""
+    folder = _resumable_copy(finished_search, tmp_path / "two")
+    done = _torchrun_search("--preset", str(_settings_file(tmp_path)), "--seed", str(SEED), "-o", str(folder),
+                            "--resume", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     assert _leaderboard(folder) == _leaderboard(finished_search)
+
+
+def test_two_gloo_processes_train_the_supernet_with_path_dropout(tmp_path):
+    """Data-parallel supernet training: both ranks draw the same sub-network per batch, DDP
+    finds the parameters a batch left out, and the replicas end identical (the engine checks
+    their fingerprints and fails otherwise)."""
+    settings = _settings_file(tmp_path, "cell.json", space="cell", candidates=2, finetune_subset=0)
+    folder = tmp_path / "scratch"
+    done = _torchrun_search("--preset", str(settings), "-o", str(folder), "--budget-small", "20M", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["candidates"] == 2 and set(summary["selection"]) == {"robnet-small", "robnet-medium", "robnet-large"}
+    log = [json.loads(line) for line in (folder / "supernet" / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["images"] == 128  # both ranks' batches counted: the whole data set
 
 
 def _fails(capsys, *args: str) -> str:

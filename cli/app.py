@@ -17,6 +17,7 @@ from robnetzoo import __version__
 from robnetzoo.errors import RobnetzooError
 
 from . import evaluate as evaluate_cmd
+from . import export as export_cmd
 from . import search as search_cmd
 from . import train as train_cmd
 from . import zoo
@@ -67,6 +68,7 @@ zoo.register(app)
 evaluate_cmd.register(app)
 train_cmd.register(app)
 search_cmd.register(app)
+export_cmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

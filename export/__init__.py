@@ -1,4 +1,9 @@
-"""robnetzoo.export: ONNX / TensorRT export and runtime robustness checks.
+"""robnetzoo.export: deployment artifacts and robustness measured on the runtime itself.
 
-Not built yet; see the open issues. Depends on the core (``robnetzoo``), never the reverse.
+Built so far (issue 10 is open): ``onnx`` (fp32 ONNX export, BN folded, dynamic batch, the
+model's identity in the metadata), ``aoti`` (AOTInductor ``.pt2`` packages), ``runtimes``
+(``OnnxRuntimeTarget``: an evaluator target), ``parity`` (logit difference and top-1
+agreement with torch on clean and adversarial images), ``exporting`` (``export_model``: a
+folder of artifacts and ``export_report.json``). onnx / onnxruntime are imported only here,
+never by ``import robnetzoo``. Depends on the core, never the reverse.
 """

@@ -1,0 +1,60 @@
+"""``robnetzoo export``: parse, call ``robnetzoo.export``, print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ._common import flag, load_model
+from ._output import emit_json, stderr, stdout
+
+
+def export_command(
+    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
+    onnx: bool = flag("ONNX (fp32, dynamic batch, BN folded), checked with ONNX Runtime.", "--onnx"),
+    aoti: bool = flag("AOTInductor package (.pt2) for --device.", "--aoti"),
+    trt: bool = flag("TensorRT engine (needs TensorRT and CUDA).", "--trt"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the artifacts (default: export-MODEL)."),
+    overwrite: bool = flag("Replace this model's earlier export in --output.", "--overwrite"),
+    parity_data: Optional[str] = typer.Option(None, help="Test images for the parity report (default: the model's data set)."),
+    parity_n: int = typer.Option(64, help="How many test images the parity report uses."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
+    device: str = typer.Option("cpu", help="Device an AOTInductor package is compiled for (cpu or cuda)."),
+    json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
+) -> None:
+    """Deployment artifacts and their parity with torch (export_report.json)."""
+    from robnetzoo.errors import InvalidInput
+    from robnetzoo.export.exporting import export_model
+
+    formats = tuple(name for name, on in (("onnx", onnx), ("aoti", aoti), ("tensorrt", trt)) if on)
+    if not formats:
+        raise InvalidInput("choose what to export: --onnx, --aoti or --trt")
+    if parity_n < 1:
+        raise InvalidInput(f"--parity-n must be at least 1, got {parity_n}")
+    loaded = load_model(model)
+    folder = output or Path(f"export-{Path(model).name}")
+    with stderr.status(f"exporting {', '.join(formats)} into {folder}…"):
+        report = export_model(loaded, folder, formats=formats, parity_data=parity_data, parity_n=parity_n,
+                              data_root=data_root, overwrite=overwrite, device=device)
+    if json_out:
+        emit_json(report)
+        return
+    table = Table(title=f"{report['identity']['name']}: parity with torch on {report['parity_data']['n']} "
+                        f"{report['parity_data']['dataset']} test images")
+    for column in ("artifact", "precision", "size", "clean max |diff|", "clean top-1 agree %",
+                   "adversarial max |diff|", "adversarial top-1 agree %"):
+        table.add_column(column, justify="left" if column == "artifact" else "right")
+    for name, artifact in report["artifacts"].items():
+        p = artifact["parity"]
+        table.add_row(Path(artifact["path"]).name, artifact["precision"], f"{artifact['size_bytes'] / 1e6:.1f} MB",
+                      f"{p['clean']['max_abs_diff']:.2e}", f"{p['clean']['top1_agreement']:.1f}",
+                      f"{p['adversarial']['max_abs_diff']:.2e}", f"{p['adversarial']['top1_agreement']:.1f}")
+    stdout.print(table)
+    stderr.print(f"export folder: {folder} (export_report.json)", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)

@@ -1,0 +1,95 @@
+"""AOTInductor: ``torch.export`` + ``aoti_compile_and_package`` -> a ``.pt2`` package that
+runs without Python graph code, on CPU here and on a GPU with plain torch (no extra runtime).
+
+The package is compiled from the same BN-folded eval copy as the ONNX export, with a dynamic
+batch axis; the model's identity (fingerprint, classes, input size) is written beside it as
+``<package>.json``, since a ``.pt2`` has no metadata slot of its own that survives loading.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robnetzoo._io import atomic_write_text
+from robnetzoo.errors import InvalidInput
+from robnetzoo.fast import fold_batchnorm
+
+from .onnx import model_identity
+from .runtimes import check_matches
+
+
+@dataclass
+class AotiExport:
+    path: Path
+    device: str
+    size_bytes: int
+    identity: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "device": self.device, "size_bytes": self.size_bytes,
+                "identity": self.identity, "notes": self.notes}
+
+
+def identity_file(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def export_aoti(model: nn.Module, path: str | Path, *, device: str = "cpu", fold_bn: bool = True,
+                input_size: tuple[int, ...] | None = None) -> AotiExport:
+    """Compile ``model`` into the AOTInductor package ``path`` (``.pt2``) for ``device``."""
+    if not hasattr(torch._inductor, "aoti_compile_and_package"):
+        raise InvalidInput(f"AOTInductor packages need torch >= 2.6 (this is {torch.__version__}); upgrade torch")
+    path = Path(path)
+    if path.suffix != ".pt2":
+        raise InvalidInput(f"an AOTInductor package is a .pt2 file, got {path.name}")
+    identity = model_identity(model, input_size)
+    notes: list[str] = []
+    module, note = fold_batchnorm(model) if fold_bn else (model, None)
+    notes += [note] if note else []
+    module = module.eval().to(device)
+    example = torch.rand(2, *identity["input_size"], device=device)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
+        torch._inductor.aoti_compile_and_package(program, package_path=str(path))
+    atomic_write_text(identity_file(path), json.dumps({**identity, "device": device}, indent=1) + "\n")
+    return AotiExport(path, device, path.stat().st_size, identity, notes)
+
+
+class AotiTarget:
+    """An AOTInductor package as an evaluator target (``logits``, ``num_classes``,
+    ``fingerprint``), checked against ``model`` when given."""
+
+    def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str = "cpu") -> None:
+        self.path = Path(path)
+        try:
+            identity = json.loads(identity_file(self.path).read_text())
+        except FileNotFoundError:
+            raise InvalidInput(f"{self.path} has no {identity_file(self.path).name} beside it: not a robnetzoo export; "
+                               "export the model again") from None
+        if model is not None:
+            check_matches(identity, model_identity(model), self.path)
+        if identity.get("device", "cpu").split(":")[0] != str(device).split(":")[0]:
+            raise InvalidInput(f"{self.path} was compiled for {identity.get('device')}, not {device}; export it for "
+                               f"{device} (robnetzoo export --aoti --device {device})")
+        try:
+            self.runner = torch._inductor.aoti_load_package(str(self.path))
+        except Exception as exc:  # a truncated or foreign archive
+            raise InvalidInput(f"cannot load {self.path} ({type(exc).__name__}); export it again") from None
+        self.identity = identity
+        self.device = torch.device(device)
+        self.name = f"{identity.get('name', self.path.stem)} (aoti)"
+        self.fingerprint = f"aoti:{identity.get('fingerprint')}"
+        self.num_classes = int(identity["num_classes"])
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.runner(images.to(self.device, torch.float32).contiguous())

@@ -1,0 +1,99 @@
+"""``export_model``: a model -> deployment artifacts in a folder, with ``export_report.json``
+(parity with torch on clean and adversarial test images, sizes, opset, versions).
+
+The folder is the model's: one holding another model's export is refused, and an existing
+export is replaced only with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robnetzoo._io import atomic_write_text
+from robnetzoo.data import first_n, load_dataset, take
+from robnetzoo.errors import InvalidInput
+
+from .onnx import model_identity
+from .parity import parity
+
+REPORT_FILE = "export_report.json"
+FORMATS = ("onnx", "aoti", "tensorrt")
+TENSORRT_INSTALL = ("TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
+                    "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)")
+
+
+def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    report = folder / REPORT_FILE
+    if report.exists():
+        previous = json.loads(report.read_text()).get("identity", {})
+        if previous.get("fingerprint") != identity["fingerprint"]:
+            raise InvalidInput(f"{folder} holds the export of another model ({previous.get('name')}); choose another --output")
+        if not overwrite:
+            raise InvalidInput(f"{folder} already holds this model's export; pass --overwrite to replace it")
+    elif folder.exists() and any(folder.iterdir()):
+        raise InvalidInput(f"{folder} exists and is not an export folder; choose another --output")
+
+
+def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ...] = ("onnx",),
+                 parity_data: str | None = None, parity_n: int = 64, data_root: str | Path | None = None,
+                 overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Export ``model`` in ``formats`` into ``folder``; returns (and writes) the report."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise InvalidInput(f"unknown export format {', '.join(unknown) or '(none)'}; use --onnx, --aoti or --trt")
+    if "tensorrt" in formats:
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            raise InvalidInput(TENSORRT_INSTALL) from None
+        raise InvalidInput("TensorRT engines are not built yet (issue 10 is open); export --onnx and build the engine "
+                           "with trtexec --onnx=model.onnx meanwhile")
+    folder = Path(folder)
+    identity = model_identity(model)
+    check_folder(folder, identity, overwrite)
+    config = getattr(model, "zoo_config", None)
+    dataset = parity_data or (config.dataset if config is not None else "digits")
+    data = first_n(load_dataset(dataset, split="test", root=data_root), parity_n)
+    images, labels = take(data, list(range(len(data))))  # type: ignore[arg-type]
+    if list(images.shape[1:]) != identity["input_size"]:
+        raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
+                           f"{tuple(identity['input_size'])}; choose --parity-data of the model's size")
+    folder.mkdir(parents=True, exist_ok=True)
+    artifacts: dict[str, Any] = {}
+    if "onnx" in formats:
+        from .onnx import export_onnx
+        from .runtimes import OnnxRuntimeTarget
+
+        written = export_onnx(model, folder / "model.onnx")
+        target = OnnxRuntimeTarget(written.path, model=model)
+        artifacts["onnx"] = {**written.to_dict(), "precision": "fp32", "parity": parity(model, target, images, labels)}
+    if "aoti" in formats:
+        from .aoti import AotiTarget, export_aoti
+
+        package = export_aoti(model, folder / f"model-{device.split(':')[0]}.pt2", device=device)
+        target = AotiTarget(package.path, model=model, device=device)
+        artifacts["aoti"] = {**package.to_dict(), "precision": "fp32", "parity": parity(model, target, images, labels)}
+    report = {
+        "identity": identity, "parity_data": {"dataset": dataset, "split": "test", "n": len(images)},
+        "artifacts": artifacts, "versions": _versions(), "machine": platform.machine(),
+    }
+    atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _versions() -> dict[str, str]:
+    import robnetzoo
+
+    versions = {"robnetzoo": robnetzoo.__version__, "torch": torch.__version__}
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return versions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -67,6 +67,11 @@ def eval_command(
     ),
     trust_pickle: bool = flag("With --weights: allow pickled objects (only for files you trust).", "--trust-pickle"),
     revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
+    runtime: Optional[str] = typer.Option(None, help="Judge a deployment runtime beside torch: onnxruntime, aoti or tensorrt."),
+    precision: str = typer.Option("fp32", help="With --runtime: fp32, fp16 or int8 (onnxruntime)."),
+    artifact: Optional[Path] = typer.Option(None, help="With --runtime: an exported .onnx / .pt2 (default: export now)."),
+    calibration_data: Optional[str] = typer.Option(None, help="With --runtime --precision int8: calibration data set."),
+    calibration_n: int = typer.Option(256, help="Calibration images for int8."),
     json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
 ) -> None:
     """Clean and robust accuracy under attacks, beside the paper's numbers where they apply."""
@@ -90,6 +95,12 @@ def eval_command(
         ThreatModel().with_overrides(norm=norm, eps=eps_value)
     names = expand(attack) if attack else None
 
+    if runtime is not None:
+        _eval_runtime(model, runtime=runtime, precision=precision, artifact=artifact, calibration_data=calibration_data,
+                      calibration_n=calibration_n, attacks=names, eps=eps_value, norm=norm, dataset=dataset,
+                      data_root=data_root, download=download, n_examples=n_examples, batch_size=batch_size,
+                      seed=seed, device=device, output=output, json_out=json_out, revision=revision)
+        return
     # Under torchrun each rank evaluates every world_size-th example; rank 0 merges and prints.
     context = distributed.init_from_env(device)
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
@@ -127,6 +138,53 @@ def eval_command(
         low, high = report.interval("worst_case" if label == "worst case" else label)
         table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}", fmt(paper.get(paper_key) if paper_key else None), fmt(seconds, 1))
     stdout.print(table)
+
+
+def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optional[Path], calibration_data: Optional[str],
+                  calibration_n: int, attacks: Any, eps: Any, norm: Optional[str], dataset: Optional[str],
+                  data_root: Optional[Path], download: bool, n_examples: Optional[int], batch_size: int, seed: int,
+                  device: str, output: Optional[Path], json_out: bool, revision: Optional[str]) -> None:
+    """``eval --runtime``: torch and the runtime side by side (transfer attacks, flips)."""
+    import robnetzoo
+    from robnetzoo.data import first_n, take
+    from robnetzoo.evaluation.evaluator import resolve_device
+    from robnetzoo.export.runtime_eval import evaluate_on_runtime
+
+    if output is not None:
+        raise InvalidInput("--output (a resumable results file) is for torch evaluation; drop it with --runtime")
+    if precision == "int8" and artifact is None and calibration_data is None:
+        raise InvalidInput("int8 needs calibration images: give --calibration-data NAME (and --calibration-n N), "
+                           "or an exported --artifact")
+    net = load_model(model, revision=revision)
+    data = robnetzoo.load_dataset(dataset or net.zoo_config.dataset, "test", data_root, download=download)
+    calibration = None
+    if calibration_data is not None and precision == "int8" and artifact is None:
+        chosen = first_n(robnetzoo.load_dataset(calibration_data, "train", data_root, download=download), calibration_n)
+        calibration, _ = take(chosen, list(range(len(chosen))))
+    bars = _Bars(enabled=not json_out or stderr.is_terminal)
+    with bars.progress:
+        result = evaluate_on_runtime(
+            net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration, attacks=attacks,
+            eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
+            device=str(resolve_device(device)), progress=bars,
+        )
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    a, b = result.torch, result.on_runtime
+    table = Table(title=escape(f"{a.model}: torch beside {runtime} {precision} on {a.dataset} (n={a.n_examples}, "
+                               f"{a.threat()}; runtime attacked by transfer from torch)"))
+    for column in ("metric", "torch %", f"{runtime} %", "difference"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    rows = [("clean", a.clean_accuracy, b.clean_accuracy)]
+    rows += [(name, a.robust_accuracy[name], b.robust_accuracy[name]) for name in a.attacks]
+    for label, x, y in rows:
+        table.add_row(label, f"{x:.2f}", f"{y:.2f}", f"{y - x:+.2f}")
+    flips = result.flips
+    table.add_row("prediction flips, clean", "", f"{flips['clean']:.2f}", f"n={flips['n']}")
+    table.add_row(f"prediction flips, {flips['attack']} inputs", "", f"{flips['adversarial']:.2f}", f"n={flips['n']}")
+    stdout.print(table)
+    stderr.print(f"artifact: {result.artifact}", markup=False)
 
 
 def _interrupted(bars: "_Bars", output: Optional[Path]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -17,6 +17,9 @@ def export_command(
     onnx: bool = flag("ONNX (fp32, dynamic batch, BN folded), checked with ONNX Runtime.", "--onnx"),
     aoti: bool = flag("AOTInductor package (.pt2) for --device.", "--aoti"),
     trt: bool = flag("TensorRT engine (needs TensorRT and CUDA).", "--trt"),
+    precision: Optional[List[str]] = typer.Option(None, help="fp32 (default), fp16 or int8 (QDQ); repeat for several."),
+    calibration_data: Optional[str] = typer.Option(None, help="Data set whose training images calibrate int8."),
+    calibration_n: int = typer.Option(256, help="How many calibration images int8 uses."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the artifacts (default: export-MODEL)."),
     overwrite: bool = flag("Replace this model's earlier export in --output.", "--overwrite"),
     parity_data: Optional[str] = typer.Option(None, help="Test images for the parity report (default: the model's data set)."),
@@ -32,13 +35,16 @@ def export_command(
     formats = tuple(name for name, on in (("onnx", onnx), ("aoti", aoti), ("tensorrt", trt)) if on)
     if not formats:
         raise InvalidInput("choose what to export: --onnx, --aoti or --trt")
+    if calibration_n < 1:
+        raise InvalidInput(f"--calibration-n must be at least 1, got {calibration_n}")
     if parity_n < 1:
         raise InvalidInput(f"--parity-n must be at least 1, got {parity_n}")
     loaded = load_model(model)
     folder = output or Path(f"export-{Path(model).name}")
     with stderr.status(f"exporting {', '.join(formats)} into {folder}…"):
-        report = export_model(loaded, folder, formats=formats, parity_data=parity_data, parity_n=parity_n,
-                              data_root=data_root, overwrite=overwrite, device=device)
+        report = export_model(loaded, folder, formats=formats, precisions=tuple(precision or ("fp32",)),
+                              calibration_data=calibration_data, calibration_n=calibration_n, parity_data=parity_data,
+                              parity_n=parity_n, data_root=data_root, overwrite=overwrite, device=device)
     if json_out:
         emit_json(report)
         return

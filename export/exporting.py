@@ -41,12 +41,25 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
 
 
 def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ...] = ("onnx",),
-                 parity_data: str | None = None, parity_n: int = 64, data_root: str | Path | None = None,
-                 overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Export ``model`` in ``formats`` into ``folder``; returns (and writes) the report."""
+                 precisions: tuple[str, ...] = ("fp32",), calibration_data: str | None = None,
+                 calibration_n: int = 256, parity_data: str | None = None, parity_n: int = 64,
+                 data_root: str | Path | None = None, overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Export ``model`` in ``formats`` (ONNX at each of ``precisions``; AOTInductor in fp32)
+    into ``folder``; returns (and writes) the report. int8 is calibrated on the first
+    ``calibration_n`` training images of ``calibration_data``."""
+    from .precision import PRECISIONS
+
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise InvalidInput(f"unknown export format {', '.join(unknown) or '(none)'}; use --onnx, --aoti or --trt")
+    bad = [p for p in precisions if p not in PRECISIONS]
+    if bad or not precisions:
+        raise InvalidInput(f"unknown precision {', '.join(bad) or '(none)'}; use {', '.join(PRECISIONS)}")
+    if "aoti" in formats and precisions != ("fp32",):
+        raise InvalidInput("AOTInductor packages are fp32 here; export fp16 and int8 with --onnx")
+    if "int8" in precisions and calibration_data is None:
+        raise InvalidInput("int8 needs calibration images: give --calibration-data NAME (and --calibration-n N), "
+                           "e.g. the model's training set")
     if "tensorrt" in formats:
         try:
             import tensorrt  # noqa: F401
@@ -64,15 +77,33 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if list(images.shape[1:]) != identity["input_size"]:
         raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
                            f"{tuple(identity['input_size'])}; choose --parity-data of the model's size")
+    calibration = None
+    if "int8" in precisions:
+        calibration_set = first_n(load_dataset(calibration_data, split="train", root=data_root), calibration_n)
+        calibration, _ = take(calibration_set, list(range(len(calibration_set))))  # type: ignore[arg-type]
+        if list(calibration.shape[1:]) != identity["input_size"]:
+            raise InvalidInput(f"{calibration_data} images are {tuple(calibration.shape[1:])}, the model takes "
+                               f"{tuple(identity['input_size'])}; calibrate on images of the model's size")
     folder.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, Any] = {}
     if "onnx" in formats:
         from .onnx import export_onnx
+        from .precision import to_fp16, to_int8
         from .runtimes import OnnxRuntimeTarget
 
         written = export_onnx(model, folder / "model.onnx")
-        target = OnnxRuntimeTarget(written.path, model=model)
-        artifacts["onnx"] = {**written.to_dict(), "precision": "fp32", "parity": parity(model, target, images, labels)}
+        for precision in precisions:
+            path = written.path
+            if precision == "fp16":
+                path = to_fp16(written.path, folder / "model-fp16.onnx")
+            elif precision == "int8":
+                path = to_int8(written.path, folder / "model-int8.onnx", calibration)
+            target = OnnxRuntimeTarget(path, model=model)
+            entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
+                     "parity": parity(model, target, images, labels)}
+            if precision == "int8":
+                entry["calibration"] = {"dataset": calibration_data, "split": "train", "n": len(calibration)}  # type: ignore[arg-type]
+            artifacts["onnx" if precision == "fp32" else f"onnx-{precision}"] = entry
     if "aoti" in formats:
         from .aoti import AotiTarget, export_aoti
 

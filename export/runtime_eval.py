@@ -1,0 +1,108 @@
+"""Robustness measured on a deployment runtime, beside torch: ``evaluate_on_runtime``.
+
+Both sides are judged by the one evaluator, ``robnetzoo.evaluate``: the torch model as usual,
+the runtime as a target whose gradient attacks are crafted on the torch model (transfer, the
+paper's suite) and then judged by the runtime's own predictions. Beside them, the
+prediction-flip rate between torch and the runtime on clean and on adversarial inputs (the
+first attack's examples): where a quantized runtime changes answers, it changes them there.
+
+The artifact is the one given (``artifact``, checked against the model), or exported on the
+fly into a temporary folder (int8 then needs calibration data).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from robnetzoo.data import take
+from robnetzoo.errors import InvalidInput
+from robnetzoo.evaluation import EvalReport, evaluate
+
+from .exporting import TENSORRT_INSTALL
+from .parity import parity
+
+RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
+FLIP_EXAMPLES = 512  # prediction flips are counted on the first examples, in one batch
+
+
+@dataclass
+class RuntimeComparison:
+    runtime: str
+    precision: str
+    artifact: str
+    torch: EvalReport
+    on_runtime: EvalReport
+    flips: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "precision": self.precision, "artifact": self.artifact,
+                "torch": self.torch.to_dict(), "on_runtime": self.on_runtime.to_dict(), "flips": self.flips}
+
+
+def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", artifact: str | Path | None = None,
+                   workdir: Path, calibration: torch.Tensor | None = None, device: str = "cpu") -> tuple[Any, Path]:
+    """The runtime's target for ``model`` (and the artifact it runs), exporting if needed."""
+    if runtime not in RUNTIMES:
+        raise InvalidInput(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if runtime == "tensorrt":
+        try:
+            import tensorrt  # noqa: F401
+        except ImportError:
+            raise InvalidInput(TENSORRT_INSTALL) from None
+        raise InvalidInput("the TensorRT runtime is not built yet (issue 10 is open); use --runtime onnxruntime")
+    if runtime == "aoti":
+        if precision != "fp32":
+            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for --runtime onnxruntime")
+        from .aoti import AotiTarget, export_aoti
+
+        path = Path(artifact) if artifact else export_aoti(model, workdir / "model.pt2", device=device).path
+        return AotiTarget(path, model=model, device=device), path
+    from .onnx import export_onnx
+    from .precision import PRECISIONS, to_fp16, to_int8
+    from .runtimes import OnnxRuntimeTarget
+
+    if precision not in PRECISIONS:
+        raise InvalidInput(f"unknown precision {precision!r}; onnxruntime runs {', '.join(PRECISIONS)}")
+    if artifact is not None:
+        path = Path(artifact)
+    else:
+        path = export_onnx(model, workdir / "model.onnx").path
+        if precision == "fp16":
+            path = to_fp16(path, workdir / "model-fp16.onnx")
+        elif precision == "int8":
+            path = to_int8(path, workdir / "model-int8.onnx", calibration)
+    return OnnxRuntimeTarget(path, model=model, device=device), path
+
+
+def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, precision: str = "fp32",
+                        artifact: str | Path | None = None, calibration: torch.Tensor | None = None,
+                        attacks: Sequence[str] | None = None, eps: float | None = None, norm: str | None = None,
+                        n_examples: int | None = None, batch_size: int = 200, seed: int = 0,
+                        device: str = "cpu", progress: Any = None) -> RuntimeComparison:
+    """Torch and ``runtime`` judged on the same examples; see the module docstring."""
+    with tempfile.TemporaryDirectory(prefix="robnetzoo-runtime-") as tmp:
+        target, path = runtime_target(runtime, model, precision=precision, artifact=artifact, workdir=Path(tmp),
+                                      calibration=calibration, device=device)
+        common = dict(attacks=attacks, eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
+                      progress=progress)
+        on_torch = evaluate(model, dataset, device=device, **common)  # type: ignore[arg-type]
+        on_runtime = evaluate(target, dataset, device=device, source=model, **common)  # type: ignore[arg-type]
+        n = min(on_torch.n_examples, FLIP_EXAMPLES)
+        images, labels = take(dataset, list(range(n)))
+        first = on_torch.attacks[0]
+        checked = parity(model, target, images, labels, attack=first, threat_model=on_torch.threat(), seed=seed)
+    flips = {
+        "attack": first, "n": n,
+        "clean": 100.0 - checked["clean"]["top1_agreement"],
+        "adversarial": 100.0 - checked["adversarial"]["top1_agreement"],
+        "max_abs_diff": {"clean": checked["clean"]["max_abs_diff"], "adversarial": checked["adversarial"]["max_abs_diff"]},
+    }
+    return RuntimeComparison(runtime, precision, str(path if artifact else f"(exported on the fly) {path.name}"),
+                             on_torch, on_runtime, flips)

@@ -6,7 +6,9 @@
 Names: ``fgsm``, ``pgd`` (``alpha``, ``steps``, ``random_start``), ``pgd<k>`` for any k (alpha
 2/255, random start, as the paper: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
 (``decay``), ``cw`` (CW margin loss under L-inf PGD), ``trades`` (PGD on the KL divergence
-from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``.
+from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``,
+``square`` / ``square<k>`` (score-based, a budget of k queries, 1000 by default; ``p_init``;
+needs only logits, so it also runs directly against a deployment runtime).
 ``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm.
 
 Every attack serves a threat model (``robnetzoo.threat.ThreatModel``): ``norm`` defaults to
@@ -29,6 +31,7 @@ from .autoattack import AutoAttack
 from .base import MODES, Attack, AttackResult, Noise, check_images
 from .deepfool import DeepFool
 from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2, TradesKL
+from .square import Square
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
@@ -39,9 +42,11 @@ ATTACKS: dict[str, type[Attack]] = {
     "trades": TradesKL,
     "deepfool": DeepFool,
     "autoattack": AutoAttack,
+    "square": Square,
 }
 PAPER_SUITE = ("fgsm", "pgd20", "pgd100", "deepfool", "mifgsm")
 _PGD_K = re.compile(r"^pgd(\d+)$")
+_SQUARE_K = re.compile(r"^square(\d+)$")  # square<k>: a budget of k queries (square alone: 1000)
 
 
 def available() -> list[str]:
@@ -56,8 +61,8 @@ def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
     for name in names:
         parts = list(PAPER_SUITE) if name == "paper" else [name]
         for part in parts:
-            if part not in ATTACKS and not _PGD_K.match(part):
-                raise InvalidInput(f"unknown attack {part!r}; valid: {', '.join(available())} (or pgd<k>)")
+            if part not in ATTACKS and not _PGD_K.match(part) and not _SQUARE_K.match(part):
+                raise InvalidInput(f"unknown attack {part!r}; valid: {', '.join(available())} (or pgd<k>, square<k>)")
             if part not in result:
                 result.append(part)
     if not result:
@@ -68,6 +73,8 @@ def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
 def attack_class(name: str) -> type[Attack]:
     """The class behind an attack name (``pgd20`` is ``PGD``)."""
     expand([name])
+    if _SQUARE_K.match(name):
+        return Square
     return PGD if _PGD_K.match(name) else ATTACKS[name]
 
 
@@ -104,6 +111,9 @@ def build(
     match = _PGD_K.match(name)
     if match:
         params = {"steps": int(match.group(1)), "alpha": 2 / 255, "random_start": True, **params}
+    match = _SQUARE_K.match(name)
+    if match:
+        params = {"queries": int(match.group(1)), **params}
     unknown = sorted(set(params) - set(cls.keywords()))
     if unknown:
         raise InvalidInput(
@@ -118,5 +128,5 @@ def build(
 __all__ = [
     "Attack", "AttackResult", "ATTACKS", "PAPER_SUITE", "available", "build", "expand", "check_images",
     "attack_class", "norms_of", "MODES", "Noise",
-    "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack",
+    "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack", "Square",
 ]

@@ -251,3 +251,44 @@ def test_a_model_that_ignores_its_input_is_attacked_without_crashing():
     images, labels = torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
     adversarial = attacks.build("pgd7", Constant(), random_start=False)(images, labels)
     assert torch.equal(adversarial, images)
+
+
+def test_square_is_seeded_stays_in_the_ball_and_breaks_examples_with_logits_only(digits_model, digits_batch):
+    """Square reads logits only: wrapped so no gradient can reach the model, it still works."""
+    from robnetzoo.evaluation.targets import TargetModule, TorchTarget
+
+    images, labels = digits_batch
+    runtime_like = TargetModule(TorchTarget(digits_model, torch.device("cpu")))  # forward under inference_mode
+    attack = attacks.build("square", runtime_like, eps=8 / 255, queries=200, seed=1)
+    result = attack.run(images, labels)
+    again = attacks.build("square", runtime_like, eps=8 / 255, queries=200, seed=1).run(images, labels)
+    assert torch.equal(result.adversarial, again.adversarial)
+    assert (result.adversarial - images).abs().max() <= 8 / 255 + 1e-6
+    assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
+    with torch.no_grad():
+        clean_wrong = digits_model(images).argmax(1) != labels
+        fooled = digits_model(result.adversarial).argmax(1) != labels
+    assert torch.equal(fooled, result.broken)
+    assert fooled.sum() > clean_wrong.sum()  # it breaks examples the model got right
+    fewer = attacks.build("square", runtime_like, eps=8 / 255, queries=2, seed=1).run(images, labels)
+    assert fewer.broken.sum() <= result.broken.sum()  # more queries, at least as strong
+
+
+@pytest.mark.slow
+def test_square_is_at_least_as_strong_as_the_reference(digits_model, digits_batch):
+    """Against pyautoattack's SquareAttack (the reference code) on the same model, examples
+    and query budget: we must break at least as many (one example of slack for the seeds)."""
+    pytest.importorskip("pyautoattack")
+    try:
+        from pyautoattack.square import SquareAttack
+    except ImportError:
+        from pyautoattack.attacks.square import SquareAttack  # type: ignore[no-redef]
+    x, y = digits_batch
+    ours = attacks.build("square", digits_model, eps=EPS, queries=500, seed=0).run(x, y)
+    digits_model.eval()
+    reference = SquareAttack(digits_model, p_init=0.8, n_queries=500, eps=EPS, norm="Linf", n_restarts=1, seed=0,
+                             loss="margin", device="cpu")
+    adversarial = reference.perturb(x, y)
+    with torch.no_grad():
+        theirs = digits_model(adversarial).argmax(1) != y
+    assert int(ours.broken.sum()) >= int(theirs.sum()) - 1, (int(ours.broken.sum()), int(theirs.sum()))

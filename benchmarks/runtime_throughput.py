@@ -1,0 +1,95 @@
+"""Inference throughput of the deployment runtimes against torch eager, same run, same model:
+torch eager, torch with BatchNorm folded, ONNX Runtime fp32 and int8 (QDQ), AOTInductor.
+
+    python benchmarks/runtime_throughput.py [--model robnet-large] [--width C --layers L]
+        [--batch 1 --batch 64] [--seconds 5] [--skip-aoti] [--json out.json]
+
+Weights are the registry architecture's initial ones (throughput does not depend on them);
+int8 is calibrated on 64 digits training images (3x32x32, like CIFAR). Exporting full-size
+robnet-large takes minutes on 2 cores, AOTInductor longer. Run it alone: another torch process
+on the same cores slows both many times over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import robnetzoo  # noqa: E402
+from robnetzoo.data import first_n, load_dataset, take  # noqa: E402
+from robnetzoo.fast import fold_batchnorm  # noqa: E402
+
+
+def images_per_second(run: Callable[[torch.Tensor], object], batch: int, seconds: float) -> float:
+    x = torch.rand(batch, 3, 32, 32)
+    for _ in range(2):
+        run(x)
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        run(x)
+        done += batch
+    return done / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="robnet-large")
+    parser.add_argument("--width", type=int)
+    parser.add_argument("--layers", type=int)
+    parser.add_argument("--batch", type=int, action="append")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--skip-aoti", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    overrides = {k: v for k, v in (("C", args.width), ("layers", args.layers)) if v is not None}
+    model = robnetzoo.create_model(args.model, **overrides).eval()
+    folded = fold_batchnorm(model)[0].eval()
+    batches = args.batch or [1, 64]
+
+    from robnetzoo.export.onnx import export_onnx
+    from robnetzoo.export.precision import to_int8
+    from robnetzoo.export.runtimes import OnnxRuntimeTarget
+
+    runners: dict[str, Callable[[torch.Tensor], object]] = {}
+    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        began = time.perf_counter()
+        onnx_path = export_onnx(model, Path(tmp) / "model.onnx").path
+        print(f"ONNX export: {time.perf_counter() - began:.0f} s", flush=True)
+        calibration, _ = take(first_n(load_dataset("digits", "train"), 64), list(range(64)))
+        int8_path = to_int8(onnx_path, Path(tmp) / "model-int8.onnx", calibration)
+        runners["torch eager"] = model
+        runners["torch, BN folded"] = folded
+        runners["onnxruntime fp32"] = OnnxRuntimeTarget(onnx_path).logits
+        runners["onnxruntime int8"] = OnnxRuntimeTarget(int8_path).logits
+        if not args.skip_aoti:
+            from robnetzoo.export.aoti import AotiTarget, export_aoti
+
+            began = time.perf_counter()
+            package = export_aoti(model, Path(tmp) / "model.pt2").path
+            print(f"AOTInductor compile: {time.perf_counter() - began:.0f} s", flush=True)
+            runners["aotinductor"] = AotiTarget(package).logits
+        results = {name: {b: images_per_second(run, b, args.seconds) for b in batches} for name, run in runners.items()}
+
+    print(f"\n{args.model} {overrides or ''} on {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    header = "".join(f"{f'batch {b} img/s':>16}{'vs eager':>10}" for b in batches)
+    print(f"{'runtime':<22}{header}")
+    for name, by_batch in results.items():
+        cells = "".join(f"{by_batch[b]:>16.1f}{by_batch[b] / results['torch eager'][b]:>9.2f}x" for b in batches)
+        print(f"{name:<22}{cells}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "overrides": overrides, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

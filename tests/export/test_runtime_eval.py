@@ -12,23 +12,23 @@ pytest.importorskip("onnxruntime")
 
 from robnetzoo.cli.app import main  # noqa: E402
 
-COMMON = ["-a", "pgd7", "--n-examples", "48", "--json"]
+COMMON = ["-a", "pgd7", "--n-examples", "24", "--json"]
 
 
 def test_int8_on_onnxruntime_beside_torch(digits_folder, capsys):
     args = ["eval", str(digits_folder), "--runtime", "onnxruntime", "--precision", "int8",
-            "--calibration-data", "digits", "--calibration-n", "64", "-a", "square100", *COMMON]
+            "--calibration-data", "digits", "--calibration-n", "32", "-a", "square50", *COMMON]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     torch_side, runtime_side = result["torch"], result["on_runtime"]
-    assert result["precision"] == "int8" and torch_side["n_examples"] == runtime_side["n_examples"] == 48
+    assert result["precision"] == "int8" and torch_side["n_examples"] == runtime_side["n_examples"] == 24
     assert "onnxruntime" in runtime_side["model"]
     # Square queried the int8 runtime itself (score-based), not the torch model
-    assert runtime_side["attacks"] == ["square100", "pgd7"] or set(runtime_side["attacks"]) == {"square100", "pgd7"}
-    assert 0 <= runtime_side["robust_accuracy"]["square100"] <= runtime_side["clean_accuracy"]
+    assert runtime_side["attacks"] == ["square50", "pgd7"] or set(runtime_side["attacks"]) == {"square50", "pgd7"}
+    assert 0 <= runtime_side["robust_accuracy"]["square50"] <= runtime_side["clean_accuracy"]
     # int8 is not exact: report what it did, and check the numbers hang together
     flips = result["flips"]
-    assert 0 <= flips["clean"] <= 100 and 0 <= flips["adversarial"] <= 100 and flips["n"] == 48
+    assert 0 <= flips["clean"] <= 100 and 0 <= flips["adversarial"] <= 100 and flips["n"] == 24
     assert flips["max_abs_diff"]["clean"] > 1e-6  # really quantized, not the fp32 graph
     assert abs(runtime_side["clean_accuracy"] - torch_side["clean_accuracy"]) <= flips["clean"] + 1e-9
 

@@ -7,12 +7,13 @@ and results are readable by whoever the user's umask allows, as any other file t
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 
 
 def current_umask() -> int:
@@ -62,3 +63,14 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
 
     atomic_write(path, write)
+
+
+def read_json(path: Path, missing: str) -> Any:
+    """The JSON in a file the user named (a settings or recipe file): ``missing`` is the one
+    line for a file that is not there; a file that is not JSON says so."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFound(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not JSON ({exc})") from None

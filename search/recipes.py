@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound
 from robnetzoo.threat import ThreatModel
 
@@ -241,10 +242,4 @@ def get_recipe(name_or_path: str | Path) -> Recipe:
     path = Path(text)
     if not path.suffix == ".json" and not path.exists():
         raise NotFound(f"unknown preset {text!r}; presets: {', '.join(PRESETS)} (or a recipe .json file)")
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NotFound(f"no recipe file at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not JSON ({exc})") from None
-    return Recipe.from_dict(data, source=str(path))
+    return Recipe.from_dict(read_json(path, f"no recipe file at {path}"), source=str(path))

@@ -19,11 +19,11 @@ and training recipe, the candidates and how each is scored, and the budgets.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound
 
 from .recipes import Recipe
@@ -180,10 +180,4 @@ def get_preset(name: str) -> SearchSettings:
     path = Path(name)
     if path.suffix != ".json":
         raise NotFound(f"unknown search preset {name!r}; presets: {', '.join(PRESETS)} (or a search.json file)")
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NotFound(f"no search settings file at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not JSON ({exc})") from None
-    return SearchSettings.from_dict(data, source=str(path))
+    return SearchSettings.from_dict(read_json(path, f"no search settings file at {path}"), source=str(path))

@@ -347,7 +347,6 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budge
     report({"event": "phase", "phase": "analysis"})  # after the selection: a budget no one meets is one line
     if write:
         write_leaderboard(rows, folder)
-        atomic_write_text(folder / "analysis.json", json.dumps(result_analysis, indent=1) + "\n")
         from .plots import write_plots
 
         result_analysis["plots"] = [str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")]

@@ -15,6 +15,7 @@ from robnetzoo.cli.app import main  # noqa: E402
 COMMON = ["-a", "pgd7", "--n-examples", "24", "--json"]
 
 
+@pytest.mark.slow
 def test_int8_on_onnxruntime_beside_torch(digits_folder, capsys):
     args = ["eval", str(digits_folder), "--runtime", "onnxruntime", "--precision", "int8",
             "--calibration-data", "digits", "--calibration-n", "32", "-a", "square50", *COMMON]

@@ -154,6 +154,7 @@ def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tm
     assert _leaderboard(folder) == _leaderboard(finished_search)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_the_supernet_with_path_dropout(tmp_path):
     """Data-parallel supernet training: both ranks draw the same sub-network per batch, DDP
     finds the parameters a batch left out, and the replicas end identical (the engine checks

@@ -1,0 +1,198 @@
+"""TensorRT: an engine built from the exported ONNX graph, and a runtime target that runs it on
+torch CUDA tensors. UNVERIFIED: TensorRT cannot be installed where this was written (its
+libraries come from NVIDIA's own index), so this module is type-checked against
+``tensorrt-stubs`` in the test suite and has never run; see the README.
+
+Written for TensorRT 10 and 11 with one code path:
+
+* Precision comes from the graph, never from builder flags. TensorRT 11 removed
+  ``BuilderFlag.FP16`` / ``INT8`` and implicit calibration; a *strongly typed* network builds
+  what the ONNX graph says: fp32 from ``model.onnx``, fp16 from the fp16 graph
+  (``precision.to_fp16``), int8 from the explicitly quantized QDQ graph (``precision.to_int8``,
+  symmetric, as TensorRT requires). ``STRONGLY_TYPED`` is required for that on 10.x and
+  accepted (ignored: always on) by 11.x.
+* One optimisation profile on the batch axis (min 1, opt ``opt_batch``, max ``max_batch``);
+  larger batches are run in chunks.
+* The runtime binds torch CUDA tensors directly (``set_tensor_address`` +
+  ``execute_async_v3`` on torch's current stream): no host copies, no pycuda.
+
+An engine is tied to the TensorRT version and GPU that built it, so the sidecar
+``<engine>.json`` records both (with the model's identity and precision) and a mismatch is
+refused in one line that says to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robnetzoo._io import atomic_write, atomic_write_text
+from robnetzoo.errors import InvalidInput
+
+from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
+from .runtimes import check_matches
+
+TENSORRT_INSTALL = ("TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
+                    "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)")
+WORKSPACE_BYTES = 4 << 30
+
+
+def require_tensorrt() -> str:
+    """TensorRT's version, or one line saying how to install it. (Callers then ``import
+    tensorrt as trt`` themselves, so the type checker sees the real module.)"""
+    try:
+        import tensorrt
+    except ImportError:
+        raise InvalidInput(TENSORRT_INSTALL) from None
+    return str(tensorrt.__version__)
+
+
+def require_cuda(device: str | torch.device = "cuda") -> torch.device:
+    """TensorRT runs on NVIDIA GPUs only: a CUDA device, or one line saying there is none."""
+    device = torch.device(device)
+    if not torch.cuda.is_available():
+        raise InvalidInput("TensorRT needs a CUDA GPU and none is visible here; use --runtime onnxruntime on this machine")
+    if device.type != "cuda":
+        raise InvalidInput(f"TensorRT runs on CUDA devices, not {device}; use --device cuda")
+    return device
+
+
+def engine_identity_file(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _gpu_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device)
+
+
+@dataclass
+class TensorRTEngine:
+    """What was built: the engine file, its precision and batch profile, and the identity."""
+
+    path: Path
+    precision: str
+    size_bytes: int
+    identity: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "precision": self.precision, "size_bytes": self.size_bytes,
+                "identity": self.identity}
+
+
+def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: str = "fp32", opt_batch: int = 64,
+                 max_batch: int = 256, workspace_bytes: int = WORKSPACE_BYTES,
+                 device: str | torch.device = "cuda") -> TensorRTEngine:
+    """Build a TensorRT engine from the exported ONNX graph ``onnx_path`` (the fp32, fp16 or QDQ
+    int8 graph: ``precision`` names which, for the record); see the module docstring."""
+    version = require_tensorrt()
+    device = require_cuda(device)
+    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    identity = read_identity(onnx_path)
+    if identity is None:
+        raise InvalidInput(f"{onnx_path} was not written by robnetzoo export (no identity); export the model again")
+    if not 1 <= opt_batch <= max_batch:
+        raise InvalidInput(f"the batch profile needs 1 <= opt_batch <= max_batch, got {opt_batch} and {max_batch}")
+    with torch.cuda.device(device):
+        serialized = _build(onnx_path, tuple(identity["input_size"]), precision, opt_batch, max_batch, workspace_bytes)
+    atomic_write(engine_path, lambda tmp: Path(tmp).write_bytes(serialized))
+    record = {**identity, "precision": precision, "tensorrt": version, "gpu": _gpu_name(device),
+              "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch}, "onnx": onnx_path.name}
+    atomic_write_text(engine_identity_file(engine_path), json.dumps(record, indent=1) + "\n")
+    return TensorRTEngine(engine_path, precision, engine_path.stat().st_size, record)
+
+
+def _build(onnx_path: Path, input_size: tuple[int, ...], precision: str, opt_batch: int, max_batch: int,
+           workspace_bytes: int) -> bytes:
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):  # from the file, so external weights are found beside it
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise InvalidInput(f"TensorRT cannot parse {onnx_path}: {errors[:300]}; export it again")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if precision == "fp32":  # fp32 means fp32: TensorRT otherwise runs fp32 convolutions as TF32 on Ampere and later
+        config.clear_flag(trt.BuilderFlag.TF32)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(INPUT_NAME, trt.Dims([1, *input_size]), trt.Dims([opt_batch, *input_size]),
+                      trt.Dims([max_batch, *input_size]))
+    config.add_optimization_profile(profile)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:  # TensorRT logged why (through the logger above)
+        raise RuntimeError(f"TensorRT could not build an engine from {onnx_path} (see its log above)")
+    return bytes(memoryview(serialized))
+
+
+class TensorRTTarget:
+    """A TensorRT engine as an evaluator target (``logits``, ``num_classes``, ``fingerprint``),
+    checked against ``model`` when given, and against this machine's TensorRT and GPU."""
+
+    def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str | torch.device = "cuda",
+                 precision: str | None = None) -> None:
+        version = require_tensorrt()
+        import tensorrt as trt
+
+        self.device = require_cuda(device)
+        self.path = Path(path)
+        try:
+            identity = json.loads(engine_identity_file(self.path).read_text())
+        except FileNotFoundError:
+            raise InvalidInput(f"{self.path} has no {engine_identity_file(self.path).name} beside it: not a robnetzoo "
+                               "export; export the model again (robnetzoo export --trt)") from None
+        if model is not None:
+            check_matches(identity, model_identity(model), self.path)
+        if precision is not None and identity.get("precision") != precision:
+            raise InvalidInput(f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
+                               f"pass --precision {identity.get('precision')} or export a {precision} engine")
+        for key, here in (("tensorrt", version), ("gpu", _gpu_name(self.device))):
+            if identity.get(key) != here:
+                raise InvalidInput(f"{self.path} was built for {key} {identity.get(key)}, this is {here}; an engine runs "
+                                   "only where it was built: export it again here (robnetzoo export --trt)")
+        logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(logger)  # the engine must not outlive its runtime
+        with torch.cuda.device(self.device):
+            self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+            if self.engine is None:
+                raise InvalidInput(f"TensorRT cannot load {self.path} (truncated or corrupt); export it again")
+            self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        if inputs != [INPUT_NAME] or OUTPUT_NAME not in names:
+            raise InvalidInput(f"{self.path} has tensors {names}, not {INPUT_NAME!r} -> {OUTPUT_NAME!r}; "
+                               "export it again with robnetzoo export --trt")
+        if self.engine.get_tensor_dtype(OUTPUT_NAME) != trt.DataType.FLOAT:
+            raise InvalidInput(f"{self.path} does not return fp32 logits; export it again with robnetzoo export --trt")
+        self.max_batch = int(identity["batch_profile"]["max"])
+        self.identity = identity
+        self.precision = identity.get("precision", "fp32")
+        self.name = f"{identity.get('name', self.path.stem)} (tensorrt {self.precision})"
+        self.fingerprint = f"tensorrt-{self.precision}:{identity.get('fingerprint')}"
+        self.num_classes = int(identity["num_classes"])
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of ``images`` (any device; fp32 on this target's GPU), on torch's current stream."""
+        stream = torch.cuda.current_stream(self.device)
+        outputs = []
+        with torch.no_grad(), torch.cuda.device(self.device):
+            for chunk in images.split(self.max_batch):
+                batch = chunk.to(self.device, torch.float32).contiguous()
+                out = torch.empty((len(batch), self.num_classes), dtype=torch.float32, device=self.device)
+                if not self.context.set_input_shape(INPUT_NAME, tuple(batch.shape)):
+                    raise InvalidInput(f"{self.path} does not take images of shape {tuple(batch.shape)}")
+                self.context.set_tensor_address(INPUT_NAME, batch.data_ptr())
+                self.context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
+                if not self.context.execute_async_v3(stream.cuda_stream):
+                    raise RuntimeError(f"TensorRT failed to run {self.path} (see its log above)")
+                # ``batch`` and ``out`` belong to the caching allocator on this same stream, so
+                # their memory is not reused before the engine has finished with it.
+                outputs.append(out)
+        return torch.cat(outputs)
+

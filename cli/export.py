@@ -16,7 +16,8 @@ def export_command(
     model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
     onnx: bool = flag("ONNX (fp32, dynamic batch, BN folded), checked with ONNX Runtime.", "--onnx"),
     aoti: bool = flag("AOTInductor package (.pt2) for --device.", "--aoti"),
-    trt: bool = flag("TensorRT engine (needs TensorRT and CUDA).", "--trt"),
+    trt: bool = flag("TensorRT engine per precision, from the ONNX graphs (needs TensorRT and CUDA; unverified).",
+                     "--trt"),
     precision: Optional[List[str]] = typer.Option(None, help="fp32 (default), fp16 or int8 (QDQ); repeat for several."),
     calibration_data: Optional[str] = typer.Option(None, help="Data set whose training images calibrate int8."),
     calibration_n: int = typer.Option(256, help="How many calibration images int8 uses."),
@@ -25,7 +26,8 @@ def export_command(
     parity_data: Optional[str] = typer.Option(None, help="Test images for the parity report (default: the model's data set)."),
     parity_n: int = typer.Option(64, help="How many test images the parity report uses."),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
-    device: str = typer.Option("cpu", help="Device an AOTInductor package is compiled for (cpu or cuda)."),
+    device: str = typer.Option("cpu", help="Device an AOTInductor package is compiled for (cpu or cuda); "
+                                           "TensorRT engines are built on it if it is a GPU, else on cuda."),
     json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
 ) -> None:
     """Deployment artifacts and their parity with torch (export_report.json)."""

@@ -24,8 +24,7 @@ from .parity import parity
 
 REPORT_FILE = "export_report.json"
 FORMATS = ("onnx", "aoti", "tensorrt")
-TENSORRT_INSTALL = ("TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
-                    "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)")
+SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
 
 
 def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> None:
@@ -40,13 +39,35 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
         raise InvalidInput(f"{folder} exists and is not an export folder; choose another --output")
 
 
+def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
+                calibration: torch.Tensor | None) -> tuple[Any, dict[str, Path]]:
+    """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
+    (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs and
+    what TensorRT engines are built from."""
+    from .onnx import export_onnx
+    from .precision import to_fp16, to_int8
+
+    written = export_onnx(model, folder / "model.onnx")
+    graphs = {}
+    for precision in precisions:
+        target = folder / f"model{SUFFIX[precision]}.onnx"
+        if precision == "fp32":
+            graphs[precision] = written.path
+        elif precision == "fp16":
+            graphs[precision] = to_fp16(written.path, target)
+        else:
+            graphs[precision] = to_int8(written.path, target, calibration)
+    return written, graphs
+
+
 def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ...] = ("onnx",),
                  precisions: tuple[str, ...] = ("fp32",), calibration_data: str | None = None,
                  calibration_n: int = 256, parity_data: str | None = None, parity_n: int = 64,
                  data_root: str | Path | None = None, overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Export ``model`` in ``formats`` (ONNX at each of ``precisions``; AOTInductor in fp32)
-    into ``folder``; returns (and writes) the report. int8 is calibrated on the first
-    ``calibration_n`` training images of ``calibration_data``."""
+    """Export ``model`` in ``formats`` (ONNX and TensorRT at each of ``precisions``, AOTInductor
+    in fp32) into ``folder``; returns (and writes) the report. int8 is calibrated on the first
+    ``calibration_n`` training images of ``calibration_data``. TensorRT engines are built from
+    the ONNX graphs (written beside them) on ``device`` if it is a GPU, else on ``cuda``."""
     from .precision import PRECISIONS
 
     unknown = [f for f in formats if f not in FORMATS]
@@ -60,13 +81,12 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if "int8" in precisions and calibration_data is None:
         raise InvalidInput("int8 needs calibration images: give --calibration-data NAME (and --calibration-n N), "
                            "e.g. the model's training set")
+    gpu = device if device.startswith("cuda") else "cuda"
     if "tensorrt" in formats:
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
-            raise InvalidInput(TENSORRT_INSTALL) from None
-        raise InvalidInput("TensorRT engines are not built yet (issue 10 is open); export --onnx and build the engine "
-                           "with trtexec --onnx=model.onnx meanwhile")
+        from .tensorrt import require_cuda, require_tensorrt
+
+        require_tensorrt()
+        require_cuda(gpu)
     folder = Path(folder)
     identity = model_identity(model)
     check_folder(folder, identity, overwrite)
@@ -86,24 +106,26 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
                                f"{tuple(identity['input_size'])}; calibrate on images of the model's size")
     folder.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, Any] = {}
-    if "onnx" in formats:
-        from .onnx import export_onnx
-        from .precision import to_fp16, to_int8
+    if "onnx" in formats or "tensorrt" in formats:
         from .runtimes import OnnxRuntimeTarget
 
-        written = export_onnx(model, folder / "model.onnx")
-        for precision in precisions:
-            path = written.path
-            if precision == "fp16":
-                path = to_fp16(written.path, folder / "model-fp16.onnx")
-            elif precision == "int8":
-                path = to_int8(written.path, folder / "model-int8.onnx", calibration)
+        written, graphs = onnx_graphs(model, folder, precisions, calibration)
+        calibrated = {"calibration": {"dataset": calibration_data, "split": "train",
+                                      "n": len(calibration) if calibration is not None else 0}}
+        for precision, path in graphs.items():
             target = OnnxRuntimeTarget(path, model=model)
-            entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
-                     "parity": parity(model, target, images, labels)}
-            if precision == "int8":
-                entry["calibration"] = {"dataset": calibration_data, "split": "train", "n": len(calibration)}  # type: ignore[arg-type]
-            artifacts["onnx" if precision == "fp32" else f"onnx-{precision}"] = entry
+            artifacts[f"onnx{SUFFIX[precision]}"] = {
+                **written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
+                "parity": parity(model, target, images, labels), **(calibrated if precision == "int8" else {})}
+        if "tensorrt" in formats:  # unverified: see export/tensorrt.py
+            from .tensorrt import TensorRTTarget, build_engine
+
+            for precision, path in graphs.items():
+                engine = build_engine(path, folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=gpu)
+                target = TensorRTTarget(engine.path, model=model, device=gpu)
+                artifacts[f"tensorrt{SUFFIX[precision]}"] = {
+                    **engine.to_dict(), "parity": parity(model, target, images, labels),
+                    **(calibrated if precision == "int8" else {})}
     if "aoti" in formats:
         from .aoti import AotiTarget, export_aoti
 
@@ -122,7 +144,7 @@ def _versions() -> dict[str, str]:
     import robnetzoo
 
     versions = {"robnetzoo": robnetzoo.__version__, "torch": torch.__version__}
-    for name in ("onnx", "onnxruntime", "onnxscript"):
+    for name in ("onnx", "onnxruntime", "onnxscript", "tensorrt"):
         try:
             versions[name] = __import__(name).__version__
         except ImportError:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robnetzoo._io import atomic_write
 from robnetzoo.errors import InvalidInput, MissingDependency
 from robnetzoo.evaluation.targets import fingerprint_module
 from robnetzoo.fast import fold_batchnorm
@@ -94,8 +95,11 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     large = proto.ByteSize() > EXTERNAL_DATA_BYTES
-    onnx.save_model(proto, str(path), save_as_external_data=large, all_tensors_to_one_file=True,
-                    location=f"{path.name}.data" if large else None)
+    if large:  # weights beside the graph, named after it; the graph file itself is written last
+        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=f"{path.name}.data")
+    else:
+        atomic_write(path, lambda tmp: onnx.save_model(proto, tmp))
     onnx.checker.check_model(str(path))
     return OnnxExport(path, opset, path.stat().st_size, identity, notes)
 

@@ -28,6 +28,8 @@ def parity(model: nn.Module, target: Any, images: torch.Tensor, labels: torch.Te
     """``target`` (a runtime) against ``model`` (torch, eval mode, fp32) on ``images`` and on
     ``attack``'s adversarial examples of them."""
     model = model.eval()
+    device = next(model.parameters()).device  # torch runs where the model is; the target moves images itself
+    images, labels = images.to(device), labels.to(device)
     config = getattr(model, "zoo_config", None)
     threat = threat_model or (config.threat_model if config is not None else None) or ThreatModel()
     with torch.no_grad():

@@ -4,8 +4,10 @@
   (``keep_io_types``), so callers hand over the same fp32 images. TensorRT 11 takes precision
   from the graph, which is why the graph is converted rather than a builder flag set.
 * ``to_int8``: an explicitly quantized QDQ graph (``onnxruntime.quantization.quantize_static``,
-  static QDQ, symmetric int8 weights per channel and int8 activations, MinMax calibration on
-  real images). The same QDQ form is what TensorRT consumes for int8.
+  static QDQ, int8 weights per channel and int8 activations, MinMax calibration on real images).
+  It is the form TensorRT consumes for int8, so it keeps TensorRT's rules: symmetric
+  quantization (zero point 0) for activations too, and biases left in float (TensorRT
+  dequantizes int8, not the int32 biases ONNX Runtime would otherwise write).
 
 The calibration images (data set and count) are recorded in the export report; int8 without
 them is refused rather than calibrated on noise.
@@ -13,15 +15,18 @@ them is refused rather than calibrated on noise.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
+from robnetzoo._io import atomic_write
 from robnetzoo.errors import InvalidInput
 
-from .onnx import INPUT_NAME, require_onnx
+from .onnx import INPUT_NAME, read_identity, require_onnx
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -33,10 +38,10 @@ def to_fp16(source: str | Path, target: str | Path) -> Path:
 
     model = onnx.load(str(source))
     half = convert_float_to_float16(model, keep_io_types=True)
-    onnx.save_model(half, str(target))
-    _copy_identity(source, target)
+    target = Path(target)
+    atomic_write(target, lambda tmp: onnx.save_model(half, tmp))  # the identity is carried in ``half``'s metadata
     onnx.checker.check_model(str(target))
-    return Path(target)
+    return target
 
 
 def _copy_identity(source: str | Path, target: str | Path) -> None:
@@ -48,7 +53,7 @@ def _copy_identity(source: str | Path, target: str | Path) -> None:
     for key, value in keep.items():
         entry = converted.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save_model(converted, str(target))
+    atomic_write(Path(target), lambda tmp: onnx.save_model(converted, tmp))
 
 
 class _Images:
@@ -68,20 +73,55 @@ class _Images:
         self.position = 0
 
 
+@contextmanager
+def _without_preprocessing_hint() -> Iterator[None]:
+    """quantize_static logs (to the root logger) a hint to run its pre-processing: shape
+    inference and graph optimisation, which the exporter has already done (BN folded, constants
+    folded, shapes inferred). Drop that one line; anything else it logs still shows."""
+    def drop(record: logging.LogRecord) -> bool:
+        return "consider to run pre-processing" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
+
+
 def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None) -> Path:
     """The QDQ int8 graph of the fp32 ONNX file ``source``, calibrated on ``images``."""
     require_onnx()
     if images is None or len(images) == 0:
         raise InvalidInput("int8 needs calibration images: give --calibration-data NAME --calibration-n N "
                            "(real images of the model's input size, e.g. its training set)")
+    expected = (read_identity(source) or {}).get("input_size")
+    if expected is not None and list(images.shape[1:]) != list(expected):
+        raise InvalidInput(f"calibration images are {tuple(images.shape[1:])}, the model takes {tuple(expected)}; "
+                           "calibrate on images of the model's size (e.g. its training set)")
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(_Images, CalibrationDataReader):
         pass
 
-    quantize_static(
-        str(source), str(target), Reader(images.detach().cpu().float()), quant_format=QuantFormat.QDQ,
-        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-    )
+    target = Path(target)
+    with _without_preprocessing_hint():
+        atomic_write(target, lambda tmp: quantize_static(
+            str(source), tmp, Reader(images.detach().cpu().float()), quant_format=QuantFormat.QDQ,
+            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False},
+        ))
     _copy_identity(source, target)
-    return Path(target)
+    return target
+
+
+def graph_precision(path: str | Path) -> str:
+    """What an ONNX graph computes in: ``int8`` (QDQ nodes), ``fp16`` (half weights) or ``fp32``,
+    so a runtime report never labels an artifact with a precision it does not have."""
+    onnx = require_onnx()
+    graph = onnx.load(str(path), load_external_data=False).graph
+    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear") for node in graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+        return "fp16"
+    return "fp32"

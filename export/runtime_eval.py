@@ -25,7 +25,7 @@ from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput
 from robnetzoo.evaluation import EvalReport, evaluate
 
-from .exporting import TENSORRT_INSTALL
+from .exporting import onnx_graphs
 from .parity import parity
 
 RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
@@ -51,34 +51,35 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
     """The runtime's target for ``model`` (and the artifact it runs), exporting if needed."""
     if runtime not in RUNTIMES:
         raise InvalidInput(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    if runtime == "tensorrt":
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError:
-            raise InvalidInput(TENSORRT_INSTALL) from None
-        raise InvalidInput("the TensorRT runtime is not built yet (issue 10 is open); use --runtime onnxruntime")
+    from .precision import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise InvalidInput(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if runtime == "tensorrt":  # unverified: see export/tensorrt.py
+        from .tensorrt import TensorRTTarget, build_engine, require_cuda, require_tensorrt
+
+        require_tensorrt()
+        require_cuda(device)
+        if artifact is None:
+            _, graphs = onnx_graphs(model, workdir, (precision,), calibration)
+            artifact = build_engine(graphs[precision], workdir / "model.engine", precision=precision, device=device).path
+        return TensorRTTarget(artifact, model=model, device=device, precision=precision), Path(artifact)
     if runtime == "aoti":
         if precision != "fp32":
-            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for --runtime onnxruntime")
+            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for --runtime onnxruntime or tensorrt")
         from .aoti import AotiTarget, export_aoti
 
         path = Path(artifact) if artifact else export_aoti(model, workdir / "model.pt2", device=device).path
         return AotiTarget(path, model=model, device=device), path
-    from .onnx import export_onnx
-    from .precision import PRECISIONS, to_fp16, to_int8
+    from .precision import graph_precision
     from .runtimes import OnnxRuntimeTarget
 
-    if precision not in PRECISIONS:
-        raise InvalidInput(f"unknown precision {precision!r}; onnxruntime runs {', '.join(PRECISIONS)}")
-    if artifact is not None:
-        path = Path(artifact)
-    else:
-        path = export_onnx(model, workdir / "model.onnx").path
-        if precision == "fp16":
-            path = to_fp16(path, workdir / "model-fp16.onnx")
-        elif precision == "int8":
-            path = to_int8(path, workdir / "model-int8.onnx", calibration)
-    return OnnxRuntimeTarget(path, model=model, device=device), path
+    path = Path(artifact) if artifact is not None else onnx_graphs(model, workdir, (precision,), calibration)[1][precision]
+    target = OnnxRuntimeTarget(path, model=model, device=device)  # checks the file is this model's first
+    if graph_precision(path) != precision:
+        raise InvalidInput(f"{path} is a {graph_precision(path)} graph, not {precision}; pass --precision "
+                           f"{graph_precision(path)}")
+    return target, path
 
 
 def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, precision: str = "fp32",

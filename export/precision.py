@@ -38,10 +38,31 @@ def to_fp16(source: str | Path, target: str | Path) -> Path:
 
     model = onnx.load(str(source))
     half = convert_float_to_float16(model, keep_io_types=True)
+    _sort_topologically(half.graph)
     target = Path(target)
     atomic_write(target, lambda tmp: onnx.save_model(half, tmp))  # the identity is carried in ``half``'s metadata
     onnx.checker.check_model(str(target))
     return target
+
+
+def _sort_topologically(graph: Any) -> None:
+    """Order ``graph``'s nodes so each comes after the nodes it reads. The fp16 converter
+    appends the input casts at the end; ONNX requires (and TensorRT's parser relies on) order."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        placed = [n for n in pending if all(name in ready for name in n.input)]
+        if not placed:
+            raise RuntimeError("the converted graph has a cycle or reads a tensor nothing writes")
+        for node in placed:
+            ordered.append(node)
+            ready.update(node.output)
+        pending = [n for n in pending if all(n is not p for p in placed)]
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def _copy_identity(source: str | Path, target: str | Path) -> None:

@@ -64,3 +64,40 @@ def test_another_models_artifact_or_a_truncated_file_is_refused(digits_model, ex
     truncated.write_bytes(exported.path.read_bytes()[: exported.size_bytes // 2])
     with pytest.raises(InvalidInput, match="not a readable ONNX model"):
         OnnxRuntimeTarget(truncated)
+
+
+def test_int8_and_fp16_graphs_say_what_they_are_and_int8_keeps_tensorrts_rules(digits_model, digits_batch, exported,
+                                                                                 tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    from robnetzoo.export.precision import graph_precision, to_fp16, to_int8
+
+    images, _ = digits_batch
+    int8 = to_int8(exported.path, tmp_path / "int8.onnx", images[:32])
+    fp16 = to_fp16(exported.path, tmp_path / "fp16.onnx")
+    assert [graph_precision(p) for p in (exported.path, fp16, int8)] == ["fp32", "fp16", "int8"]
+    graph = onnx.load(str(int8)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    quantize = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize and all((constants[n.input[2]] == 0).all() for n in quantize)  # symmetric: zero point 0
+    dequantized = [constants[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants]
+    assert dequantized and all(array.dtype.name == "int8" for array in dequantized)  # no int32 biases
+    with pytest.raises(InvalidInput, match=r"calibration images are \(3, 16, 16\), the model takes \(3, 32, 32\)"):
+        to_int8(exported.path, tmp_path / "bad.onnx", images[:8, :, :16, :16])
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_eval_runtime_refuses_a_mislabelled_corrupt_or_foreign_artifact(digits_folder, exported, tmp_path, capsys):
+    from robnetzoo.cli.app import main
+
+    common = ["eval", str(digits_folder), "--runtime", "onnxruntime", "-a", "fgsm", "--n-examples", "8"]
+    assert main([*common, "--artifact", str(exported.path), "--precision", "int8"]) == 2
+    assert "is a fp32 graph, not int8; pass --precision fp32" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07not a model")
+    assert main([*common, "--artifact", str(corrupt)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "export it again" in err
+    assert main([*common, "--precision", "bf16"]) == 2
+    assert "unknown precision 'bf16'" in capsys.readouterr().err

@@ -23,15 +23,18 @@ def test_sanity_checks_that_catch_gradient_masking(digits_model, digits):
     zero = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20"], eps=0.0, n_examples=N, batch_size=48)
     assert zero.robust_accuracy["pgd20"] == zero.clean_accuracy > 50
     by_eps = [
-        robnetzoo.evaluate(digits_model, digits, attacks=["fgsm", "pgd20", "pgd100"], eps=e, n_examples=N, batch_size=48)
+        robnetzoo.evaluate(digits_model, digits, attacks=["fgsm", "pgd20"], eps=e, n_examples=N, batch_size=48)
         for e in (1 / 255, 2 / 255, 4 / 255)
     ]
     for lower, higher in zip(by_eps, by_eps[1:]):
         assert higher.robust_accuracy["pgd20"] <= lower.robust_accuracy["pgd20"]
     for report in by_eps:
-        assert report.robust_accuracy["pgd100"] <= report.robust_accuracy["pgd20"] + 3  # noise: 3 points
+        assert report.robust_accuracy["pgd20"] <= report.robust_accuracy["fgsm"] + 3  # iterating helps; noise: 3 points
         assert report.worst_case_accuracy <= min(report.robust_accuracy.values())
         assert max(report.robust_accuracy.values()) <= report.clean_accuracy
+    # more steps never help the model (once, at the middle eps: 100 steps are the cost of this test)
+    longer = robnetzoo.evaluate(digits_model, digits, attacks=["pgd100"], eps=2 / 255, n_examples=N, batch_size=48)
+    assert longer.robust_accuracy["pgd100"] <= by_eps[1].robust_accuracy["pgd20"] + 3
     large = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20"], eps=64 / 255, n_examples=N, batch_size=48)
     assert large.robust_accuracy["pgd20"] <= 5
 

@@ -1,5 +1,5 @@
-"""torchrun with 2 gloo processes on CPU: training keeps the replicas identical and a killed
-2-process run resumes bitwise; sharded evaluation merges into a one-process run's results."""
+"""torchrun with 2 gloo processes on CPU: training keeps the replicas identical and (slow) a
+killed 2-process run resumes bitwise; sharded evaluation merges into a one-process run's results."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from robnetzoo.weights import read_safetensors
@@ -33,14 +34,23 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=600)
 
 
-def test_two_gloo_processes_train_identical_replicas_and_a_killed_run_resumes(tmp_path):
-    whole = tmp_path / "whole"
-    done = _run(_torchrun(*TRAIN, "--output", str(whole)))
+def _train_whole(folder):
+    done = _run(_torchrun(*TRAIN, "--output", str(folder)))
     assert done.returncode == 0, done.stderr[-3000:]
-    run = json.loads((whole / "run.json").read_text())
+    return json.loads((folder / "run.json").read_text())
+
+
+def test_two_gloo_processes_train_identical_replicas(tmp_path):
+    run = _train_whole(tmp_path / "whole")
     assert run["world_size"] == 2
     assert len(run["replicas"]) == 2 and run["replicas"][0] == run["replicas"][1]
 
+
+@pytest.mark.slow
+def test_a_killed_two_process_run_resumes_bitwise(tmp_path):
+    """Three torchrun launches, about 80 s on 2 cores: slow. (One process: test_training.py.)"""
+    whole = tmp_path / "whole"
+    _train_whole(whole)
     killed = tmp_path / "killed"
     process = subprocess.Popen(
         _torchrun(*TRAIN, "--output", str(killed), "--checkpoint-minutes", "0", "--json"),

@@ -40,23 +40,23 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
 
 
 def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
-                calibration: torch.Tensor | None) -> tuple[Any, dict[str, Path]]:
+                calibration: torch.Tensor | None, *, tensorrt: bool = False) -> tuple[Any, dict[str, Path]]:
     """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
-    (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs and
-    what TensorRT engines are built from."""
+    (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs, or with
+    ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``)."""
     from .onnx import export_onnx
     from .precision import to_fp16, to_int8
 
     written = export_onnx(model, folder / "model.onnx")
     graphs = {}
     for precision in precisions:
-        target = folder / f"model{SUFFIX[precision]}.onnx"
+        target = folder / f"model{SUFFIX[precision]}{'-symmetric' if tensorrt and precision == 'int8' else ''}.onnx"
         if precision == "fp32":
             graphs[precision] = written.path
         elif precision == "fp16":
             graphs[precision] = to_fp16(written.path, target)
         else:
-            graphs[precision] = to_int8(written.path, target, calibration)
+            graphs[precision] = to_int8(written.path, target, calibration, symmetric=tensorrt)
     return written, graphs
 
 
@@ -120,6 +120,9 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
         if "tensorrt" in formats:  # unverified: see export/tensorrt.py
             from .tensorrt import TensorRTTarget, build_engine
 
+            if "int8" in graphs:  # TensorRT's int8 form, beside ONNX Runtime's
+                _, symmetric = onnx_graphs(model, folder, ("int8",), calibration, tensorrt=True)
+                graphs = {**graphs, "int8": symmetric["int8"]}
             for precision, path in graphs.items():
                 engine = build_engine(path, folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=gpu)
                 target = TensorRTTarget(engine.path, model=model, device=gpu)

@@ -61,7 +61,7 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
         require_tensorrt()
         require_cuda(device)
         if artifact is None:
-            _, graphs = onnx_graphs(model, workdir, (precision,), calibration)
+            _, graphs = onnx_graphs(model, workdir, (precision,), calibration, tensorrt=True)
             artifact = build_engine(graphs[precision], workdir / "model.engine", precision=precision, device=device).path
         return TensorRTTarget(artifact, model=model, device=device, precision=precision), Path(artifact)
     if runtime == "aoti":
@@ -76,9 +76,9 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
 
     path = Path(artifact) if artifact is not None else onnx_graphs(model, workdir, (precision,), calibration)[1][precision]
     target = OnnxRuntimeTarget(path, model=model, device=device)  # checks the file is this model's first
-    if graph_precision(path) != precision:
-        raise InvalidInput(f"{path} is a {graph_precision(path)} graph, not {precision}; pass --precision "
-                           f"{graph_precision(path)}")
+    actual = graph_precision(path)
+    if actual != precision:
+        raise InvalidInput(f"{path} is a {actual} graph, not {precision}; pass --precision {actual}")
     return target, path
 
 

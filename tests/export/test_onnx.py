@@ -74,7 +74,7 @@ def test_int8_and_fp16_graphs_say_what_they_are_and_int8_keeps_tensorrts_rules(d
     from robnetzoo.export.precision import graph_precision, to_fp16, to_int8
 
     images, _ = digits_batch
-    int8 = to_int8(exported.path, tmp_path / "int8.onnx", images[:32])
+    int8 = to_int8(exported.path, tmp_path / "int8.onnx", images[:32], symmetric=True)  # TensorRT's form
     fp16 = to_fp16(exported.path, tmp_path / "fp16.onnx")
     assert [graph_precision(p) for p in (exported.path, fp16, int8)] == ["fp32", "fp16", "int8"]
     graph = onnx.load(str(int8)).graph

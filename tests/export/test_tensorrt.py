@@ -73,7 +73,7 @@ def test_engine_parity_with_torch(digits_model, digits_batch, tmp_path, precisio
     from robnetzoo.export.tensorrt import TensorRTTarget, build_engine
 
     images, labels = digits_batch
-    _, graphs = onnx_graphs(digits_model, tmp_path, (precision,), images)
+    _, graphs = onnx_graphs(digits_model, tmp_path, (precision,), images, tensorrt=True)
     engine = build_engine(graphs[precision], tmp_path / "model.engine", precision=precision, max_batch=64)
     target = TensorRTTarget(engine.path, model=digits_model, precision=precision)
     report = parity(digits_model, target, images, labels)

@@ -1,4 +1,4 @@
-"""torchrun with 2 gloo processes on CPU: training keeps the replicas identical and (slow) a
+"""torchrun with 2 gloo processes on CPU: (slow) training keeps the replicas identical and a
 killed 2-process run resumes bitwise; sharded evaluation merges into a one-process run's results."""
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ def _train_whole(folder):
     return json.loads((folder / "run.json").read_text())
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_identical_replicas(tmp_path):
+    """About 30 s on 2 cores: slow. (The default suite keeps gloo process groups in the sharded
+    evaluation test below.)"""
     run = _train_whole(tmp_path / "whole")
     assert run["world_size"] == 2
     assert len(run["replicas"]) == 2 and run["replicas"][0] == run["replicas"][1]

@@ -145,6 +145,7 @@ def _torchrun_search(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow  # about 26 s on 2 cores
 def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
     """Candidates dealt to 2 ranks merge into the 1-process leaderboard (same supernet)."""
     folder = _resumable_copy(finished_search, tmp_path / "two")

@@ -21,7 +21,7 @@ from robnetzoo.errors import InvalidInput
 from robnetzoo.fast import fold_batchnorm
 
 from .onnx import model_identity
-from .runtimes import check_matches
+from .runtimes import read_sidecar, sidecar
 
 
 @dataclass
@@ -35,10 +35,6 @@ class AotiExport:
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "device": self.device, "size_bytes": self.size_bytes,
                 "identity": self.identity, "notes": self.notes}
-
-
-def identity_file(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
 
 
 def export_aoti(model: nn.Module, path: str | Path, *, device: str = "cpu", fold_bn: bool = True,
@@ -60,7 +56,7 @@ def export_aoti(model: nn.Module, path: str | Path, *, device: str = "cpu", fold
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
         torch._inductor.aoti_compile_and_package(program, package_path=str(path))
-    atomic_write_text(identity_file(path), json.dumps({**identity, "device": device}, indent=1) + "\n")
+    atomic_write_text(sidecar(path), json.dumps({**identity, "device": device}, indent=1) + "\n")
     return AotiExport(path, device, path.stat().st_size, identity, notes)
 
 
@@ -70,13 +66,7 @@ class AotiTarget:
 
     def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str = "cpu") -> None:
         self.path = Path(path)
-        try:
-            identity = json.loads(identity_file(self.path).read_text())
-        except FileNotFoundError:
-            raise InvalidInput(f"{self.path} has no {identity_file(self.path).name} beside it: not a robnetzoo export; "
-                               "export the model again") from None
-        if model is not None:
-            check_matches(identity, model_identity(model), self.path)
+        identity = read_sidecar(self.path, model, "robnetzoo export --aoti")
         if identity.get("device", "cpu").split(":")[0] != str(device).split(":")[0]:
             raise InvalidInput(f"{self.path} was compiled for {identity.get('device')}, not {device}; export it for "
                                f"{device} (robnetzoo export --aoti --device {device})")

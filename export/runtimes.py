@@ -12,6 +12,7 @@ was written on; the README says so.)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,23 @@ class OnnxRuntimeTarget:
         binding.bind_output(OUTPUT_NAME, "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
         self.session.run_with_iobinding(binding)  # returns once the outputs are written
         return out
+
+
+def sidecar(path: Path) -> Path:
+    """``<artifact>.json``: the identity of an artifact with no metadata slot (``.pt2``, ``.engine``)."""
+    return path.with_name(path.name + ".json")
+
+
+def read_sidecar(path: Path, model: nn.Module | None, export_hint: str) -> dict[str, Any]:
+    """The identity beside ``path``, checked against ``model`` when given; one line if missing."""
+    try:
+        identity: dict[str, Any] = json.loads(sidecar(path).read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} has no {sidecar(path).name} beside it: not a robnetzoo export; "
+                           f"export the model again ({export_hint})") from None
+    if model is not None:
+        check_matches(identity, model_identity(model), path)
+    return identity
 
 
 def check_matches(identity: dict[str, Any] | None, expected: dict[str, Any], path: Path) -> None:

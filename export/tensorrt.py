@@ -34,8 +34,8 @@ from torch import nn
 from robnetzoo._io import atomic_write, atomic_write_text
 from robnetzoo.errors import InvalidInput
 
-from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
-from .runtimes import check_matches
+from .onnx import INPUT_NAME, OUTPUT_NAME, read_identity
+from .runtimes import read_sidecar, sidecar
 
 TENSORRT_INSTALL = ("TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
                     "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)")
@@ -60,10 +60,6 @@ def require_cuda(device: str | torch.device = "cuda") -> torch.device:
     if device.type != "cuda":
         raise InvalidInput(f"TensorRT runs on CUDA devices, not {device}; use --device cuda")
     return device
-
-
-def engine_identity_file(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
 
 
 def _gpu_name(device: torch.device) -> str:
@@ -102,7 +98,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
     atomic_write(engine_path, lambda tmp: Path(tmp).write_bytes(serialized))
     record = {**identity, "precision": precision, "tensorrt": version, "gpu": _gpu_name(device),
               "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch}, "onnx": onnx_path.name}
-    atomic_write_text(engine_identity_file(engine_path), json.dumps(record, indent=1) + "\n")
+    atomic_write_text(sidecar(engine_path), json.dumps(record, indent=1) + "\n")
     return TensorRTEngine(engine_path, precision, engine_path.stat().st_size, record)
 
 
@@ -142,13 +138,7 @@ class TensorRTTarget:
 
         self.device = require_cuda(device)
         self.path = Path(path)
-        try:
-            identity = json.loads(engine_identity_file(self.path).read_text())
-        except FileNotFoundError:
-            raise InvalidInput(f"{self.path} has no {engine_identity_file(self.path).name} beside it: not a robnetzoo "
-                               "export; export the model again (robnetzoo export --trt)") from None
-        if model is not None:
-            check_matches(identity, model_identity(model), self.path)
+        identity = read_sidecar(self.path, model, "robnetzoo export --trt")
         if precision is not None and identity.get("precision") != precision:
             raise InvalidInput(f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
                                f"pass --precision {identity.get('precision')} or export a {precision} engine")

@@ -120,9 +120,11 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
         if "tensorrt" in formats:  # unverified: see export/tensorrt.py
             from .tensorrt import TensorRTTarget, build_engine
 
-            if "int8" in graphs:  # TensorRT's int8 form, beside ONNX Runtime's
-                _, symmetric = onnx_graphs(model, folder, ("int8",), calibration, tensorrt=True)
-                graphs = {**graphs, "int8": symmetric["int8"]}
+            if "int8" in graphs:  # TensorRT's int8 form, beside ONNX Runtime's, from the same fp32 export
+                from .precision import to_int8
+
+                symmetric = to_int8(written.path, folder / "model-int8-symmetric.onnx", calibration, symmetric=True)
+                graphs = {**graphs, "int8": symmetric}
             for precision, path in graphs.items():
                 engine = build_engine(path, folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=gpu)
                 target = TensorRTTarget(engine.path, model=model, device=gpu)

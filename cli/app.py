@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from robnetzoo import __version__
-from robnetzoo.errors import RobnetzooError
+from robnetzoo.errors import RobnetzooError, cli_spelling
 
 from . import evaluate as evaluate_cmd
 from . import export as export_cmd
@@ -31,6 +31,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
+
+# Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
+FLAG_NAMES = {"root": "--data-root", "output_dir": "--output", "attacks": "--attack", "calibration": "--calibration-data"}
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:
@@ -87,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     except _EXITS as exc:
         code = exc.exit_code  # type: ignore[attr-defined]
     except RobnetzooError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        message = exc.render(cli_spelling(FLAG_NAMES))
+        stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
         code = 2
     except KeyboardInterrupt:
         stderr.print("interrupted")

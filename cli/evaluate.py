@@ -77,23 +77,13 @@ def eval_command(
     """Clean and robust accuracy under attacks, beside the paper's numbers where they apply."""
     import robnetzoo
     from robnetzoo import distributed
-    from robnetzoo.attacks import expand
+    from robnetzoo.evaluation.evaluator import check_request
     from robnetzoo.registry import paper_reference
-    from robnetzoo.threat import ThreatModel, parse_eps
+    from robnetzoo.threat import parse_eps
 
     # everything the command line alone can get wrong, before anything is loaded
-    if resume and output is None:
-        raise InvalidInput("--resume needs --output (the results file to continue)")
-    if resume and overwrite:
-        raise InvalidInput("--resume and --overwrite contradict each other; pick one")
-    if n_examples is not None and n_examples < 1:
-        raise InvalidInput(f"--n-examples must be at least 1, got {n_examples}")
-    if batch_size < 1:
-        raise InvalidInput(f"--batch-size must be at least 1, got {batch_size}")
     eps_value = parse_eps(eps) if eps is not None else None
-    if norm is not None or eps_value is not None:
-        ThreatModel().with_overrides(norm=norm, eps=eps_value)
-    names = expand(attack) if attack else None
+    names = check_request(attacks=attack or None, n_examples=n_examples, batch_size=batch_size, eps=eps_value, norm=norm)
 
     if runtime is not None:
         _eval_runtime(model, runtime=runtime, precision=precision, artifact=artifact, calibration_data=calibration_data,
@@ -146,25 +136,18 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
                   device: str, output: Optional[Path], json_out: bool, revision: Optional[str]) -> None:
     """``eval --runtime``: torch and the runtime side by side (transfer attacks, flips)."""
     import robnetzoo
-    from robnetzoo.data import first_n, take
     from robnetzoo.evaluation.evaluator import resolve_device
     from robnetzoo.export.runtime_eval import evaluate_on_runtime
 
     if output is not None:
         raise InvalidInput("--output (a resumable results file) is for torch evaluation; drop it with --runtime")
-    if precision == "int8" and artifact is None and calibration_data is None:
-        raise InvalidInput("int8 needs calibration images: give --calibration-data NAME (and --calibration-n N), "
-                           "or an exported --artifact")
     net = load_model(model, revision=revision)
     data = robnetzoo.load_dataset(dataset or net.zoo_config.dataset, "test", data_root, download=download)
-    calibration = None
-    if calibration_data is not None and precision == "int8" and artifact is None:
-        chosen = first_n(robnetzoo.load_dataset(calibration_data, "train", data_root, download=download), calibration_n)
-        calibration, _ = take(chosen, list(range(len(chosen))))
     bars = _Bars(enabled=not json_out or stderr.is_terminal)
     with bars.progress:
         result = evaluate_on_runtime(
-            net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration, attacks=attacks,
+            net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration_data,
+            calibration_n=calibration_n, data_root=data_root, attacks=attacks,
             eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
             device=str(resolve_device(device)), progress=bars,
         )

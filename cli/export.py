@@ -37,10 +37,6 @@ def export_command(
     formats = tuple(name for name, on in (("onnx", onnx), ("aoti", aoti), ("tensorrt", trt)) if on)
     if not formats:
         raise InvalidInput("choose what to export: --onnx, --aoti or --trt")
-    if calibration_n < 1:
-        raise InvalidInput(f"--calibration-n must be at least 1, got {calibration_n}")
-    if parity_n < 1:
-        raise InvalidInput(f"--parity-n must be at least 1, got {parity_n}")
     loaded = load_model(model)
     folder = output or Path(f"export-{Path(model).name}")
     with stderr.status(f"exporting {', '.join(formats)} into {folder}…"):

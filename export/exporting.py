@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import atomic_write_text, output_mode, read_json
 from robnetzoo.data import first_n, load_dataset, take
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 
 from .onnx import model_identity
 from .parity import parity
@@ -28,15 +28,17 @@ SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
 
 
 def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> None:
+    """Refuse an output folder that holds another model's export, or this model's without
+    ``overwrite``, or anything else."""
     report = folder / REPORT_FILE
-    if report.exists():
-        previous = json.loads(report.read_text()).get("identity", {})
-        if previous.get("fingerprint") != identity["fingerprint"]:
-            raise InvalidInput(f"{folder} holds the export of another model ({previous.get('name')}); choose another --output")
-        if not overwrite:
-            raise InvalidInput(f"{folder} already holds this model's export; pass --overwrite to replace it")
-    elif folder.exists() and any(folder.iterdir()):
-        raise InvalidInput(f"{folder} exists and is not an export folder; choose another --output")
+    if report.is_file():
+        previous = read_json(report, "export_report.json", expect=dict,
+                             fix=f"it is damaged: export into another {option('output')}").get("identity", {})
+        if not isinstance(previous, dict) or previous.get("fingerprint") != identity["fingerprint"]:
+            name = previous.get("name") if isinstance(previous, dict) else None
+            raise InvalidInput(f"{folder} holds the export of another model ({name})",
+                               fix=f"choose another {option('output')}", path=folder)
+    output_mode(folder, "this model's export", holds=report.is_file(), overwrite=overwrite, can_resume=False)
 
 
 def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
@@ -60,6 +62,20 @@ def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
     return written, graphs
 
 
+def calibration_images(dataset: str, n: int, input_size: Any, root: str | Path | None = None,
+                       download: bool = False) -> torch.Tensor:
+    """The first ``n`` training images of ``dataset``: what int8 graphs are calibrated on
+    (real images of the model's input size, never the test split)."""
+    if n < 1:
+        raise InvalidInput(f"{option('calibration_n')} must be at least 1, got {n}")
+    chosen = first_n(load_dataset(dataset, split="train", root=root, download=download), n)
+    images, _ = take(chosen, list(range(len(chosen))))  # type: ignore[arg-type]
+    if input_size is not None and list(images.shape[1:]) != list(input_size):
+        raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
+                           f"{tuple(input_size)}", fix="calibrate on images of the model's size")
+    return images
+
+
 def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ...] = ("onnx",),
                  precisions: tuple[str, ...] = ("fp32",), calibration_data: str | None = None,
                  calibration_n: int = 256, parity_data: str | None = None, parity_n: int = 64,
@@ -72,15 +88,18 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        raise InvalidInput(f"unknown export format {', '.join(unknown) or '(none)'}; use --onnx, --aoti or --trt")
+        raise InvalidInput(f"unknown export format {', '.join(unknown) or '(none)'}; use {', '.join(FORMATS)}")
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
         raise InvalidInput(f"unknown precision {', '.join(bad) or '(none)'}; use {', '.join(PRECISIONS)}")
     if "aoti" in formats and precisions != ("fp32",):
-        raise InvalidInput("AOTInductor packages are fp32 here; export fp16 and int8 with --onnx")
+        raise InvalidInput("AOTInductor packages are fp32 here; export fp16 and int8 as ONNX")
     if "int8" in precisions and calibration_data is None:
-        raise InvalidInput("int8 needs calibration images: give --calibration-data NAME (and --calibration-n N), "
-                           "e.g. the model's training set")
+        raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME (and "
+                           f"{option('calibration_n')} N), e.g. the model's training set")
+    if calibration_n < 1 or parity_n < 1:
+        which = "calibration_n" if calibration_n < 1 else "parity_n"
+        raise InvalidInput(f"{option(which)} must be at least 1, got {min(calibration_n, parity_n)}")
     gpu = device if device.startswith("cuda") else "cuda"
     if "tensorrt" in formats:
         from .tensorrt import require_cuda, require_tensorrt
@@ -96,14 +115,10 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     images, labels = take(data, list(range(len(data))))  # type: ignore[arg-type]
     if list(images.shape[1:]) != identity["input_size"]:
         raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
-                           f"{tuple(identity['input_size'])}; choose --parity-data of the model's size")
+                           f"{tuple(identity['input_size'])}", fix=f"choose {option('parity_data')} of the model's size")
     calibration = None
     if "int8" in precisions:
-        calibration_set = first_n(load_dataset(calibration_data, split="train", root=data_root), calibration_n)
-        calibration, _ = take(calibration_set, list(range(len(calibration_set))))  # type: ignore[arg-type]
-        if list(calibration.shape[1:]) != identity["input_size"]:
-            raise InvalidInput(f"{calibration_data} images are {tuple(calibration.shape[1:])}, the model takes "
-                               f"{tuple(identity['input_size'])}; calibrate on images of the model's size")
+        calibration = calibration_images(calibration_data, calibration_n, identity["input_size"], data_root)  # type: ignore[arg-type]
     folder.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, Any] = {}
     if "onnx" in formats or "tensorrt" in formats:

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from robnetzoo._io import atomic_write
-from robnetzoo.errors import InvalidInput, MissingDependency
-from robnetzoo.evaluation.targets import fingerprint_module
+from robnetzoo.errors import CorruptFile, InvalidInput, MissingDependency
 from robnetzoo.fast import fold_batchnorm
+from robnetzoo.weights import weights_fingerprint
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -61,7 +61,7 @@ def model_identity(model: nn.Module, input_size: tuple[int, ...] | None = None) 
     size = tuple(input_size or (config.input_size if config is not None else (3, 32, 32)))
     return {
         "name": config.name if config is not None else type(model).__name__,
-        "fingerprint": fingerprint_module(model),
+        "fingerprint": weights_fingerprint(model),
         "num_classes": int(config.num_classes) if config is not None else None,
         "input_size": list(size),
     }
@@ -116,5 +116,11 @@ def read_identity(path: str | Path) -> dict[str, Any] | None:
         raise InvalidInput(f"{path} is not a readable ONNX model ({type(exc).__name__}); export it again") from None
     for entry in proto.metadata_props:
         if entry.key == "robnetzoo":
-            return json.loads(entry.value)
+            try:
+                identity = json.loads(entry.value)
+            except json.JSONDecodeError:
+                identity = None
+            if not isinstance(identity, dict):
+                raise CorruptFile(path, "robnetzoo ONNX export", "its robnetzoo metadata is damaged", fix="export it again")
+            return identity
     return None

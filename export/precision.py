@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from robnetzoo._io import atomic_write
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 
 from .onnx import INPUT_NAME, read_identity, require_onnx
 
@@ -119,7 +119,7 @@ def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None,
     (``symmetric``: TensorRT's form; see the module docstring)."""
     require_onnx()
     if images is None or len(images) == 0:
-        raise InvalidInput("int8 needs calibration images: give --calibration-data NAME --calibration-n N "
+        raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME {option('calibration_n')} N "
                            "(real images of the model's input size, e.g. its training set)")
     expected = (read_identity(source) or {}).get("input_size")
     if expected is not None and list(images.shape[1:]) != list(expected):

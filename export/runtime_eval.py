@@ -22,10 +22,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from robnetzoo.data import take
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
 
-from .exporting import onnx_graphs
+from .exporting import calibration_images, onnx_graphs
 from .parity import parity
 
 RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
@@ -66,7 +66,7 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
         return TensorRTTarget(artifact, model=model, device=device, precision=precision), Path(artifact)
     if runtime == "aoti":
         if precision != "fp32":
-            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for --runtime onnxruntime or tensorrt")
+            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for the onnxruntime or tensorrt runtime")
         from .aoti import AotiTarget, export_aoti
 
         path = Path(artifact) if artifact else export_aoti(model, workdir / "model.pt2", device=device).path
@@ -78,16 +78,29 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
     target = OnnxRuntimeTarget(path, model=model, device=device)  # checks the file is this model's first
     actual = graph_precision(path)
     if actual != precision:
-        raise InvalidInput(f"{path} is a {actual} graph, not {precision}; pass --precision {actual}")
+        raise InvalidInput(f"{path} is a {actual} graph, not {precision}", fix=f"pass {option('precision', actual)}")
     return target, path
 
 
 def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, precision: str = "fp32",
-                        artifact: str | Path | None = None, calibration: torch.Tensor | None = None,
+                        artifact: str | Path | None = None, calibration: torch.Tensor | str | None = None,
+                        calibration_n: int = 256, data_root: str | Path | None = None,
                         attacks: Sequence[str] | None = None, eps: float | None = None, norm: str | None = None,
                         n_examples: int | None = None, batch_size: int = 200, seed: int = 0,
                         device: str = "cpu", progress: Any = None) -> RuntimeComparison:
-    """Torch and ``runtime`` judged on the same examples; see the module docstring."""
+    """Torch and ``runtime`` judged on the same examples; see the module docstring.
+
+    ``calibration`` (int8 exported on the fly): images, or the name of a data set whose first
+    ``calibration_n`` training images are used."""
+    if precision == "int8" and artifact is None and calibration is None:
+        raise InvalidInput(f"int8 needs calibration images: give {option('calibration')} (a data set name or "
+                           f"images), or an exported {option('artifact')}")
+    if isinstance(calibration, str):
+        if artifact is not None or precision != "int8":
+            calibration = None  # nothing is calibrated: an artifact is given, or the graph is not int8
+        else:
+            input_size = getattr(getattr(model, "zoo_config", None), "input_size", None)
+            calibration = calibration_images(calibration, calibration_n, input_size, data_root)
     with tempfile.TemporaryDirectory(prefix="robnetzoo-runtime-") as tmp:
         target, path = runtime_target(runtime, model, precision=precision, artifact=artifact, workdir=Path(tmp),
                                       calibration=calibration, device=device)

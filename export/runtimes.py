@@ -12,7 +12,6 @@ was written on; the README says so.)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from robnetzoo.errors import InvalidInput, MissingDependency
+from robnetzoo._io import read_json
+from robnetzoo.errors import InvalidInput, MissingDependency, option
 
 from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
 
@@ -44,7 +44,7 @@ class OnnxRuntimeTarget:
         if self.device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise InvalidInput("ONNX Runtime here has no CUDA execution provider; on a CUDA machine install "
-                                   "onnxruntime-gpu in place of onnxruntime, or run with --device cpu")
+                                   f"onnxruntime-gpu in place of onnxruntime, or run with {option('device', 'cpu')}")
             providers = [("CUDAExecutionProvider", {"device_id": self.device.index or 0}), "CPUExecutionProvider"]
         options = ort.SessionOptions()
         if threads is not None:
@@ -86,11 +86,9 @@ def sidecar(path: Path) -> Path:
 
 def read_sidecar(path: Path, model: nn.Module | None, export_hint: str) -> dict[str, Any]:
     """The identity beside ``path``, checked against ``model`` when given; one line if missing."""
-    try:
-        identity: dict[str, Any] = json.loads(sidecar(path).read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"{path} has no {sidecar(path).name} beside it: not a robnetzoo export; "
-                           f"export the model again ({export_hint})") from None
+    identity: dict[str, Any] = read_json(
+        sidecar(path), "export's identity sidecar", expect=dict, fix=f"export the model again ({export_hint})",
+        missing=f"{path} has no {sidecar(path).name} beside it: not a robnetzoo export; export the model again ({export_hint})")
     if model is not None:
         check_matches(identity, model_identity(model), path)
     return identity

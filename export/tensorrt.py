@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from robnetzoo._io import atomic_write, atomic_write_text
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 
 from .onnx import INPUT_NAME, OUTPUT_NAME, read_identity
 from .runtimes import read_sidecar, sidecar
@@ -56,9 +56,9 @@ def require_cuda(device: str | torch.device = "cuda") -> torch.device:
     """TensorRT runs on NVIDIA GPUs only: a CUDA device, or one line saying there is none."""
     device = torch.device(device)
     if not torch.cuda.is_available():
-        raise InvalidInput("TensorRT needs a CUDA GPU and none is visible here; use --runtime onnxruntime on this machine")
+        raise InvalidInput("TensorRT needs a CUDA GPU and none is visible here; use the onnxruntime runtime on this machine")
     if device.type != "cuda":
-        raise InvalidInput(f"TensorRT runs on CUDA devices, not {device}; use --device cuda")
+        raise InvalidInput(f"TensorRT runs on CUDA devices, not {device}; use {option('device', 'cuda')}")
     return device
 
 
@@ -141,7 +141,7 @@ class TensorRTTarget:
         identity = read_sidecar(self.path, model, "robnetzoo export --trt")
         if precision is not None and identity.get("precision") != precision:
             raise InvalidInput(f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
-                               f"pass --precision {identity.get('precision')} or export a {precision} engine")
+                               f"pass {option('precision', identity.get('precision'))} or export a {precision} engine")
         for key, here in (("tensorrt", version), ("gpu", _gpu_name(self.device))):
             if identity.get(key) != here:
                 raise InvalidInput(f"{self.path} was built for {key} {identity.get(key)}, this is {here}; an engine runs "

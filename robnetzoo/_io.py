@@ -1,19 +1,28 @@
-"""Small file helpers: every file we write is written atomically (temp file + rename).
+"""The one way robnetzoo reads and writes its files, and decides whether it may.
 
-The temporary file is created by ``mkstemp`` with mode 0600; before the rename it gets the
-mode a plain ``open(path, "w")`` would have given it (0666 less the umask), so saved models
-and results are readable by whoever the user's umask allows, as any other file they write.
+- Writing: every file is written atomically (temp file + rename), so a kill never leaves half
+  a file. The temporary file is created by ``mkstemp`` with mode 0600; before the rename it
+  gets the mode a plain ``open(path, "w")`` would have given it (0666 less the umask), so
+  saved models and results are readable by whoever the user's umask allows.
+- Reading: :func:`read_json`, :func:`read_jsonl` and :func:`read_checkpoint` turn a missing,
+  corrupt, truncated or foreign file into one typed error naming the file, what it should have
+  been and the fix (``CorruptFile``), wherever it is read; checkpoints are never unpickled.
+- Output policy: :func:`output_mode` is the one rule for a results file, run, search, export or
+  model folder that already exists: continue it with ``resume``, replace it with
+  ``overwrite``, or refuse. Nothing of the user's is replaced without the explicit flag.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import InvalidInput, NotFound
+from .errors import CorruptFile, InvalidInput, NotFound, option
 
 
 def current_umask() -> int:
@@ -26,13 +35,13 @@ def current_umask() -> int:
 def check_writable_file(path: Path, what: str = "output") -> None:
     """Fail early, in one line, for a path we could not write a file to."""
     if path.is_dir():
-        raise InvalidInput(f"{what} {path} is a folder; give a file name inside it, e.g. {path / 'results.json'}")
+        raise InvalidInput(f"{what} {path} is a folder", fix=f"give a file name inside it, e.g. {path / 'results.json'}")
     parent = path.parent if str(path.parent) else Path(".")
     existing = parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InvalidInput(f"cannot write {what} {path}: {existing} is not a writable folder; choose another location")
+        raise InvalidInput(f"cannot write {what} {path}: {existing} is not a writable folder", fix="choose another location")
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -41,7 +50,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except (PermissionError, NotADirectoryError, FileExistsError) as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}; choose another location") from None
+        raise InvalidInput(f"cannot write {path}: {exc.strerror or exc}", fix="choose another location") from None
     os.close(fd)
     try:
         write(tmp)
@@ -49,7 +58,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         os.replace(tmp, path)
     except IsADirectoryError:
         Path(tmp).unlink(missing_ok=True)
-        raise InvalidInput(f"cannot write {path}: it is a folder; give a file name") from None
+        raise InvalidInput(f"cannot write {path}: it is a folder", fix="give a file name") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -65,12 +74,152 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, write)
 
 
-def read_json(path: Path, missing: str) -> Any:
-    """The JSON in a file the user named (a settings or recipe file): ``missing`` is the one
-    line for a file that is not there; a file that is not JSON says so."""
+def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
+    """``data`` as JSON, atomically."""
+    atomic_write_text(Path(path), json.dumps(data, indent=indent) + "\n")
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+_JSON_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def read_json(path: str | Path, kind: str, *, fix: str, missing: str | None = None,
+              expect: type = object, format: str | None = None) -> Any:
+    """The JSON of a file robnetzoo reads, or one typed error.
+
+    ``kind`` names what the file should be ("results file", "training run's run.json"), ``fix``
+    what to do when it is damaged. A missing file is ``NotFound(missing)`` (default: it says the
+    file is missing, with ``fix``). ``expect`` is the type of the top-level value; ``format`` the
+    value its ``"format"`` key must hold, so another program's JSON is refused by name.
+    """
+    path = Path(path)
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise NotFound(missing) from None
+        raise NotFound(missing or f"{path} is missing (no {kind})", fix=None if missing else fix, path=path) from None
+    except IsADirectoryError:
+        raise CorruptFile(path, kind, "it is a folder", fix=fix) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not JSON ({exc})") from None
+        raise CorruptFile(path, kind, f"not JSON: {_short(exc)}", fix=fix) from None
+    if not isinstance(data, expect):
+        raise CorruptFile(path, kind, f"holds a JSON {_JSON_NAMES.get(type(data), type(data).__name__)}, "
+                          f"not a JSON {_JSON_NAMES.get(expect, expect.__name__)}", fix=fix)
+    if format is not None and (not isinstance(data, dict) or data.get("format") != format):
+        raise CorruptFile(path, kind, f"its format is not {format!r}", fix=fix)
+    return data
+
+
+def read_jsonl(path: str | Path, kind: str, *, fix: str) -> list[dict[str, Any]]:
+    """The records of an append-only JSON-lines file (no file: none).
+
+    A torn *last* line is what a kill mid-append leaves: it is dropped, and the record is
+    redone. A damaged line before it is corruption, refused like any damaged file.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except UnicodeDecodeError as exc:
+        raise CorruptFile(path, kind, f"not text: {_short(exc)}", fix=fix) from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break  # torn by a kill mid-append
+            raise CorruptFile(path, kind, f"line {number} is not JSON: {_short(exc)}", fix=fix) from None
+        if not isinstance(record, dict):
+            raise CorruptFile(path, kind, f"line {number} is not a JSON object", fix=fix)
+        records.append(record)
+    return records
+
+
+def read_checkpoint(path: str | Path, kind: str, *, fix: str, format: str | None = None,
+                    trust_pickle: bool = False) -> Any:
+    """A ``torch.save`` file, loaded without unpickling code (``weights_only=True``) unless the
+    caller trusts its source. A missing, empty, truncated or foreign file is one typed error;
+    ``format`` is the value a robnetzoo checkpoint's ``"format"`` key must hold."""
+    import torch
+
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a folder", fix=f"give the {kind} file")
+    if not path.is_file():
+        raise NotFound(f"no {kind} at {path}", fix="check the path", path=path)
+    if path.stat().st_size == 0:
+        raise CorruptFile(path, kind, "the file is empty", fix=fix)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except Exception as exc:  # truncated, foreign, or pickled classes safe loading refuses
+        error = CorruptFile(path, kind, _short(exc), fix=fix)
+        error.cause = exc  # callers that explain refused pickles look at it
+        raise error from None
+    if format is not None and (not isinstance(state, dict) or state.get("format") != format):
+        raise CorruptFile(path, kind, f"its format is not {format!r}", fix=fix)
+    return state
+
+
+def _short(exc: BaseException) -> str:
+    """The telling line of an exception's message (torch's refusal of a pickled class names
+    it on a later line), without terminal escapes, cut to a length that fits one line."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    telling = [line for line in lines if "Unsupported global" in line or "GLOBAL" in line]
+    text = (telling or lines or [type(exc).__name__])[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+# ------------------------------------------------------------------------------ output policy
+
+
+class OutputMode(enum.Enum):
+    """What an operation does with its output: start it, continue it, or replace it."""
+
+    NEW = "new"
+    RESUME = "resume"
+    OVERWRITE = "overwrite"
+
+
+def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, overwrite: bool = False,
+                can_resume: bool = True, can_overwrite: bool = True, folder: bool = True,
+                require_empty: bool | None = None, resume_needs_one: bool = True) -> OutputMode:
+    """The one rule for an output that may exist already.
+
+    ``what`` names what the output holds, with its article ("a training run", "an export").
+    ``holds``: ``path`` holds it already. Then ``resume`` continues it and ``overwrite``
+    replaces it, where the operation supports that (``can_resume``, ``can_overwrite``);
+    otherwise it is refused, never replaced. ``folder``: the output is a folder, and unless
+    ``require_empty`` is False, one that holds something else is refused too: it is not ours
+    to fill. ``resume`` with nothing there is refused, unless ``resume_needs_one`` is False
+    (then it starts one: "continue if there is anything to continue").
+    """
+    noun = what.split(" ", 1)[1] if what.split(" ", 1)[0] in ("a", "an") else what
+    if resume and overwrite:
+        raise InvalidInput(f"{option('resume', True)} and {option('overwrite', True)} contradict each other",
+                           fix="pick one")
+    if folder and path.exists() and not path.is_dir():
+        raise InvalidInput(f"{option('output')} {path} is a file", fix=f"give a folder for the {noun}", path=path)
+    if holds:
+        if resume and can_resume:
+            return OutputMode.RESUME
+        if overwrite and can_overwrite:
+            return OutputMode.OVERWRITE
+        ways = [f"pass {option('resume', True)} to continue it"] if can_resume else []
+        ways += [f"{'' if ways else 'pass '}{option('overwrite', True)} to replace it"] if can_overwrite else []
+        ways += [f"choose another {option('output')}"]
+        fix = ways[0] if len(ways) == 1 else ", ".join(ways[:-1]) + ", or " + ways[-1]
+        problem = f"{path} already holds {what}" if folder else f"{path} already exists ({what})"
+        raise InvalidInput(problem, fix=fix, path=path)
+    if resume and resume_needs_one:
+        raise InvalidInput(f"nothing to resume: {path} holds no {noun}",
+                           fix=f"drop {option('resume', False)} to start one there", path=path)
+    if folder and (require_empty is not False) and path.is_dir() and any(path.iterdir()):
+        raise InvalidInput(f"{option('output')} {path} is not empty and holds no {noun}",
+                           fix="choose an empty or new folder", path=path)
+    return OutputMode.NEW

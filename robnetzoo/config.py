@@ -123,12 +123,10 @@ class ModelConfig:
     @classmethod
     def load(cls, path: str | Path) -> "ModelConfig":
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise IntegrityError(f"{path} is missing; a model folder needs config.json") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise IntegrityError(f"{path} is not valid JSON ({exc}); re-save the model") from exc
+        from ._io import read_json
+
+        data = read_json(path, "model config.json", expect=dict, missing=f"{path} is missing; a model folder needs config.json",
+                         fix="re-save the model, or download it again (force_download=True)")
         return cls.from_dict(data, source=str(path))
 
 

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import IntegrityError, InvalidInput, NotFound
+from ._io import read_checkpoint as read_torch_file
+from .errors import CorruptFile, IntegrityError, InvalidInput, option
 from .factory import create_model
 from .hub import save_pretrained
 from .weights import load_strict
@@ -33,42 +34,29 @@ def _pickled_class(message: str) -> str | None:
 def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
     """The raw checkpoint object, loaded without unpickling code unless ``trust_pickle``.
 
-    Whatever the file holds, a file that is not a loadable checkpoint is one ``RobnetzooError``
-    naming the problem: an empty or text file, a truncated one, pickled classes refused by safe
-    loading (named), or, with ``trust_pickle``, classes whose module is not importable here.
+    Read by the project's one checkpoint reader; what it refuses is explained here in the terms
+    of an authors' checkpoint: pickled classes refused by safe loading (named, with the opt-in),
+    or, with ``trust_pickle``, classes whose module is not importable here.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInput(f"{path} is a folder; give the checkpoint file (.pth.tar)")
-    if not path.is_file():
-        raise NotFound(f"no checkpoint at {path}; check the path")
-    if path.stat().st_size == 0:
-        raise IntegrityError(f"{path} is empty; download the checkpoint again")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as exc:
-        found = _pickled_class(str(exc))
-        if trust_pickle or found is None:
-            raise IntegrityError(
-                f"{path} is not a readable PyTorch checkpoint (unpickling failed); it may be "
-                "truncated or not a checkpoint: download it again"
+        return read_torch_file(path, "PyTorch checkpoint", trust_pickle=trust_pickle,
+                               fix="it may be truncated or not a checkpoint at all: download it again")
+    except CorruptFile as error:
+        cause = getattr(error, "cause", None)
+        found = _pickled_class(str(cause)) if isinstance(cause, pickle.UnpicklingError) else None
+        if found is not None and not trust_pickle:
+            raise InvalidInput(
+                f"{path} holds pickled Python objects (class {found}) that safe loading refuses",
+                fix=f"if you trust its source, pass {option('trust_pickle', True)}", path=path,
             ) from None
-        raise InvalidInput(
-            f"{path} holds pickled Python objects (class {found}) that safe loading refuses; "
-            "if you trust its source, re-run with --trust-pickle (trust_pickle=True)"
-        ) from None
-    except (ModuleNotFoundError, AttributeError) as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        raise InvalidInput(
-            f"{path} pickles objects from {missing!s}, which cannot be imported here; install the "
-            "package that defines them, or re-save the checkpoint as a plain state_dict"
-        ) from None
-    except Exception as exc:  # torch raises many types for bytes that are not a checkpoint
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IntegrityError(
-            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {first[:120]}); "
-            "it may be truncated or not a checkpoint at all: download it again"
-        ) from None
+        if isinstance(cause, (ModuleNotFoundError, AttributeError)):
+            missing = getattr(cause, "name", None) or str(cause)
+            raise InvalidInput(
+                f"{path} pickles objects from {missing!s}, which cannot be imported here",
+                fix="install the package that defines them, or re-save the checkpoint as a plain state_dict",
+                path=path,
+            ) from None
+        raise
 
 
 def extract_state_dict(checkpoint: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -139,7 +127,8 @@ def convert_checkpoint(
         raise InvalidInput(f"{output_dir} is a file; give a folder for the converted model")
     if (output_dir / "config.json").exists() and not overwrite:
         raise InvalidInput(
-            f"{output_dir} already holds a model; pass --overwrite to replace it, or choose another -o folder"
+            f"{output_dir} already holds a model; pass {option('overwrite', True)} to replace it, or choose another "
+            f"{option('output_dir')}"
         )
     model, bookkeeping = load_authors_checkpoint(checkpoint_path, arch, trust_pickle=trust_pickle)
     notes = (

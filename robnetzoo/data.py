@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from .errors import IntegrityError, InvalidInput, NotFound
+from .errors import IntegrityError, InvalidInput, NotFound, option
 
 DATA_ROOT_ENV = "ROBNETZOO_DATA_ROOT"
 DATASETS = ("cifar10", "cifar100", "svhn", "tiny-imagenet", "imagenet", "digits")
@@ -174,12 +174,12 @@ def _download(name: str, root: Path, fetch: Callable[[], object]) -> None:
     try:
         fetch()
     except PermissionError as exc:
-        raise InvalidInput(f"cannot download {name} into {root}: {exc.strerror}; choose another --data-root") from None
+        raise InvalidInput(f"cannot download {name} into {root}: {exc.strerror}", fix=f"choose another {option('root')}") from None
     except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
         reason = str(getattr(exc, "reason", "") or exc).splitlines()[0][:160]
         raise NotFound(
-            f"could not download {name} ({type(exc).__name__}: {reason}); with no network here, "
-            f"download it on a machine that has one and pass --data-root pointing at it"
+            f"could not download {name} ({type(exc).__name__}: {reason})",
+            fix=f"with no network here, download it on a machine that has one and pass {option('root')} pointing at it",
         ) from None
 
 
@@ -235,8 +235,8 @@ def _cifar(name: str) -> Callable[[Path, str, bool], Dataset]:
             raise _missing(
                 name,
                 root / folder,
-                f"{missing[0].name} is missing; pass --download (download=True) to fetch it, or "
-                f"--data-root pointing at the folder that holds {folder}",
+                f"{missing[0].name} is missing; pass {option('download', True)} to fetch it, or "
+                f"{option('root')} pointing at the folder that holds {folder}",
             )
         try:
             parts = [_read_cifar_batch(f, label_key) for f in files]
@@ -263,7 +263,7 @@ def _svhn(root: Path, split: str, download: bool) -> Dataset:
         raise _missing(
             "svhn",
             path,
-            "pass --download (download=True) to fetch it, or --data-root pointing at the folder "
+            f"pass {option('download', True)} to fetch it, or {option('root')} pointing at the folder "
             "that holds train_32x32.mat / test_32x32.mat",
         )
     try:
@@ -293,7 +293,7 @@ def _tiny_imagenet(root: Path, split: str, download: bool) -> Dataset:
     from torchvision import transforms
 
     base = root if (root / "train").is_dir() else root / "tiny-imagenet-200"
-    how = ("unpack tiny-imagenet-200.zip (cs231n.stanford.edu) under --data-root; "
+    how = (f"unpack tiny-imagenet-200.zip (cs231n.stanford.edu) under {option('root')}; "
            "torchvision cannot download it")
     if split == "train":
         return _folder_dataset("tiny-imagenet", base / "train", transforms.ToTensor(), base / "train", how)
@@ -320,7 +320,7 @@ def _imagenet(root: Path, split: str, download: bool) -> Dataset:
     )
     return _folder_dataset(
         "imagenet", folder, transform, folder,
-        "put ImageNet's train/ and val/ class folders (one folder per wnid) under --data-root",
+        f"put ImageNet's train/ and val/ class folders (one folder per wnid) under {option('root')}",
     )
 
 

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import torch
 
 from .errors import InvalidInput
+from .seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def epoch_order(n: int, seed: int, epoch: int, context: Context, *, drop_last: b
     """This rank's example order for one epoch: a permutation seeded by (seed, epoch), padded
     (or cut) to a multiple of the world size and dealt round-robin: ``DistributedSampler``'s
     semantics, with the order a pure function of its arguments so a resumed run sees the same."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "epoch-order", epoch))).tolist()
     world = context.world_size
     if drop_last:
         order = order[: n - n % world]

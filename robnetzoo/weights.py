@@ -44,7 +44,7 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
             parts.append(f"{len(misshaped)} mis-shaped ({_preview(misshaped, 2)})")
         raise IntegrityError(
             f"weights in {source} do not match the architecture: {'; '.join(parts)}. "
-            "Check that the config (or --arch) names the model these weights were trained as"
+            "Check that the config (or the architecture named) is the one these weights were trained as"
         )
 
 
@@ -65,6 +65,19 @@ def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> di
             f"{path} is corrupt or truncated ({exc}); download it again "
             "(force_download=True) or re-save the model"
         ) from exc
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """The one weights fingerprint: SHA-256 of every parameter and buffer (names, dtypes and
+    bytes, in state-dict order), 16 hex digits. Equal fingerprints, equal weights: results files,
+    exported artifacts and training replicas are matched by it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def write_safetensors(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> None:

@@ -40,6 +40,7 @@ from robnetzoo.data import first_n, take
 from robnetzoo.evaluation import evaluate
 from robnetzoo.genotype import Genotype
 from robnetzoo.profile import count_macs, count_parameters
+from robnetzoo.seeding import derive_seed
 
 from .analysis import conv_counts, fsp_loss
 from .settings import SearchSettings
@@ -106,7 +107,7 @@ def describe(genotype: Genotype, *, num_classes: int = 10, C: int = FINAL_C, lay
 
 def candidate_seed(seed: int, index: int) -> int:
     """The seed of everything random about candidate ``index`` (never of the rank)."""
-    return (seed * 1_000_003 + index * 7_919 + 29) % (2**62)
+    return derive_seed(seed, "candidate", index)
 
 
 def deep_cells(layers: int) -> list[int]:
@@ -138,7 +139,7 @@ def cell_fsp_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     attack at the search's threat model, seeded by the candidate): raw and relative."""
     attack = attack_suite.build(settings.score_attack, model, threat_model=settings.supernet.threat_model,
                                 validate=False)
-    attack.seed = candidate_seed(settings.seed, index) + 1
+    attack.seed = derive_seed(settings.seed, "candidate-attack", index)
     adversarial = attack(images, labels)
     with torch.no_grad():
         clean = model.forward_features(images, include_stem=True)  # type: ignore[operator]

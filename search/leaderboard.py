@@ -18,7 +18,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import atomic_write_text, read_jsonl
+from robnetzoo.errors import CorruptFile, option
 
 CSV_COLUMNS = (
     "rank", "index", "space", "score", "robust", "clean", "finetune_robust", "finetune_clean", "inherited_robust",
@@ -35,15 +36,14 @@ class Ledger:
 
     def read(self) -> dict[tuple[str, int], dict[str, Any]]:
         """Every complete record by (stage, index); a torn last line is dropped."""
+        fix = f"move it away and rerun with {option('resume', True)} to score its candidates again"
         records: dict[tuple[str, int], dict[str, Any]] = {}
-        if not self.path.exists():
-            return records
-        for line in self.path.read_text().splitlines():
+        for record in read_jsonl(self.path, "search's candidates.jsonl", fix=fix):
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the line a kill cut short
-            records[(record["stage"], int(record["index"]))] = record
+                records[(str(record["stage"]), int(record["index"]))] = record
+            except (KeyError, TypeError, ValueError):
+                raise CorruptFile(self.path, "search's candidates.jsonl", "a record without stage and index",
+                                  fix=fix) from None
         return records
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:

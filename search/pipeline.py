@@ -32,9 +32,9 @@ import torch
 from torch.utils.data import Dataset
 
 from robnetzoo import distributed
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import OutputMode, output_mode, read_json, write_json
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
 from robnetzoo.weights import read_safetensors, write_safetensors
@@ -115,41 +115,29 @@ def plan_candidates(settings: SearchSettings) -> list[Candidate]:
 def prepare_folder(folder: Path, settings: SearchSettings, resume: bool) -> None:
     """Create the search folder, or check the one to resume; never overwrite a search."""
     settings_file = folder / SETTINGS_FILE
-    if resume:
-        if not settings_file.is_file():
-            raise InvalidInput(f"nothing to resume: {folder} holds no search ({SETTINGS_FILE}); drop --resume")
-        saved = read_settings(folder)
-        differ = saved.differences(settings)
+    what = "a finished search" if (folder / SUMMARY_FILE).exists() else "an unfinished search"
+    if output_mode(folder, what, holds=settings_file.is_file(), resume=resume, can_overwrite=False) is OutputMode.RESUME:
+        differ = read_settings(folder).differences(settings)
         if differ:
             raise InvalidInput(
-                f"cannot resume: {folder} was made with different {', '.join(differ)}; rerun with the same "
-                "settings, or give --output a new folder"
+                f"cannot resume: {folder} was made with different {', '.join(differ)}",
+                fix=f"rerun with the same settings, or give {option('output')} a new folder", path=folder,
             )
         return
-    if (folder / SUMMARY_FILE).exists():
-        raise InvalidInput(
-            f"{folder} holds a finished search (never overwritten); choose another --output, or redo its "
-            f"analysis with: robnetzoo search --analyse {folder}"
-        )
-    if settings_file.exists():
-        raise InvalidInput(f"{folder} holds an unfinished search; pass --resume to continue it, or choose another --output")
-    if folder.exists() and any(folder.iterdir()):
-        raise InvalidInput(f"{folder} exists and is not empty; choose another --output")
     distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
     if distributed.current().is_main:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(settings_file, json.dumps(settings.to_dict(), indent=1) + "\n")
+        write_json(settings_file, settings.to_dict(), indent=1)
     distributed.barrier()
 
 
 def read_settings(folder: str | Path) -> SearchSettings:
+    """The settings a search folder was made with (``search.json``)."""
     folder = Path(folder)
-    try:
-        return SearchSettings.from_dict(json.loads((folder / SETTINGS_FILE).read_text()), source=str(folder / SETTINGS_FILE))
-    except FileNotFoundError:
-        raise InvalidInput(f"{folder} is not a search folder (no {SETTINGS_FILE}); give the --output of a search") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{folder / SETTINGS_FILE} is not a search's settings ({exc})") from None
+    data = read_json(folder / SETTINGS_FILE, "search's search.json", expect=dict,
+                     missing=f"{folder} is not a search folder (no {SETTINGS_FILE}); give the {option('output')} of a search",
+                     fix="it is damaged: start the search again in a new folder")
+    return SearchSettings.from_dict(data, source=str(folder / SETTINGS_FILE))
 
 
 def load_search_data(settings: SearchSettings, data_root: str | Path | None = None) -> tuple[Dataset, Dataset]:
@@ -159,14 +147,14 @@ def load_search_data(settings: SearchSettings, data_root: str | Path | None = No
     needed = max(settings.score_examples or 0, settings.fsp_examples, 1)
     if settings.validation_size < needed:
         raise InvalidInput(
-            f"the validation split ({settings.validation_size} images) is smaller than the {needed} the scorers use; "
-            "raise --validation-size or lower the scoring examples"
+            f"the validation split ({settings.validation_size} images) is smaller than the {needed} the scorers use",
+            fix=f"raise {option('validation_size')} or lower the scoring examples",
         )
     train, validation = train_validation_split(full, settings.validation_size, seed=VALIDATION_SEED)
     if len(train) < settings.supernet.batch_size:  # type: ignore[arg-type]
         raise InvalidInput(
             f"{settings.dataset} leaves {len(train)} training images after the validation split, fewer than one "  # type: ignore[arg-type]
-            f"batch of {settings.supernet.batch_size}; lower --validation-size"
+            f"batch of {settings.supernet.batch_size}", fix=f"lower {option('validation_size')}",
         )
     return train, validation
 
@@ -317,11 +305,11 @@ def run_search(
     try:
         result = analyse(folder, settings=settings, progress=report, write=context.is_main)
     except InvalidInput as exc:  # a budget no candidate meets: the scored candidates are kept
-        raise InvalidInput(f"{exc} (every scored candidate is kept in {folder}: rerun with --resume and the new "
-                           "budget)") from None
+        raise InvalidInput(exc.problem, fix=f"{exc.fix or 'change the budget'} (every scored candidate is kept in "
+                           f"{folder}: rerun with {option('resume', True)} and the new budget)", path=folder) from None
     result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
     if context.is_main:
-        atomic_write_text(folder / SUMMARY_FILE, json.dumps(result.summary(), indent=1) + "\n")
+        write_json(folder / SUMMARY_FILE, result.summary(), indent=1)
     distributed.barrier()
     return result
 
@@ -338,7 +326,8 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budge
     began = time.perf_counter()
     records = Ledger(folder / LEDGER_FILE).read()
     if not any(stage == "screen" for stage, _ in records):
-        raise InvalidInput(f"{folder} has no scored candidates yet; finish the search with --resume first")
+        raise InvalidInput(f"{folder} has no scored candidates yet",
+                           fix=f"finish the search with {option('resume', True)} first", path=folder)
     kept_free = fsp_filter(records, settings.fsp_keep)
     rows = leaderboard_rows(records, settings.scorer, kept_free)
     result_analysis = findings.analyse(rows, settings)
@@ -350,7 +339,7 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budge
         from .plots import write_plots
 
         result_analysis["plots"] = [str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")]
-        atomic_write_text(folder / "analysis.json", json.dumps(result_analysis, indent=1) + "\n")
+        write_json(folder / "analysis.json", result_analysis, indent=1)
         write_genotypes(selection, folder / "genotypes", layers=settings.layers)
     return SearchResult(folder, settings, rows, result_analysis, selection,
                         {"analysis": time.perf_counter() - began}, notes)

@@ -10,7 +10,6 @@ with the run's own ``eval_results.json``; rewrites the model card; then uploads 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,14 +17,15 @@ from typing import Any, Callable
 
 from robnetzoo.config import ModelConfig
 from robnetzoo.data import load_dataset
-from robnetzoo.errors import IntegrityError, InvalidInput
+from robnetzoo._io import read_json
+from robnetzoo.errors import IntegrityError, InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.hub import CARD_NAME, load_folder, model_card
 from robnetzoo.registry import check_repo_id
 
 from .card import training_notes
 from .recipes import Recipe
-from .runs import EVAL_FILE, EVAL_RESULTS_FILE, HUB_FILES, read_run
+from .runs import EVAL_RESULTS_FILE, HUB_FILES, read_run, read_run_report
 
 CHECK_EXAMPLES = 8
 
@@ -50,19 +50,15 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
     status = run.get("status")
     if status != "finished":
         raise InvalidInput(
-            f"{path} is an unfinished run ({status}); finish it first: rerun its robnetzoo train command with --resume"
-        )
-    try:
-        report = EvalReport.from_dict(json.loads((path / EVAL_FILE).read_text()))
-        saved = json.loads((path / EVAL_RESULTS_FILE).read_text())
-    except FileNotFoundError as exc:
-        raise InvalidInput(f"{path} has no evaluation ({Path(exc.filename).name} is missing); "
-                           "rerun its robnetzoo train command with --resume to evaluate it") from None
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise IntegrityError(f"{path}: the evaluation files are damaged ({exc}); retrain or re-evaluate the run") from None
+            f"{path} is an unfinished run ({status})",
+            fix=f"finish it first: rerun its robnetzoo train command with {option('resume', True)}", path=path)
+    report = read_run_report(path)
+    saved = read_json(path / EVAL_RESULTS_FILE, "run's evaluation results", expect=dict,
+                      fix=f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again",
+                      missing=f"{path} has no evaluation ({EVAL_RESULTS_FILE} is missing)")
     for name in HUB_FILES:
         if not (path / name).is_file():
-            raise InvalidInput(f"{path} lacks {name}; rerun its robnetzoo train command with --resume")
+            raise InvalidInput(f"{path} lacks {name}", fix=f"rerun its robnetzoo train command with {option('resume', True)}")
 
     model = load_folder(path)  # strict: a missing or unexpected tensor is an error
     header = saved["header"]
@@ -74,7 +70,7 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
             eps=header["threat_model"]["eps"], n_examples=n, seed=header["seed"], cascade=header["cascade"],
             attack_params=header["attack_params"], output=Path(tmp) / "check.json", device="cpu",
         )
-        fresh = json.loads((Path(tmp) / "check.json").read_text())["results"]
+        fresh = read_json(Path(tmp) / "check.json", "results file", fix="report this as a bug")["results"]
     for phase, marks in fresh.items():
         expected = saved["results"][phase][:n]
         if marks != expected:

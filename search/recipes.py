@@ -242,4 +242,4 @@ def get_recipe(name_or_path: str | Path) -> Recipe:
     path = Path(text)
     if not path.suffix == ".json" and not path.exists():
         raise NotFound(f"unknown preset {text!r}; presets: {', '.join(PRESETS)} (or a recipe .json file)")
-    return Recipe.from_dict(read_json(path, f"no recipe file at {path}"), source=str(path))
+    return Recipe.from_dict(read_json(path, "recipe file", expect=dict, missing=f"no recipe file at {path}", fix="fix the JSON, or name a preset"), source=str(path))

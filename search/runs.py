@@ -27,11 +27,11 @@ from typing import Any, Callable
 import torch
 
 from robnetzoo import distributed
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import OutputMode, atomic_write_text, output_mode, read_json
 from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import CorruptFile, InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.genotype import Genotype
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
@@ -92,7 +92,8 @@ def model_config_for(
         base = buildable_config(model)
         unknown = sorted(k for k in ("C", "layers") if k in overrides and k not in base.arch_args)
         if unknown:
-            raise InvalidInput(f"{model} has no {'/'.join(unknown)} to set; --width and --layers are for RobNets")
+            raise InvalidInput(f"{model} has no {'/'.join(unknown)} to set",
+                               fix=f"{option('width')} and {option('layers')} are for RobNets")
         config = derive_config(base, dataset=dataset, **overrides)
     genotype = config.genotype()
     if genotype is not None and "layers" in config.arch_args:
@@ -126,18 +127,23 @@ def read_genotype(path: Path) -> Genotype:
 def read_run(path: str | Path) -> dict[str, Any]:
     """``run.json`` of a run folder; one line when the folder is not a run."""
     path = Path(path)
-    file = path / RUN_FILE
     if not path.is_dir():
-        raise InvalidInput(f"{path} is not a run folder (no such folder); give the --output of a robnetzoo train run")
+        raise InvalidInput(f"{path} is not a run folder (no such folder)",
+                           fix=f"give the {option('output')} of a robnetzoo train run", path=path)
+    return read_json(path / RUN_FILE, "training run's run.json", expect=dict, format=RUN_FORMAT,
+                     missing=f"{path} is not a robnetzoo run (no {RUN_FILE}); give the {option('output')} of a robnetzoo train run",
+                     fix=f"it is damaged: train again into another {option('output')}")
+
+
+def read_run_report(path: Path) -> EvalReport:
+    """The final evaluation of a finished run (``eval.json``)."""
+    fix = f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again"
+    data = read_json(path / EVAL_FILE, "run's eval.json", expect=dict, fix=fix,
+                     missing=f"{path} has no evaluation ({EVAL_FILE} is missing); {fix}")
     try:
-        data = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"{path} is not a robnetzoo run (no {RUN_FILE}); give the --output of a robnetzoo train run") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{file} is damaged ({exc}); it is not a run robnetzoo can read") from None
-    if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
-        raise InvalidInput(f"{file} is not a robnetzoo run file")
-    return data
+        return EvalReport.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptFile(path / EVAL_FILE, "run's eval.json", f"{type(exc).__name__}: {exc}", fix=fix) from None
 
 
 def _identity(config: ModelConfig, recipe: Recipe, seed: int, eval_attacks: list[str] | None,
@@ -169,24 +175,16 @@ def _describe_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str:
 
 def _check_output(path: Path, identity: dict[str, Any], resume: bool) -> dict[str, Any] | None:
     """The saved run to continue, or None for a fresh run; refuses anything else."""
-    if path.exists() and not path.is_dir():
-        raise InvalidInput(f"--output {path} is a file; give a folder for the run")
-    has_run = (path / RUN_FILE).is_file()
-    if not has_run:
-        if resume:
-            raise InvalidInput(f"nothing to resume: {path} holds no run; drop --resume to start one there")
-        if path.is_dir() and any(path.iterdir()):
-            raise InvalidInput(f"--output {path} is not empty and holds no run; choose an empty or new folder")
+    saved = read_run(path) if (path / RUN_FILE).is_file() else None
+    what = "a training run"
+    if saved is not None:
+        what = "a finished run" if saved.get("status") == "finished" else f"an unfinished run ({saved.get('status')})"
+    if output_mode(path, what, holds=saved is not None, resume=resume, can_overwrite=False) is OutputMode.NEW:
         return None
-    saved = read_run(path)
-    if not resume:
-        state = "a finished run" if saved.get("status") == "finished" else f"an unfinished run ({saved.get('status')})"
-        raise InvalidInput(
-            f"--output {path} holds {state}; pass --resume to continue it, or choose another --output"
-        )
-    difference = _describe_difference(saved.get("identity", {}), identity)
+    difference = _describe_difference(saved.get("identity", {}), identity)  # type: ignore[union-attr]
     if difference:
-        raise InvalidInput(f"cannot resume {path}: it was made with {difference}; resume with the same settings")
+        raise InvalidInput(f"cannot resume {path}: it was made with {difference}", fix="resume with the same settings",
+                           path=path)
     return saved
 
 
@@ -244,7 +242,7 @@ def train_run(
     saved = _check_output(path, identity, resume)
     distributed.barrier()  # every rank has checked the folder before rank 0 writes to it
     if saved is not None and saved.get("status") == "finished":
-        report = EvalReport.from_dict(json.loads((path / EVAL_FILE).read_text()))
+        report = read_run_report(path)
         return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
 
     extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
+from robnetzoo.seeding import derive_seed
 from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, edge_inputs
 
 SAMPLERS = ("edge", "density")
@@ -63,7 +64,7 @@ def _draw(generator: torch.Generator, cells: int, by: str) -> Genotype:
 
 def candidate_stream(seed: int, index: int) -> torch.Generator:
     """The random stream of candidate ``index``: a function of (seed, index), never of the rank."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + index * 7_919 + 17) % (2**63))
+    return torch.Generator().manual_seed(derive_seed(seed, "candidate-genotype", index))
 
 
 def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int = 1, by: str = "density",
@@ -82,7 +83,7 @@ def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int
                 break
         else:
             raise InvalidInput(
-                f"could not draw {n} distinct candidates (stuck at {index}); ask for fewer --candidates"
+                f"could not draw {n} distinct candidates (stuck at {index}); ask for fewer {option('candidates')}"
             )
         seen.add(str(genotype))
         out.append(genotype)

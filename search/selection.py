@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from robnetzoo._io import atomic_write_text
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 from robnetzoo.genotype import Genotype
 
 from .candidates import FINAL_LAYERS
@@ -37,7 +37,7 @@ def select(rows: list[dict[str, Any]], budgets: dict[str, float]) -> dict[str, d
             if smallest > budget:
                 raise InvalidInput(
                     f"no cell-space candidate fits the {name} budget of {budget / 1e6:.2f}M parameters (the smallest "
-                    f"scored one has {smallest / 1e6:.2f}M); raise --budget-{name} to at least {smallest / 1e6:.2f}M"
+                    f"scored one has {smallest / 1e6:.2f}M); raise {option('budget_' + name)} to at least {smallest / 1e6:.2f}M"
                 )
             # Each model gets its own band (above the next smaller budget) when the band holds a
             # candidate, so small / medium / large differ; otherwise the best under the budget.
@@ -54,7 +54,7 @@ def select(rows: list[dict[str, Any]], budgets: dict[str, float]) -> dict[str, d
             smallest = min(r["parameters"] for r in free)
             raise InvalidInput(
                 f"no cell-free candidate fits the largest budget of {budget / 1e6:.2f}M parameters (the smallest "
-                f"kept one has {smallest / 1e6:.2f}M); raise --budget-large to at least {smallest / 1e6:.2f}M"
+                f"kept one has {smallest / 1e6:.2f}M); raise {option('budget_large')} to at least {smallest / 1e6:.2f}M"
             )
         chosen["robnet-free"] = {**min(fits, key=lambda r: r["rank"]), "budget": budget, "band": [0.0, budget]}
     return chosen

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from robnetzoo._io import read_json
-from robnetzoo.errors import InvalidInput, NotFound
+from robnetzoo.errors import InvalidInput, NotFound, option
 
 from .recipes import Recipe
 
@@ -80,15 +80,15 @@ class SearchSettings:
         if self.scorer not in SCORERS:
             out.append(f"unknown scorer {self.scorer!r} (use one of {', '.join(SCORERS)})")
         if self.space in ("cell", "both") and self.candidates < 2:
-            out.append(f"--candidates must be at least 2, got {self.candidates}")
+            out.append(f"{option('candidates')} must be at least 2, got {self.candidates}")
         if self.space in ("free", "both") and self.free_candidates < 2:
-            out.append(f"--free-candidates must be at least 2, got {self.free_candidates}")
+            out.append(f"{option('free_candidates')} must be at least 2, got {self.free_candidates}")
         if self.finetune_subset is not None and self.finetune_subset < 0:
-            out.append(f"--finetune-subset must be 0 or more, got {self.finetune_subset}")
+            out.append(f"{option('finetune_subset')} must be 0 or more, got {self.finetune_subset}")
         if not 0 < self.fsp_keep <= 1:
-            out.append(f"--fsp-keep must be in (0, 1], got {self.fsp_keep}")
+            out.append(f"{option('fsp_keep')} must be in (0, 1], got {self.fsp_keep}")
         if self.width < 1 or self.layers < 3:
-            out.append(f"the supernet needs --width >= 1 and --layers >= 3, got {self.width} and {self.layers}")
+            out.append(f"the supernet needs {option('width')} >= 1 and {option('layers')} >= 3, got {self.width} and {self.layers}")
         for name, budget in self.budgets.items():
             if not budget > 0:
                 out.append(f"budget {name} must be a positive parameter count, got {budget}")
@@ -180,4 +180,4 @@ def get_preset(name: str) -> SearchSettings:
     path = Path(name)
     if path.suffix != ".json":
         raise NotFound(f"unknown search preset {name!r}; presets: {', '.join(PRESETS)} (or a search.json file)")
-    return SearchSettings.from_dict(read_json(path, f"no search settings file at {path}"), source=str(path))
+    return SearchSettings.from_dict(read_json(path, "search settings file", expect=dict, missing=f"no search settings file at {path}", fix="fix the JSON, or name a preset"), source=str(path))

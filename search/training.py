@@ -41,9 +41,12 @@ from torch.utils.data import Dataset
 from robnetzoo import attacks as attack_suite
 from robnetzoo import distributed
 from robnetzoo._io import atomic_write
+from robnetzoo._io import read_checkpoint as read_torch_file
 from robnetzoo.data import take
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation import evaluate
+from robnetzoo.seeding import derive_seed
+from robnetzoo.weights import weights_fingerprint
 
 from .recipes import Recipe
 
@@ -128,7 +131,7 @@ class Trainer:
         self.steps_per_epoch = (n // self.context.world_size) // self.local_batch
         if self.steps_per_epoch < 1:
             raise InvalidInput(
-                f"{n} training examples do not fill one batch of {recipe.batch_size}; lower --batch-size"
+                f"{n} training examples do not fill one batch of {recipe.batch_size}; lower {option('batch_size')}"
             )
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         self.autocast = self.device.type == "cuda"
@@ -141,7 +144,8 @@ class Trainer:
         self.on_epoch = on_epoch if self.context.is_main else None
 
         if sync_batchnorm and self.device.type != "cuda":
-            raise InvalidInput("--sync-bn needs CUDA (torch's SyncBatchNorm runs on GPUs only); drop it on CPU")
+            raise InvalidInput(f"{option('sync_bn', True)} needs CUDA (torch's SyncBatchNorm runs on GPUs only)",
+                               fix="drop it on CPU")
         if sync_batchnorm and self.context.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.module = model.to(self.device)
@@ -162,11 +166,12 @@ class Trainer:
         self.optimizer = _optimizer(self.module, recipe)
         self.attack = self._build_attack()
 
-        rank_seed = self.seed * 1_000_003 + self.context.rank
-        self.augment_generator = torch.Generator().manual_seed(rank_seed + 1)
-        self.hook_generator = torch.Generator().manual_seed(self.seed + 2)  # same on every rank: same paths
+        rank = self.context.rank
+        self.augment_generator = torch.Generator().manual_seed(derive_seed(self.seed, "augment", rank))
+        # the same on every rank: every replica samples the same paths
+        self.hook_generator = torch.Generator().manual_seed(derive_seed(self.seed, "architecture-hook"))
         if self.attack is not None:
-            self.attack.generator = torch.Generator(device=self.device).manual_seed(rank_seed + 3)
+            self.attack.generator = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, "attack", rank))
         self.epoch, self.step = 0, 0
         self.running = _Running()
         self.history: list[dict[str, Any]] = []
@@ -329,7 +334,7 @@ class Trainer:
             message = (
                 f"catastrophic overfitting at epoch {self.epoch + 1}, step {self.step}: PGD-10 accuracy on "
                 f"{GUARD_EXAMPLES} held-out images fell from {self.guard_best:.1f}% to {check['robust']:.1f}%; "
-                "training stopped and the best epoch is kept (lower the lr or the FGSM step, or use --preset paper)"
+                "training stopped and the best epoch is kept (lower the lr or the FGSM step, or use the paper recipe)"
             )
             self.notes.append(message)
             self.stopped = "catastrophic overfitting"
@@ -409,7 +414,6 @@ class Trainer:
             "position": {"epoch": self.epoch, "step": self.step},
             "model": {k: v.detach().cpu() for k, v in self.module.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
-            "grad_scaler": None,  # bf16 autocast needs no loss scaling
             "rng": distributed.all_gather_objects(_cpu(self._rng_state())),
             "running": self.running.as_dict(),
             "history": self.history,
@@ -433,7 +437,7 @@ class Trainer:
         if state["world_size"] != self.context.world_size:
             raise InvalidInput(
                 f"cannot resume: {path} was written by {state['world_size']} process(es), this run has "
-                f"{self.context.world_size}; resume with the same --nproc_per_node"
+                f"{self.context.world_size}; resume with the same number of processes (torchrun --nproc_per_node)"
             )
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -444,30 +448,14 @@ class Trainer:
         self.stopped, self.guard_best, self.notes = state["stopped"], float(state["guard_best"]), list(state["notes"])
 
 
-def weights_fingerprint(module: nn.Module) -> str:
-    """SHA-256 of every parameter and buffer, in order: equal fingerprints, equal weights."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """A training checkpoint, read without unpickling code (``weights_only=True``)."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: say which and what to do
-        raise InvalidInput(f"cannot resume: {path} is not a readable robnetzoo checkpoint ({exc}); "
-                           "start a new run with another --output") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise InvalidInput(f"cannot resume: {path} is not a robnetzoo training checkpoint")
+    state = read_torch_file(path, "robnetzoo training checkpoint", format=CHECKPOINT_FORMAT,
+                            fix=f"start a new run with another {option('output')}")
     if state.get("version") != CHECKPOINT_VERSION:
         raise InvalidInput(f"cannot resume: {path} has checkpoint version {state.get('version')}, "
-                           f"this robnetzoo reads {CHECKPOINT_VERSION}")
+                           f"this robnetzoo reads {CHECKPOINT_VERSION}",
+                           fix=f"start a new run with another {option('output')}", path=path)
     return state
 
 

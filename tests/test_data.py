@@ -118,7 +118,7 @@ def test_digits_load_without_scikit_learn():
 
 
 @pytest.mark.parametrize("name, hint", [
-    ("cifar10", "--download"), ("cifar100", "--download"), ("svhn", "--download"),
+    ("cifar10", "download=True"), ("cifar100", "download=True"), ("svhn", "download=True"),
     ("imagenet", "class folders"), ("tiny-imagenet", "cannot download"),
 ])
 def test_missing_data_root_says_where_and_how(tmp_path, name, hint):

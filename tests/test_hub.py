@@ -69,7 +69,7 @@ def test_config_that_does_not_match_the_weights(saved_folder, tmp_path):
 
 def test_bad_config_json(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(IntegrityError, match="not valid JSON"):
+    with pytest.raises(IntegrityError, match="config.json is not a readable model config.json .not JSON"):
         from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"schema_version": 99, "name": "x"}))
     with pytest.raises(IntegrityError, match="upgrade robnetzoo"):

@@ -66,7 +66,7 @@ def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
             if part not in result:
                 result.append(part)
     if not result:
-        raise InvalidInput("no attack given; e.g. --attack pgd20")
+        raise InvalidInput("no attack given", fix="name one, e.g. pgd20")
     return result
 
 

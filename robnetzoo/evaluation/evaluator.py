@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -41,9 +40,10 @@ from torch.utils.data import Dataset
 
 from .. import attacks as attack_suite
 from .. import distributed
-from .._io import check_writable_file
+from .._io import check_writable_file, output_mode
 from ..data import dataset_num_classes, first_n, take
-from ..errors import InvalidInput
+from ..errors import InvalidInput, option
+from ..seeding import derive_seed
 from ..threat import ThreatModel
 from .report import EvalReport
 from .store import CORRECT, SKIPPED, WRONG, ResultsStore
@@ -90,13 +90,8 @@ def evaluate(
     ``progress`` receives dicts (``phase``, ``done``, ``total``, ``robust``) for progress bars.
     """
     threat = _threat_model(model, eps, norm)
-    names = attack_suite.expand(
-        [DEFAULT_ATTACK[threat.norm]] if attacks is None else [attacks] if isinstance(attacks, str) else list(attacks)
-    )
-    if batch_size < 1:
-        raise InvalidInput(f"batch_size must be at least 1, got {batch_size}")
-    if precision not in ("fp32", "bf16"):
-        raise InvalidInput(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    names = check_request(attacks=[DEFAULT_ATTACK[threat.norm]] if attacks is None else attacks,
+                          n_examples=n_examples, batch_size=batch_size, precision=precision)
     output_path = _check_output(output, resume, overwrite)
     notes: list[str] = []
     available = len(dataset)  # type: ignore[arg-type]
@@ -148,6 +143,25 @@ def evaluate(
 # ---------------------------------------------------------------------------- set-up
 
 
+def check_request(*, attacks: Sequence[str] | str | None = None, n_examples: int | None = None,
+                  batch_size: int = 200, precision: str = "fp32", eps: float | None = None,
+                  norm: str | None = None) -> list[str] | None:
+    """Everything about an evaluation request that can be wrong before a model or data set is
+    loaded (so a front end can fail in a second, not after a download); ``evaluate`` runs it
+    too. Returns the attack names expanded (``paper`` -> its suite), or None for the default."""
+    if n_examples is not None and n_examples < 1:
+        raise InvalidInput(f"{option('n_examples')} must be at least 1, got {n_examples}")
+    if batch_size < 1:
+        raise InvalidInput(f"{option('batch_size')} must be at least 1, got {batch_size}")
+    if precision not in ("fp32", "bf16"):
+        raise InvalidInput(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if norm is not None or eps is not None:
+        ThreatModel().with_overrides(norm=norm, eps=eps)
+    if attacks is None:
+        return None
+    return attack_suite.expand([attacks] if isinstance(attacks, str) else list(attacks))
+
+
 def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatModel:
     config = getattr(model, "zoo_config", None) or getattr(model, "config", None)
     own = getattr(config, "threat_model", None) or getattr(model, "threat_model", None)
@@ -158,15 +172,13 @@ def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatMode
 def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> Path | None:
     if output is None:
         if resume:
-            raise InvalidInput("resume needs an output file (--output) to continue")
+            raise InvalidInput(f"{option('resume', True)} needs an {option('output')} file to continue",
+                               fix=f"name the results file with {option('output')}")
         return None
     path = Path(output)
     check_writable_file(path, "results file")
-    if path.exists() and not (resume or overwrite):
-        raise InvalidInput(
-            f"{path} already exists (results of an earlier run); pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --output"
-        )
+    output_mode(path, "results of an earlier evaluation", holds=path.exists(), resume=resume, overwrite=overwrite,
+                folder=False, resume_needs_one=False)
     return path
 
 
@@ -178,7 +190,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     except RuntimeError:
         raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInput("--device cuda asked for, but CUDA is not available here; use --device cpu or auto")
+        raise InvalidInput(f"{option('device', 'cuda')} asked for, but CUDA is not available here",
+                           fix=f"use {option('device', 'cpu')} or {option('device', 'auto')}")
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise InvalidInput(f"device {device!r} is not supported; use auto, cpu or cuda")
     return resolved
@@ -235,7 +248,7 @@ def _plan_attack(
 
 def example_seed(seed: int, attack: str, index: int) -> int:
     """The seed of one example's random start: a function of (seed, attack, index) only."""
-    return (seed * 0x9E3779B97F4A7C15 + zlib.crc32(attack.encode()) * 0xBF58476D1CE4E5B9 + index) % (2**63)
+    return derive_seed(seed, "example", attack, index)
 
 
 # ---------------------------------------------------------------------------- stages

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._io import atomic_write_text
-from ..errors import InvalidInput
+from .._io import atomic_write_text, read_json
+from ..errors import CorruptFile, InvalidInput, option
 
 RESULTS_VERSION = 2
 PENDING, CORRECT, WRONG, SKIPPED = "-", "1", "0", "x"
@@ -38,29 +38,26 @@ class ResultsStore:
             self._load(source)
 
     def _load(self, source: Path) -> None:
-        try:
-            data = json.loads(source.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidInput(
-                f"cannot resume: {source} is not a robnetzoo results file ({exc}); "
-                "give --output a new file name"
-            ) from None
-        if not isinstance(data, dict) or data.get("version") != RESULTS_VERSION or "header" not in data:
-            raise InvalidInput(
-                f"cannot resume: {source} is not a robnetzoo results file of version {RESULTS_VERSION}; "
-                "give --output a new file name"
-            )
+        fix = f"give {option('output')} a new file name"
+        data = read_json(source, "robnetzoo results file", fix=fix, expect=dict)
+        if data.get("version") != RESULTS_VERSION or not isinstance(data.get("header"), dict):
+            raise CorruptFile(source, "robnetzoo results file", f"not version {RESULTS_VERSION}", fix=fix)
         saved = data["header"]
         if saved != self.header:
             changed = sorted(k for k in set(saved) | set(self.header) if saved.get(k) != self.header.get(k))
             raise InvalidInput(
-                f"cannot resume: {source} was made with different {', '.join(changed)}; "
-                "rerun with the same settings, or give --output a new file name"
+                f"cannot resume: {source} was made with different {', '.join(changed)}",
+                fix=f"rerun with the same settings, or give {option('output')} a new file name", path=source,
             )
-        for name, marks in data.get("results", {}).items():
-            if name in self.phases and len(marks) == len(self.phases[name]):
-                self.phases[name] = list(marks)
-        self.seconds.update(data.get("seconds", {}))
+        try:
+            for name, marks in data.get("results", {}).items():
+                if name in self.phases and len(marks) == len(self.phases[name]):
+                    if set(marks) - {PENDING, CORRECT, WRONG, SKIPPED}:
+                        raise ValueError(f"unknown marks in {name}")
+                    self.phases[name] = list(marks)
+            self.seconds.update({k: float(v) for k, v in data.get("seconds", {}).items()})
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise CorruptFile(source, "robnetzoo results file", str(exc), fix=fix) from None
 
     def pending(self, phase: str, indices: Iterable[int]) -> list[int]:
         marks = self.phases[phase]

@@ -12,7 +12,6 @@ torch ``source`` model (transfer evaluation), or by score-based attacks that onl
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -20,6 +19,7 @@ from torch import nn
 
 from ..errors import InvalidInput
 from ..fast import Prepared, prepare_for_attack
+from ..weights import weights_fingerprint
 
 
 @runtime_checkable
@@ -28,16 +28,6 @@ class Target(Protocol):
     fingerprint: str
 
     def logits(self, images: torch.Tensor) -> torch.Tensor: ...
-
-
-def fingerprint_module(model: nn.Module) -> str:
-    """A short hash of the weights (a strided sample of every tensor, with its name)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        flat = tensor.detach().reshape(-1)
-        digest.update(flat[:: max(1, flat.numel() // 64)].float().cpu().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class TorchTarget:
@@ -61,7 +51,7 @@ class TorchTarget:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         config = getattr(model, "zoo_config", None)
         self.name = config.name if config is not None else type(model).__name__
-        self.fingerprint = fingerprint_module(model)
+        self.fingerprint = weights_fingerprint(model)
         self.num_classes = int(config.num_classes) if config is not None else -1
 
     def inputs(self, images: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ def test_eval_input_errors_exit_2(digits_folder, tmp_path, capsys):
         (["-a", "pgdx"], "unknown attack 'pgdx'"),
         (["--eps", "8"], "did you mean 8/255"),
         (["--eps", "abc"], "not a number"),
-        (["--resume"], "--resume needs --output"),
+        (["--resume"], "--resume needs an --output file"),
         (["--dataset", "imagenet", "--data-root", str(tmp_path)], "has 2 classes but digits-robnet predicts 10"),
         (["--dataset", "cifar10", "--data-root", str(tmp_path / "none")], "cifar10 not found"),
     ]

@@ -64,10 +64,10 @@ def test_aoti_package_matches_torch_and_is_judged_by_the_evaluator(digits_model,
 
 
 def test_a_package_without_its_identity_is_refused(digits_model, tmp_path):
-    from robnetzoo.errors import InvalidInput
+    from robnetzoo.errors import NotFound
     from robnetzoo.export.aoti import AotiTarget
 
     package = tmp_path / "model.pt2"
     package.write_bytes(b"PK\x03\x04 not really")
-    with pytest.raises(InvalidInput, match=r"no model.pt2.json beside it.*robnetzoo export --aoti"):
+    with pytest.raises(NotFound, match=r"no model.pt2.json beside it.*robnetzoo export --aoti"):
         AotiTarget(package, model=digits_model)

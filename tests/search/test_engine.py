@@ -8,7 +8,7 @@ import torch
 from robnetzoo import attacks
 from robnetzoo.config import build_model
 from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import CorruptFile, InvalidInput
 from robnetzoo.search.recipes import PRESETS
 from robnetzoo.search.training import Trainer, _augment, _optimizer, read_checkpoint
 from tests.conftest import tiny_config
@@ -102,10 +102,10 @@ class _Payload:
 def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"format": "robnetzoo-train-checkpoint", "payload": _Payload()}, path)
-    with pytest.raises(InvalidInput, match="not a readable robnetzoo checkpoint"):
+    with pytest.raises(CorruptFile, match="not a readable robnetzoo training checkpoint .*Unsupported global"):
         read_checkpoint(path)
     torch.save({"format": "something-else"}, path)
-    with pytest.raises(InvalidInput, match="not a robnetzoo training checkpoint"):
+    with pytest.raises(CorruptFile, match="its format is not 'robnetzoo-train-checkpoint'"):
         read_checkpoint(path)
 
 

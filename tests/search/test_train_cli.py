@@ -99,7 +99,7 @@ def test_nothing_to_resume_and_a_folder_that_is_not_a_run(capsys, tmp_path, reci
     other = tmp_path / "photos"
     other.mkdir()
     (other / "cat.jpg").write_bytes(b"\xff\xd8")
-    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no run")
+    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no training run")
     assert [p.name for p in other.iterdir()] == ["cat.jpg"]
 
 

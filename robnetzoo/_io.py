@@ -170,6 +170,8 @@ def _short(exc: BaseException) -> str:
     """The telling line of an exception's message (torch's refusal of a pickled class names
     it on a later line), without terminal escapes, cut to a length that fits one line."""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    if any("PytorchStreamReader" in line for line in lines):  # torch's words for a cut zip archive
+        return "truncated, or not a torch.save file"
     telling = [line for line in lines if "Unsupported global" in line or "GLOBAL" in line]
     text = (telling or lines or [type(exc).__name__])[0]
     return text if len(text) <= 160 else text[:157] + "..."

@@ -1,32 +1,17 @@
 """Checkpoints in the authors' format, built from the published layout, convert exactly."""
 
-import collections
-
 import pytest
 import torch
 
 import robnetzoo
 from robnetzoo.convert import convert_checkpoint
 from robnetzoo.errors import IntegrityError, InvalidInput, NotFound
-
-
-def _authors_checkpoint(layout: dict, key: str, prefix: str = "") -> dict:
-    generator = torch.Generator().manual_seed(0)
-    state = collections.OrderedDict()
-    for name, shape in layout[key].items():
-        if name.endswith("num_batches_tracked"):
-            tensor = torch.tensor(1000)
-        elif name.endswith("running_var"):
-            tensor = torch.rand(shape, generator=generator) + 0.5
-        else:
-            tensor = torch.randn(shape, generator=generator) * 0.1
-        state[prefix + name] = tensor
-    return {"epoch": 170, "best_acc": 52.1, "state_dict": state}
+from tests.support import authors_checkpoint
 
 
 @pytest.mark.parametrize("prefix", ["", "module."])
 def test_authors_checkpoint_converts_and_reloads_to_identical_logits(layout, tmp_path, prefix):
-    checkpoint = _authors_checkpoint(layout, "RobNet_large_v1_cifar10", prefix)
+    checkpoint = authors_checkpoint(layout, "RobNet_large_v1_cifar10", prefix)
     path = tmp_path / "RobNet_large_cifar.pth.tar"
     torch.save(checkpoint, path)
     summary = convert_checkpoint(path, "robnet-large", tmp_path / "out")
@@ -43,7 +28,7 @@ def test_authors_checkpoint_converts_and_reloads_to_identical_logits(layout, tmp
 
 def test_checkpoint_for_the_wrong_architecture(layout, tmp_path):
     path = tmp_path / "free.pth.tar"
-    torch.save(_authors_checkpoint(layout, "RobNet_free_cifar10"), path)
+    torch.save(authors_checkpoint(layout, "RobNet_free_cifar10"), path)
     with pytest.raises(IntegrityError, match=r"missing .*unexpected|unexpected|missing"):
         convert_checkpoint(path, "robnet-large", tmp_path / "out")
     assert not (tmp_path / "out" / "model.safetensors").exists()
@@ -54,7 +39,7 @@ class _Bookkeeping:  # a pickled object that weights_only loading refuses
 
 
 def test_pickled_objects_need_the_explicit_opt_in(tmp_path, layout):
-    checkpoint = _authors_checkpoint(layout, "RobNet_large_v1_cifar10")
+    checkpoint = authors_checkpoint(layout, "RobNet_large_v1_cifar10")
     checkpoint["args"] = _Bookkeeping()
     path = tmp_path / "pickled.pth.tar"
     torch.save(checkpoint, path)
@@ -66,7 +51,7 @@ def test_pickled_objects_need_the_explicit_opt_in(tmp_path, layout):
 
 def test_truncated_and_missing_checkpoints(tmp_path, layout):
     path = tmp_path / "cut.pth.tar"
-    torch.save(_authors_checkpoint(layout, "RobNet_large_v1_cifar10"), path)
+    torch.save(authors_checkpoint(layout, "RobNet_large_v1_cifar10"), path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(IntegrityError, match="truncated"):

@@ -10,7 +10,7 @@ from scipy.io import savemat
 from robnetzoo.data import load_dataset
 from robnetzoo.errors import NotFound
 
-from .conftest import write_cifar10
+from tests.support import write_cifar10
 
 
 def test_cifar10_on_disk_format(tmp_path):

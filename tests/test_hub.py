@@ -8,7 +8,7 @@ import robnetzoo
 from robnetzoo.errors import IntegrityError, InvalidInput, NotFound
 from robnetzoo.hub import from_pretrained, save_pretrained
 
-from .hubserver import HubServer, load_offline, point_client_at
+from tests.support.hubserver import HubServer, load_offline, point_client_at
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hubserver import HubServer, point_client_at
+from tests.support.hubserver import HubServer, point_client_at
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -45,7 +45,7 @@ def test_eval_input_errors_exit_2(digits_folder, tmp_path, capsys):
 
 def test_eval_of_a_saved_robnet_large_shows_the_paper_column(tmp_path, capsys):
     import robnetzoo
-    from tests.conftest import write_cifar10
+    from tests.support import write_cifar10
 
     folder = tmp_path / "robnet-large"
     robnetzoo.save_pretrained(robnetzoo.create_model("robnet-large"), folder)

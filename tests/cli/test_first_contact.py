@@ -14,9 +14,8 @@ import torch
 
 import robnetzoo
 from robnetzoo.cli.app import main
-from tests.conftest import write_cifar10
-from tests.hubserver import HubServer
-from tests.test_convert import _authors_checkpoint
+from tests.support import authors_checkpoint, write_cifar10
+from tests.support.hubserver import HubServer
 
 ROBNETZOO = [sys.executable, "-m", "robnetzoo.cli.app"]
 
@@ -49,7 +48,7 @@ def test_eval_of_an_unpublished_model_fails_at_once_and_names_the_ways_forward(c
 
 def test_eval_with_the_authors_checkpoint_converts_on_the_fly(layout, tmp_path, capsys):
     checkpoint = tmp_path / "RobNet_large_v1_cifar10.pth.tar"
-    torch.save(_authors_checkpoint(layout, "RobNet_large_v1_cifar10", "module."), checkpoint)
+    torch.save(authors_checkpoint(layout, "RobNet_large_v1_cifar10", "module."), checkpoint)
     root = write_cifar10(tmp_path / "data")
     code = main(["eval", "robnet-large", "--weights", str(checkpoint), "--data-root", str(root),
                  "-a", "fgsm", "--n-examples", "2", "--json"])
@@ -188,7 +187,7 @@ def test_download_without_network_is_one_line(digits_folder, tmp_path, capsys, m
 
 def test_convert_never_overwrites_a_model_without_a_flag(layout, tmp_path, capsys):
     checkpoint = tmp_path / "ckpt.pth.tar"
-    torch.save(_authors_checkpoint(layout, "RobNet_free_cifar10"), checkpoint)
+    torch.save(authors_checkpoint(layout, "RobNet_free_cifar10"), checkpoint)
     out = tmp_path / "free"
     assert main(["convert", str(checkpoint), "--arch", "robnet-free", "-o", str(out)]) == 0
     assert "converted" in capsys.readouterr().out

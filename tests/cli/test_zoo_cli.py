@@ -40,10 +40,10 @@ def test_info_registry_name(capsys):
 
 
 def test_convert_cli(tmp_path, layout, capsys):
-    from tests.test_convert import _authors_checkpoint
+    from tests.support import authors_checkpoint
 
     path = tmp_path / "ckpt.pth.tar"
-    torch.save(_authors_checkpoint(layout, "RobNet_free_cifar10", "module."), path)
+    torch.save(authors_checkpoint(layout, "RobNet_free_cifar10", "module."), path)
     assert main(["convert", str(path), "--arch", "robnet-free", "-o", str(tmp_path / "out"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["parameters"] == 5_439_790
     # wrong architecture: exit 2, one line, no traceback

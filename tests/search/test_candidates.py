@@ -32,7 +32,7 @@ def test_describe_counts_the_final_size_network():
 
 
 def test_screening_is_a_function_of_seed_and_index_and_leaves_the_supernet_alone():
-    from tests.search.test_search import tiny_settings
+    from tests.support import tiny_settings
 
     settings = tiny_settings().with_overrides(score_examples=16, fsp_examples=8, calibration_images=32)
     train, validation = train_validation_split(load_dataset("digits", "train"), 24, seed=0)

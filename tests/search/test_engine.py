@@ -8,10 +8,10 @@ import torch
 from robnetzoo import attacks
 from robnetzoo.config import build_model
 from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
-from robnetzoo.errors import CorruptFile, InvalidInput
+from robnetzoo.errors import CorruptFile
 from robnetzoo.search.recipes import PRESETS
 from robnetzoo.search.training import Trainer, _augment, _optimizer, read_checkpoint
-from tests.conftest import tiny_config
+from tests.support import tiny_config
 
 
 def _digits(n: int = 64) -> TensorImageDataset:

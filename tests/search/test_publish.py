@@ -11,7 +11,7 @@ import torch
 from robnetzoo import from_pretrained
 from robnetzoo.cli.app import main
 from robnetzoo.hub import load_folder
-from tests.hubserver import HubServer, load_offline, point_client_at
+from tests.support.hubserver import HubServer, load_offline, point_client_at
 
 
 @pytest.fixture()

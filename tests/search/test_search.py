@@ -15,27 +15,12 @@ from pathlib import Path
 import pytest
 
 from robnetzoo.cli.app import main
-from robnetzoo.search.settings import PRESETS
-
-SEED = 3
-
-
-def tiny_settings():
-    """The demo preset cut to seconds: a C=2, 3-cell supernet, one epoch on 128 images, 6
-    cell-based and 4 cell-free candidates judged on 32 validation images, 2 finetuned."""
-    demo = PRESETS["demo"]
-    return demo.with_overrides(
-        width=2, layers=3, candidates=6, free_candidates=4, finetune_subset=2, validation_size=64,
-        score_examples=32, fsp_examples=16, calibration_images=64, seed=SEED,
-        supernet=demo.supernet.with_overrides(epochs=1, batch_size=32, train_examples=128),
-        finetune=demo.finetune.with_overrides(batch_size=32, train_examples=64),
-    )
+from tests.support import SEARCH_SEED as SEED
+from tests.support import write_settings
 
 
-def _settings_file(folder: Path, name: str = "tiny.json", **changes) -> Path:
-    path = folder / name
-    path.write_text(json.dumps(tiny_settings().with_overrides(**changes).to_dict()))
-    return path
+
+_settings_file = write_settings
 
 
 def _leaderboard(folder: Path) -> list[dict]:
@@ -45,14 +30,6 @@ def _leaderboard(folder: Path) -> list[dict]:
         for key in ("seconds", "screen_seconds", "finetune_seconds"):
             row.pop(key)
     return rows
-
-
-@pytest.fixture(scope="session")
-def finished_search(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("search")
-    folder = base / "tiny"
-    assert main(["search", "--preset", str(_settings_file(base)), "--seed", str(SEED), "-o", str(folder), "--json"]) == 0
-    return folder
 
 
 def _resumable_copy(finished: Path, target: Path) -> Path:

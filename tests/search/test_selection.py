@@ -40,7 +40,7 @@ def test_the_fsp_filter_keeps_the_lowest_losses_of_the_free_space():
 
 
 def test_a_finetuned_subset_is_spread_over_the_proxy_ranking():
-    from tests.search.test_search import tiny_settings
+    from tests.support import tiny_settings
 
     genotype = Genotype.from_codes(["01"] * 14)
     plan = [Candidate(i, "cell", genotype) for i in range(9)]

@@ -10,7 +10,7 @@ import torch
 from robnetzoo.errors import InvalidInput
 from robnetzoo.genotype import EDGES_PER_CELL
 from robnetzoo.search.supernet import Supernet, extract
-from tests.conftest import randomise_bn
+from tests.support import randomise_bn
 
 CODES = ("00", "01", "10", "11")
 

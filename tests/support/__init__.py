@@ -1,0 +1,132 @@
+"""What the tests share: small real artifacts in the formats the project reads (a tiny RobNet
+config, CIFAR-10's pickled batches, an authors' checkpoint), a few seconds' training on the
+built-in digits, and the tiny search and training settings. The loopback Hub is in
+``tests/support/hubserver.py``. Tests import from here, never from one another."""
+
+from __future__ import annotations
+
+import collections
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def tiny_config(name: str = "tiny-robnet", num_classes: int = 10, dataset: str = "digits"):
+    from robnetzoo.config import ModelConfig
+    from robnetzoo.registry import ROBNET_LARGE_CELL
+
+    return ModelConfig(
+        name=name,
+        arch="robnet",
+        arch_args={"genotype": [ROBNET_LARGE_CELL], "C": 8, "layers": 3, "num_classes": num_classes},
+        num_classes=num_classes,
+        dataset=dataset,
+        input_size=(3, 32, 32),
+    )
+
+
+def randomise_bn(model: torch.nn.Module) -> None:
+    """Give BatchNorm statistics non-default values so a lost buffer changes the logits."""
+    generator = torch.Generator().manual_seed(1)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
+
+
+def write_cifar10(root: Path, n_train_per_batch: int = 4, n_test: int = 6) -> Path:
+    """torchvision's on-disk CIFAR-10 format: pickled dicts with bytes keys."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def batch(n: int) -> dict:
+        return {
+            b"batch_label": b"synthetic",
+            b"labels": [int(x) for x in rng.integers(0, 10, n)],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [f"{i}.png".encode() for i in range(n)],
+        }
+
+    for i in range(1, 6):
+        with open(folder / f"data_batch_{i}", "wb") as handle:
+            pickle.dump(batch(n_train_per_batch), handle, protocol=2)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump(batch(n_test), handle, protocol=2)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle, protocol=2)
+    return root
+
+
+def train_digits_model(epochs: int = 3, seed: int = 0):
+    """A tiny RobNet trained (cleanly) on the built-in digits: seconds on 2 cores."""
+    from robnetzoo.config import build_model
+    from robnetzoo.data import load_dataset
+
+    torch.manual_seed(seed)
+    model = build_model(tiny_config("digits-robnet"))
+    data = load_dataset("digits", "train")
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(data), generator=generator)
+        for start in range(0, len(order), 64):
+            index = order[start : start + 64]
+            images, labels = data.images[index], data.labels[index]
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
+def authors_checkpoint(layout: dict, key: str, prefix: str = "") -> dict:
+    generator = torch.Generator().manual_seed(0)
+    state = collections.OrderedDict()
+    for name, shape in layout[key].items():
+        if name.endswith("num_batches_tracked"):
+            tensor = torch.tensor(1000)
+        elif name.endswith("running_var"):
+            tensor = torch.rand(shape, generator=generator) + 0.5
+        else:
+            tensor = torch.randn(shape, generator=generator) * 0.1
+        state[prefix + name] = tensor
+    return {"epoch": 170, "best_acc": 52.1, "state_dict": state}
+
+
+SEARCH_SEED = 3
+
+
+def tiny_settings(seed: int = SEARCH_SEED):
+    """The demo preset cut to seconds: a C=2, 3-cell supernet, one epoch on 128 images, 6
+    cell-based and 4 cell-free candidates judged on 32 validation images, 2 finetuned."""
+    from robnetzoo.search.settings import PRESETS
+
+    demo = PRESETS["demo"]
+    return demo.with_overrides(
+        width=2, layers=3, candidates=6, free_candidates=4, finetune_subset=2, validation_size=64,
+        score_examples=32, fsp_examples=16, calibration_images=64, seed=seed,
+        supernet=demo.supernet.with_overrides(epochs=1, batch_size=32, train_examples=128),
+        finetune=demo.finetune.with_overrides(batch_size=32, train_examples=64),
+    )
+
+
+def tiny_recipe():
+    """The demo recipe cut to seconds: 128 training images, 2 epochs, a cheap validation attack."""
+    from robnetzoo.search.recipes import PRESETS
+
+    return PRESETS["demo"].with_overrides(
+        epochs=2, batch_size=32, train_examples=128, validation_size=48, validation_attack="pgd5"
+    )
+
+
+def write_settings(folder: Path, name: str = "tiny.json", **changes) -> Path:
+    """``tiny_settings`` (with ``changes``) as a settings file for ``robnetzoo search --preset``."""
+    import json
+
+    path = folder / name
+    path.write_text(json.dumps(tiny_settings().with_overrides(**changes).to_dict()))
+    return path

@@ -9,13 +9,12 @@ evaluation of the test set, where robnetzoo.evaluate also skips clean-misclassif
 and stops attacking an example once it is broken. Robust accuracies are printed beside the
 speeds: ours must be equal or lower (stronger), never bought with a weaker attack.
 
-    python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--json out.json]
+    python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--json FILE (default: benchmarks/results/)]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -30,6 +29,8 @@ import robnetzoo  # noqa: E402
 from robnetzoo import attacks  # noqa: E402
 from robnetzoo.data import load_dataset  # noqa: E402
 from robnetzoo.fast import prepare_for_attack  # noqa: E402
+
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 EPS, ALPHA, STEPS = 8 / 255, 2 / 255, 20
 
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="Part A batch (robnet-large)")
     parser.add_argument("--steps", type=int, default=5, help="Part A PGD steps timed (per-step throughput)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--json", type=Path, default=default_path("attack_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
@@ -182,7 +183,7 @@ def main() -> None:
         for name, row in b.items():
             print(f"  {name:38s} {row['images_per_s']:8.1f} img/s   x{row['images_per_s'] / base:.2f}   robust {row['robust_accuracy']:.2f}%")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        write(args.json, report)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ torch eager, torch with BatchNorm folded, ONNX Runtime fp32 and int8 (QDQ), AOTI
 TensorRT fp32 / fp16 / int8 engines (where TensorRT is installed).
 
     python benchmarks/runtime_throughput.py [--model robnet-large] [--width C --layers L]
-        [--batch 1 --batch 64] [--seconds 5] [--skip-aoti] [--device cuda] [--json out.json]
+        [--batch 1 --batch 64] [--seconds 5] [--skip-aoti] [--device cuda] [--json FILE (default: benchmarks/results/)]
 
 Weights are the registry architecture's initial ones (throughput does not depend on them);
 int8 is calibrated on 64 digits training images (3x32x32, like CIFAR). Exporting full-size
@@ -15,7 +15,6 @@ on the same cores slows both many times over.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -30,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import robnetzoo  # noqa: E402
 from robnetzoo.data import first_n, load_dataset, take  # noqa: E402
 from robnetzoo.fast import fold_batchnorm  # noqa: E402
+
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
 def images_per_second(run: Callable[[torch.Tensor], object], batch: int, seconds: float, device: str) -> float:
@@ -79,7 +80,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--skip-aoti", action="store_true")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, default=default_path("runtime_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
     overrides = {k: v for k, v in (("C", args.width), ("layers", args.layers)) if v is not None}
     model = robnetzoo.create_model(args.model, **overrides).eval()
@@ -123,8 +124,8 @@ def main() -> None:
         cells = "".join(f"{by_batch[b]:>16.1f}{by_batch[b] / results['torch eager'][b]:>9.2f}x" for b in batches)
         print(f"{name:<22}{cells}")
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "overrides": overrides, "device": args.device,
-                                         "results": results}, indent=1))
+        write(args.json, {"model": args.model, "overrides": overrides, "device": args.device,
+                                         "results": results})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ The proxies' *agreement* with finetuning is measured by the search itself (``ana
 is stated in ("at least 10x cheaper than 3-epoch finetuning"). Candidates are the finetuned
 ones of the search (spread over the proxy's ranking), the first ``--candidates`` of them.
 
-    python benchmarks/search_scorers.py search-demo-seed0 [--candidates 2] [--epochs 3] [--json out.json]
+    python benchmarks/search_scorers.py search-demo-seed0 [--candidates 2] [--epochs 3] [--json FILE (default: benchmarks/results/)]
 
 Run it alone: another torch process on the same cores slows both many times over.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -31,6 +30,8 @@ from robnetzoo.search.candidates import finetune, screen  # noqa: E402
 from robnetzoo.search.leaderboard import Ledger  # noqa: E402
 from robnetzoo.search.pipeline import LEDGER_FILE, load_search_data, read_settings, train_supernet  # noqa: E402
 
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, default=default_path("search_scorers"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
 
     settings = read_settings(args.folder)
@@ -73,7 +74,7 @@ def main() -> None:
         ratio = mean["finetune_s"] / mean[f"{name}_s"]
         print(f"{name:<40}{mean[f'{name}_s']:>14.2f}{f'{ratio:.1f}x':>22}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "mean": mean}, indent=1))
+        write(args.json, {"rows": rows, "mean": mean})
 
 
 if __name__ == "__main__":

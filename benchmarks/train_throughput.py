@@ -11,7 +11,7 @@ Part A: a digits RobNet (C=8, 5 cells), one epoch each, then PGD-20 robust accur
 the digits test split (``robnetzoo.evaluate``). Part B: full-size robnet-large at batch 32,
 seconds per training step (no accuracy: an untrained model).
 
-    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--json out.json]
+    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--json FILE (default: benchmarks/results/)]
 
 Run it alone: another torch process on the same cores slows both many times over.
 """
@@ -19,7 +19,6 @@ Run it alone: another torch process on the same cores slows both many times over
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -37,6 +36,8 @@ from robnetzoo.data import load_dataset  # noqa: E402
 from robnetzoo.registry import buildable_config, derive_config  # noqa: E402
 from robnetzoo.search.recipes import PRESETS  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
+
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
 def sync(device: torch.device) -> None:
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--large-steps", type=int, default=2, help="timed robnet-large steps (after 1 warm-up)")
     parser.add_argument("--skip-large", action="store_true")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, default=default_path("train_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
     device = torch.device(args.device)
     results: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -151,7 +152,7 @@ def main() -> None:
         print(f"robnet-large (full size), batch 32, {args.large_steps} timed PGD-7 training steps on {device}:")
         print(f"  ours {ours_rate:.2f} img/s, textbook {textbook_rate:.2f} img/s, ratio {ours_rate / textbook_rate:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write(args.json, results)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ app = typer.Typer(
 _state = {"debug": False}
 
 # Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
-FLAG_NAMES = {"root": "--data-root", "output_dir": "--output", "attacks": "--attack", "calibration": "--calibration-data"}
+FLAG_NAMES = {"root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack", "calibration": "--calibration-data"}
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:

@@ -190,7 +190,8 @@ class OutputMode(enum.Enum):
 
 def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, overwrite: bool = False,
                 can_resume: bool = True, can_overwrite: bool = True, folder: bool = True,
-                require_empty: bool | None = None, resume_needs_one: bool = True) -> OutputMode:
+                require_empty: bool | None = None, resume_needs_one: bool = True,
+                argument: str = "output") -> OutputMode:
     """The one rule for an output that may exist already.
 
     ``what`` names what the output holds, with its article ("a training run", "an export").
@@ -199,14 +200,15 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
     otherwise it is refused, never replaced. ``folder``: the output is a folder, and unless
     ``require_empty`` is False, one that holds something else is refused too: it is not ours
     to fill. ``resume`` with nothing there is refused, unless ``resume_needs_one`` is False
-    (then it starts one: "continue if there is anything to continue").
+    (then it starts one: "continue if there is anything to continue"). ``argument`` is the
+    caller's name for the output path, as messages name it.
     """
     noun = what.split(" ", 1)[1] if what.split(" ", 1)[0] in ("a", "an") else what
     if resume and overwrite:
         raise InvalidInput(f"{option('resume', True)} and {option('overwrite', True)} contradict each other",
                            fix="pick one")
     if folder and path.exists() and not path.is_dir():
-        raise InvalidInput(f"{option('output')} {path} is a file", fix=f"give a folder for the {noun}", path=path)
+        raise InvalidInput(f"{option(argument)} {path} is a file", fix=f"give a folder for the {noun}", path=path)
     if holds:
         if resume and can_resume:
             return OutputMode.RESUME
@@ -214,7 +216,7 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
             return OutputMode.OVERWRITE
         ways = [f"pass {option('resume', True)} to continue it"] if can_resume else []
         ways += [f"{'' if ways else 'pass '}{option('overwrite', True)} to replace it"] if can_overwrite else []
-        ways += [f"choose another {option('output')}"]
+        ways += [f"choose another {option(argument)}"]
         fix = ways[0] if len(ways) == 1 else ", ".join(ways[:-1]) + ", or " + ways[-1]
         problem = f"{path} already holds {what}" if folder else f"{path} already exists ({what})"
         raise InvalidInput(problem, fix=fix, path=path)
@@ -222,6 +224,6 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
         raise InvalidInput(f"nothing to resume: {path} holds no {noun}",
                            fix=f"drop {option('resume', False)} to start one there", path=path)
     if folder and (require_empty is not False) and path.is_dir() and any(path.iterdir()):
-        raise InvalidInput(f"{option('output')} {path} is not empty and holds no {noun}",
+        raise InvalidInput(f"{option(argument)} {path} is not empty and holds no {noun}",
                            fix="choose an empty or new folder", path=path)
     return OutputMode.NEW

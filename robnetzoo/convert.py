@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ._io import output_mode
 from ._io import read_checkpoint as read_torch_file
 from .errors import CorruptFile, IntegrityError, InvalidInput, option
 from .factory import create_model
@@ -123,13 +124,9 @@ def convert_checkpoint(
     """
     checkpoint_path = Path(checkpoint_path)
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InvalidInput(f"{output_dir} is a file; give a folder for the converted model")
-    if (output_dir / "config.json").exists() and not overwrite:
-        raise InvalidInput(
-            f"{output_dir} already holds a model; pass {option('overwrite', True)} to replace it, or choose another "
-            f"{option('output_dir')}"
-        )
+    # the rule save_pretrained applies, checked before the (slow) load
+    output_mode(output_dir, "a model", holds=(output_dir / "config.json").is_file(), overwrite=overwrite,
+                can_resume=False, require_empty=False, argument="output_dir")
     model, bookkeeping = load_authors_checkpoint(checkpoint_path, arch, trust_pickle=trust_pickle)
     notes = (
         "Converted from the authors' released checkpoint "
@@ -137,7 +134,7 @@ def convert_checkpoint(
         + "".join(f", {k} {v}" for k, v in bookkeeping.items())
         + ") with `robnetzoo convert`."
     )
-    save_pretrained(model, output_dir, notes=notes)
+    save_pretrained(model, output_dir, notes=notes, overwrite=overwrite)
     return {
         "arch": arch,
         "output": str(output_dir),

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, output_mode
 from .config import ModelConfig, build_model
 from .errors import IntegrityError, InvalidInput, NotFound
 from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
@@ -47,8 +47,11 @@ def save_pretrained(
     *,
     eval_results: Iterable[Mapping[str, Any]] | None = None,
     notes: str = "",
+    overwrite: bool = False,
 ) -> Path:
     """Write a Hub folder. Each file is written atomically, so a kill leaves the old one whole.
+    A folder that already holds a model is replaced only with ``overwrite=True``; other files
+    in the folder (a training run's) are left alone.
 
     ``eval_results`` are dicts with ``metric`` (``"clean"`` or an attack name), ``accuracy``
     (percent), and optionally ``eps``, ``n_examples``, ``split``: they go to the card's
@@ -56,6 +59,9 @@ def save_pretrained(
     """
     config = model_config(model)
     directory = Path(save_directory)
+    holds = (directory / CONFIG_NAME).is_file() or (directory / WEIGHTS_NAME).is_file()
+    output_mode(directory, "a model", holds=holds, overwrite=overwrite, can_resume=False, require_empty=False,
+                argument="save_directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except (PermissionError, FileExistsError, NotADirectoryError) as exc:

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 
 from robnetzoo import distributed
-from robnetzoo._io import OutputMode, atomic_write_text, output_mode, read_json
+from robnetzoo._io import OutputMode, atomic_write_text, output_mode, read_json, write_json
 from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
@@ -279,8 +279,8 @@ def train_run(
         seed=seed, output=path / EVAL_RESULTS_FILE, resume=True, progress=progress,
     )
     if context.is_main:
-        atomic_write_text(path / EVAL_FILE, json.dumps(report.to_dict(), indent=2) + "\n")
-        save_pretrained(final, path, eval_results=report.eval_results(),
+        write_json(path / EVAL_FILE, report.to_dict())
+        save_pretrained(final, path, eval_results=report.eval_results(), overwrite=True,  # the run's own folder
                         notes=training_notes(config, recipe, report, result.best, seed))
         _write_run(path, identity, "finished", {**extra, "history": result.history, "best": result.best,
                                                "stopped": result.stopped, "replicas": result.replicas,

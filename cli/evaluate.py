@@ -12,6 +12,7 @@ from rich.table import Table
 
 from rich.markup import escape
 
+from robnetzoo.config import config_of
 from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
@@ -94,7 +95,7 @@ def eval_command(
     # Under torchrun each rank evaluates every world_size-th example; rank 0 merges and prints.
     context = distributed.init_from_env(device)
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
-    config = net.zoo_config
+    config = config_of(net)
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
     bars = _Bars(enabled=context.is_main and (not json_out or stderr.is_terminal))
     try:
@@ -142,7 +143,7 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
     if output is not None:
         raise InvalidInput("--output (a resumable results file) is for torch evaluation; drop it with --runtime")
     net = load_model(model, revision=revision)
-    data = robnetzoo.load_dataset(dataset or net.zoo_config.dataset, "test", data_root, download=download)
+    data = robnetzoo.load_dataset(dataset or config_of(net).dataset, "test", data_root, download=download)
     bars = _Bars(enabled=not json_out or stderr.is_terminal)
     with bars.progress:
         result = evaluate_on_runtime(

@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, flag
 from ._output import emit_json, emit_json_line, fmt, note, stderr, stdout
@@ -107,29 +106,20 @@ def train_command(
     images; evaluate it on the test split; leave a Hub folder in --output."""
     from robnetzoo import distributed
     from robnetzoo.attacks import expand
-    from robnetzoo.evaluation.evaluator import resolve_device
-    from robnetzoo.search.recipes import get_recipe
+    from robnetzoo.search.recipes import resolve_recipe
     from robnetzoo.search.runs import train_run
     from robnetzoo.threat import parse_eps
 
-    recipe = get_recipe(preset)
-    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "attack": attack, "train_examples": train_n}
-    if eps is not None:
-        overrides["threat_model"] = recipe.threat_model.with_overrides(eps=parse_eps(eps))
-    recipe = recipe.with_overrides(**overrides)
-    if eval_n is not None and eval_n < 1:
-        raise InvalidInput(f"--eval-n must be at least 1, got {eval_n}")
-    if checkpoint_minutes < 0:
-        raise InvalidInput(f"--checkpoint-minutes must be >= 0, got {checkpoint_minutes}")
+    recipe = resolve_recipe(preset, epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
+                            eps=parse_eps(eps) if eps is not None else None, train_examples=train_n)
     names = expand(eval_attacks) if eval_attacks else None
     context = distributed.init_from_env(device)
-    device_used = resolve_device(distributed.device_for(context, device))
     bars = _TrainBars(json_out)
     try:
         with bars.progress:
             result = train_run(
                 model, dataset=dataset, recipe=recipe, output=output, data_root=data_root, width=width, layers=layers,
-                seed=seed, device=device_used, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,
+                seed=seed, device=device, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,
                 sync_batchnorm=sync_bn, checkpoint_interval=checkpoint_minutes * 60, progress=bars,
             )
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ from robnetzoo.errors import InvalidInput, option
 
 from .onnx import model_identity
 from .parity import parity
+from robnetzoo.config import config_of
 
 REPORT_FILE = "export_report.json"
 FORMATS = ("onnx", "aoti", "tensorrt")
@@ -109,7 +110,7 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     folder = Path(folder)
     identity = model_identity(model)
     check_folder(folder, identity, overwrite)
-    config = getattr(model, "zoo_config", None)
+    config = config_of(model)
     dataset = parity_data or (config.dataset if config is not None else "digits")
     data = first_n(load_dataset(dataset, split="test", root=data_root), parity_n)
     images, labels = take(data, list(range(len(data))))  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from robnetzoo._io import atomic_write
 from robnetzoo.errors import CorruptFile, InvalidInput, MissingDependency
 from robnetzoo.fast import fold_batchnorm
 from robnetzoo.weights import weights_fingerprint
+from robnetzoo.config import config_of
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -57,7 +58,7 @@ def require_onnx() -> Any:
 
 def model_identity(model: nn.Module, input_size: tuple[int, ...] | None = None) -> dict[str, Any]:
     """What an artifact must match: the model's weights fingerprint, classes and input size."""
-    config = getattr(model, "zoo_config", None)
+    config = config_of(model)
     size = tuple(input_size or (config.input_size if config is not None else (3, 32, 32)))
     return {
         "name": config.name if config is not None else type(model).__name__,

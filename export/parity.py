@@ -11,6 +11,7 @@ from torch import nn
 
 from robnetzoo import attacks as attack_suite
 from robnetzoo.threat import ThreatModel
+from robnetzoo.config import config_of
 
 
 def compare(reference: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
@@ -30,7 +31,7 @@ def parity(model: nn.Module, target: Any, images: torch.Tensor, labels: torch.Te
     model = model.eval()
     device = next(model.parameters()).device  # torch runs where the model is; the target moves images itself
     images, labels = images.to(device), labels.to(device)
-    config = getattr(model, "zoo_config", None)
+    config = config_of(model)
     threat = threat_model or (config.threat_model if config is not None else None) or ThreatModel()
     with torch.no_grad():
         clean = compare(model(images), target.logits(images))

@@ -27,6 +27,7 @@ from robnetzoo.evaluation import EvalReport, evaluate
 
 from .exporting import calibration_images, onnx_graphs
 from .parity import parity
+from robnetzoo.config import config_of
 
 RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
 FLIP_EXAMPLES = 512  # prediction flips are counted on the first examples, in one batch
@@ -99,7 +100,7 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
         if artifact is not None or precision != "int8":
             calibration = None  # nothing is calibrated: an artifact is given, or the graph is not int8
         else:
-            input_size = getattr(getattr(model, "zoo_config", None), "input_size", None)
+            input_size = getattr(config_of(model), "input_size", None)
             calibration = calibration_images(calibration, calibration_n, input_size, data_root)
     with tempfile.TemporaryDirectory(prefix="robnetzoo-runtime-") as tmp:
         target, path = runtime_target(runtime, model, precision=precision, artifact=artifact, workdir=Path(tmp),

@@ -130,6 +130,20 @@ class ModelConfig:
         return cls.from_dict(data, source=str(path))
 
 
+def config_of(model: Any) -> ModelConfig | None:
+    """The robnetzoo configuration a model carries (``model.zoo_config``, set by
+    ``build_model``, ``create_model`` and ``from_pretrained``), or None for any other model.
+    The one way to ask; nothing else reads the attribute."""
+    config = getattr(model, "zoo_config", None)
+    return config if isinstance(config, ModelConfig) else None
+
+
+def attach_config(model: "nn.Module", config: ModelConfig) -> "nn.Module":
+    """Give ``model`` its configuration (what ``config_of`` reads back)."""
+    model.zoo_config = config  # type: ignore[assignment]
+    return model
+
+
 def build_model(config: ModelConfig) -> "nn.Module":
     """Build an untrained model from its config and attach the config as ``model.zoo_config``."""
     from .models import build_architecture
@@ -139,6 +153,4 @@ def build_model(config: ModelConfig) -> "nn.Module":
             f"config says num_classes={config.num_classes} but arch_args say "
             f"{config.arch_args['num_classes']}; make them agree"
         )
-    model = build_architecture(config.arch, config.arch_args)
-    model.zoo_config = config  # type: ignore[assignment]
-    return model
+    return attach_config(build_architecture(config.arch, config.arch_args), config)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .ops import FactorizedReduce
+from .config import attach_config, config_of
 
 
 def _fold_into(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.Conv2d:
@@ -95,9 +96,9 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, str | None]:
             f"BatchNorm not folded: torch.fx could not trace {type(model).__name__} "
             f"({type(exc).__name__}{': ' + reason if reason else ''}); attacked unfolded (same numbers, slower)"
         )
-    config = getattr(model, "zoo_config", None)
+    config = config_of(model)
     if config is not None:
-        fused.zoo_config = config  # type: ignore[assignment]
+        attach_config(fused, config)
     return fused, None
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ._io import atomic_write_text, output_mode
-from .config import ModelConfig, build_model
+from .config import ModelConfig, build_model, config_of
 from .errors import IntegrityError, InvalidInput, NotFound
 from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
 from .weights import load_strict, read_safetensors, write_safetensors
@@ -32,11 +32,11 @@ CARD_NAME = "README.md"
 
 
 def model_config(model: nn.Module) -> ModelConfig:
-    config = getattr(model, "zoo_config", None)
-    if not isinstance(config, ModelConfig):
+    config = config_of(model)
+    if config is None:
         raise InvalidInput(
             "this model carries no robnetzoo config; build it with robnetzoo.create_model() "
-            "or set model.zoo_config = robnetzoo.config.ModelConfig(...)"
+            "or attach one: robnetzoo.config.attach_config(model, ModelConfig(...))"
         )
     return config
 
@@ -176,15 +176,6 @@ def load_folder(directory: str | Path, map_location: str | torch.device = "cpu")
     return model.to(map_location).eval()
 
 
-def resolve_repo_id(name_or_repo: str) -> str:
-    """A registry name becomes its Hub repo id; an ``org/name`` (or ``hf-hub:org/name``) is
-    checked and kept."""
-    source = resolve_source(name_or_repo)
-    if source.kind == "folder":
-        raise InvalidInput(f"{name_or_repo} is a local folder, not a Hub repo id")
-    return _repo_id_of(source)
-
-
 def _repo_id_of(source: Source) -> str:
     if source.kind == "registry":
         buildable_config(source.value)  # a never-published architecture says so
@@ -206,7 +197,7 @@ def from_pretrained(
 
     ``registry.resolve_source`` decides which: ``hf-hub:org/name`` and ``local-dir:path`` are
     explicit; a local folder wins over a name of the same spelling, as in ``transformers``.
-    A registry name whose weights are not published (``ModelEntry.published``) is looked up in
+    A registry name whose weights are not published (``ModelEntry.on_hub``) is looked up in
     the local cache only, and otherwise fails at once with the ways forward (the authors'
     checkpoint, ``robnetzoo convert``) instead of waiting on the Hub, unless
     ``$ROBNETZOO_HUB_ORG`` names an organisation that publishes it.
@@ -219,7 +210,7 @@ def from_pretrained(
     unpublished = None
     if source.kind == "registry":
         entry = get_entry(source.value)
-        if not entry.published and not os.environ.get(HUB_ORG_ENV):
+        if not entry.on_hub and not os.environ.get(HUB_ORG_ENV):
             unpublished = entry
     try:
         files = {

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .config import build_model
+from .config import build_model, config_of
 from .profile import count_macs, count_parameters
 from .registry import REGISTRY, ModelEntry, buildable_config, list_models, paper_reference, resolve_source
 
@@ -41,7 +41,7 @@ def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
                 "paper_natural": entry.paper.get("natural"),
                 "paper_pgd20": entry.paper.get("pgd20"),
                 "weights": weights_status(entry),
-                "hub_repo": entry.hub_repo if entry.published else None,
+                "hub_repo": entry.hub_repo if entry.on_hub else None,
                 "authors_checkpoint": entry.authors_checkpoint,
                 "description": entry.description,
             }
@@ -63,7 +63,7 @@ def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
         model = from_pretrained(source, **load_kwargs)
     else:
         model = build_model(buildable_config(resolved.value))
-    config = model.zoo_config
+    config = config_of(model)
     genotype = config.genotype()
     info: dict[str, Any] = {
         "name": config.name,

@@ -54,9 +54,10 @@ class ModelEntry:
     """Everything the zoo knows about one model name: the config it builds, and the paper's claims.
 
     ``config`` is the same ``ModelConfig`` a saved model's ``config.json`` holds (None while
-    the architecture is unknown). ``status`` is ``"published"`` (weights are, or can be
-    converted from, the authors' release), ``"baseline"`` (the paper's comparison models) or
-    ``"awaiting-search"`` (the paper names it but never published the architecture).
+    the architecture is unknown). ``origin`` says where the model comes from: ``"authors"`` (the
+    RobNets authors released it; their checkpoints convert), ``"baseline"`` (the paper's
+    comparison models) or ``"awaiting-search"`` (the paper names it but never published the
+    architecture). ``on_hub`` says whether robnetzoo weights are uploaded under the Hub org.
     ``paper`` holds the paper's accuracies, valid for ``config`` on ``config.dataset`` under
     ``config.threat_model`` and nothing else (see ``paper_reference``).
     """
@@ -65,11 +66,11 @@ class ModelEntry:
     config: ModelConfig | None
     paper: dict[str, float] = field(default_factory=dict)
     paper_params: int | None = None
-    status: str = "published"
+    origin: str = "authors"
     description: str = ""
     authors_config: str | None = None
     paper_dataset: str = "cifar10"
-    published: bool = False  # weights uploaded to the Hub under DEFAULT_HUB_ORG
+    on_hub: bool = False  # robnetzoo weights uploaded to the Hub under DEFAULT_HUB_ORG
 
     @property
     def authors_checkpoint(self) -> str | None:
@@ -80,7 +81,7 @@ class ModelEntry:
     @property
     def weights_source(self) -> str:
         """Where this model's weights come from, in words a user can act on."""
-        if self.published:
+        if self.on_hub:
             return f"hub: {self.hub_repo}"
         if self.authors_config:
             return "authors' checkpoint: convert it"
@@ -133,12 +134,35 @@ def _config(name: str, arch: str, dataset: str = "cifar10", num_classes: int = 1
     )
 
 
+# The RobNet family's final size: robnet-large, robnet-free and our robnet-small / -medium.
+FAMILY_C, FAMILY_LAYERS = 36, 20
+
+
+def robnet_config(name: str, genotype: Any, *, C: int = FAMILY_C, layers: int = FAMILY_LAYERS,
+                  dataset: str = "cifar10", num_classes: int = 10,
+                  input_size: tuple[int, int, int] = (3, 32, 32), **arch_args: Any) -> ModelConfig:
+    """The one factory of RobNet configurations (the registry's entries, the search's
+    candidates at final size): ``genotype`` as cell codes, the family's size by default. A
+    cell-free genotype has one cell per layer, so its cell count is its layer count."""
+    codes = genotype.to_json() if hasattr(genotype, "to_json") else genotype
+    if len(codes) > 1:
+        layers = len(codes)
+    return _config(name, "robnet", dataset=dataset, num_classes=num_classes, input_size=input_size,
+                   genotype=codes, C=C, layers=layers, **arch_args)
+
+
+def paper_budgets() -> dict[str, float]:
+    """The paper's sizes of robnet-small, -medium and -large (parameters of the final network),
+    as the search's budgets read them."""
+    return {size: float(REGISTRY[f"robnet-{size}"].paper_params or 0) for size in ("small", "medium", "large")}
+
+
 _LARGE = [ROBNET_LARGE_CELL]
 
 _ENTRIES = [
     ModelEntry(
         "robnet-large",
-        _config("robnet-large", "robnet", genotype=_LARGE, C=36, layers=20),
+        robnet_config("robnet-large", _LARGE),
         paper=_paper(78.57, 54.98, 49.44, 49.24, 53.85, 49.92),
         paper_params=6_890_000,
         description="RobNet-large (authors' large_v1), cell-based, C=36, 20 layers",
@@ -146,7 +170,7 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-large-v2",
-        _config("robnet-large-v2", "robnet", genotype=_LARGE, C=64, layers=33),
+        robnet_config("robnet-large-v2", _LARGE, C=64, layers=33),
         paper=_paper(85.69, 57.18, 50.53, 50.26, 55.45, 50.87),
         paper_params=33_420_000,
         description="RobNet-large-v2, the large cell widened (C=64) and deepened (33 layers)",
@@ -154,7 +178,7 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-free",
-        _config("robnet-free", "robnet", genotype=ROBNET_FREE_CELLS, C=36, layers=20),
+        robnet_config("robnet-free", ROBNET_FREE_CELLS),
         paper=_paper(82.79, 58.38, 52.74, 52.57, 57.24, 52.95),
         paper_params=5_490_000,
         description="RobNet-free, cell-free (one cell per layer), C=36, 20 layers",
@@ -162,7 +186,7 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-free-svhn",
-        _config("robnet-free-svhn", "robnet", dataset="svhn", genotype=ROBNET_FREE_CELLS, C=36, layers=20),
+        robnet_config("robnet-free-svhn", ROBNET_FREE_CELLS, dataset="svhn"),
         paper={"pgd100": 55.59},
         paper_params=5_490_000,
         description="RobNet-free trained on SVHN",
@@ -170,8 +194,8 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-large-imagenet",
-        _config("robnet-large-imagenet", "robnet", dataset="imagenet", num_classes=1000,
-                input_size=(3, 224, 224), genotype=_LARGE, C=48, layers=20, stem="imagenet"),
+        robnet_config("robnet-large-imagenet", _LARGE, C=48, dataset="imagenet", num_classes=1000,
+                      input_size=(3, 224, 224), stem="imagenet"),
         paper={"natural": 61.26, "pgd10": 37.16, "pgd20": 37.15, "pgd100": 37.14},
         paper_params=12_760_000,
         description="RobNet-large with the ImageNet stem, C=48, 20 layers",
@@ -182,7 +206,7 @@ _ENTRIES = [
         None,
         paper=_paper(78.05, 53.93, 48.32, 48.07, 52.96, 48.98),
         paper_params=4_410_000,
-        status="awaiting-search",
+        origin="awaiting-search",
         description="RobNet-small: architecture never published; awaiting our search",
     ),
     ModelEntry(
@@ -190,7 +214,7 @@ _ENTRIES = [
         None,
         paper=_paper(78.33, 54.55, 49.13, 48.96, 53.32, 49.34),
         paper_params=5_660_000,
-        status="awaiting-search",
+        origin="awaiting-search",
         description="RobNet-medium: architecture never published; awaiting our search",
     ),
     ModelEntry(
@@ -198,7 +222,7 @@ _ENTRIES = [
         _config("resnet18", "resnet18"),
         paper=_paper(78.38, 49.81, 45.60, 45.10, 47.64, 45.23),
         paper_params=11_170_000,
-        status="baseline",
+        origin="baseline",
         description="ResNet-18, CIFAR variant (3x3 stem, no max-pool)",
     ),
     ModelEntry(
@@ -206,7 +230,7 @@ _ENTRIES = [
         _config("resnet50", "resnet50"),
         paper=_paper(79.15, 51.46, 45.84, 45.35, 49.18, 45.53),
         paper_params=23_520_000,
-        status="baseline",
+        origin="baseline",
         description="ResNet-50, CIFAR variant",
     ),
     ModelEntry(
@@ -214,7 +238,7 @@ _ENTRIES = [
         _config("wrn-28-10", "wrn-28-10"),
         paper=_paper(86.43, 53.57, 47.10, 46.90, 51.23, 47.04),
         paper_params=36_480_000,
-        status="baseline",
+        origin="baseline",
         description="WideResNet-28-10",
     ),
     ModelEntry(
@@ -222,7 +246,7 @@ _ENTRIES = [
         _config("densenet121", "densenet121"),
         paper=_paper(82.72, 54.14, 47.93, 47.46, 51.70, 48.19),
         paper_params=6_950_000,
-        status="baseline",
+        origin="baseline",
         description="DenseNet-121, CIFAR variant (growth 32)",
     ),
 ]
@@ -255,7 +279,7 @@ def buildable_config(name: str, **overrides: Any) -> ModelConfig:
     """
     entry = get_entry(name)
     if entry.config is None:
-        if entry.status == "awaiting-search" and overrides.get("genotype") is not None:
+        if entry.origin == "awaiting-search" and overrides.get("genotype") is not None:
             return _searched_config(name, overrides)
         raise NotFound(buildable_message(name))
     if not overrides:
@@ -274,7 +298,7 @@ def buildable_message(name: str) -> str:
 def _searched_config(name: str, overrides: dict[str, Any]) -> ModelConfig:
     """``robnet-small`` / ``-medium`` from a genotype our search chose (a ``Genotype``, its
     JSON codes, or the path of a ``genotypes/robnet-*.json`` file), at the family's size
-    (C=36, 20 cells, like robnet-large) unless overridden. It is our architecture, not the
+    (``FAMILY_C``, ``FAMILY_LAYERS``, like robnet-large) unless overridden. It is our architecture, not the
     paper's unpublished one, so it records where it came from and claims no paper numbers."""
     from pathlib import Path
 

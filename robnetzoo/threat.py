@@ -18,7 +18,6 @@ from typing import Any, Mapping
 
 from .errors import InvalidInput
 
-NORMS = ("Linf", "L2")
 DEFAULT_EPS = {"Linf": 8 / 255, "L2": 0.5}
 _ALIASES = {"linf": "Linf", "l_inf": "Linf", "inf": "Linf", "l2": "L2", "2": "L2"}
 

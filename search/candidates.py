@@ -35,11 +35,12 @@ from torch.utils.data import Dataset
 
 from robnetzoo import attacks as attack_suite
 from robnetzoo import distributed
-from robnetzoo.config import ModelConfig, build_model
+from robnetzoo.config import build_model
 from robnetzoo.data import first_n, take
 from robnetzoo.evaluation import evaluate
 from robnetzoo.genotype import Genotype
 from robnetzoo.profile import count_macs, count_parameters
+from robnetzoo.registry import FAMILY_C, FAMILY_LAYERS, robnet_config
 from robnetzoo.seeding import derive_seed
 
 from .analysis import conv_counts, fsp_loss
@@ -47,7 +48,6 @@ from .settings import SearchSettings
 from .supernet import Supernet, extract
 from .training import Trainer
 
-FINAL_C, FINAL_LAYERS = 36, 20
 
 
 @torch.no_grad()
@@ -87,15 +87,9 @@ def recalibrate_batchnorm(model: nn.Module, data: Dataset, indices: list[int], b
     return model.eval()
 
 
-def describe(genotype: Genotype, *, num_classes: int = 10, C: int = FINAL_C, layers: int = FINAL_LAYERS) -> dict[str, Any]:
+def describe(genotype: Genotype, *, num_classes: int = 10, C: int = FAMILY_C, layers: int = FAMILY_LAYERS) -> dict[str, Any]:
     """Size and shape facts of a genotype's final-size network (parameters and MACs at 32x32)."""
-    if not genotype.shared and len(genotype.cells) != layers:
-        layers = len(genotype.cells)
-    config = ModelConfig(
-        name="candidate", arch="robnet", dataset="cifar10", input_size=(3, 32, 32), num_classes=num_classes,
-        arch_args={"genotype": genotype.to_json(), "C": C, "layers": layers, "num_classes": num_classes},
-    )
-    model = build_model(config)
+    model = build_model(robnet_config("candidate", genotype, C=C, layers=layers, num_classes=num_classes))
     return {
         "genotype": str(genotype),
         "density": genotype.density(),

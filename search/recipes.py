@@ -234,6 +234,17 @@ PRESETS: dict[str, Recipe] = {
 }
 
 
+def resolve_recipe(preset: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
+                   lr: float | None = None, attack: str | None = None, eps: float | None = None,
+                   train_examples: int | None = None) -> Recipe:
+    """A preset (or recipe file) with the usual overrides applied; ``None`` leaves a field as
+    the recipe has it, and ``eps`` changes the radius of the recipe's own threat model."""
+    recipe = get_recipe(preset)
+    threat = recipe.threat_model.with_overrides(eps=eps) if eps is not None else None
+    return recipe.with_overrides(epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
+                                 train_examples=train_examples, threat_model=threat)
+
+
 def get_recipe(name_or_path: str | Path) -> Recipe:
     """A preset by name, or a recipe JSON file (``recipe.json`` of an earlier run)."""
     text = str(name_or_path)

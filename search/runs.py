@@ -33,6 +33,7 @@ from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import CorruptFile, InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
+from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import Genotype
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
 from robnetzoo.registry import buildable_config, derive_config
@@ -207,7 +208,7 @@ def train_run(
     width: int | None = None,
     layers: int | None = None,
     seed: int = 0,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = "cpu",
     resume: bool = False,
     eval_attacks: list[str] | None = None,
     eval_n: int | None = None,
@@ -221,9 +222,15 @@ def train_run(
     best epoch on the validation split, evaluate it on the test split and write the Hub folder.
 
     Under torchrun every rank calls this; rank 0 writes. ``resume`` continues a killed run
-    from its last checkpoint (or a finished run's missing final evaluation).
+    from its last checkpoint (or a finished run's missing final evaluation). ``device`` may be
+    ``"auto"`` (CUDA where there is one); under torchrun a CUDA rank takes its own GPU.
     """
     context = distributed.current()
+    if eval_n is not None and eval_n < 1:
+        raise InvalidInput(f"{option('eval_n')} must be at least 1, got {eval_n}")
+    if checkpoint_interval < 0:
+        raise InvalidInput(f"{option('checkpoint_interval')} must be >= 0 seconds, got {checkpoint_interval}")
+    device = resolve_device(distributed.device_for(context, device))
     path = Path(output)
     report_progress = (progress if context.is_main else None) or (lambda event: None)
     if recipe.dataset != dataset:

@@ -18,7 +18,7 @@ from robnetzoo._io import atomic_write_text
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.genotype import Genotype
 
-from .candidates import FINAL_LAYERS
+from robnetzoo.registry import FAMILY_LAYERS
 
 FAMILY = ("small", "medium", "large")
 
@@ -76,5 +76,5 @@ def train_command(name: str, row: dict[str, Any], folder: Path, preset: str = "p
     own number of cells)."""
     path = folder / "genotypes" / f"{name}.json"
     cells = len(Genotype.parse(row["genotype"]).cells)
-    layers = f" --layers {cells}" if row["space"] == "free" and cells != FINAL_LAYERS else ""
+    layers = f" --layers {cells}" if row["space"] == "free" and cells != FAMILY_LAYERS else ""
     return f"robnetzoo train {path} --preset {preset}{layers}"

@@ -25,13 +25,14 @@ from typing import Any
 
 from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound, option
+from robnetzoo.registry import FAMILY_LAYERS, paper_budgets
 
 from .recipes import Recipe
 
 SPACES = ("cell", "free", "both")
 SCORERS = ("finetune", "inherited", "fsp")
 # Parameters of the final network (C=36, 20 cells) for each named budget: the paper's sizes.
-PAPER_BUDGETS = {"small": 4.41e6, "medium": 5.66e6, "large": 6.89e6}
+PAPER_BUDGETS = paper_budgets()  # read from the registry's robnet-small / -medium / -large
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ PRESETS: dict[str, SearchSettings] = {
     ),
     "paper": SearchSettings(
         preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,
-        layers=20,
+        layers=FAMILY_LAYERS,
         supernet=_pgd7("paper-supernet", dataset="cifar10", epochs=300, augment="crop-flip", validation_size=10000),
         finetune=_pgd7("paper-finetune", dataset="cifar10", epochs=3, lr=0.01, augment="crop-flip",
                        validation_size=10000),

@@ -108,11 +108,11 @@ def test_download_then_offline_load_from_filled_cache(saved_folder, tmp_path, mo
 
 
 def test_registry_name_resolves_to_configurable_org(monkeypatch, tmp_path):
-    from robnetzoo.hub import resolve_repo_id
+    from robnetzoo.registry import get_entry
 
-    assert resolve_repo_id("robnet-large") == "robnetzoo/robnet-large"
+    assert get_entry("robnet-large").hub_repo == "robnetzoo/robnet-large"
     monkeypatch.setenv("ROBNETZOO_HUB_ORG", "mylab")
-    assert resolve_repo_id("robnet-large") == "mylab/robnet-large"
+    assert get_entry("robnet-large").hub_repo == "mylab/robnet-large"
 
 
 def test_card_records_the_models_threat_model(tmp_path):

@@ -38,6 +38,7 @@ from torch import nn
 
 from ..errors import InvalidInput
 from ..threat import DEFAULT_EPS, ThreatModel, canonical_norm
+from ..config import config_of
 
 MODES = ("eval", "train", "keep")
 # Keywords that change how an attack runs but never what it returns.
@@ -65,7 +66,7 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, model: Any = None) 
         )
     if labels.ndim != 1 or len(labels) != len(images):
         raise InvalidInput(f"labels must be 1-D with one label per image, got shape {tuple(labels.shape)}")
-    config = getattr(model, "zoo_config", None)
+    config = config_of(model)
     if config is not None:
         # Every zoo architecture pools adaptively, so only the channel count is binding.
         expected = tuple(config.input_size)

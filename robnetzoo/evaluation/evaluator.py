@@ -48,6 +48,7 @@ from ..threat import ThreatModel
 from .report import EvalReport
 from .store import CORRECT, SKIPPED, WRONG, ResultsStore
 from .targets import TargetModule, TorchTarget, as_target, gradient_module, target_inputs
+from ..config import config_of
 
 ProgressFn = Callable[[dict[str, Any]], None]
 DEFAULT_ATTACK = {"Linf": "pgd20", "L2": "pgdl2"}
@@ -163,7 +164,7 @@ def check_request(*, attacks: Sequence[str] | str | None = None, n_examples: int
 
 
 def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatModel:
-    config = getattr(model, "zoo_config", None) or getattr(model, "config", None)
+    config = config_of(model) or getattr(model, "config", None)  # a target may carry its own
     own = getattr(config, "threat_model", None) or getattr(model, "threat_model", None)
     base = own if isinstance(own, ThreatModel) else ThreatModel.from_dict(own)
     return base.with_overrides(norm=norm, eps=eps)

@@ -20,6 +20,7 @@ from torch import nn
 from ..errors import InvalidInput
 from ..fast import Prepared, prepare_for_attack
 from ..weights import weights_fingerprint
+from ..config import config_of
 
 
 @runtime_checkable
@@ -49,7 +50,7 @@ class TorchTarget:
         self.module = self.prepared.module
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        config = getattr(model, "zoo_config", None)
+        config = config_of(model)
         self.name = config.name if config is not None else type(model).__name__
         self.fingerprint = weights_fingerprint(model)
         self.num_classes = int(config.num_classes) if config is not None else -1

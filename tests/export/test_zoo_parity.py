@@ -29,7 +29,7 @@ def searched_genotype():
 
 def architecture_key(name: str) -> tuple:
     """What decides the small model's graph: names with the same key export the same graph."""
-    if get_entry(name).status == "awaiting-search":
+    if get_entry(name).origin == "awaiting-search":
         return ("robnet", "searched genotype")
     config = get_entry(name).config
     args = config.arch_args
@@ -57,7 +57,7 @@ def small_model(name: str) -> torch.nn.Module:
     if name in baselines:
         return baselines[name]()
     overrides: dict = {"C": 2, "layers": 3}
-    if get_entry(name).status == "awaiting-search":
+    if get_entry(name).origin == "awaiting-search":
         overrides["genotype"] = searched_genotype()
     elif name.startswith("robnet-free"):
         overrides["genotype"] = ROBNET_FREE_CELLS[:3]

@@ -1,5 +1,5 @@
 """AOTInductor: ``torch.export`` + ``aoti_compile_and_package`` -> a ``.pt2`` package that
-runs without Python graph code, on CPU here and on a GPU with plain torch (no extra runtime).
+runs without Python graph code, on CPU and on a GPU with plain torch (no extra runtime).
 
 The package is compiled from the same BN-folded eval copy as the ONNX export, with a dynamic
 batch axis; the model's identity (fingerprint, classes, input size) is written beside it as

@@ -6,8 +6,8 @@ from a torch ``source`` model: transfer; score-based attacks read the runtime's 
 where onnxruntime-gpu is installed). It checks the file against the model it stands for (the
 identity ``export_onnx`` records: fingerprint, classes, input size) when given one. On CUDA it
 binds torch's CUDA tensors in place (IO binding): images and logits never pass through the
-host. (The CUDA path is unverified here: onnxruntime-gpu is not installed on any machine this
-was written on; the README says so.)
+host. The CUDA path has never run (no test with onnxruntime-gpu has); ``python -m pytest -m gpu``
+on a CUDA machine with onnxruntime-gpu would run it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """TensorRT: an engine built from the exported ONNX graph, and a runtime target that runs it on
-torch CUDA tensors. UNVERIFIED: TensorRT cannot be installed where this was written (its
-libraries come from NVIDIA's own index), so this module is type-checked against
-``tensorrt-stubs`` in the test suite and has never run; see the README.
+torch CUDA tensors. NEVER RUN: TensorRT's libraries come from NVIDIA's own index, not from
+PyPI, so the test suite type-checks this module against ``tensorrt-stubs`` (``typings/``) and its
+engine tests are marked ``gpu`` (``python -m pytest -m gpu`` on a CUDA machine with TensorRT).
 
 Written for TensorRT 10 and 11 with one code path:
 

@@ -214,12 +214,18 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
             return OutputMode.RESUME
         if overwrite and can_overwrite:
             return OutputMode.OVERWRITE
-        ways = [f"pass {option('resume', True)} to continue it"] if can_resume else []
-        ways += [f"{'' if ways else 'pass '}{option('overwrite', True)} to replace it"] if can_overwrite else []
-        ways += [f"choose another {option(argument)}"]
-        fix = ways[0] if len(ways) == 1 else ", ".join(ways[:-1]) + ", or " + ways[-1]
-        problem = f"{path} already holds {what}" if folder else f"{path} already exists ({what})"
-        raise InvalidInput(problem, fix=fix, path=path)
+        if can_resume and can_overwrite:
+            fix = (f"pass {option('resume', True)} to continue it, {option('overwrite', True)} to replace it, "
+                   f"or choose another {option(argument)}")
+        elif can_resume:
+            fix = f"pass {option('resume', True)} to continue it, or choose another {option(argument)}"
+        elif can_overwrite:
+            fix = f"pass {option('overwrite', True)} to replace it, or choose another {option(argument)}"
+        else:
+            fix = f"choose another {option(argument)}"
+        if folder:
+            raise InvalidInput(f"{path} already holds {what}", fix=fix, path=path)
+        raise InvalidInput(f"{path} already exists ({what})", fix=fix, path=path)
     if resume and resume_needs_one:
         raise InvalidInput(f"nothing to resume: {path} holds no {noun}",
                            fix=f"drop {option('resume', False)} to start one there", path=path)

@@ -53,17 +53,27 @@ class RobnetzooError(Exception):
     """Base class: a problem with the user's input or environment, not a bug in robnetzoo.
 
     ``RobnetzooError(problem, fix=..., path=...)``: ``problem`` says what is wrong, ``fix``
-    what to do (joined to it with "; "), ``path`` the file or folder concerned, if any.
+    what to do (joined to it with "; "), ``path`` the file or folder concerned, if any. The
+    attributes ``problem`` and ``fix`` read in Python's terms; ``problem_template`` and
+    ``fix_template`` keep the argument markers, to build another error from this one.
     """
 
     def __init__(self, problem: str, *, fix: str | None = None, path: str | Path | None = None) -> None:
-        self.problem, self.fix = problem, fix
+        self.problem_template, self.fix_template = problem, fix
         self.path = None if path is None else Path(path)
         super().__init__(self.render())
 
     @property
+    def problem(self) -> str:
+        return render_options(self.problem_template, python_spelling)
+
+    @property
+    def fix(self) -> str | None:
+        return None if self.fix_template is None else render_options(self.fix_template, python_spelling)
+
+    @property
     def template(self) -> str:
-        return self.problem if not self.fix else f"{self.problem}; {self.fix}"
+        return self.problem_template if not self.fix_template else f"{self.problem_template}; {self.fix_template}"
 
     def render(self, spell: Callable[[str, str | None], str] = python_spelling) -> str:
         """The one-line message, with arguments spelled by ``spell`` (Python's by default)."""

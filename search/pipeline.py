@@ -306,7 +306,8 @@ def run_search(
         result = analyse(folder, settings=settings, progress=report, write=context.is_main)
     except InvalidInput as exc:  # a budget no candidate meets: the scored candidates are kept
         kept = f"every scored candidate is kept in {folder}: rerun with {option('resume', True)} and the new budget"
-        raise InvalidInput(exc.problem, fix=f"{exc.fix}; {kept}" if exc.fix else kept, path=folder) from None
+        raise InvalidInput(exc.problem_template, fix=f"{exc.fix_template}; {kept}" if exc.fix_template else kept,
+                           path=folder) from None
     result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
     if context.is_main:
         write_json(folder / SUMMARY_FILE, result.summary(), indent=1)

@@ -24,14 +24,14 @@ ERRORS = {"InvalidInput", "NotFound", "IntegrityError", "CorruptFile", "MissingD
 READERS = {"read_json", "read_jsonl", "read_checkpoint", "read_torch_file"}
 
 
-def _text(node: ast.AST | None, env: dict[str, ast.AST] | None = None) -> str:
+def _text(node: ast.AST | None, env: dict[str, list[ast.AST]] | None = None) -> str:
     """A message argument as a template: literal text, ``{expr}`` for values, options spelled;
     a local variable assigned a message in the same function (``env``) is read through."""
     env = env or {}
     if node is None:
         return ""
     if isinstance(node, ast.Name) and node.id in env:
-        return _text(env[node.id], env)
+        return " / ".join(_text(value, {}) for value in env[node.id])  # each message the variable may hold
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
@@ -39,9 +39,9 @@ def _text(node: ast.AST | None, env: dict[str, ast.AST] | None = None) -> str:
     if isinstance(node, ast.FormattedValue):
         value = node.value
         if isinstance(value, ast.Name) and value.id in env:
-            return _text(env[value.id], env)
+            return " / ".join(_text(v, {}) for v in env[value.id])
         if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "option" and value.args:
-            name = ast.literal_eval(value.args[0]) if isinstance(value.args[0], ast.Constant) else ast.unparse(value.args[0])
+            name = ast.literal_eval(value.args[0]) if isinstance(value.args[0], ast.Constant) else "{" + ast.unparse(value.args[0]) + "}"
             if len(value.args) > 1:
                 shown = ast.unparse(value.args[1])
                 return f"`{name}={shown}`"
@@ -64,8 +64,12 @@ def _rows() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
             tree = ast.parse(path.read_text(), module)
             envs = {}  # each node's enclosing function's message variables
             for scope in [tree, *[n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]:
-                env = {t.id: a.value for a in ast.walk(scope) if isinstance(a, ast.Assign)
-                       for t in a.targets if isinstance(t, ast.Name) and isinstance(a.value, (ast.JoinedStr, ast.Constant))}
+                env: dict[str, list[ast.AST]] = {}
+                for a in ast.walk(scope):
+                    if isinstance(a, ast.Assign) and isinstance(a.value, (ast.JoinedStr, ast.Constant, ast.BinOp)):
+                        for t in a.targets:
+                            if isinstance(t, ast.Name):
+                                env.setdefault(t.id, []).append(a.value)
                 for inner in ast.walk(scope):
                     envs[id(inner)] = env
             for node in ast.walk(tree):

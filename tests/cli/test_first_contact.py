@@ -1,4 +1,4 @@
-"""A new user's first commands and the ways they fail (issue 7), each as the user typed it."""
+"""A new user's first commands and the ways they fail each as the user typed it."""
 
 import json
 import os

@@ -1,7 +1,7 @@
-"""TensorRT. It cannot be installed here, so what runs everywhere is: the module type-checked
-by mypy against tensorrt-stubs (typings/), no API that TensorRT 11 removed, and its absence
-(or CUDA's) said in one line. The engine build and runtime tests are ``gpu``: unverified
-until they run on a machine with TensorRT."""
+"""TensorRT. It installs from NVIDIA's index only, so what runs everywhere is: the module
+type-checked by mypy against tensorrt-stubs (typings/), no API that TensorRT 11 removed, and its
+absence (or CUDA's) said in one line. The engine build and runtime tests are ``gpu`` and have
+never run; they run on a CUDA machine with TensorRT."""
 
 from __future__ import annotations
 

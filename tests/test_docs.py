@@ -1,0 +1,79 @@
+"""The documentation site builds, its Python blocks run, its error catalogue matches the code,
+and no tracked file speaks of how the project was made instead of what it is."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+
+
+def test_the_site_builds_strictly(tmp_path):
+    """Broken links, pages missing from the navigation or a bad config fail ``--strict``."""
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert built.returncode == 0, built.stderr[-4000:]
+    assert (tmp_path / "site" / "errors" / "index.html").is_file()
+
+
+def test_every_page_is_in_the_navigation():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    assert [p.name for p in PAGES if p.name not in nav] == []
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.stem)
+def test_python_blocks_run(page, tmp_path, monkeypatch):
+    """Each page's blocks in order, in one namespace, in an empty folder."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in python_blocks(page):
+        exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own docs
+
+
+def test_the_error_catalogue_is_read_from_the_code():
+    checked = subprocess.run([sys.executable, str(ROOT / "tools" / "error_catalogue.py"), "--check"],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    page = (DOCS / "errors.md").read_text()
+    assert "`overwrite=True` to replace it" in page and "search's candidates.jsonl" in page
+
+
+def test_the_readme_is_a_landing_page():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for link in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / link).is_file(), link
+
+
+# How the project was made is not what it is: sessions, lent machines, issue numbers, paths
+# outside the repository.
+SELF_REFERENCE = re.compile(r"(?i:\blent\b|this session|no GPU was|\.\./shared|\bissues? \d+\b|was written on|"
+                            r"where this was written|cannot be installed here)|\bCI machine")
+
+
+def test_no_tracked_file_speaks_of_how_the_project_was_made():
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("needs a git checkout")
+    hits = []
+    for name in listed.stdout.splitlines():
+        path = ROOT / name
+        if name.startswith("typings/") or path.suffix not in {".py", ".md", ".toml", ".yml", ".txt", ""} or not path.is_file():
+            continue
+        if name == "tests/test_docs.py":
+            continue  # the patterns themselves
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if SELF_REFERENCE.search(line) and "github.com" not in line:
+                hits.append(f"{name}:{number}: {line.strip()}")
+    assert hits == []

@@ -30,8 +30,9 @@ def test_sanity_checks_that_catch_gradient_masking(digits_model, digits):
         assert higher.robust_accuracy["pgd20"] <= lower.robust_accuracy["pgd20"]
     for report in by_eps:
         assert report.robust_accuracy["pgd20"] <= report.robust_accuracy["fgsm"] + 3  # iterating helps; noise: 3 points
-        assert report.worst_case_accuracy <= min(report.robust_accuracy.values())
-        assert max(report.robust_accuracy.values()) <= report.clean_accuracy
+    # the attack really moves the input: at 4/255 PGD-20 breaks a share of what stood clean
+    # (a sign error, a zero step or a lost gradient leaves robust == clean)
+    assert by_eps[-1].robust_accuracy["pgd20"] <= by_eps[-1].clean_accuracy - 10
     # more steps never help the model (once, at the middle eps: 100 steps are the cost of this test)
     longer = robnetzoo.evaluate(digits_model, digits, attacks=["pgd100"], eps=2 / 255, n_examples=N, batch_size=48)
     assert longer.robust_accuracy["pgd100"] <= by_eps[1].robust_accuracy["pgd20"] + 3

@@ -59,13 +59,13 @@ def test_the_search_leaves_leaderboard_analysis_plots_and_genotypes(finished_sea
     assert csv_lines[0].startswith("rank,index,space,score") and len(csv_lines) == 11
 
     analysis = json.loads((finished_search / "analysis.json").read_text())
+    # Finding 1 as written is the statistic of the leaderboard's own cell-based rows, whatever a
+    # one-epoch supernet leaves them at (the statistic itself is checked by hand in test_analysis)
+    from robnetzoo.search.analysis import finding_density
+
     f1 = analysis["finding1_density"]
-    robust = [r["robust"] for r in cell]
-    assert f1["n"] == 6
-    if len(set(robust)) > 1:  # a one-epoch supernet on 128 images may leave every candidate at 0%
-        assert -1 <= f1["spearman"] <= 1 and 0 <= f1["spearman_p"] <= 1
-    else:
-        assert f1["spearman"] is None and not f1["holds"]
+    assert f1["n"] == 6 and f1["space"] == "cell"
+    assert f1 == json.loads(json.dumps(finding_density(rows)))
     assert analysis["proxies"]["n"] == 2 and analysis["proxies"]["inherited"]["cost_ratio"] > 0
     for plot in analysis["plots"]:
         assert (finished_search / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

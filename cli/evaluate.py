@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from rich.markup import escape
@@ -17,33 +15,7 @@ from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
 from ._output import emit_json, fmt, note, stderr, stdout
-
-
-class _Bars:
-    """One rich progress bar per phase: examples done, still robust, images/s, ETA."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description:>9}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.completed}/{task.total}"), TextColumn("robust {task.fields[robust]}"),
-            TextColumn("{task.fields[rate]} img/s"), TimeRemainingColumn(),
-            console=stderr, disable=not enabled,
-        )
-        self.tasks: dict[str, int] = {}
-        self.started: dict[str, tuple[float, int]] = {}
-        self.last: dict | None = None
-
-    def __call__(self, event: dict) -> None:
-        self.last = event
-        phase = event["phase"]
-        if phase not in self.tasks:
-            self.tasks[phase] = self.progress.add_task(phase, total=event["total"], completed=event["done"], robust="—", rate="—")
-            self.started[phase] = (time.perf_counter(), event["done"])
-        began, first = self.started[phase]
-        elapsed = time.perf_counter() - began
-        rate = f"{(event['done'] - first) / elapsed:.0f}" if elapsed > 0 and event["done"] > first else "—"
-        robust = "—" if event["robust"] is None else str(event["robust"])
-        self.progress.update(self.tasks[phase], completed=event["done"], robust=robust, rate=rate)
+from ._progress import ProgressView
 
 
 def eval_command(
@@ -97,9 +69,9 @@ def eval_command(
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
     config = config_of(net)
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
-    bars = _Bars(enabled=context.is_main and (not json_out or stderr.is_terminal))
+    bars = ProgressView(enabled=context.is_main and (not json_out or stderr.is_terminal))
     try:
-        with bars.progress:
+        with bars:
             report = robnetzoo.evaluate(
                 net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
                 device=distributed.device_for(context, device), seed=seed, cascade=cascade,
@@ -144,8 +116,8 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
         raise InvalidInput("--output (a resumable results file) is for torch evaluation; drop it with --runtime")
     net = load_model(model, revision=revision)
     data = robnetzoo.load_dataset(dataset or config_of(net).dataset, "test", data_root, download=download)
-    bars = _Bars(enabled=not json_out or stderr.is_terminal)
-    with bars.progress:
+    bars = ProgressView(enabled=not json_out or stderr.is_terminal)
+    with bars:
         result = evaluate_on_runtime(
             net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration_data,
             calibration_n=calibration_n, data_root=data_root, attacks=attacks,
@@ -171,11 +143,11 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
     stderr.print(f"artifact: {result.artifact}", markup=False)
 
 
-def _interrupted(bars: "_Bars", output: Optional[Path]) -> str:
+def _interrupted(bars: ProgressView, output: Optional[Path]) -> str:
     """What a Ctrl-C leaves behind, and how to go on."""
-    if not bars.last:
+    if bars.last_eval is None:
         return "nothing was evaluated yet"
-    phase, done, total = bars.last["phase"], bars.last["done"], bars.last["total"]
+    phase, done, total = bars.last_eval.phase, bars.last_eval.done, bars.last_eval.total
     where = f"{done} of {total} examples of {phase} done"
     if output is None:
         return f"{where}; nothing was saved (no --output): rerun with --output FILE to make runs resumable"

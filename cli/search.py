@@ -7,65 +7,13 @@ from typing import Any, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ._common import flag
 from ._output import emit_json, fmt, millions, note, stderr, stdout
+from ._progress import ProgressView
 
 TOP_ROWS = 10
-
-
-class _SearchBars:
-    """One rich bar per phase on stderr: supernet steps (images/s, ETA, loss, adversarial
-    accuracy), then candidates screened and finetuned (ETA, seconds per candidate)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            console=stderr, disable=quiet and not stderr.is_terminal,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def _task(self, key: str, description: str, total: int) -> Any:
-        if key not in self.tasks:
-            self.tasks[key] = self.progress.add_task(description, total=total, rate="", info="")
-        return self.tasks[key]
-
-    def __call__(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "step":
-            task = self._task(f"epoch{event['epoch']}", f"supernet epoch {event['epoch']}/{event['epochs']}",
-                              event["steps"])
-            rate = event.get("images_per_second")
-            self.progress.update(task, completed=event["step"], rate=f"{rate:.0f} img/s" if rate else "",
-                                 info=f"loss {event['loss']:.3f}  adv {fmt(event.get('adv_accuracy'), 1)}%")
-        elif kind == "start":
-            self.progress.console.print(
-                f"{'resuming' if event['resume'] else 'searching'} into {event['folder']}: {event['preset']} preset, "
-                f"{event['dataset']}, space {event['space']}, {event['candidates']} candidates", markup=False, soft_wrap=True)
-        elif kind == "epoch":
-            self.progress.console.print(
-                f"supernet epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}  train adv "
-                f"{fmt(event.get('train_adv_accuracy'), 1)}%  {fmt(event.get('images_per_second'), 0)} img/s  "
-                f"{event['seconds']:.0f} s", markup=False, highlight=False)
-        elif kind == "stage":
-            label = {"screen": "screening candidates", "finetune": "finetuning candidates"}[event["phase"]]
-            task = self._task(event["phase"], label, event["total"])
-            self.progress.update(task, completed=event["done"])
-        elif kind == "candidate":
-            record = event["record"]
-            task = self._task(event["phase"], event["phase"], event["total"])
-            self.progress.update(task, completed=event["done"], rate=f"{record['seconds']:.1f} s/cand",
-                                 info=f"#{record['index']} robust {fmt(record.get('robust', record.get('inherited', {}).get('robust')), 1)}%")
-        elif kind == "phase" and event["phase"] in ("screen", "finetune") and event["total"]:
-            what = "screening" if event["phase"] == "screen" else "finetuning"
-            self.progress.console.print(f"{what} {event['total']} candidates", markup=False)
-        elif kind == "phase" and event["phase"] == "analysis":
-            self.progress.console.print("analysing: leaderboard, findings, plots, genotypes", markup=False)
-        elif kind == "note":
-            note(event["message"])
 
 
 def _parse_budget(value: Optional[str], name: str) -> Optional[float]:
@@ -115,9 +63,9 @@ def search_command(
     budgets = {name: value for name, value in (("small", _parse_budget(budget_small, "small")),
                                                ("medium", _parse_budget(budget_medium, "medium")),
                                                ("large", _parse_budget(budget_large, "large"))) if value is not None}
-    bars = _SearchBars(json_out)
+    bars = ProgressView(enabled=not json_out or stderr.is_terminal, epoch_label="supernet epoch")
     if analyse is not None:
-        with bars.progress:
+        with bars:
             result = analyse_folder(analyse, budgets=budgets or None, progress=bars)
         _print(result, json_out)
         return
@@ -129,7 +77,7 @@ def search_command(
     folder = output or Path(f"search-{settings.preset}-seed{seed}")
     context = distributed.init_from_env(device)
     try:
-        with bars.progress:
+        with bars:
             result = run_search(settings, folder, resume=resume, device=device, data_root=data_root, progress=bars)
     except KeyboardInterrupt:
         note(f"stopped; finished candidates are kept in {folder}: rerun the same command with --resume to continue",

@@ -8,74 +8,12 @@ from typing import List, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 
 from ._common import ATTACK_HELP, flag
-from ._output import emit_json, emit_json_line, fmt, note, stderr, stdout
-
-
-class _TrainBars:
-    """A rich bar per epoch (images/s, ETA, loss, clean and adversarial training accuracy),
-    one summary line per epoch on stderr; with ``--json``, the events as JSON lines on stdout."""
-
-    def __init__(self, json_events: bool) -> None:
-        self.json_events = json_events
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[rate]} img/s"),
-            TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}  clean {task.fields[clean]}  adv {task.fields[adv]}"),
-            console=stderr, disable=json_events and not stderr.is_terminal,
-        )
-        self.task: Optional[int] = None
-        self.epoch = 0
-        self.eval_task: Optional[int] = None
-        self.phase = ""
-        self.last: dict = {}
-
-    def __call__(self, event: dict) -> None:
-        self.last = event
-        kind = event.get("event") or "eval"
-        if self.json_events and kind not in ("step", "eval"):
-            emit_json_line(event)
-        if kind == "step":
-            if event["epoch"] != self.epoch or self.task is None:
-                if self.task is not None:
-                    self.progress.remove_task(self.task)
-                self.epoch = event["epoch"]
-                self.task = self.progress.add_task(
-                    f"epoch {event['epoch']}/{event['epochs']}", total=event["steps"], rate="—", loss="—", clean="—", adv="—"
-                )
-            rate = event["images_per_second"]
-            self.progress.update(
-                self.task, completed=event["step"], rate=f"{rate:.0f}" if rate else "—", loss=f"{event['loss']:.3f}",
-                clean=fmt(event["clean_accuracy"], 1), adv=fmt(event["adv_accuracy"], 1),
-            )
-        elif kind == "epoch":
-            valid = ""
-            if event.get("val_robust_accuracy") is not None:
-                valid = (f"  val clean {event['val_clean_accuracy']:.1f}%  val {event['val_attack']} "
-                         f"{event['val_robust_accuracy']:.1f}%  best epoch {event['best_epoch']}")
-            accuracy = "".join(
-                f"  train {kind} {event[key]:.1f}%" for kind, key in (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy"))
-                if event.get(key) is not None
-            )
-            self.progress.console.print(
-                f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.3f}{accuracy}"
-                f"  {fmt(event['images_per_second'], 0)} img/s  {event['seconds']:.0f} s{valid}",
-                markup=False, highlight=False,
-            )
-        elif kind == "note":
-            note(event["message"])
-        elif kind == "start":
-            self.progress.console.print(f"training {event['model']} into {event['path']}: {event['recipe']}",
-                                        markup=False, soft_wrap=True)
-        elif kind == "eval":  # the evaluator's own progress events
-            if self.eval_task is None or event["phase"] != self.phase:
-                self.phase = event["phase"]
-                self.eval_task = self.progress.add_task(f"test {event['phase']}", total=event["total"], rate="—",
-                                                        loss="—", clean="—", adv="—")
-            self.progress.update(self.eval_task, completed=event["done"])
+from ._output import emit_json, emit_json_line, note, stderr, stdout
+from ._progress import ProgressView
 
 
 def train_command(
@@ -114,9 +52,9 @@ def train_command(
                             eps=parse_eps(eps) if eps is not None else None, train_examples=train_n)
     names = expand(eval_attacks) if eval_attacks else None
     context = distributed.init_from_env(device)
-    bars = _TrainBars(json_out)
+    bars = ProgressView(enabled=not json_out or stderr.is_terminal, json_events=json_out, eval_prefix="test ")
     try:
-        with bars.progress:
+        with bars:
             result = train_run(
                 model, dataset=dataset, recipe=recipe, output=output, data_root=data_root, width=width, layers=layers,
                 seed=seed, device=device, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,

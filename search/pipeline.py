@@ -35,6 +35,7 @@ from robnetzoo import distributed
 from robnetzoo._io import OutputMode, output_mode, read_json, write_json
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import InvalidInput, option
+from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
 from robnetzoo.weights import read_safetensors, write_safetensors
@@ -52,7 +53,6 @@ SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candi
 SUPERNET_DIR = "supernet"
 VALIDATION_SEED = 0  # the same held-out split as robnetzoo train's: never the test split
 
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
         supernet, settings.supernet, train, None, device=device, seed=settings.seed,
         checkpoint=directory / "checkpoint.pt",
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
-        progress=lambda event: progress({**event, "phase": "supernet"}), on_epoch=on_epoch,
+        progress=progress, on_epoch=on_epoch,
     )
     trainer.fit(resume=True)
     if distributed.current().is_main:
@@ -206,7 +206,7 @@ def run_stage(stage: str, todo: list[Candidate], ledger: Ledger, work: Callable[
     done = ledger.read()
     pending = [c for c in todo if (stage, c.index) not in done]
     total, finished = len(todo), len(todo) - len(pending)
-    progress({"event": "stage", "phase": stage, "done": finished, "total": total})
+    progress(StageProgress(stage, finished, total))
     for start in range(0, len(pending), context.world_size):
         round_ = pending[start : start + context.world_size]
         mine = round_[context.rank] if context.rank < len(round_) else None
@@ -216,7 +216,7 @@ def run_stage(stage: str, todo: list[Candidate], ledger: Ledger, work: Callable[
             ledger.append(records)
         finished += len(records)
         for r in records:
-            progress({"event": "candidate", "phase": stage, "done": finished, "total": total, "record": r})
+            progress(CandidateScored(stage, finished, total, r))
     distributed.barrier()
 
 
@@ -274,19 +274,19 @@ def run_search(
     plan = plan_candidates(settings)  # bad --candidates fail before anything is written
     train, validation = load_search_data(settings, data_root)
     prepare_folder(folder, settings, resume)
-    report({"event": "start", "folder": str(folder), "preset": settings.preset, "dataset": settings.dataset,
-            "space": settings.space, "candidates": len(plan), "resume": resume})
+    report(SearchStarted(folder=str(folder), preset=settings.preset, dataset=settings.dataset, space=settings.space,
+                         candidates=len(plan), resume=resume))
     seconds: dict[str, float] = {}
 
     began = time.perf_counter()
-    report({"event": "phase", "phase": "supernet", "epochs": settings.supernet.epochs})
+    report(SearchPhase("supernet", epochs=settings.supernet.epochs))
     supernet = train_supernet(settings, folder, train, device=device, progress=report)
     supernet.eval()
     seconds["supernet"] = time.perf_counter() - began
 
     ledger = Ledger(folder / LEDGER_FILE)
     began = time.perf_counter()
-    report({"event": "phase", "phase": "screen", "total": len(plan)})
+    report(SearchPhase("screen", total=len(plan)))
     run_stage("screen", plan, ledger, lambda c: screen(
         supernet, c.genotype, index=c.index, space=c.space, validation=validation, calibration=train,
         settings=settings, device=device), report)
@@ -296,7 +296,7 @@ def run_search(
     kept_free = fsp_filter(records, settings.fsp_keep)
     tuned = finetune_plan(plan, records, settings, kept_free)
     began = time.perf_counter()
-    report({"event": "phase", "phase": "finetune", "total": len(tuned)})
+    report(SearchPhase("finetune", total=len(tuned)))
     run_stage("finetune", tuned, ledger, lambda c: finetune(
         supernet, c.genotype, index=c.index, space=c.space, train=train, validation=validation,
         settings=settings, device=device), report)
@@ -334,7 +334,7 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budge
     result_analysis = findings.analyse(rows, settings)
     selection = select(rows, settings.budgets)
     notes = list(result_analysis.get("notes", []))
-    report({"event": "phase", "phase": "analysis"})  # after the selection: a budget no one meets is one line
+    report(SearchPhase("analysis"))  # after the selection: a budget no one meets is one line
     if write:
         write_leaderboard(rows, folder)
         from .plots import write_plots

@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -32,6 +32,7 @@ from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import CorruptFile, InvalidInput, option
+from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import Genotype
@@ -216,7 +217,7 @@ def train_run(
     compile: bool = False,
     sync_batchnorm: bool = False,
     checkpoint_interval: float = 600.0,
-    progress: Callable[[dict[str, Any]], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> RunResult:
     """Train ``model`` on ``dataset`` by ``recipe`` into the run folder ``output``, choose the
     best epoch on the validation split, evaluate it on the test split and write the Hub folder.
@@ -259,8 +260,8 @@ def train_run(
         path.mkdir(parents=True, exist_ok=True)
         recipe.save(path / RECIPE_FILE)
         _write_run(path, identity, "training", extra)
-    report_progress({"event": "start", "model": config.name, "recipe": recipe.describe(), "path": str(path),
-                     "train": len(train), "validation": len(validation), "world_size": context.world_size})  # type: ignore[arg-type]
+    report_progress(TrainingStarted(model=config.name, recipe=recipe.describe(), path=str(path), train=len(train),  # type: ignore[arg-type]
+                                    validation=len(validation), world_size=context.world_size))  # type: ignore[arg-type]
 
     def log_epoch(entry: dict[str, Any]) -> None:  # the whole log, rewritten: a resumed run repeats no line
         lines = "".join(json.dumps(e) + "\n" for e in trainer.history)
@@ -280,7 +281,7 @@ def train_run(
     final = build_model(config)
     load_strict(final, read_safetensors(path / BEST_FILE), str(path / BEST_FILE))
     final.eval()
-    report_progress({"event": "evaluate", "split": "test", "n": eval_n or len(test), "best_epoch": (result.best or {}).get("epoch")})  # type: ignore[arg-type]
+    report_progress(FinalEvaluation("test", eval_n or len(test), (result.best or {}).get("epoch")))  # type: ignore[arg-type]
     report = evaluate(
         final, test, attacks=eval_attacks, n_examples=eval_n, batch_size=eval_batch_size, device=device,
         seed=seed, output=path / EVAL_RESULTS_FILE, resume=True, progress=progress,

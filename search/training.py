@@ -44,6 +44,7 @@ from robnetzoo._io import atomic_write
 from robnetzoo._io import read_checkpoint as read_torch_file
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
+from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep
 from robnetzoo.evaluation import evaluate
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import weights_fingerprint
@@ -57,7 +58,6 @@ GUARD_COLLAPSE = 0.5  # a guard check below this fraction of the best robust acc
 CLEAN_MONITOR_EVERY = 10  # clean training accuracy is sampled on every 10th batch (one eval-mode forward)
 
 BatchHook = Callable[[nn.Module, torch.Generator], None]
-ProgressFn = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -292,14 +292,13 @@ class Trainer:
                 r.clean_seen += b
             r.images += b
         r.seconds += seconds
-        self.progress({
-            "event": "step", "epoch": self.epoch + 1, "epochs": self.recipe.epochs, "step": self.step,
-            "steps": self.steps_per_epoch, "lr": self.lr_at(self.epoch, self.step - 1),
-            "loss": r.loss / max(r.images, 1),
-            "adv_accuracy": None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
-            "clean_accuracy": self._clean_train_accuracy(), "images": r.images,
-            "images_per_second": r.images / r.seconds if r.seconds > 0 else None,
-        })
+        self.progress(TrainingStep(
+            epoch=self.epoch + 1, epochs=self.recipe.epochs, step=self.step, steps=self.steps_per_epoch,
+            lr=self.lr_at(self.epoch, self.step - 1), loss=r.loss / max(r.images, 1),
+            adv_accuracy=None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
+            clean_accuracy=self._clean_train_accuracy(), images=r.images,
+            images_per_second=r.images / r.seconds if r.seconds > 0 else None,
+        ))
         return bool(gathered[0][2])
 
     def _clean_train_accuracy(self) -> float | None:
@@ -338,7 +337,7 @@ class Trainer:
             )
             self.notes.append(message)
             self.stopped = "catastrophic overfitting"
-            self.progress({"event": "note", "message": message})
+            self.progress(Note(message))
             return True
         return False
 
@@ -372,7 +371,8 @@ class Trainer:
             self._save_best()
         entry["best_epoch"] = None if self.best is None else self.best["epoch"]
         self.history.append(entry)
-        self.progress({"event": "epoch", **entry, "epochs": self.recipe.epochs})
+        self.progress(EpochFinished(epoch=entry["epoch"], epochs=self.recipe.epochs,
+                                    metrics={k: v for k, v in entry.items() if k != "epoch"}))
         if self.on_epoch is not None:
             self.on_epoch(entry)
         self.epoch += 1
@@ -429,7 +429,7 @@ class Trainer:
         state = self.state_dict()  # a collective: every rank takes part
         if self.context.is_main:
             atomic_write(self.checkpoint, lambda tmp: torch.save(state, tmp))
-            self.progress({"event": "checkpoint", "epoch": self.epoch, "step": self.step, "path": str(self.checkpoint)})
+            self.progress(Checkpointed(self.epoch, self.step, str(self.checkpoint)))
         distributed.barrier()
 
     def load_checkpoint(self, path: Path) -> None:

@@ -53,7 +53,7 @@ def test_resume_after_an_interrupted_run_gives_the_same_numbers(digits_model, di
 
     def interrupt(event):
         seen.append(event)
-        if event["phase"] == "pgd7" and event["done"] >= 48:
+        if event.phase == "pgd7" and event.done >= 48:
             raise KeyboardInterrupt
 
     path = tmp_path / "results.json"
@@ -323,7 +323,7 @@ def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, d
     whole = robnetzoo.evaluate(digits_model, digits, batch_size=40, **kwargs)
 
     def interrupt(event):
-        if event["phase"] == "pgd7" and event["done"] >= 40:
+        if event.phase == "pgd7" and event.done >= 40:
             raise KeyboardInterrupt
 
     path = tmp_path / "results.json"

@@ -43,6 +43,7 @@ from .. import distributed
 from .._io import check_writable_file, output_mode
 from ..data import dataset_num_classes, first_n, take
 from ..errors import InvalidInput, option
+from ..events import EvalProgress, ProgressFn
 from ..seeding import derive_seed
 from ..threat import ThreatModel
 from .report import EvalReport
@@ -50,7 +51,6 @@ from .store import CORRECT, SKIPPED, WRONG, ResultsStore
 from .targets import TargetModule, TorchTarget, as_target, gradient_module, target_inputs
 from ..config import config_of
 
-ProgressFn = Callable[[dict[str, Any]], None]
 DEFAULT_ATTACK = {"Linf": "pgd20", "L2": "pgdl2"}
 
 
@@ -88,7 +88,7 @@ def evaluate(
     ``source`` is a torch model that crafts the examples of gradient attacks (transfer).
     ``output`` is the per-example results file: an existing one is continued with
     ``resume=True``, replaced only with ``overwrite=True``, and otherwise refused.
-    ``progress`` receives dicts (``phase``, ``done``, ``total``, ``robust``) for progress bars.
+    ``progress`` receives ``robnetzoo.events.EvalProgress`` events (phase, done, total, robust).
     """
     threat = _threat_model(model, eps, norm)
     names = check_request(attacks=[DEFAULT_ATTACK[threat.norm]] if attacks is None else attacks,
@@ -278,7 +278,7 @@ def _clean_pass(
     context: distributed.Context,
 ) -> None:
     n = store.header["n_examples"]
-    progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": None})
+    progress(EvalProgress("clean", store.done("clean"), n, None))
     for indices in _shard_batches(n, batch_size, context):
         todo = store.pending("clean", indices)
         marks: dict[int, str] = {}
@@ -291,7 +291,7 @@ def _clean_pass(
         store.seconds["clean"] += time.perf_counter() - begin
         if _merge(store, "clean", marks, bool(todo)):
             store.save()
-            progress({"phase": "clean", "done": store.done("clean"), "total": n, "robust": store.count("clean")})
+            progress(EvalProgress("clean", store.done("clean"), n, store.count("clean")))
 
 
 def _attack_pass(
@@ -299,7 +299,7 @@ def _attack_pass(
     standing: list[bool], seed: int, progress: ProgressFn, context: distributed.Context,
 ) -> None:
     name, n = plan.name, store.header["n_examples"]
-    progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
+    progress(EvalProgress(name, store.done(name), n, store.count(name)))
     for indices in _shard_batches(n, batch_size, context):
         todo = store.pending(name, indices)
         marks = {i: SKIPPED for i in todo if not standing[i]}
@@ -313,7 +313,7 @@ def _attack_pass(
         store.seconds[name] += time.perf_counter() - begin
         if _merge(store, name, marks, bool(todo)):
             store.save()
-            progress({"phase": name, "done": store.done(name), "total": n, "robust": store.count(name)})
+            progress(EvalProgress(name, store.done(name), n, store.count(name)))
 
 
 def _attack_batch(

@@ -1,0 +1,119 @@
+"""The one renderer of the library's progress events (``robnetzoo.events``) for people.
+
+Bars with ETA and a rate on stderr, a line per finished epoch, notes; with ``json_events`` the
+events also go to stdout as JSON lines (all but the per-batch ones), for programs that follow a
+run. ``eval``, ``train`` and ``search`` each make one ``ProgressView`` and pass it as the
+library's ``progress`` callback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from robnetzoo.events import (
+    CandidateScored, EpochFinished, EvalProgress, Event, Note, SearchPhase, SearchStarted, StageProgress,
+    TrainingStarted, TrainingStep,
+)
+
+from ._output import emit_json_line, fmt, note, stderr
+
+_PER_BATCH = (TrainingStep, EvalProgress)
+
+
+class ProgressView:
+    """``epoch_label`` names training epochs ("epoch", "supernet epoch"); ``eval_prefix`` the
+    evaluator's phases ("test " inside a training run)."""
+
+    def __init__(self, *, enabled: bool = True, json_events: bool = False, epoch_label: str = "epoch",
+                 eval_prefix: str = "") -> None:
+        self.json_events, self.epoch_label, self.eval_prefix = json_events, epoch_label, eval_prefix
+        self.progress = Progress(
+            TextColumn("{task.description:>9}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"), console=stderr, disable=not enabled,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.started: dict[str, tuple[float, int]] = {}
+        self.last_eval: EvalProgress | None = None
+        self.epoch_task: str | None = None
+
+    def __enter__(self) -> "ProgressView":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _task(self, key: str, description: str, total: int, done: int = 0) -> Any:
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total, completed=done, rate="", info="")
+            self.started[key] = (time.perf_counter(), done)
+        return self.tasks[key]
+
+    def _rate(self, key: str, done: int) -> str:
+        began, first = self.started[key]
+        elapsed = time.perf_counter() - began
+        return f"{(done - first) / elapsed:.0f} img/s" if elapsed > 0 and done > first else ""
+
+    def _say(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    # ------------------------------------------------------------------------------ events
+
+    def __call__(self, event: Event) -> None:
+        if self.json_events and not isinstance(event, _PER_BATCH):
+            emit_json_line(event.to_dict())
+        if isinstance(event, EvalProgress):
+            self.last_eval = event
+            key = f"eval:{event.phase}"
+            task = self._task(key, f"{self.eval_prefix}{event.phase}", event.total, event.done)
+            robust = "—" if event.robust is None else str(event.robust)
+            self.progress.update(task, completed=event.done, rate=self._rate(key, event.done), info=f"robust {robust}")
+        elif isinstance(event, TrainingStep):
+            key = f"epoch:{event.epoch}"
+            if self.epoch_task not in (None, key):
+                self.progress.remove_task(self.tasks.pop(self.epoch_task))
+            self.epoch_task = key
+            task = self._task(key, f"{self.epoch_label} {event.epoch}/{event.epochs}", event.steps)
+            rate = event.images_per_second
+            self.progress.update(
+                task, completed=event.step, rate=f"{rate:.0f} img/s" if rate else "",
+                info=f"loss {event.loss:.3f}  clean {fmt(event.clean_accuracy, 1)}  adv {fmt(event.adv_accuracy, 1)}")
+        elif isinstance(event, EpochFinished):
+            self._say(self._epoch_line(event))
+        elif isinstance(event, Note):
+            note(event.message)
+        elif isinstance(event, TrainingStarted):
+            self._say(f"training {event.model} into {event.path}: {event.recipe}")
+        elif isinstance(event, SearchStarted):
+            self._say(f"{'resuming' if event.resume else 'searching'} into {event.folder}: {event.preset} preset, "
+                      f"{event.dataset}, space {event.space}, {event.candidates} candidates")
+        elif isinstance(event, SearchPhase):
+            if event.phase in ("screen", "finetune") and event.total:
+                self._say(f"{'screening' if event.phase == 'screen' else 'finetuning'} {event.total} candidates")
+            elif event.phase == "analysis":
+                self._say("analysing: leaderboard, findings, plots, genotypes")
+        elif isinstance(event, StageProgress):
+            label = {"screen": "screening", "finetune": "finetuning"}.get(event.phase, event.phase)
+            self.progress.update(self._task(event.phase, label, event.total, event.done), completed=event.done)
+        elif isinstance(event, CandidateScored):
+            record = event.record
+            robust = record.get("robust", record.get("inherited", {}).get("robust"))
+            self.progress.update(self._task(event.phase, event.phase, event.total), completed=event.done,
+                                 rate=f"{record['seconds']:.1f} s/cand", info=f"#{record['index']} robust {fmt(robust, 1)}%")
+
+    def _epoch_line(self, event: EpochFinished) -> str:
+        get = event.get
+        valid = ""
+        if get("val_robust_accuracy") is not None:
+            valid = (f"  val clean {get('val_clean_accuracy'):.1f}%  val {get('val_attack')} "
+                     f"{get('val_robust_accuracy'):.1f}%  best epoch {get('best_epoch')}")
+        accuracy = "".join(f"  train {name} {get(key):.1f}%" for name, key in
+                           (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy")) if get(key) is not None)
+        return (f"{self.epoch_label} {event.epoch}/{event.epochs}: loss {get('loss'):.3f}{accuracy}"
+                f"  {fmt(get('images_per_second'), 0)} img/s  {get('seconds'):.0f} s{valid}")

@@ -74,7 +74,7 @@ def eval_command(
         with bars:
             report = robnetzoo.evaluate(
                 net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
-                device=distributed.device_for(context, device), seed=seed, cascade=cascade,
+                device=device, seed=seed, cascade=cascade,
                 precision="bf16" if bf16 else "fp32", output=output, resume=resume, overwrite=overwrite, progress=bars,
             )
     except KeyboardInterrupt:
@@ -109,7 +109,6 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
                   device: str, output: Optional[Path], json_out: bool, revision: Optional[str]) -> None:
     """``eval --runtime``: torch and the runtime side by side (transfer attacks, flips)."""
     import robnetzoo
-    from robnetzoo.evaluation.evaluator import resolve_device
     from robnetzoo.export.runtime_eval import evaluate_on_runtime
 
     if output is not None:
@@ -122,7 +121,7 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
             net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration_data,
             calibration_n=calibration_n, data_root=data_root, attacks=attacks,
             eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
-            device=str(resolve_device(device)), progress=bars,
+            device=device, progress=bars,
         )
     if json_out:
         emit_json(result.to_dict())

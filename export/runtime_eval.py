@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
+from robnetzoo.evaluation.evaluator import resolve_device
 
 from .exporting import calibration_images, onnx_graphs
 from .parity import parity
@@ -88,11 +89,12 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
                         calibration_n: int = 256, data_root: str | Path | None = None,
                         attacks: Sequence[str] | None = None, eps: float | None = None, norm: str | None = None,
                         n_examples: int | None = None, batch_size: int = 200, seed: int = 0,
-                        device: str = "cpu", progress: Any = None) -> RuntimeComparison:
+                        device: str | None = "cpu", progress: Any = None) -> RuntimeComparison:
     """Torch and ``runtime`` judged on the same examples; see the module docstring.
 
     ``calibration`` (int8 exported on the fly): images, or the name of a data set whose first
     ``calibration_n`` training images are used."""
+    device = str(resolve_device(device))  # "auto": CUDA where there is one
     if precision == "int8" and artifact is None and calibration is None:
         raise InvalidInput(f"int8 needs calibration images: give {option('calibration')} (a data set name or "
                            f"images), or an exported {option('artifact')}")

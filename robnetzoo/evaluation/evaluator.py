@@ -103,7 +103,7 @@ def evaluate(
     n = len(dataset)  # type: ignore[arg-type]
     if n == 0:
         raise InvalidInput("the data set is empty")
-    device = resolve_device(device)
+    device = resolve_device(distributed.device_for(distributed.current(), device))  # a CUDA rank: its own GPU
 
     first_images, first_labels = take(dataset, [0])
     attack_suite.check_images(first_images, first_labels, model if isinstance(model, nn.Module) else None)

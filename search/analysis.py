@@ -195,7 +195,9 @@ def analyse(rows: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
     notes = []
     if not result["finding1_density"]["holds"]:
         f1 = result["finding1_density"]
-        notes.append(f"Finding 1 is not visible in this search (Spearman {f1['spearman']}, p {f1['spearman_p']}, "
-                     f"n {f1['n']}): more candidates or a longer-trained supernet may show it")
+        figure = ("every candidate scored alike" if f1["spearman"] is None
+                  else f"Spearman {f1['spearman']:.2f}, p {f1['spearman_p']:.2g}")
+        notes.append(f"Finding 1 cannot be decided from this search ({figure}, n {f1['n']}): more candidates or a "
+                     "longer-trained supernet are needed")
     result["notes"] = notes
     return result

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ._io import atomic_write
-from .errors import IntegrityError
+from .errors import CorruptFile, IntegrityError, NotFound, option
 
 
 def _preview(names: list[str], limit: int = 4) -> str:
@@ -57,14 +57,12 @@ def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source
 def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Load a ``.safetensors`` file; truncation or corruption becomes one clear error."""
     if not path.is_file():
-        raise IntegrityError(f"{path} is missing; a model folder needs model.safetensors")
+        raise NotFound(f"{path} is missing; a model folder needs model.safetensors", path=path)
     try:
         return load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise IntegrityError(
-            f"{path} is corrupt or truncated ({exc}); download it again "
-            "(force_download=True) or re-save the model"
-        ) from exc
+        raise CorruptFile(path, "safetensors weights file", f"corrupt or truncated: {exc}",
+                          fix=f"download it again ({option('force_download', True)}) or re-save the model") from None
 
 
 def weights_fingerprint(module: nn.Module) -> str:

@@ -39,7 +39,7 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
             name = previous.get("name") if isinstance(previous, dict) else None
             raise InvalidInput(f"{folder} holds the export of another model ({name})",
                                fix=f"choose another {option('output')}", path=folder)
-    output_mode(folder, "this model's export", holds=report.is_file(), overwrite=overwrite, can_resume=False)
+    output_mode(folder, "an export of this model", holds=report.is_file(), overwrite=overwrite, can_resume=False)
 
 
 def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],

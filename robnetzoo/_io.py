@@ -158,9 +158,7 @@ def read_checkpoint(path: str | Path, kind: str, *, fix: str, format: str | None
     try:
         state = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:  # truncated, foreign, or pickled classes safe loading refuses
-        error = CorruptFile(path, kind, _short(exc), fix=fix)
-        error.cause = exc  # callers that explain refused pickles look at it
-        raise error from None
+        raise CorruptFile(path, kind, _short(exc), fix=fix) from exc  # __cause__: what torch said
     if format is not None and (not isinstance(state, dict) or state.get("format") != format):
         raise CorruptFile(path, kind, f"its format is not {format!r}", fix=fix)
     return state

@@ -43,7 +43,7 @@ def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> dict[str
         return read_torch_file(path, "PyTorch checkpoint", trust_pickle=trust_pickle,
                                fix="it may be truncated or not a checkpoint at all: download it again")
     except CorruptFile as error:
-        cause = getattr(error, "cause", None)
+        cause = error.__cause__
         found = _pickled_class(str(cause)) if isinstance(cause, pickle.UnpicklingError) else None
         if found is not None and not trust_pickle:
             raise InvalidInput(

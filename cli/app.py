@@ -33,8 +33,10 @@ app = typer.Typer(
 _state = {"debug": False}
 
 # Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
-FLAG_NAMES = {"root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack", "calibration": "--calibration-data",
-              "checkpoint_interval": "--checkpoint-minutes", "train_examples": "--train-n"}
+FLAG_NAMES = {
+    "root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack",
+    "calibration": "--calibration-data", "checkpoint_interval": "--checkpoint-minutes", "train_examples": "--train-n",
+}
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:

@@ -8,7 +8,6 @@ batch axis; the model's identity (fingerprint, classes, input size) is written b
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import write_json
 from robnetzoo.errors import InvalidInput
 from robnetzoo.fast import fold_batchnorm
 
@@ -56,7 +55,7 @@ def export_aoti(model: nn.Module, path: str | Path, *, device: str = "cpu", fold
     with torch.no_grad():
         program = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
         torch._inductor.aoti_compile_and_package(program, package_path=str(path))
-    atomic_write_text(sidecar(path), json.dumps({**identity, "device": device}, indent=1) + "\n")
+    write_json(sidecar(path), {**identity, "device": device}, indent=1)
     return AotiExport(path, device, path.stat().st_size, identity, notes)
 
 

@@ -7,7 +7,6 @@ export is replaced only with ``overwrite=True``.
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnetzoo._io import atomic_write_text, output_mode, read_json
+from robnetzoo._io import output_mode, read_json, write_json
 from robnetzoo.data import first_n, load_dataset, take
 from robnetzoo.errors import InvalidInput, option
 
@@ -98,9 +97,8 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if "int8" in precisions and calibration_data is None:
         raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME (and "
                            f"{option('calibration_n')} N), e.g. the model's training set")
-    if calibration_n < 1 or parity_n < 1:
-        which = "calibration_n" if calibration_n < 1 else "parity_n"
-        raise InvalidInput(f"{option(which)} must be at least 1, got {min(calibration_n, parity_n)}")
+    if parity_n < 1:  # calibration_n is checked where the calibration images are read
+        raise InvalidInput(f"{option('parity_n')} must be at least 1, got {parity_n}")
     gpu = device if device.startswith("cuda") else "cuda"
     if "tensorrt" in formats:
         from .tensorrt import require_cuda, require_tensorrt
@@ -157,7 +155,7 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
         "identity": identity, "parity_data": {"dataset": dataset, "split": "test", "n": len(images)},
         "artifacts": artifacts, "versions": _versions(), "machine": platform.machine(),
     }
-    atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=1) + "\n")
+    write_json(folder / REPORT_FILE, report, indent=1)
     return report
 
 

@@ -23,7 +23,6 @@ refused in one line that says to rebuild.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robnetzoo._io import atomic_write, atomic_write_text
+from robnetzoo._io import atomic_write, write_json
 from robnetzoo.errors import InvalidInput, option
 
 from .onnx import INPUT_NAME, OUTPUT_NAME, read_identity
@@ -98,7 +97,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
     atomic_write(engine_path, lambda tmp: Path(tmp).write_bytes(serialized))
     record = {**identity, "precision": precision, "tensorrt": version, "gpu": _gpu_name(device),
               "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch}, "onnx": onnx_path.name}
-    atomic_write_text(sidecar(engine_path), json.dumps(record, indent=1) + "\n")
+    write_json(sidecar(engine_path), record, indent=1)
     return TensorRTEngine(engine_path, precision, engine_path.stat().st_size, record)
 
 

@@ -116,9 +116,9 @@ class ModelConfig:
             raise IntegrityError(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        from ._io import atomic_write_text
+        from ._io import write_json
 
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(Path(path), self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelConfig":

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+QUOTES = "'\""
 _OPTION = re.compile(r"\{\{opt:([A-Za-z_][A-Za-z0-9_]*)(?:=([^}]*))?\}\}")
 
 
@@ -40,7 +41,7 @@ def cli_spelling(flags: Mapping[str, str] | None = None) -> Callable[[str, str |
         flag = flags.get(name, "--" + name.replace("_", "-"))
         if value in (None, "True", "False"):
             return flag
-        return f"{flag} {value.strip(chr(39))}"
+        return f"{flag} {value.strip(QUOTES)}"  # the value as typed: 'cpu' -> cpu
 
     return spell
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from robnetzoo._io import atomic_write_text, read_jsonl
+from robnetzoo._io import atomic_write_text, read_jsonl, write_json
 from robnetzoo.errors import CorruptFile, option
 
 CSV_COLUMNS = (
@@ -130,5 +130,5 @@ def write_leaderboard(rows: list[dict[str, Any]], folder: str | Path) -> tuple[P
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
     csv_path, json_path = folder / "leaderboard.csv", folder / "leaderboard.json"
     atomic_write_text(csv_path, buffer.getvalue())
-    atomic_write_text(json_path, json.dumps(rows, indent=1) + "\n")
+    write_json(json_path, rows, indent=1)
     return csv_path, json_path

@@ -22,7 +22,6 @@ are marked so):
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -181,9 +180,9 @@ class Recipe:
             raise InvalidInput(f"{source}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
-        from robnetzoo._io import atomic_write_text
+        from robnetzoo._io import write_json
 
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(Path(path), self.to_dict())
 
     def describe(self) -> str:
         """One paragraph for people: what this recipe does."""

@@ -193,7 +193,7 @@ def _check_output(path: Path, identity: dict[str, Any], resume: bool) -> dict[st
 def _write_run(path: Path, identity: dict[str, Any], status: str, extra: dict[str, Any]) -> None:
     data = {"format": RUN_FORMAT, "version": 1, "status": status, "identity": identity,
             "robnetzoo_version": __version__, **extra}
-    atomic_write_text(path / RUN_FILE, json.dumps(data, indent=2) + "\n")
+    write_json(path / RUN_FILE, data)
 
 
 # ---------------------------------------------------------------------------- the run

@@ -10,11 +10,10 @@ examples computed by different processes merge into one file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._io import atomic_write_text, read_json
+from .._io import read_json, write_json
 from ..errors import CorruptFile, InvalidInput, option
 
 RESULTS_VERSION = 2
@@ -86,4 +85,4 @@ class ResultsStore:
             "seconds": self.seconds,
             "report": report,
         }
-        atomic_write_text(self.path, json.dumps(data) + "\n")
+        write_json(self.path, data, indent=None)

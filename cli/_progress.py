@@ -23,6 +23,12 @@ from ._output import emit_json_line, fmt, note, stderr
 _PER_BATCH = (TrainingStep, EvalProgress)
 
 
+STAGE_WORDS = {"screen": "screening", "finetune": "finetuning", "pairs": "Finding 2: scoring the pairs of",
+               "holdout": "re-scoring on the hold-out images the chosen", "study": "finetuning for the study"}
+STAGE_LABELS = {"screen": "screening", "finetune": "finetuning", "pair": "Finding 2 pairs", "holdout": "hold-out",
+                "study": "study"}
+
+
 class ProgressView:
     """``epoch_label`` names training epochs ("epoch", "supernet epoch"); ``eval_prefix`` the
     evaluator's phases ("test " inside a training run)."""
@@ -94,18 +100,20 @@ class ProgressView:
             self._say(f"{'resuming' if event.resume else 'searching'} into {event.folder}: {event.preset} preset, "
                       f"{event.dataset}, space {event.space}, {event.candidates} candidates")
         elif isinstance(event, SearchPhase):
-            if event.phase in ("screen", "finetune") and event.total:
-                self._say(f"{'screening' if event.phase == 'screen' else 'finetuning'} {event.total} candidates")
+            if event.phase in STAGE_WORDS and event.total:
+                self._say(f"{STAGE_WORDS[event.phase]} {event.total} {'base cells' if event.phase == 'pairs' else 'candidates'}")
             elif event.phase == "analysis":
                 self._say("analysing: leaderboard, findings, plots, genotypes")
         elif isinstance(event, StageProgress):
-            label = {"screen": "screening", "finetune": "finetuning"}.get(event.phase, event.phase)
+            label = STAGE_LABELS.get(event.phase, event.phase)
             self.progress.update(self._task(event.phase, label, event.total, event.done), completed=event.done)
         elif isinstance(event, CandidateScored):
             record = event.record
-            robust = record.get("robust", record.get("inherited", {}).get("robust"))
-            self.progress.update(self._task(event.phase, event.phase, event.total), completed=event.done,
-                                 rate=f"{record['seconds']:.1f} s/cand", info=f"#{record['index']} robust {fmt(robust, 1)}%")
+            robust = record.get("robust", record.get("inherited", record.get("base", {})).get("robust"))
+            seconds = record.get("seconds")
+            self.progress.update(self._task(event.phase, STAGE_LABELS.get(event.phase, event.phase), event.total),
+                                 completed=event.done, rate="" if seconds is None else f"{seconds:.1f} s/cand",
+                                 info=f"#{record['index']} robust {fmt(robust, 1)}%")
 
     def _epoch_line(self, event: EpochFinished) -> str:
         get = event.get

@@ -9,25 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from robnetzoo.errors import InvalidInput
+
 from ._common import flag
 from ._output import emit_json, fmt, millions, note, stderr, stdout
 from ._progress import ProgressView
 
 TOP_ROWS = 10
-
-
-def _parse_budget(value: Optional[str], name: str) -> Optional[float]:
-    """``4.41M``, ``4410000`` or ``4.41e6`` parameters."""
-    if value is None:
-        return None
-    from robnetzoo.errors import InvalidInput
-
-    text = value.strip().upper()
-    scale = 1e6 if text.endswith("M") else 1.0
-    try:
-        return float(text.rstrip("M")) * scale
-    except ValueError:
-        raise InvalidInput(f"--budget-{name} must be a parameter count like 4.41M or 4410000, got {value!r}") from None
 
 
 def search_command(
@@ -43,9 +31,12 @@ def search_command(
     scorer: Optional[str] = typer.Option(None, help="finetune, inherited or fsp: what ranks the leaderboard."),
     width: Optional[int] = typer.Option(None, help="Supernet width C."),
     layers: Optional[int] = typer.Option(None, help="Supernet cells."),
-    budget_small: Optional[str] = typer.Option(None, help="Parameters of robnet-small at C=36, 20 cells (4.41M)."),
-    budget_medium: Optional[str] = typer.Option(None, help="Parameters of robnet-medium (5.66M)."),
-    budget_large: Optional[str] = typer.Option(None, help="Parameters of robnet-large and -free (6.89M)."),
+    bands: Optional[str] = typer.Option(None, help="Budgets in convolutions per cell (default small=0-7,medium=8-10,large=11-13)."),
+    sampler: Optional[str] = typer.Option(None, help="edge (independent per-edge codes, as published) or density (a density per cell first)."),
+    candidate_seed: Optional[int] = typer.Option(None, help="Seed of the candidates' genotypes alone (default: --seed)."),
+    supernet_attack: Optional[str] = typer.Option(None, help="pgd7 or fgsm-rs (FGSM from a random start, with the overfitting guard)."),
+    study: Optional[str] = typer.Option(None, help="proxies: validate the proxies against 3-epoch finetuning on a finished search (give its folder as --analyse)."),
+    plan: bool = flag("Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Search folder (default search-PRESET-seedS; never overwritten)."),
     resume: bool = flag("Continue the search in --output where it stopped.", "--resume"),
     analyse: Optional[Path] = typer.Option(None, "--analyse", help="Redo the leaderboard, analysis, plots and genotypes of a search folder."),
@@ -60,20 +51,37 @@ def search_command(
     from robnetzoo.search.pipeline import run_search
     from robnetzoo.search.settings import get_preset
 
-    budgets = {name: value for name, value in (("small", _parse_budget(budget_small, "small")),
-                                               ("medium", _parse_budget(budget_medium, "medium")),
-                                               ("large", _parse_budget(budget_large, "large"))) if value is not None}
+    from robnetzoo.search.settings import parse_bands
+
+    parsed_bands = parse_bands(bands) if bands is not None else None
     bars = ProgressView(enabled=not json_out or stderr.is_terminal, epoch_label="supernet epoch")
+    if study is not None:
+        from robnetzoo.search.studies import run_study
+
+        if analyse is None:
+            raise InvalidInput("--study needs the folder of a finished search: --study proxies --analyse FOLDER")
+        with bars:
+            outcome = run_study(study, analyse, device=device, data_root=data_root, seed=seed, progress=bars)
+        _print_study(outcome, json_out)
+        return
     if analyse is not None:
         with bars:
-            result = analyse_folder(analyse, budgets=budgets or None, progress=bars)
+            result = analyse_folder(analyse, bands=parsed_bands, progress=bars)
         _print(result, json_out)
         return
     settings = get_preset(preset).with_overrides(
         space=space, dataset=dataset, candidates=candidates, free_candidates=free_candidates,
         supernet_epochs=supernet_epochs, finetune_epochs=finetune_epochs, finetune_subset=finetune_subset,
-        scorer=scorer, width=width, layers=layers, seed=seed, budgets=budgets or None,
+        scorer=scorer, width=width, layers=layers, seed=seed, bands=parsed_bands, sampler=sampler,
+        candidate_seed=candidate_seed, supernet_attack=supernet_attack,
     )
+    if plan:
+        from robnetzoo.search.plan import plan_search
+
+        with bars:
+            work = plan_search(settings, device=device, data_root=data_root, progress=bars)
+        _print_plan(work, json_out)
+        return
     folder = output or Path(f"search-{settings.preset}-seed{seed}")
     context = distributed.init_from_env(device)
     try:
@@ -104,48 +112,104 @@ def _print(result: Any, json_out: bool) -> None:
         scored = sum(1 for r in result.rows if r["space"] == space and r["rank"] is not None)
         table = Table(title=f"{space}-space leaderboard (top {len(rows)} of {scored}, scorer {result.settings.scorer}, "
                             f"{result.settings.score_attack} on validation)")
-        for column in ("rank", "#", "robust %", "clean %", "finetuned %", "density", "direct/skip convs", "params", "genotype"):
+        for column in ("rank", "#", "robust % [95% CI]", "clean %", "finetuned %", "density", "convs/cell", "params", "genotype"):
             table.add_column(column, justify="left" if column == "genotype" else "right")
         for r in rows:
-            table.add_row(str(r["rank"]), str(r["index"]), fmt(r["robust"], 1), fmt(r["clean"], 1),
-                          fmt(r["finetune_robust"], 1), f"{r['density']:.2f}", f"{r['direct_convs']}/{r['skip_convs']}",
+            interval = "" if r.get("robust_low") is None else f" [{r['robust_low']:.0f}, {r['robust_high']:.0f}]"
+            table.add_row(str(r["rank"]), str(r["index"]), fmt(r["robust"], 1) + interval, fmt(r["clean"], 1),
+                          fmt(r["finetune_robust"], 1), f"{r['density']:.2f}", f"{r['convs_per_cell']:g}",
                           millions(r["parameters"]), escape(_short(r["genotype"])))
         stdout.print(table)
     a = result.analysis
-    f1, proxies = a["finding1_density"], a["proxies"]
-    findings = Table(title="findings (analysis.json)")
-    findings.add_column("measure")
-    findings.add_column("value", justify="left")
-    findings.add_row("Finding 1: density vs robust accuracy",
-                     f"Spearman {fmt(f1['spearman'])} (p={_p(f1['spearman_p'])}), Pearson {fmt(f1['pearson'])} "
-                     f"(p={_p(f1['pearson_p'])}), n={f1['n']}")
-    f2 = a["finding2_direct_edges"]
-    findings.add_row("Finding 2: direct-edge convs, same total",
-                     f"more-direct half wins {f2['groups_where_direct_heavy_wins']} of {f2['groups_compared']} groups; "
-                     f"within-group Spearman {fmt(f2['within_group']['spearman'])}")
-    f3 = a["finding3_fsp"]
-    if f3["cells"]:
-        raw = [str(c["cell"]) for c in f3["cells"] if c["robust_lower"]]
-        relative = [str(c["cell"]) for c in f3["cells"] if c["robust_lower_relative"]]
-        findings.add_row("Finding 3: FSP loss, robust < non-robust",
-                         f"relative loss in cells {', '.join(relative) or 'none'}, raw loss in cells "
-                         f"{', '.join(raw) or 'none'} (of 0-{len(f3['cells']) - 1})")
+    findings = Table(title="the paper's claims (analysis.json holds each test, its n and interval)")
+    findings.add_column("claim")
+    findings.add_column("verdict")
+    findings.add_column("figure", justify="left")
+    figures = _figures(a)
+    for v in a["verdicts"]:
+        findings.add_row(v["claim"], v["verdict"], figures.get(v["key"], ""))
+    proxies = a["proxies"]
     for proxy in ("inherited", "fsp"):
         if proxy in proxies:
-            p = proxies[proxy]
-            findings.add_row(f"proxy {proxy} vs finetuning (n={proxies['n']})",
-                             f"Spearman {fmt(p['spearman'])}, Kendall {fmt(p['kendall'])}, "
-                             f"{fmt(p['cost_ratio'], 1)}x cheaper")
+            rho = proxies[proxy]["spearman"]
+            findings.add_row(f"proxy {proxy} vs finetuning (n={proxies['n']})", "measured",
+                             f"Spearman {_ci(rho)}, {fmt(proxies[proxy]['cost_ratio'], 1)}x cheaper")
     stdout.print(findings)
-    chosen = Table(title="chosen architectures (genotypes/)")
-    for column in ("model", "#", "robust %", "params", "budget", "train it"):
+    chosen = Table(title="chosen architectures (genotypes/, cells/)")
+    for column in ("model", "#", "convs/cell", "search robust %", "hold-out robust %", "params", "train it"):
         chosen.add_column(column, justify="left" if column in ("model", "train it") else "right")
     for name, row in result.selection.items():
-        chosen.add_row(name, str(row["index"]), fmt(row["robust"], 1), millions(row["parameters"]),
-                       millions(int(row["budget"])), escape(train_command(name, row, result.folder)))
+        held = row.get("holdout")
+        search_score = fmt(row["robust"], 1) + (f" [{row['robust_low']:.1f}, {row['robust_high']:.1f}]"
+                                                if row.get("robust_low") is not None else "")
+        chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score,
+                       "—" if held is None else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
+                                                f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
+                       millions(row["parameters"]), escape(train_command(name, row, result.folder)))
     stdout.print(chosen)
     plots = ", ".join(a.get("plots", []))
-    stderr.print(f"search folder: {result.folder} (leaderboard.csv, analysis.json, {plots})", markup=False, soft_wrap=True)
+    stderr.print(f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
+                 markup=False, soft_wrap=True)
+
+
+def _ci(stat: Optional[dict]) -> str:
+    if not stat or stat.get("value") is None:
+        return "—"
+    low, high = stat["interval"]
+    p = f", p={stat['p']:.2g}" if stat.get("p") is not None else ""
+    return f"{stat['value']:.2f} [{low:.2f}, {high:.2f}]{p}"
+
+
+def _figures(a: dict) -> dict:
+    """One line of figures per claim (n, estimate, 95% interval, test)."""
+    f1, f2, f3 = a["finding1_density"], a["finding2_direct_edges"], a["finding3_fsp"]
+    out = {"finding1_density": f"Spearman {_ci(f1['all'])}, n={f1['n']}",
+           "finding1_window": f"Spearman {_ci(f1['window'])}, n={f1['window']['n']}",
+           "finding1_connectivity": f"partial Spearman of identity bits given convs {_ci(f1['identity_given_convs'])}"}
+    if "inputs" in f2:
+        small, trend = f2["inputs"]["small_budget"], f2["inputs"]["interaction"]["spearman_gain_vs_convs"]
+        if small["mean"] is not None:
+            out["finding2_small_budget"] = (f"gain {small['mean']:+.2f} [{small['interval'][0]:+.2f}, "
+                                            f"{small['interval'][1]:+.2f}] points, n={small['n']} pairs, "
+                                            f"Wilcoxon p={_p(small['wilcoxon_p'])}")
+        out["finding2_interaction"] = f"Spearman of gain and convs {_ci(trend)}, n={trend['n']}"
+    if f3.get("deep_raw"):
+        d = f3["deep_raw"]
+        out["finding3_fsp"] = (f"raw FSP gap {d['mean']:.3g} over {f3['pairs']} density-matched pairs, "
+                               f"permutation p={_p(d['p'])} (smallest possible {_p(d['smallest_possible_p'])})")
+    return out
+
+
+def _print_study(outcome: Any, json_out: bool) -> None:
+    if json_out:
+        emit_json(outcome)
+        return
+    table = Table(title=f"proxies against {outcome['reference']} (n={outcome['n']} random candidates; 95% bootstrap intervals)")
+    for column in ("proxy", "Spearman", "Kendall", "s/candidate", "cost ratio"):
+        table.add_column(column, justify="left" if column == "proxy" else "right")
+    for name, p in outcome["proxies"].items():
+        table.add_row(name, _ci(p["spearman"]), _ci(p["kendall"]), f"{p['seconds']:.1f}", f"{p['cost_ratio']:.1f}x")
+    ceiling = outcome["reliability"]
+    table.add_row(f"finetuning, seed 2 (n={ceiling['spearman']['n']}: the ceiling)", _ci(ceiling["spearman"]),
+                  _ci(ceiling["kendall"]), f"{outcome['finetune_seconds']:.1f}", "1.0x")
+    stdout.print(table)
+    for line in outcome["verdicts"]:
+        stdout.print(line, markup=False, soft_wrap=True)
+    stderr.print(f"study written to {outcome['path']}", markup=False, soft_wrap=True)
+
+
+def _print_plan(work: Any, json_out: bool) -> None:
+    if json_out:
+        emit_json(work)
+        return
+    table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes; hours are an estimate "
+                        f"from {work['timed_steps']} timed steps on {work['device']})")
+    for column in ("phase", "what", "passes", "estimated hours"):
+        table.add_column(column, justify="left" if column in ("phase", "what") else "right")
+    for phase in work["phases"]:
+        table.add_row(phase["phase"], phase["what"], f"{phase['passes']:,.0f}", f"{phase['hours']:.2f}")
+    table.add_row("total", "", f"{work['passes']:,.0f}", f"{work['hours']:.2f}")
+    stdout.print(table)
 
 
 def _short(genotype: str, limit: int = 34) -> str:

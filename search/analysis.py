@@ -1,8 +1,8 @@
 """The paper's findings, measured: the quantities they are stated in, and ``analyse``, which
 reads them off a search's leaderboard into ``analysis.json`` (plots: ``search.plots``).
 
-* ``conv_counts``: convolutions of a genotype on *direct* edges (node i-1 -> node i, the chain
-  through the cell) and on the other (skip) edges: Finding 2 compares them at a fixed total.
+* ``conv_counts``: convolutions of a genotype on *direct* edges and on the other (skip) edges,
+  under either reading of "direct" (``sampling.DIRECT_READINGS``).
 * ``fsp_matrix`` / ``fsp_loss``: Finding 3's flow-of-solution-procedure matrix of a cell,
   ``G(x) = (1 / (h w)) sum over positions of F_in(x) F_out(x)^T`` (C_in x C_out), and the FSP
   loss of a cell, the mean over examples of ``||G(x) - G(x_adv)||^2`` (squared Frobenius norm).
@@ -16,18 +16,21 @@ from typing import Any
 
 import torch
 
-from robnetzoo.genotype import Genotype, edge_inputs
+from robnetzoo.genotype import Genotype
+from robnetzoo.stats import paired_permutation_test, partial_rank_correlation, rank_correlation, verdict
 
 
-def conv_counts(genotype: Genotype) -> dict[str, int]:
-    """Convolutions (codes 01 and 11) on direct edges and on skip edges, over all cells."""
+def conv_counts(genotype: Genotype, reading: str = "inputs") -> dict[str, int]:
+    """Convolutions (codes 01 and 11) on direct edges and on skip edges, over all cells, under
+    a reading of "direct" (``sampling.DIRECT_READINGS``)."""
+    from .sampling import is_direct
+
     direct = skip = 0
     for cell in genotype.cells:
         for edge, code in enumerate(cell):
             if code[1] != "1":
                 continue
-            node, source = edge_inputs(edge)
-            if source == node + 1:  # the state just before this node (input 1 for node 0)
+            if is_direct(edge, reading):
                 direct += 1
             else:
                 skip += 1
@@ -57,114 +60,110 @@ def fsp_loss(f_in: torch.Tensor, f_out: torch.Tensor, f_in_adv: torch.Tensor, f_
 
 
 # ------------------------------------------------------------------------- the paper's findings
+#
+# Every figure states its n and a 95% interval, and each finding ends in a verdict on the
+# paper's claim (``robnetzoo.stats.verdict``): "supports", "contradicts", or "cannot decide"
+# when the test is not significant or the design could not reach significance at all.
 
-MIN_FOR_STATISTICS = 3
-
-
-def _correlations(x: list[float], y: list[float]) -> dict[str, Any]:
-    """Pearson and Spearman (with two-sided p-values), Kendall's tau, and the least-squares
-    line of y on x; ``None`` statistics where there are too few points or no spread."""
-    from scipy import stats
-
-    out: dict[str, Any] = {"n": len(x)}
-    if len(x) < MIN_FOR_STATISTICS or len(set(x)) < 2 or len(set(y)) < 2:
-        return {**out, "pearson": None, "pearson_p": None, "spearman": None, "spearman_p": None,
-                "kendall": None, "kendall_p": None, "slope": None, "intercept": None}
-    pearson, spearman, kendall = stats.pearsonr(x, y), stats.spearmanr(x, y), stats.kendalltau(x, y)
-    fit = stats.linregress(x, y)
-    return {**out, "pearson": float(pearson[0]), "pearson_p": float(pearson[1]), "spearman": float(spearman[0]),
-            "spearman_p": float(spearman[1]), "kendall": float(kendall[0]), "kendall_p": float(kendall[1]),
-            "slope": float(fit.slope), "intercept": float(fit.intercept)}
+DENSITY_WINDOW = (0.3, 0.7)  # Finding 1 away from the sparse end, where every network is weak
 
 
-def _pool(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    """The candidates the findings are read on: the cell-based ones with a score (the paper's
-    space), else the cell-free ones."""
-    for space in ("cell", "free"):
-        pool = [r for r in rows if r["space"] == space and r["robust"] is not None]
-        if pool:
-            return space, pool
-    return "none", []
+def _scored(rows: list[dict[str, Any]], space: str) -> list[dict[str, Any]]:
+    return [r for r in rows if r["space"] == space and r["inherited_robust"] is not None]
 
 
-def finding_density(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Finding 1: denser architectures are more robust (density vs robust accuracy)."""
-    space, pool = _pool(rows)
-    stats = _correlations([r["density"] for r in pool], [r["robust"] for r in pool])
-    return {"space": space, "measure": "robust accuracy", **stats,
-            "holds": stats["spearman"] is not None and stats["spearman"] > 0 and stats["spearman_p"] < 0.05}
+def finding_density(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Finding 1: denser architectures are more robust. Spearman of density and robust accuracy
+    (the inherited score of every cell-based candidate) over all candidates and within density
+    0.3-0.7; and connectivity against capacity: the partial correlation of identity bits with
+    robust accuracy given the number of convolutions (identity bits add density but almost no
+    parameters; each convolution adds both), and of convolutions given identity bits."""
+    pool = _scored(rows, "cell")
+    robust = [r["inherited_robust"] for r in pool]
+    overall = rank_correlation([r["density"] for r in pool], robust, seed=seed)
+    low, high = DENSITY_WINDOW
+    middle = [r for r in pool if low <= r["density"] <= high]
+    window = rank_correlation([r["density"] for r in middle], [r["inherited_robust"] for r in middle], seed=seed)
+    identity = partial_rank_correlation([r["identity_bits"] for r in pool], robust,
+                                        [r["convs_per_cell"] for r in pool], seed=seed)
+    convs = partial_rank_correlation([r["convs_per_cell"] for r in pool], robust,
+                                     [r["identity_bits"] for r in pool], seed=seed)
+    return {"space": "cell", "measure": "inherited robust accuracy", "n": len(pool),
+            "all": overall, "verdict": verdict(overall["p"], overall["value"], +1),
+            "window": {"density": list(DENSITY_WINDOW), **window},
+            "window_verdict": verdict(window["p"], window["value"], +1),
+            "identity_given_convs": identity, "convs_given_identity": convs,
+            "connectivity_verdict": _interval_verdict(identity["interval"], identity["value"], +1)}
 
 
-def finding_direct_edges(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Finding 2: with the number of convolutions fixed, convolutions on direct edges help.
-
-    Candidates are grouped by their total number of convolutions; within a group, those with
-    more than the group's median share on direct edges ("direct-heavy") are compared with the
-    rest. Pooled: Spearman between the direct-edge count and robust accuracy, both centred on
-    their group's mean (so group size differences do not enter)."""
-    _, pool = _pool(rows)
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for r in pool:
-        groups.setdefault(r["direct_convs"] + r["skip_convs"], []).append(r)
-    table, centred_direct, centred_robust = [], [], []
-    for total, members in sorted(groups.items()):
-        if len(members) < 2 or len({m["direct_convs"] for m in members}) < 2:
-            continue
-        heavy, light = _split_by_direct(members)
-        table.append({"convs": total, "n": len(members), "direct_heavy_n": len(heavy), "direct_light_n": len(light),
-                      "direct_heavy_robust": sum(heavy) / len(heavy) if heavy else None,
-                      "direct_light_robust": sum(light) / len(light) if light else None})
-        mean_d = sum(m["direct_convs"] for m in members) / len(members)
-        mean_r = sum(m["robust"] for m in members) / len(members)
-        centred_direct += [m["direct_convs"] - mean_d for m in members]
-        centred_robust += [m["robust"] - mean_r for m in members]
-    pooled = _correlations(centred_direct, centred_robust)
-    compared = [g for g in table if g["direct_heavy_robust"] is not None and g["direct_light_robust"] is not None]
-    return {"groups": table, "within_group": pooled,
-            "groups_where_direct_heavy_wins": sum(g["direct_heavy_robust"] > g["direct_light_robust"] for g in compared),
-            "groups_compared": len(compared)}
+def _interval_verdict(interval: list[float] | None, value: float | None, expected_sign: int) -> str:
+    """A verdict from a 95% interval: it excludes 0 on the expected side, the other, or neither."""
+    if interval is None or value is None or any(v != v for v in interval):
+        return "cannot decide"
+    if interval[0] > 0:
+        return "supports" if expected_sign > 0 else "contradicts"
+    if interval[1] < 0:
+        return "contradicts" if expected_sign > 0 else "supports"
+    return "cannot decide"
 
 
-def _split_by_direct(members: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-    """Robust accuracies of the members with more direct-edge convolutions than the group's
-    median, and of the rest (above-or-at the median when nobody is strictly above it)."""
-    counts = sorted(m["direct_convs"] for m in members)
-    median = counts[(len(counts) - 1) // 2]
-    cut = median if any(c > median for c in counts) else median - 0.5
-    heavy = [m["robust"] for m in members if m["direct_convs"] > cut]
-    light = [m["robust"] for m in members if m["direct_convs"] <= cut]
-    return heavy, light
+def density_matched_pairs(pool: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Candidates paired by density (sorted, then neighbours), each pair as (more robust, less
+    robust); a tie in robust accuracy leaves its pair out."""
+    ordered = sorted(pool, key=lambda r: (r["density"], r["index"]))
+    pairs = []
+    for a, b in zip(ordered[0::2], ordered[1::2]):
+        if a["robust_for_fsp"] != b["robust_for_fsp"]:
+            pairs.append((a, b) if a["robust_for_fsp"] > b["robust_for_fsp"] else (b, a))
+    return pairs
 
 
-def finding_fsp(rows: list[dict[str, Any]], fraction: float = 1 / 3) -> dict[str, Any]:
-    """Finding 3: robust networks have a lower FSP loss in deeper cells. The top and bottom
-    ``fraction`` of candidates by robust accuracy, mean FSP loss per cell: raw (the paper's
-    definition) and relative (see ``fsp_loss``)."""
-    space, pool = _pool(rows)
-    pool = sorted(pool, key=lambda r: (-r["robust"], r["index"]))
-    k = max(1, int(len(pool) * fraction))
-    if len(pool) < 2 * k or len(pool) < 2:
-        return {"space": space, "cells": [], "robust_n": 0, "non_robust_n": 0}
-    top, bottom = pool[:k], pool[-k:]
-    cells = len(top[0]["fsp_cells"])
-    per_cell = []
-    for cell in range(cells):
-        robust = sum(r["fsp_cells"][cell] for r in top) / k
-        non = sum(r["fsp_cells"][cell] for r in bottom) / k
-        robust_rel = sum(r["fsp_relative_cells"][cell] for r in top) / k
-        non_rel = sum(r["fsp_relative_cells"][cell] for r in bottom) / k
-        per_cell.append({"cell": cell, "robust": robust, "non_robust": non, "robust_lower": robust < non,
-                         "robust_relative": robust_rel, "non_robust_relative": non_rel,
-                         "robust_lower_relative": robust_rel < non_rel})
-    return {"space": space, "robust_n": k, "non_robust_n": k,
-            "robust_accuracy_threshold": top[-1]["robust"], "non_robust_accuracy_threshold": bottom[0]["robust"],
-            "cells": per_cell}
+def finding_fsp(rows: list[dict[str, Any]], *, space: str = "free", weights: str = "inherited",
+                seed: int = 0) -> dict[str, Any]:
+    """Finding 3: robust networks have a lower FSP loss in deeper cells, tested where the paper
+    uses it (the cell-free candidates, ``space``) with density held fixed: candidates paired by
+    density, and per cell a sign-flip permutation test of (FSP loss of the less robust) minus
+    (that of the more robust), positive when the robust one is lower. The paper's raw loss is
+    the headline, the loss relative to the clean FSP norm beside it. ``weights="finetuned"``
+    reads the FSP losses and robust accuracy measured after finetuning."""
+    key_robust, key_raw, key_rel = (("inherited_robust", "fsp_cells", "fsp_relative_cells") if weights == "inherited"
+                                    else ("finetune_robust", "finetune_fsp_cells", None))
+    pool = [{**r, "robust_for_fsp": r[key_robust]} for r in rows
+            if r["space"] == space and r.get(key_robust) is not None and r.get(key_raw) is not None]
+    pairs = density_matched_pairs(pool)
+    out: dict[str, Any] = {"space": space, "weights": weights, "candidates": len(pool), "pairs": len(pairs),
+                           "max_density_gap": max((abs(a["density"] - b["density"]) for a, b in pairs), default=None),
+                           "cells": []}
+    if not pairs:
+        out["verdict"] = "cannot decide"
+        return out
+    n_cells = len(pairs[0][0][key_raw])
+    for cell in range(n_cells):
+        raw = [b[key_raw][cell] - a[key_raw][cell] for a, b in pairs]
+        entry = {"cell": cell, "raw": paired_permutation_test(raw, seed=seed)}
+        if key_rel:
+            entry["relative"] = paired_permutation_test([b[key_rel][cell] - a[key_rel][cell] for a, b in pairs], seed=seed)
+        entry["robust_lower_raw"] = (entry["raw"]["mean"] or 0) > 0
+        out["cells"].append(entry)
+    deep = deep_cell_range(n_cells)
+    deep_raw = [sum(b[key_raw][c] - a[key_raw][c] for c in deep) / len(deep) for a, b in pairs]
+    test = paired_permutation_test(deep_raw, seed=seed)
+    out["deep_cells"] = list(deep)
+    out["deep_raw"] = test
+    out["verdict"] = verdict(test["p"], test["mean"], +1, smallest_possible_p=test["smallest_possible_p"])
+    return out
 
 
-def proxy_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def deep_cell_range(cells: int) -> list[int]:
+    """The deeper cells (the last stage, from the second reduction on), as ``candidates.deep_cells``."""
+    return list(range(2 * cells // 3, cells))
+
+
+def proxy_agreement(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """How well each cheap scorer ranks the finetuned candidates as finetuning does, and what it
-    costs: Spearman and Kendall against the finetuned robust accuracy, and the ratio of mean
-    seconds per candidate (finetuning / the proxy)."""
+    costs: Spearman and Kendall (bootstrap 95% intervals) against the finetuned robust accuracy,
+    and the ratio of mean seconds per candidate (finetuning / the proxy), all measured on the
+    same candidates in the same run."""
     tuned = [r for r in rows if r["finetune_robust"] is not None]
     reference = [r["finetune_robust"] for r in tuned]
     out: dict[str, Any] = {"n": len(tuned)}
@@ -172,32 +171,57 @@ def proxy_agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return out
     finetune_seconds = sum(r["finetune_seconds"] for r in tuned) / len(tuned)
     for proxy, values in (("inherited", [r["inherited_robust"] for r in tuned]),
-                          ("fsp", [-r["fsp_loss"] for r in tuned])):  # lower FSP loss ranks higher
-        stats = _correlations(values, reference)
+                          ("fsp", [-r["fsp_raw_loss"] for r in tuned])):  # lower FSP loss ranks higher
         seconds = sum(r["screen_seconds"][proxy] for r in tuned) / len(tuned)
-        out[proxy] = {"spearman": stats["spearman"], "spearman_p": stats["spearman_p"], "kendall": stats["kendall"],
-                      "kendall_p": stats["kendall_p"], "seconds": seconds,
-                      "cost_ratio": finetune_seconds / seconds if seconds > 0 else None}
+        out[proxy] = {"spearman": rank_correlation(values, reference, seed=seed),
+                      "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
+                      "seconds": seconds, "cost_ratio": finetune_seconds / seconds if seconds > 0 else None}
     out["finetune_seconds"] = finetune_seconds
     return out
 
 
-def analyse(rows: list[dict[str, Any]], settings: Any) -> dict[str, Any]:
-    """``analysis.json``: the three findings and the proxies' agreement, with what they were
-    measured on."""
+FINDINGS = {
+    "finding1_density": "Finding 1: denser cells are more robust",
+    "finding1_window": "Finding 1 within density 0.3-0.7",
+    "finding1_connectivity": "Finding 1 is connectivity, not capacity (identity bits at fixed convolutions)",
+    "finding2_small_budget": "Finding 2: a convolution moved to a direct edge helps at 2-4 convolutions",
+    "finding2_interaction": "Finding 2: the gain shrinks as the budget grows",
+    "finding3_fsp": "Finding 3: robust cell-free networks have a lower FSP loss in deep cells",
+}
+
+
+def analyse(rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``analysis.json``: the three findings, the proxies' agreement, and a verdict per claim,
+    with what they were measured on."""
+    from .pairs import analyse_pairs
+
+    seed = settings.seed
     measured = {"scorer": settings.scorer, "score_attack": settings.score_attack,
                 "validation_images": settings.score_examples or settings.validation_size, "dataset": settings.dataset,
-                "supernet": {"C": settings.width, "layers": settings.layers, "epochs": settings.supernet.epochs},
-                "candidates": len(rows)}
-    result = {"measured_on": measured, "finding1_density": finding_density(rows),
-              "finding2_direct_edges": finding_direct_edges(rows), "finding3_fsp": finding_fsp(rows),
-              "proxies": proxy_agreement(rows)}
-    notes = []
-    if not result["finding1_density"]["holds"]:
-        f1 = result["finding1_density"]
-        figure = ("every candidate scored alike" if f1["spearman"] is None
-                  else f"Spearman {f1['spearman']:.2f}, p {f1['spearman_p']:.2g}")
-        notes.append(f"Finding 1 cannot be decided from this search ({figure}, n {f1['n']}): more candidates or a "
-                     "longer-trained supernet are needed")
-    result["notes"] = notes
+                "supernet": {"C": settings.width, "layers": settings.layers, "epochs": settings.supernet.epochs,
+                             "attack": settings.supernet_attack},
+                "sampler": settings.sampler, "candidates": len(rows),
+                "common_random_numbers": "one attack seed, one set of scoring and recalibration images for all"}
+    f1 = finding_density(rows, seed)
+    f2 = analyse_pairs(pairs or [], seed)
+    f3 = finding_fsp(rows, seed=seed)
+    f3_tuned = finding_fsp(rows, space="free", weights="finetuned", seed=seed)
+    result = {"measured_on": measured, "finding1_density": f1, "finding2_direct_edges": f2, "finding3_fsp": f3,
+              "finding3_fsp_finetuned": f3_tuned, "proxies": proxy_agreement(rows, seed)}
+    verdicts = {"finding1_density": f1["verdict"], "finding1_window": f1["window_verdict"],
+                "finding1_connectivity": f1["connectivity_verdict"],
+                "finding2_small_budget": f2["inputs"]["small_budget"]["verdict"] if pairs else "cannot decide",
+                "finding2_interaction": f2["inputs"]["interaction"]["verdict"] if pairs else "cannot decide",
+                "finding3_fsp": f3["verdict"]}
+    result["verdicts"] = [{"claim": FINDINGS[key], "key": key, "verdict": value} for key, value in verdicts.items()]
+    result["notes"] = [_summary_line(result["verdicts"])]
     return result
+
+
+def _summary_line(verdicts: list[dict[str, Any]]) -> str:
+    groups: dict[str, list[str]] = {"supports": [], "contradicts": [], "cannot decide": []}
+    for v in verdicts:
+        groups[v["verdict"]].append(v["key"].replace("finding", "F").replace("_", " "))
+    return ("this search supports: " + (", ".join(groups["supports"]) or "none") + "; contradicts: "
+            + (", ".join(groups["contradicts"]) or "none") + "; cannot decide: "
+            + (", ".join(groups["cannot decide"]) or "none") + " (analysis.json holds each test)")

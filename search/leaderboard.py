@@ -22,9 +22,9 @@ from robnetzoo._io import atomic_write_text, read_jsonl, write_json
 from robnetzoo.errors import CorruptFile, option
 
 CSV_COLUMNS = (
-    "rank", "index", "space", "score", "robust", "clean", "finetune_robust", "finetune_clean", "inherited_robust",
-    "inherited_clean", "fsp_loss", "density", "direct_convs", "skip_convs", "parameters", "macs", "seconds",
-    "fsp_kept", "genotype",
+    "rank", "index", "space", "score", "robust", "robust_low", "robust_high", "clean", "finetune_robust",
+    "finetune_clean", "inherited_robust", "inherited_clean", "fsp_raw_loss", "fsp_loss", "density", "convs_per_cell",
+    "identity_bits", "direct_convs", "skip_convs", "parameters", "macs", "seconds", "fsp_kept", "genotype",
 )
 
 
@@ -78,21 +78,32 @@ def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str
         if stage != "screen":
             continue
         tuned = records.get(("finetune", index))
+        inherited, fsp = screen["inherited"], screen["fsp"]
         row = {
             "index": index, "space": screen["space"], "genotype": screen["genotype"],
-            "density": screen["density"], "direct_convs": screen["convs"]["direct"],
-            "skip_convs": screen["convs"]["skip"], "parameters": screen["parameters"], "macs": screen["macs"],
-            "inherited_robust": screen["inherited"]["robust"], "inherited_clean": screen["inherited"]["clean"],
-            "fsp_loss": screen["fsp"]["deep_loss"], "fsp_cells": screen["fsp"]["cells"],
-            "fsp_relative_cells": screen["fsp"]["relative_cells"],
+            "density": screen["density"], "cell_densities": screen["cell_densities"],
+            "convs_per_cell": screen["convs_per_cell"], "cell_convs": screen["cell_convs"],
+            "identity_bits": screen["identity_bits"],
+            "direct_convs": screen["convs"]["inputs"]["direct"], "skip_convs": screen["convs"]["inputs"]["skip"],
+            "chain_direct_convs": screen["convs"]["chain"]["direct"], "chain_skip_convs": screen["convs"]["chain"]["skip"],
+            "parameters": screen["parameters"], "macs": screen["macs"],
+            "score_n": inherited["n"],
+            "inherited_robust": inherited["robust"], "inherited_clean": inherited["clean"],
+            "inherited_interval": inherited["robust_interval"],
+            "fsp_loss": fsp["deep_loss"], "fsp_raw_loss": fsp["deep_raw_loss"], "fsp_cells": fsp["cells"],
+            "fsp_relative_cells": fsp["relative_cells"],
             "finetune_robust": None if tuned is None else tuned["robust"],
             "finetune_clean": None if tuned is None else tuned["clean"],
+            "finetune_interval": None if tuned is None else tuned["robust_interval"],
+            "finetune_fsp_cells": None if tuned is None else tuned["fsp"]["cells"],
             "seconds": screen["seconds"] + (0.0 if tuned is None else tuned["seconds"]),
-            "screen_seconds": {"inherited": screen["inherited"]["seconds"], "fsp": screen["fsp"]["seconds"]},
+            "screen_seconds": {"inherited": inherited["seconds"], "fsp": fsp["seconds"]},
             "finetune_seconds": None if tuned is None else tuned["seconds"],
             "fsp_kept": None if screen["space"] != "free" else index in (kept_free or set()),
         }
         row["score"], row["robust"], row["clean"] = _score(row, scorer)
+        interval = row["finetune_interval"] if scorer == "finetune" else row["inherited_interval"]
+        row["robust_low"], row["robust_high"] = (None, None) if row["robust"] is None or interval is None else interval
         rows.append(row)
     out = []
     for space in ("cell", "free"):  # ranked within each space: the two are chosen from separately

@@ -8,11 +8,15 @@ Phases, each resumable where it stopped:
 2. **screen** — every candidate's cheap scores from the supernet's weights (``inherited`` and
    per-cell FSP losses) and its facts (density, convolutions, final-size parameters and MACs).
 3. **finetune** — the candidates to finetune: every one for ``--scorer finetune`` (the cell-free
-   ones after the FSP filter), otherwise ``finetune_subset`` cell-based ones spread evenly over
-   the proxy's ranking, against which the proxies are judged.
-4. **analysis** and **selection** — the leaderboard, ``analysis.json`` and plots, and the
-   genotype of each budget (``genotypes/robnet-*.json``); ``summary.json`` last, which marks
-   the search finished.
+   ones after the FSP filter), otherwise ``finetune_subset`` cell-based ones drawn at random,
+   against which the proxies are judged.
+4. **pairs** — Finding 2's paired experiment (``search.pairs``): base cells and their twins
+   with one convolution moved to a direct edge, scored alike.
+5. **holdout** — the architecture chosen for each budget band, re-scored on held-out training
+   images nothing else uses (a winner's search score is biased upward by its selection).
+6. **analysis** and **selection** — the leaderboard and the results table, ``analysis.json``,
+   plots, cell drawings and ``report.html``, and the genotype of each band
+   (``genotypes/robnet-*.json``); ``summary.json`` last, which marks the search finished.
 
 Candidates are appended to ``candidates.jsonl`` as each is scored (``Ledger``). Under torchrun
 the supernet trains data-parallel, candidates are dealt round-robin to the ranks, each scored
@@ -38,11 +42,13 @@ from robnetzoo.errors import InvalidInput, option
 from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
+from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import read_safetensors, write_safetensors
 
 from . import analysis as findings
-from .candidates import finetune, screen
+from .candidates import finetune, finetuned_model, inherited_score, judge, screen
 from .leaderboard import Ledger, leaderboard_rows, write_leaderboard
+from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
 from .selection import select, write_genotypes
 from .settings import SearchSettings
@@ -52,6 +58,7 @@ from .training import Trainer
 SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
 SUPERNET_DIR = "supernet"
 VALIDATION_SEED = 0  # the same held-out split as robnetzoo train's: never the test split
+HOLDOUT_SEED = 1  # the re-scoring images, carved from what is left of the training split
 
 
 
@@ -103,7 +110,7 @@ def plan_candidates(settings: SearchSettings) -> list[Candidate]:
                 f"{n} candidates asked for, but the {space} space of {settings.layers} layers holds only "
                 f"{space_size(space, settings.layers):,} distinct architectures; ask for fewer"
             )
-        genotypes = sample_candidates(n, seed=settings.seed, space=space, layers=settings.layers,
+        genotypes = sample_candidates(n, seed=settings.genotype_seed, space=space, layers=settings.layers,
                                       by=settings.sampler, first_index=len(plan))
         plan += [Candidate(len(plan) + i, space, g) for i, g in enumerate(genotypes)]
     return plan
@@ -140,9 +147,20 @@ def read_settings(folder: str | Path) -> SearchSettings:
     return SearchSettings.from_dict(data, source=str(folder / SETTINGS_FILE))
 
 
-def load_search_data(settings: SearchSettings, data_root: str | Path | None = None) -> tuple[Dataset, Dataset]:
-    """(train, validation): the training split held out by a fixed seeded permutation; the
-    candidates are judged on the validation part, never on the test split."""
+@dataclass(frozen=True)
+class SearchData:
+    """The training split in three disjoint parts: ``train`` (the supernet, finetuning and
+    BatchNorm recalibration), ``validation`` (every candidate's score) and ``holdout`` (the
+    chosen architectures' re-score; None when ``holdout_size`` is 0). The test split is never
+    read."""
+
+    train: Dataset
+    validation: Dataset
+    holdout: Dataset | None
+
+
+def load_search_data(settings: SearchSettings, data_root: str | Path | None = None) -> SearchData:
+    """The three parts of ``SearchData``, each by a fixed seeded permutation."""
     full = load_dataset(settings.dataset, split="train", root=data_root)
     needed = max(settings.score_examples or 0, settings.fsp_examples, 1)
     if settings.validation_size < needed:
@@ -151,19 +169,25 @@ def load_search_data(settings: SearchSettings, data_root: str | Path | None = No
             fix=f"raise {option('validation_size')} or lower the scoring examples",
         )
     train, validation = train_validation_split(full, settings.validation_size, seed=VALIDATION_SEED)
+    holdout = None
+    if settings.holdout_size:
+        if settings.holdout_size >= len(train):  # type: ignore[arg-type]
+            raise InvalidInput(f"a hold-out of {settings.holdout_size} images leaves no training images",
+                               fix=f"lower {option('holdout_size')}")
+        train, holdout = train_validation_split(train, settings.holdout_size, seed=HOLDOUT_SEED)
     if len(train) < settings.supernet.batch_size:  # type: ignore[arg-type]
         raise InvalidInput(
             f"{settings.dataset} leaves {len(train)} training images after the validation split, fewer than one "  # type: ignore[arg-type]
             f"batch of {settings.supernet.batch_size}", fix=f"lower {option('validation_size')}",
         )
-    return train, validation
+    return SearchData(train, validation, holdout)
 
 
 # ---------------------------------------------------------------------------------- the phases
 
 
 def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, device: torch.device,
-                   progress: ProgressFn) -> Supernet:
+                   progress: ProgressFn, guard: Dataset | None = None) -> Supernet:
     """Phase 1; returns the trained supernet (read back from its folder when already done)."""
     from .sampling import PathDropout
 
@@ -178,15 +202,16 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
         directory.mkdir(exist_ok=True)
     distributed.barrier()
     log = directory / "train_log.jsonl"
-    if settings.supernet.train_examples is not None:
-        train = first_n(train, settings.supernet.train_examples)
+    recipe = settings.supernet_recipe
+    if recipe.train_examples is not None:
+        train = first_n(train, recipe.train_examples)
 
     def on_epoch(entry: dict[str, Any]) -> None:
         with open(log, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
     trainer = Trainer(
-        supernet, settings.supernet, train, None, device=device, seed=settings.seed,
+        supernet, recipe, train, None, device=device, seed=settings.seed, guard=guard,
         checkpoint=directory / "checkpoint.pt",
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
         progress=progress, on_epoch=on_epoch,
@@ -198,7 +223,39 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
     return supernet
 
 
-def run_stage(stage: str, todo: list[Candidate], ledger: Ledger, work: Callable[[Candidate], dict[str, Any]],
+def score_pair(supernet: Supernet, pair: PairBase, *, validation: Dataset, calibration: Dataset,
+               settings: SearchSettings, device: torch.device) -> dict[str, Any]:
+    """Finding 2's record of one base cell: its inherited score and its moved twins'."""
+    def score(genotype: Genotype) -> dict[str, Any]:
+        return {"genotype": str(genotype), **inherited_score(supernet, genotype, images=validation, calibration=calibration,
+                                                             settings=settings, device=device)}
+
+    base = score(pair.base)
+    moved = {reading: score(genotype) for reading, genotype in pair.moved.items()}
+    return {"stage": "pair", "index": pair.index, "convs": pair.convs, "base": base, "moved": moved,
+            "seconds": base["seconds"] + sum(m["seconds"] for m in moved.values())}
+
+
+def rescore(supernet: Supernet, candidate: Candidate, *, holdout: Dataset, train: Dataset, settings: SearchSettings,
+            device: torch.device) -> dict[str, Any]:
+    """A chosen architecture's score on the hold-out images, by the search's own scorer: the
+    inherited weights, or (``scorer="finetune"``) the same finetuning again (same seed)."""
+    began = time.perf_counter()
+    if settings.scorer == "finetune":
+        from .candidates import candidate_seed
+
+        with distributed.alone():
+            model = finetuned_model(supernet, candidate.genotype, train=train, settings=settings,
+                                    seed=candidate_seed(settings.seed, candidate.index), device=device)
+            scores = judge(model, holdout, settings, device, n_examples=len(holdout))  # type: ignore[arg-type]
+    else:
+        scores = inherited_score(supernet, candidate.genotype, images=holdout, calibration=train, settings=settings,
+                                 device=device, n_examples=len(holdout))  # type: ignore[arg-type]
+    return {"stage": "holdout", "index": candidate.index, "space": candidate.space, **scores,
+            "seconds": time.perf_counter() - began}
+
+
+def run_stage(stage: str, todo: list[Any], ledger: Ledger, work: Callable[[Any], dict[str, Any]],
               progress: ProgressFn) -> None:
     """Score ``todo`` (those without a ``stage`` record yet), dealt round-robin to the ranks;
     rank 0 appends each round's records as they arrive."""
@@ -232,8 +289,9 @@ def fsp_filter(records: dict[tuple[str, int], dict[str, Any]], keep: float) -> s
 
 def finetune_plan(plan: list[Candidate], records: dict[tuple[str, int], dict[str, Any]],
                   settings: SearchSettings, kept_free: set[int]) -> list[Candidate]:
-    """Who is finetuned (see the module docstring). A subset is spread evenly over the proxy's
-    ranking, top to bottom, so the proxies are judged over the whole range, not the top alone."""
+    """Who is finetuned (see the module docstring). A subset is drawn at random from the
+    cell-based candidates (seeded), so the proxies are judged on the population they rank, not
+    on candidates chosen by the proxy itself."""
     cell = [c for c in plan if c.space == "cell"]
     free = [c for c in plan if c.space == "free" and c.index in kept_free]
     if settings.scorer == "finetune" and settings.finetune_subset is None:
@@ -242,16 +300,9 @@ def finetune_plan(plan: list[Candidate], records: dict[tuple[str, int], dict[str
     if k == 0:
         return []
 
-    def proxy(c: Candidate) -> tuple[float, int]:
-        screen_record = records[("screen", c.index)]
-        value = -screen_record["fsp"]["deep_loss"] if settings.scorer == "fsp" else screen_record["inherited"]["robust"]
-        return (-value, c.index)
-
-    ranked = sorted(cell, key=proxy)
-    if k == 1:
-        return [ranked[0]]
-    picks = sorted({round(i * (len(ranked) - 1) / (k - 1)) for i in range(k)})
-    return sorted((ranked[p] for p in picks), key=lambda c: c.index)
+    generator = torch.Generator().manual_seed(derive_seed(settings.seed, "finetune-subset"))
+    picks = torch.randperm(len(cell), generator=generator)[:k].tolist()
+    return sorted((cell[p] for p in picks), key=lambda c: c.index)
 
 
 # ---------------------------------------------------------------------------------- the search
@@ -272,7 +323,8 @@ def run_search(
     folder = Path(output)
     device = torch.device(resolve_device(distributed.device_for(context, device)))
     plan = plan_candidates(settings)  # bad --candidates fail before anything is written
-    train, validation = load_search_data(settings, data_root)
+    data = load_search_data(settings, data_root)
+    train, validation = data.train, data.validation
     prepare_folder(folder, settings, resume)
     report(SearchStarted(folder=str(folder), preset=settings.preset, dataset=settings.dataset, space=settings.space,
                          candidates=len(plan), resume=resume))
@@ -280,7 +332,8 @@ def run_search(
 
     began = time.perf_counter()
     report(SearchPhase("supernet", epochs=settings.supernet.epochs))
-    supernet = train_supernet(settings, folder, train, device=device, progress=report)
+    supernet = train_supernet(settings, folder, train, device=device, progress=report,
+                              guard=data.holdout if settings.supernet_attack != "pgd7" else None)
     supernet.eval()
     seconds["supernet"] = time.perf_counter() - began
 
@@ -302,12 +355,24 @@ def run_search(
         settings=settings, device=device), report)
     seconds["finetune"] = time.perf_counter() - began
 
-    try:
-        result = analyse(folder, settings=settings, progress=report, write=context.is_main)
-    except InvalidInput as exc:  # a budget no candidate meets: the scored candidates are kept
-        kept = f"every scored candidate is kept in {folder}: rerun with {option('resume', True)} and the new budget"
-        raise InvalidInput(exc.problem_template, fix=f"{exc.fix_template}; {kept}" if exc.fix_template else kept,
-                           path=folder) from None
+    pair_plan = plan_pairs(settings.genotype_seed, settings.pairs_per_count)
+    began = time.perf_counter()
+    report(SearchPhase("pairs", total=len(pair_plan)))
+    run_stage("pair", pair_plan, ledger, lambda p: score_pair(  # type: ignore[arg-type]
+        supernet, p, validation=validation, calibration=train, settings=settings, device=device), report)
+    seconds["pairs"] = time.perf_counter() - began
+
+    began = time.perf_counter()
+    if data.holdout is not None:
+        records = ledger.read()
+        rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
+        chosen = [Candidate(r["index"], r["space"], Genotype.parse(r["genotype"])) for r in select(rows, settings.bands)[0].values()]
+        report(SearchPhase("holdout", total=len(chosen)))
+        run_stage("holdout", chosen, ledger, lambda c: rescore(
+            supernet, c, holdout=data.holdout, train=train, settings=settings, device=device), report)  # type: ignore[arg-type]
+    seconds["holdout"] = time.perf_counter() - began
+
+    result = analyse(folder, settings=settings, progress=report, write=context.is_main)
     result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
     if context.is_main:
         write_json(folder / SUMMARY_FILE, result.summary(), indent=1)
@@ -315,15 +380,16 @@ def run_search(
     return result
 
 
-def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budgets: dict[str, float] | None = None,
-            progress: ProgressFn | None = None, write: bool = True) -> SearchResult:
-    """Leaderboard, analysis, plots and selection from a search folder's ledger (also a finished
-    search's, to redo them, e.g. with other ``budgets``)."""
+def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
+            bands: dict[str, tuple[int, int]] | None = None, progress: ProgressFn | None = None,
+            write: bool = True) -> SearchResult:
+    """Leaderboard, analysis, plots, drawings, report and selection from a search folder's
+    ledger (also a finished search's, to redo them, e.g. with other ``bands``)."""
     folder = Path(folder)
     report = progress or (lambda event: None)
     settings = settings or read_settings(folder)
-    if budgets:
-        settings = settings.with_overrides(budgets=budgets)
+    if bands:
+        settings = settings.with_overrides(bands=bands)
     began = time.perf_counter()
     records = Ledger(folder / LEDGER_FILE).read()
     if not any(stage == "screen" for stage, _ in records):
@@ -331,16 +397,26 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None, budge
                            fix=f"finish the search with {option('resume', True)} first", path=folder)
     kept_free = fsp_filter(records, settings.fsp_keep)
     rows = leaderboard_rows(records, settings.scorer, kept_free)
-    result_analysis = findings.analyse(rows, settings)
-    selection = select(rows, settings.budgets)
-    notes = list(result_analysis.get("notes", []))
-    report(SearchPhase("analysis"))  # after the selection: a budget no one meets is one line
+    pairs = [r for (stage, _), r in sorted(records.items(), key=lambda item: item[0][1]) if stage == "pair"]
+    result_analysis = findings.analyse(rows, settings, pairs)
+    selection, selection_notes = select(rows, settings.bands)
+    for name, row in selection.items():
+        held = records.get(("holdout", row["index"]))
+        row["holdout"] = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
+    notes = list(result_analysis.get("notes", [])) + selection_notes
+    report(SearchPhase("analysis"))
     if write:
         write_leaderboard(rows, folder)
+        from .drawing import draw_selection
         from .plots import write_plots
+        from .report import write_report
+        from .results import write_results
 
+        write_results(rows, folder, settings.bands)
         result_analysis["plots"] = [str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")]
+        result_analysis["drawings"] = [str(p.relative_to(folder)) for p in draw_selection(selection, folder / "cells")]
         write_json(folder / "analysis.json", result_analysis, indent=1)
-        write_genotypes(selection, folder / "genotypes", layers=settings.layers)
+        write_genotypes(selection, folder / "genotypes")
+        write_report(folder, settings, rows, result_analysis, selection)
     return SearchResult(folder, settings, rows, result_analysis, selection,
                         {"analysis": time.perf_counter() - began}, notes)

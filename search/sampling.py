@@ -1,10 +1,15 @@
 """Seeded genotype sampling: candidates for the search, and path dropout for the supernet.
 
-``by="edge"``: every bit of every edge is a fair coin, the obvious sampler, whose densities pile
-up near 0.5 (a binomial over 28 bits per cell: 95% fall within 0.31-0.69). ``by="density"``:
-first a density ``d`` uniform in [0, 1], then every bit is on with probability ``d``, so sparse
-and dense architectures, which Finding 1 (density vs robustness) is about, are drawn as often
-as middling ones.
+``by="edge"``: every bit of every edge is a fair coin (independent per-edge codes, as the
+published protocol samples), whose densities pile up near 0.5 (a binomial over 28 bits per
+cell: 95% fall within 0.31-0.69). ``by="density"``: first a density ``d`` uniform in [0, 1]
+*for each cell*, then every bit of that cell is on with probability ``d``, so sparse and dense
+cells (and every budget band of convolutions) are drawn as often as middling ones, and a
+cell-free genotype can have dense deep cells and sparse shallow ones.
+
+``moved_pair`` builds Finding 2's paired design: a cell with exactly k convolutions, and the
+same cell with one convolution moved from a skip edge to a direct edge (identity bits
+unchanged), under either reading of "direct" (``DIRECT_READINGS``).
 
 A candidate's genotype depends on (seed, its index) only, so any number of processes lists the
 same candidates; duplicates are redrawn from the same candidate's stream.
@@ -38,7 +43,7 @@ def connected(genotype: Genotype) -> bool:
     return True
 
 
-def sample_genotype(generator: torch.Generator, *, space: str = "cell", layers: int = 1, by: str = "density") -> Genotype:
+def sample_genotype(generator: torch.Generator, *, space: str = "cell", layers: int = 1, by: str = "edge") -> Genotype:
     """One random connected genotype (see ``connected``): one cell (``space="cell"``) or one per
     layer (``"free"``); an unconnected draw is redrawn from the same stream."""
     if by not in SAMPLERS:
@@ -52,14 +57,64 @@ def sample_genotype(generator: torch.Generator, *, space: str = "cell", layers: 
 
 
 def _draw(generator: torch.Generator, cells: int, by: str) -> Genotype:
-    bits = 2 * EDGES_PER_CELL * cells
+    bits = 2 * EDGES_PER_CELL
     if by == "density":
-        density = torch.rand(1, generator=generator).item()
-        on = torch.rand(bits, generator=generator) < density
+        densities = torch.rand(cells, 1, generator=generator)
+        on = torch.rand(cells, bits, generator=generator) < densities
     else:
-        on = torch.rand(bits, generator=generator) < 0.5
+        on = torch.rand(cells, bits, generator=generator) < 0.5
     codes = [CODES[int(a) * 2 + int(b)] for a, b in on.view(-1, 2).tolist()]
     return Genotype(tuple(tuple(codes[c * EDGES_PER_CELL : (c + 1) * EDGES_PER_CELL]) for c in range(cells)))
+
+
+# Two readings of Finding 2's "direct edge" (the published descriptions differ): "inputs", the
+# edges from the two cell inputs; "chain", the edge from the state just before a node (input 1
+# -> node 0 -> node 1 -> node 2 -> node 3).
+DIRECT_READINGS = ("inputs", "chain")
+
+
+def is_direct(edge: int, reading: str) -> bool:
+    """Whether ``edge`` is a direct edge under ``reading`` (see ``DIRECT_READINGS``)."""
+    node, source = edge_inputs(edge)
+    if reading == "inputs":
+        return source < 2
+    if reading == "chain":
+        return source == node + 1
+    raise InvalidInput(f"unknown reading of direct edges {reading!r}; use one of {', '.join(DIRECT_READINGS)}")
+
+
+def cell_with_convs(generator: torch.Generator, k: int) -> tuple[str, ...]:
+    """A random connected cell with exactly ``k`` convolutions (conv bits on ``k`` edges drawn
+    uniformly) and fair-coin identity bits."""
+    while True:
+        conv_edges = set(torch.randperm(EDGES_PER_CELL, generator=generator)[:k].tolist())
+        identity = (torch.rand(EDGES_PER_CELL, generator=generator) < 0.5).tolist()
+        cell = tuple(f"{int(identity[e])}{int(e in conv_edges)}" for e in range(EDGES_PER_CELL))
+        if connected(Genotype((cell,))):
+            return cell
+
+
+def moved_pair(generator: torch.Generator, base: tuple[str, ...], reading: str) -> tuple[str, ...] | None:
+    """``base`` with one convolution moved from a skip edge to a direct edge that has none
+    (both drawn uniformly; identity bits unchanged); None when no such move exists or every one
+    disconnects the cell."""
+    skips = [e for e, code in enumerate(base) if code[1] == "1" and not is_direct(e, reading)]
+    free_direct = [e for e, code in enumerate(base) if code[1] == "0" and is_direct(e, reading)]
+    moves = [(s, d) for s in skips for d in free_direct]
+    order = torch.randperm(len(moves), generator=generator).tolist() if moves else []
+    for choice in order:
+        source, target = moves[choice]
+        cell = list(base)
+        cell[source] = base[source][0] + "0"
+        cell[target] = base[target][0] + "1"
+        if connected(Genotype((tuple(cell),))):
+            return tuple(cell)
+    return None
+
+
+def cell_densities(genotype: Genotype) -> list[float]:
+    """The density of each cell of a genotype (one value for a cell-based one)."""
+    return [Genotype((cell,)).density() for cell in genotype.cells]
 
 
 def candidate_stream(seed: int, index: int) -> torch.Generator:
@@ -67,7 +122,7 @@ def candidate_stream(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, "candidate-genotype", index))
 
 
-def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int = 1, by: str = "density",
+def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int = 1, by: str = "edge",
                       max_tries: int = 1000, first_index: int = 0) -> list[Genotype]:
     """``n`` distinct genotypes, the i-th drawn from ``candidate_stream(seed, first_index + i)``
     (a search numbers its cell-free candidates after its cell-based ones)."""
@@ -99,7 +154,7 @@ class PathDropout:
     the other, so one supernet serves the search of both spaces (a cell-based genotype is a
     cell-free one whose cells agree, which per-layer sampling alone would almost never draw)."""
 
-    def __init__(self, *, space: str, layers: int, by: str = "density") -> None:
+    def __init__(self, *, space: str, layers: int, by: str = "edge") -> None:
         self.space, self.layers, self.by = space, layers, by
 
     def __call__(self, model: nn.Module, generator: torch.Generator) -> None:

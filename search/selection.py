@@ -1,11 +1,15 @@
-"""Budgets -> the RobNet family: the best candidate under each parameter budget.
+"""Budgets -> the RobNet family: the best candidate in each band of convolutions per cell.
 
-Budgets count the parameters of the *final* network (C=36, 20 cells; a cell-free genotype at
-its own number of cells), as the paper's sizes do: small <= 4.41M, medium <= 5.66M, large
-<= 6.89M. The best-ranked cell-based candidate within each budget becomes
-``genotypes/robnet-small.json`` / ``-medium`` / ``-large``; the best cell-free candidate the
-FSP filter kept (within the largest budget) becomes ``robnet-free.json``. The files are
-``Genotype.dumps`` JSON, which ``robnetzoo train FILE`` and
+The paper's small / medium / large differ in how many convolutions a cell has; their sizes at
+C=36 and 20 cells (4.41M, 5.66M, 6.89M) decode to 7, 10 and 13 convolutions with every identity
+bit on. So a budget is a band of convolutions per cell (``settings.PAPER_BANDS``: small 0-7,
+medium 8-10, large 11-13), not a band of parameters, which would split one class of cells at
+the stride-2 FactorizedReduce edges; the final-size parameters are reported as a result. The
+best-ranked cell-based candidate of each band becomes ``genotypes/robnet-small.json`` /
+``-medium`` / ``-large``; the best cell-free candidate the FSP filter kept (at most the largest
+band's convolutions per cell on average) becomes ``robnet-free.json``, stretched to the final
+20 cells (``supernet.at_depth``) and sized there. A band no scored candidate falls in chooses
+nothing, and says so. The files are ``Genotype.dumps`` JSON, which ``robnetzoo train FILE`` and
 ``create_model("robnet-small", genotype=FILE)`` take as they are.
 """
 
@@ -15,66 +19,65 @@ from pathlib import Path
 from typing import Any
 
 from robnetzoo._io import atomic_write_text
-from robnetzoo.errors import InvalidInput, option
 from robnetzoo.genotype import Genotype
-
 from robnetzoo.registry import FAMILY_LAYERS
 
 FAMILY = ("small", "medium", "large")
 
 
-def select(rows: list[dict[str, Any]], budgets: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """``{"robnet-small": row, ...}`` from leaderboard rows (best first). A budget no scored
-    candidate meets is an error naming the smallest candidate's size."""
+def band_of(convs_per_cell: float, bands: dict[str, tuple[int, int]]) -> str | None:
+    """The band a number of convolutions per cell falls in (None above every band)."""
+    for name, (low, high) in bands.items():
+        if low <= convs_per_cell <= high:
+            return name
+    return None
+
+
+def select(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """(``{"robnet-small": row, ...}``, notes) from leaderboard rows (best first); a note for
+    each band that holds no scored candidate."""
     chosen: dict[str, dict[str, Any]] = {}
-    family = sorted((n for n in FAMILY if n in budgets), key=lambda n: budgets[n])
+    notes: list[str] = []
     cell = [r for r in rows if r["space"] == "cell" and r["rank"] is not None]
-    if cell:
-        smallest = min(r["parameters"] for r in cell)
-        floor = 0.0
-        for name in family:
-            budget = budgets[name]
-            if smallest > budget:
-                raise InvalidInput(
-                    f"no cell-space candidate fits the {name} budget of {budget / 1e6:.2f}M parameters (the smallest "
-                    f"scored one has {smallest / 1e6:.2f}M); raise {option('budget_' + name)} to at least {smallest / 1e6:.2f}M"
-                )
-            # Each model gets its own band (above the next smaller budget) when the band holds a
-            # candidate, so small / medium / large differ; otherwise the best under the budget.
-            band = [r for r in cell if floor < r["parameters"] <= budget]
-            fits = band or [r for r in cell if r["parameters"] <= budget]
-            best = min(fits, key=lambda r: r["rank"])
-            chosen[f"robnet-{name}"] = {**best, "budget": budget, "band": [floor, budget] if band else [0.0, budget]}
-            floor = budget
+    for name in (n for n in FAMILY if n in bands):
+        low, high = bands[name]
+        fits = [r for r in cell if low <= r["convs_per_cell"] <= high]
+        if not fits:
+            if cell:
+                notes.append(f"no scored cell-based candidate has {low}-{high} convolutions per cell: robnet-{name} "
+                             "is not chosen (sample more candidates, or the density sampler)")
+            continue
+        chosen[f"robnet-{name}"] = {**min(fits, key=lambda r: r["rank"]), "band": [low, high]}
     free = [r for r in rows if r["space"] == "free" and r["rank"] is not None]
     if free:
-        budget = max(budgets.values())
-        fits = [r for r in free if r["parameters"] <= budget]
-        if not fits:
-            smallest = min(r["parameters"] for r in free)
-            raise InvalidInput(
-                f"no cell-free candidate fits the largest budget of {budget / 1e6:.2f}M parameters (the smallest "
-                f"kept one has {smallest / 1e6:.2f}M); raise {option('budget_large')} to at least {smallest / 1e6:.2f}M"
-            )
-        chosen["robnet-free"] = {**min(fits, key=lambda r: r["rank"]), "budget": budget, "band": [0.0, budget]}
-    return chosen
+        top = max(high for _, high in bands.values())
+        fits = [r for r in free if r["convs_per_cell"] <= top]
+        if fits:
+            chosen["robnet-free"] = {**min(fits, key=lambda r: r["rank"]), "band": [0, top]}
+        else:
+            notes.append(f"no kept cell-free candidate averages at most {top} convolutions per cell: robnet-free "
+                         "is not chosen")
+    return chosen, notes
 
 
-def write_genotypes(selection: dict[str, dict[str, Any]], folder: Path, *, layers: int) -> dict[str, Path]:
-    """One ``Genotype.dumps`` file per chosen model, named after it."""
+def final_genotype(row: dict[str, Any], layers: int = FAMILY_LAYERS) -> Genotype:
+    """The genotype to train at final size: a cell-free one stretched to ``layers`` cells."""
+    from .supernet import at_depth
+
+    return at_depth(Genotype.parse(row["genotype"]), layers)
+
+
+def write_genotypes(selection: dict[str, dict[str, Any]], folder: Path) -> dict[str, Path]:
+    """One ``Genotype.dumps`` file per chosen model, named after it, at the final depth."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, row in selection.items():
         path = folder / f"{name}.json"
-        atomic_write_text(path, Genotype.parse(row["genotype"]).dumps() + "\n")
+        atomic_write_text(path, final_genotype(row).dumps() + "\n")
         paths[name] = path
     return paths
 
 
 def train_command(name: str, row: dict[str, Any], folder: Path, preset: str = "paper") -> str:
-    """The command that trains a chosen genotype at full size (a cell-free genotype keeps its
-    own number of cells)."""
-    path = folder / "genotypes" / f"{name}.json"
-    cells = len(Genotype.parse(row["genotype"]).cells)
-    layers = f" --layers {cells}" if row["space"] == "free" and cells != FAMILY_LAYERS else ""
-    return f"robnetzoo train {path} --preset {preset}{layers}"
+    """The command that trains a chosen genotype at full size (C=36, 20 cells)."""
+    return f"robnetzoo train {folder / 'genotypes' / f'{name}.json'} --preset {preset}"

@@ -6,8 +6,10 @@ and training recipe, the candidates and how each is scored, and the budgets.
 
 * ``demo``: the built-in digits, a C=4 five-cell supernet trained for 4 PGD-7 epochs, 40
   cell-based and 8 cell-free candidates scored with the ``inherited`` proxy on 160 held-out
-  images, 6 of them also finetuned (one PGD-7 epoch on 256 images) so the proxies' agreement
-  is measured on the run itself. Under 10 minutes on 2 CPU cores.
+  images, Finding 2's paired experiment (3 base cells for each of 2-7 convolutions), and the
+  chosen architectures re-scored on 160 further held-out images. Nothing is finetuned: the
+  proxies are judged against real finetuning by ``robnetzoo search --study proxies``. Under
+  10 minutes on 2 CPU cores.
 * ``paper``: the authors' scale as far as it was published (``reference/robnets_recipes.md``):
   CIFAR-10, 1,000 candidates each finetuned for 3 epochs and scored by white-box PGD. What they
   never published (the supernet's size and optimiser, the scoring attack, the split) follows
@@ -25,14 +27,19 @@ from typing import Any
 
 from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound, option
-from robnetzoo.registry import FAMILY_LAYERS, paper_budgets
+from robnetzoo.registry import FAMILY_LAYERS
 
 from .recipes import Recipe
 
 SPACES = ("cell", "free", "both")
 SCORERS = ("finetune", "inherited", "fsp")
-# Parameters of the final network (C=36, 20 cells) for each named budget: the paper's sizes.
-PAPER_BUDGETS = paper_budgets()  # read from the registry's robnet-small / -medium / -large
+SAMPLERS = ("edge", "density")
+SUPERNET_ATTACKS = ("pgd7", "fgsm-rs")
+# Convolutions per cell of each named budget. The paper's sizes at C=36 and 20 cells decode to
+# 7, 10 and 13 convolutions (6.89M is 13 convolutions with every identity bit on): the bands
+# put each size at the top of its own class of cells.
+PAPER_BANDS: dict[str, tuple[int, int]] = {"small": (0, 7), "medium": (8, 10), "large": (11, 13)}
+MAX_CONVS = 14  # one conv bit per edge
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,16 @@ class SearchSettings:
     for ``finetune.epochs`` epochs, which is the score itself for ``scorer="finetune"`` and the
     reference the proxies are judged against otherwise. ``fsp_keep`` is the fraction of
     cell-free candidates the FSP filter keeps (the authors never published theirs).
+
+    ``bands`` are the budgets, in convolutions per cell (inclusive ranges that must tile
+    0..their top without gaps or overlaps). ``sampler`` draws the candidates (``edge``: every
+    bit a fair coin, the published protocol; ``density``: a density per cell first).
+    ``candidate_seed`` (default: ``seed``) draws the genotypes alone, so searches with other
+    seeds can score the same candidates. ``pairs_per_count`` base cells per convolution count
+    2-7 make Finding 2's paired experiment; ``holdout_size`` images of the training split,
+    used by nothing else, re-score the chosen architectures (the search score of a winner is
+    biased upward by its selection). ``supernet_attack`` ``fgsm-rs`` trains the supernet with
+    FGSM from a random start (a quarter of PGD-7's passes) under the overfitting guard.
     """
 
     preset: str
@@ -65,9 +82,18 @@ class SearchSettings:
     calibration_images: int = 256
     fsp_examples: int = 64
     fsp_keep: float = 0.5
-    sampler: str = "density"
-    budgets: dict[str, float] = field(default_factory=lambda: dict(PAPER_BUDGETS))
+    sampler: str = "edge"
+    bands: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(PAPER_BANDS))
+    pairs_per_count: int = 0
+    holdout_size: int = 0
+    candidate_seed: int | None = None
+    supernet_attack: str = "pgd7"
     seed: int = 0
+
+    @property
+    def genotype_seed(self) -> int:
+        """The seed the candidates' genotypes are drawn from."""
+        return self.seed if self.candidate_seed is None else self.candidate_seed
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -90,9 +116,15 @@ class SearchSettings:
             out.append(f"{option('fsp_keep')} must be in (0, 1], got {self.fsp_keep}")
         if self.width < 1 or self.layers < 3:
             out.append(f"the supernet needs {option('width')} >= 1 and {option('layers')} >= 3, got {self.width} and {self.layers}")
-        for name, budget in self.budgets.items():
-            if not budget > 0:
-                out.append(f"budget {name} must be a positive parameter count, got {budget}")
+        if self.sampler not in SAMPLERS:
+            out.append(f"unknown sampler {self.sampler!r} (use one of {', '.join(SAMPLERS)})")
+        if self.supernet_attack not in SUPERNET_ATTACKS:
+            out.append(f"unknown supernet attack {self.supernet_attack!r} (use one of {', '.join(SUPERNET_ATTACKS)})")
+        if self.pairs_per_count < 0 or self.holdout_size < 0:
+            out.append(f"{option('pairs_per_count')} and {option('holdout_size')} must be 0 or more")
+        band_problem = bands_problem(self.bands)
+        if band_problem:
+            out.append(band_problem)
         return out
 
     def with_overrides(self, **changes: Any) -> "SearchSettings":
@@ -105,15 +137,24 @@ class SearchSettings:
         if "dataset" in changes:
             changes["supernet"] = changes.get("supernet", self.supernet).with_overrides(dataset=changes["dataset"])
             changes["finetune"] = changes.get("finetune", self.finetune).with_overrides(dataset=changes["dataset"])
-        if "budgets" in changes:
-            changes["budgets"] = {**self.budgets, **changes["budgets"]}
         return dataclasses.replace(self, **changes)
+
+    @property
+    def supernet_recipe(self) -> Recipe:
+        """The supernet's recipe under ``supernet_attack``: ``fgsm-rs`` is one FGSM step of
+        1.25 eps from a random start (Wong et al. 2020) with the catastrophic-overfitting guard."""
+        if self.supernet_attack == "pgd7":
+            return self.supernet
+        eps = self.supernet.threat_model.eps
+        return self.supernet.with_overrides(name=f"{self.supernet.name}-fgsm-rs", attack="pgd1",
+                                            attack_params={"alpha": 1.25 * eps, "random_start": True},
+                                            overfit_guard=True)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["supernet"] = self.supernet.to_dict()
         data["finetune"] = self.finetune.to_dict()
-        data["budgets"] = dict(self.budgets)
+        data["bands"] = {name: list(band) for name, band in self.bands.items()}
         return data
 
     @classmethod
@@ -131,6 +172,8 @@ class SearchSettings:
         data = dict(data)
         data["supernet"] = Recipe.from_dict(data["supernet"], source=f"{source} supernet")
         data["finetune"] = Recipe.from_dict(data["finetune"], source=f"{source} finetune")
+        if isinstance(data.get("bands"), dict):
+            data["bands"] = {str(k): tuple(v) if isinstance(v, list) else v for k, v in data["bands"].items()}
         try:
             return cls(**data)
         except TypeError as exc:
@@ -138,10 +181,56 @@ class SearchSettings:
 
     def differences(self, other: "SearchSettings") -> list[str]:
         """The names of the settings that differ (a resumed search must match its folder's).
-        Budgets are not among them: they only choose among scored candidates, so a search may
+        The bands are not among them: they only choose among scored candidates, so a search may
         be resumed (or re-analysed) with others."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return [key for key in mine if key != "budgets" and mine[key] != theirs.get(key)]
+        return [key for key in mine if key != "bands" and mine[key] != theirs.get(key)]
+
+
+def bands_problem(bands: dict[str, tuple[int, int]]) -> str | None:
+    """Why ``bands`` (name -> inclusive (low, high) convolutions per cell) cannot be budgets:
+    an unknown name, a range out of order or outside 0-14, an overlap or a gap; None if fine."""
+    from .selection import FAMILY
+
+    if not bands:
+        return "no budget bands given"
+    unknown = sorted(set(bands) - set(FAMILY))
+    if unknown:
+        return f"unknown band {', '.join(unknown)} (bands are {', '.join(FAMILY)})"
+    try:
+        spans = sorted((int(low), int(high), name) for name, (low, high) in bands.items())
+    except (TypeError, ValueError):
+        return "each band must be a pair of convolution counts, like small=0-7"
+    for low, high, name in spans:
+        if not 0 <= low <= high <= MAX_CONVS:
+            return f"band {name}={low}-{high} must satisfy 0 <= low <= high <= {MAX_CONVS} convolutions per cell"
+    if spans[0][0] != 0:
+        return f"the bands leave a gap: 0-{spans[0][0] - 1} convolutions per cell belong to no band"
+    for (_, high, name), (low, _, after) in zip(spans, spans[1:]):
+        if low <= high:
+            return f"bands {name} and {after} overlap at {low}-{high} convolutions per cell"
+        if low > high + 1:
+            return f"the bands leave a gap: {high + 1}-{low - 1} convolutions per cell between {name} and {after}"
+    order = [name for _, _, name in spans]
+    if order != [n for n in FAMILY if n in bands]:
+        return f"bands must grow in the order {', '.join(n for n in FAMILY if n in bands)}, got {', '.join(order)}"
+    return None
+
+
+def parse_bands(text: str) -> dict[str, tuple[int, int]]:
+    """``small=0-7,medium=8-10,large=11-13`` -> a bands dict (checked by ``bands_problem``)."""
+    bands: dict[str, tuple[int, int]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, span = part.partition("=")
+        low, _, high = span.partition("-")
+        try:
+            bands[name.strip()] = (int(low), int(high))
+        except ValueError:
+            raise InvalidInput(f"bad band {part!r}: write NAME=LOW-HIGH convolutions per cell, like small=0-7") from None
+    problem = bands_problem(bands)
+    if problem:
+        raise InvalidInput(problem)
+    return bands
 
 
 def _pgd7(name: str, **changes: Any) -> Recipe:
@@ -157,9 +246,9 @@ PRESETS: dict[str, SearchSettings] = {
     "demo": SearchSettings(
         preset="demo", dataset="digits", space="both", candidates=40, free_candidates=8, width=4, layers=5,
         supernet=_pgd7("demo-supernet", epochs=4),
-        finetune=_pgd7("demo-finetune", epochs=1, train_examples=256, lr=0.02),
-        scorer="inherited", finetune_subset=6, score_attack="pgd7", validation_size=256, score_examples=160,
-        calibration_images=128, fsp_examples=32,
+        finetune=_pgd7("demo-finetune", epochs=3, lr=0.02),
+        scorer="inherited", finetune_subset=0, score_attack="pgd7", validation_size=256, score_examples=160,
+        calibration_images=128, fsp_examples=32, sampler="density", pairs_per_count=3, holdout_size=160,
     ),
     "paper": SearchSettings(
         preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,
@@ -168,7 +257,8 @@ PRESETS: dict[str, SearchSettings] = {
         finetune=_pgd7("paper-finetune", dataset="cifar10", epochs=3, lr=0.01, augment="crop-flip",
                        validation_size=10000),
         scorer="finetune", finetune_subset=None, score_attack="pgd20", score_examples=2000,
-        validation_size=10000, calibration_images=1024, fsp_examples=256,
+        validation_size=10000, calibration_images=1024, fsp_examples=256, sampler="edge", pairs_per_count=10,
+        holdout_size=5000,
     ),
 }
 

@@ -118,6 +118,36 @@ class Supernet(nn.Module):
         return self.classifier(torch.flatten(self.global_pooling(s1), 1))
 
 
+def _stages(layers: int) -> list[list[int]]:
+    """The layers of a network of ``layers`` cells in five segments, as ``cell_plan`` lays them
+    out: normal cells of stage 1, the first reduction, stage 2, the second reduction, stage 3."""
+    first, second = layers // 3, 2 * layers // 3
+    return [list(range(0, first)), [first], list(range(first + 1, second)), [second], list(range(second + 1, layers))]
+
+
+def at_depth(genotype: Genotype, layers: int) -> Genotype:
+    """A cell-free genotype of the supernet's depth stretched to ``layers`` cells (the final
+    network's 20): each final cell takes the supernet cell at the same relative position of the
+    same segment (stage or reduction; ``_stages``), so reduction cells stay reduction cells and
+    a deep cell stays deep. A segment the supernet lacks (too few cells) takes the nearest
+    earlier normal cell. A cell-based genotype is returned as it is."""
+    if genotype.shared or len(genotype.cells) == layers:
+        return genotype
+    source, target = _stages(len(genotype.cells)), _stages(layers)
+    cells: list[tuple[str, ...]] = [()] * layers
+    last_normal = source[0][0] if source[0] else 0
+    for segment, (have, want) in enumerate(zip(source, target)):
+        for position, layer in enumerate(want):
+            if have:
+                chosen = have[position * len(have) // len(want)]
+            else:
+                chosen = last_normal
+            cells[layer] = genotype.cells[chosen]
+        if have and segment % 2 == 0:
+            last_normal = have[-1]
+    return Genotype(tuple(cells))
+
+
 _EDGE_KEY = re.compile(r"^cells\.(\d+)\._ops\.(\d+)\.op\.(.*)$")
 
 

@@ -115,12 +115,16 @@ class Trainer:
         validation_batch_size: int = 256,
         progress: ProgressFn | None = None,
         on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        guard: Dataset | None = None,
     ) -> None:
         self.context = distributed.current()
         self.device = torch.device(device)
         self.recipe = recipe
         self.seed = int(seed)
         self.train_data, self.validation = train_data, validation
+        # the overfitting guard's held-out images: the validation split unless given apart (a
+        # supernet has no validation of its own: the search's hold-out part serves)
+        self.guard_data = guard if guard is not None else validation
         if recipe.batch_size % self.context.world_size:
             raise InvalidInput(
                 f"the global batch {recipe.batch_size} does not split over {self.context.world_size} processes; "
@@ -310,12 +314,14 @@ class Trainer:
             for buffer in self.module.buffers():
                 torch.distributed.broadcast(buffer.data, src=0)
 
-    def _validate(self, n_examples: int | None = None, attack: str | None = None) -> dict[str, float] | None:
-        if self.validation is None:
+    def _validate(self, n_examples: int | None = None, attack: str | None = None,
+                  data: Dataset | None = None) -> dict[str, float] | None:
+        data = data if data is not None else self.validation
+        if data is None:
             return None
         attack = attack or self.recipe.validation_attack
         report = evaluate(
-            self.module, self.validation, attacks=[attack], norm=self.recipe.threat_model.norm,
+            self.module, data, attacks=[attack], norm=self.recipe.threat_model.norm,
             eps=self.recipe.threat_model.eps, n_examples=n_examples, batch_size=self.validation_batch_size,
             device=self.device, seed=self.seed,
         )
@@ -325,7 +331,7 @@ class Trainer:
         """Fast-AT's catastrophic overfitting: PGD accuracy on a fixed held-out batch falling to
         a fraction of its best within an epoch. Stops training (the best epoch is kept)."""
         self._sync_buffers()
-        check = self._validate(n_examples=GUARD_EXAMPLES, attack="pgd10")
+        check = self._validate(n_examples=GUARD_EXAMPLES, attack="pgd10", data=self.guard_data)
         if check is None:
             return False
         self.guard_best = max(self.guard_best, check["robust"])

@@ -1,0 +1,128 @@
+"""``robnetzoo search --plan``: what a search will cost before it runs.
+
+Work is counted in image forward+backward passes, the unit every phase shares: adversarial
+training with PGD-k costs k + 1 per image (k attack steps and the training step), FGSM from a
+random start 2; scoring an image with PGD-k costs k + 1 (k steps, one clean forward counted as
+a pass), BatchNorm recalibration one forward (counted as a third of a pass). The hours are an
+estimate: a few real supernet steps (one clean forward+backward pass of a batch each) are timed on the current device at the search's
+width, depth, batch and input size (on random images: the data set is not read), and every
+pass is assumed to cost what one of those did. A sub-network is cheaper than the supernet's
+mean path, so the estimate leans high.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import torch
+
+from robnetzoo.data import NUM_CLASSES
+from robnetzoo.errors import InvalidInput
+from robnetzoo.events import ProgressFn
+from robnetzoo.evaluation.evaluator import resolve_device
+
+from .pairs import COUNTS
+from .settings import SearchSettings
+
+TRAIN_SIZES = {"cifar10": 50000, "cifar100": 50000, "svhn": 73257, "digits": 1437, "tiny-imagenet": 100000}
+INPUT_SIZES = {"tiny-imagenet": 64, "imagenet": 224}
+TIMED_STEPS = 3
+
+
+def attack_passes(attack: str, params: dict[str, Any] | None = None) -> int:
+    """Forward+backward passes per image of one adversarial example (and its training step)."""
+    match = re.fullmatch(r"pgd(\d+)", attack)
+    if match:
+        return int(match[1]) + 1
+    if attack == "fgsm":
+        return 2
+    if attack == "pgd":
+        return int((params or {}).get("steps", 10)) + 1
+    if attack == "none":
+        return 1
+    raise InvalidInput(f"cannot plan the attack {attack!r}: use a pgd<k> or fgsm recipe")
+
+
+def work_of(settings: SearchSettings) -> list[dict[str, Any]]:
+    """Every phase's passes (see the module docstring)."""
+    if settings.dataset not in TRAIN_SIZES:
+        raise InvalidInput(f"cannot plan a search on {settings.dataset!r}: its size is unknown to the planner")
+    train_n = TRAIN_SIZES[settings.dataset] - settings.validation_size - settings.holdout_size
+    if train_n < settings.supernet.batch_size:
+        raise InvalidInput(f"the splits leave {train_n} training images, fewer than one batch; lower the validation "
+                           "or hold-out sizes")
+    recipe = settings.supernet_recipe
+    supernet_n = min(train_n, recipe.train_examples or train_n)
+    score = attack_passes(settings.score_attack)
+    score_images = settings.score_examples or settings.validation_size
+    per_screen = score_images * score + settings.fsp_examples * (score + 1) + settings.calibration_images / 3
+    n_cell = settings.candidates if settings.space in ("cell", "both") else 0
+    n_free = settings.free_candidates if settings.space in ("free", "both") else 0
+    if settings.scorer == "finetune" and settings.finetune_subset is None:
+        tuned = n_cell + round(settings.fsp_keep * n_free)
+    else:
+        tuned = min(settings.finetune_subset or 0, n_cell)
+    ft = settings.finetune
+    finetune_n = min(train_n, ft.train_examples or train_n)
+    per_finetune = ft.epochs * finetune_n * attack_passes(ft.attack, ft.attack_params) + score_images * score
+    pair_networks = settings.pairs_per_count * len(COUNTS) * 3
+    per_inherited = score_images * score + settings.calibration_images / 3
+    chosen = 4 if settings.holdout_size else 0
+    per_holdout = settings.holdout_size * score + (per_finetune if settings.scorer == "finetune" else 0)
+    return [
+        {"phase": "supernet", "what": f"{recipe.epochs} epochs x {supernet_n:,} images, {settings.supernet_attack}",
+         "passes": recipe.epochs * supernet_n * attack_passes(recipe.attack, recipe.attack_params)},
+        {"phase": "screen", "what": f"{n_cell + n_free:,} candidates (inherited + FSP)", "passes": (n_cell + n_free) * per_screen},
+        {"phase": "finetune", "what": f"{tuned:,} candidates x {ft.epochs} epochs x {finetune_n:,} images",
+         "passes": tuned * per_finetune},
+        {"phase": "pairs", "what": f"{pair_networks} networks of Finding 2", "passes": pair_networks * per_inherited},
+        {"phase": "holdout", "what": f"{chosen} chosen architectures", "passes": chosen * per_holdout},
+    ]
+
+
+def seconds_per_pass(settings: SearchSettings, device: torch.device, steps: int = TIMED_STEPS) -> float:
+    """Seconds per image forward+backward pass of the supernet, timed over ``steps`` real
+    training steps (after one warm-up) at the search's size and batch, on random images."""
+    from .sampling import PathDropout
+    from .supernet import Supernet
+
+    size = INPUT_SIZES.get(settings.dataset, 32)
+    num_classes = NUM_CLASSES.get(settings.dataset, 10)
+    model = Supernet(settings.width, settings.layers, num_classes, space=settings.space).to(device).train()
+    dropout = PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler)
+    generator = torch.Generator().manual_seed(0)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.01)
+    batch = settings.supernet.batch_size
+    images = torch.rand(batch, 3, size, size, device=device)
+    labels = torch.randint(0, num_classes, (batch,), device=device)
+    elapsed = 0.0
+    for step in range(steps + 1):
+        dropout(model, generator)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        began = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step:
+            elapsed += time.perf_counter() - began
+    return elapsed / (steps * batch)
+
+
+def plan_search(settings: SearchSettings, *, device: str | None = None, data_root: Any = None,
+                progress: ProgressFn | None = None) -> dict[str, Any]:
+    """The plan: passes per phase and, from ``seconds_per_pass``, estimated hours."""
+    phases = work_of(settings)
+    torch_device = torch.device(resolve_device(device))
+    per_pass = seconds_per_pass(settings, torch_device)
+    for phase in phases:
+        phase["hours"] = phase["passes"] * per_pass / 3600
+    name = torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else f"{torch_device.type} ({torch.get_num_threads()} threads)"
+    return {"preset": settings.preset, "device": name, "timed_steps": TIMED_STEPS, "seconds_per_pass": per_pass,
+            "phases": phases, "passes": sum(p["passes"] for p in phases), "hours": sum(p["hours"] for p in phases),
+            "estimate": True}

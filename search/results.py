@@ -1,0 +1,121 @@
+"""A search's results as a table, as NAS benchmarks publish theirs: one row per candidate with
+its architecture (per-edge codes), its shape (identity bits, convolutions, per-cell density),
+every score with its 95% interval, and its cost. ``results.json`` holds the rows (``SCHEMA``
+documents every column); ``load_results(folder)`` reads them back as a ``ResultsTable`` to
+query without re-running anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from robnetzoo._io import read_json, write_json
+from robnetzoo.errors import option
+from robnetzoo.genotype import Genotype
+
+RESULTS_FILE = "results.json"
+RESULTS_FORMAT = "robnetzoo-search-results/1"
+
+SCHEMA: dict[str, str] = {
+    "index": "the candidate's number in the search (its genotype is drawn from (candidate seed, index))",
+    "space": "cell (one cell shared by every layer) or free (one cell per layer)",
+    "genotype": "the cells as 28-bit strings separated by |",
+    "edge_codes": "per cell, the 14 edge codes (00 zero, 01 sep-conv, 10 identity, 11 both), DARTS edge order",
+    "density": "connected edge bits / all edge bits (the paper's D)",
+    "cell_densities": "the density of each cell",
+    "convs_per_cell": "convolutions (conv bits) per cell; the mean over cells for a cell-free genotype",
+    "cell_convs": "convolutions of each cell",
+    "identity_bits": "identity bits per cell (mean over cells for a cell-free genotype)",
+    "band": "the budget band its convolutions per cell fall in (small / medium / large), or null",
+    "direct_convs": "convolutions on edges from the two cell inputs (the 'inputs' reading of direct)",
+    "chain_direct_convs": "convolutions on the edge from the state just before a node (the 'chain' reading)",
+    "parameters": "parameters of the final network (C=36, 20 cells; cell-free stretched to 20 cells)",
+    "macs": "multiply-accumulates of the final network at 32x32",
+    "score_n": "validation images every score was measured on",
+    "inherited_robust": "robust accuracy (%) with the supernet's weights, BatchNorm recalibrated",
+    "inherited_interval": "its 95% Wilson interval",
+    "inherited_clean": "clean accuracy (%) with the supernet's weights",
+    "fsp_raw_loss": "mean FSP loss of the deeper cells (the paper's quantity)",
+    "fsp_loss": "the same relative to the clean FSP matrix's norm",
+    "fsp_cells": "the raw FSP loss of every cell",
+    "finetune_robust": "robust accuracy (%) after finetuning, or null when not finetuned",
+    "finetune_interval": "its 95% Wilson interval",
+    "rank": "rank within its space under the search's scorer (null: unranked)",
+    "seconds": "seconds spent scoring it (all stages)",
+}
+
+
+class ResultsTable:
+    """The rows of ``results.json``, queryable: ``where(space="cell", band="small")`` (a tuple
+    value is an inclusive range), ``column(name)``, ``best(by)``, ``to_pandas()``."""
+
+    def __init__(self, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> None:
+        self.rows, self.meta = rows, meta or {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        return self.rows[item]
+
+    def where(self, **conditions: Any) -> "ResultsTable":
+        def keep(row: dict[str, Any]) -> bool:
+            for key, wanted in conditions.items():
+                value = row.get(key)
+                if isinstance(wanted, tuple):
+                    if value is None or not wanted[0] <= value <= wanted[1]:
+                        return False
+                elif value != wanted:
+                    return False
+            return True
+
+        return ResultsTable([r for r in self.rows if keep(r)], self.meta)
+
+    def column(self, name: str) -> list[Any]:
+        return [r.get(name) for r in self.rows]
+
+    def best(self, by: str = "inherited_robust") -> dict[str, Any] | None:
+        scored = [r for r in self.rows if r.get(by) is not None]
+        return max(scored, key=lambda r: (r[by], -r["index"])) if scored else None
+
+    def genotype(self, index: int) -> Genotype:
+        return Genotype.parse(next(r for r in self.rows if r["index"] == index)["genotype"])
+
+    def to_pandas(self) -> Any:
+        import pandas  # optional: only for this
+
+        return pandas.DataFrame(self.rows)
+
+
+def results_rows(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+    from .selection import band_of
+
+    out = []
+    for row in rows:
+        entry = {key: row.get(key) for key in SCHEMA if key in row}
+        entry["edge_codes"] = Genotype.parse(row["genotype"]).to_json()
+        entry["band"] = band_of(row["convs_per_cell"], bands) if row["space"] == "cell" else None
+        out.append(entry)
+    return out
+
+
+def write_results(rows: list[dict[str, Any]], folder: Path, bands: dict[str, tuple[int, int]] | None = None) -> Path:
+    from .settings import PAPER_BANDS
+
+    path = folder / RESULTS_FILE
+    write_json(path, {"format": RESULTS_FORMAT, "schema": SCHEMA,
+                      "rows": results_rows(rows, bands or dict(PAPER_BANDS))}, indent=1)
+    return path
+
+
+def load_results(folder: str | Path) -> ResultsTable:
+    """The results table of a search folder (``results.json``)."""
+    folder = Path(folder)
+    data = read_json(folder / RESULTS_FILE, "search's results.json", expect=dict,
+                     missing=f"{folder} has no {RESULTS_FILE}: give the {option('output')} of a finished search",
+                     fix=f"rerun the analysis with {option('analyse', str(folder))}")
+    return ResultsTable(list(data.get("rows", [])), {"format": data.get("format"), "schema": data.get("schema")})

@@ -1,0 +1,154 @@
+"""Studies of a finished search that check its own method: ``proxies``.
+
+``proxies`` asks whether the cheap scorers rank candidates as the protocol they replace does.
+It draws ``n`` of the search's cell-based candidates at random (seeded; not spread over any
+proxy's ranking), finetunes each with the search's finetune recipe (the demo's: 3 PGD-7 epochs
+on the whole training split), and ``repeats`` of them again with a second seed: that
+agreement is the reference's own reliability, the ceiling any proxy can reach. Every score
+(proxies and finetuned) is measured under the same common random numbers, and the proxies are
+re-timed in the same run, so the cost ratio compares the two protocols on one machine at one
+time. It reports, with bootstrap 95% intervals: Spearman and Kendall of each proxy against
+finetuning, the reliability ceiling, the top-1 regret within each budget band, the cost
+ratio, and Finding 3 on the finetuned weights. It resumes from its own ledger.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robnetzoo import distributed
+from robnetzoo._io import write_json
+from robnetzoo.errors import InvalidInput, option
+from robnetzoo.events import ProgressFn, SearchPhase
+from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.seeding import derive_seed
+from robnetzoo.stats import rank_correlation
+
+from .analysis import finding_fsp
+from .candidates import finetune, screen
+from .leaderboard import Ledger, leaderboard_rows
+from .selection import band_of
+
+STUDIES = ("proxies",)
+STUDY_N, STUDY_REPEATS = 24, 8
+
+
+def run_study(name: str, folder: str | Path, *, device: str | None = None, data_root: str | Path | None = None,
+              seed: int = 0, n: int = STUDY_N, repeats: int = STUDY_REPEATS,
+              progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run (or resume) study ``name`` on the finished search in ``folder``; returns its
+    outcome, also written to ``FOLDER/studies/NAME.json``."""
+    if name not in STUDIES:
+        raise InvalidInput(f"unknown study {name!r}; use one of {', '.join(STUDIES)}")
+    from .pipeline import LEDGER_FILE, SUMMARY_FILE, load_search_data, plan_candidates, read_settings, train_supernet
+
+    folder = Path(folder)
+    if not (folder / SUMMARY_FILE).is_file():
+        raise InvalidInput(f"{folder} is not a finished search (no {SUMMARY_FILE})",
+                           fix=f"give {option('analyse')} the folder of a finished search, or finish it with "
+                               f"{option('resume', True)} first", path=folder)
+    report = progress or (lambda event: None)
+    settings = read_settings(folder)
+    data = load_search_data(settings, data_root)
+    torch_device = torch.device(resolve_device(device))
+    supernet = train_supernet(settings, folder, data.train, device=torch_device, progress=report).eval()
+    records = Ledger(folder / LEDGER_FILE).read()
+    cell = [c for c in plan_candidates(settings) if c.space == "cell" and ("screen", c.index) in records]
+    if len(cell) < max(n, 4):
+        raise InvalidInput(f"the study needs {n} scored cell-based candidates, the search has {len(cell)}",
+                           fix=f"lower the study's n, or search with more {option('candidates')}")
+    generator = torch.Generator().manual_seed(derive_seed(seed, "proxy-study"))
+    drawn = sorted((cell[i] for i in torch.randperm(len(cell), generator=generator)[:n].tolist()), key=lambda c: c.index)
+    second = drawn[:repeats]  # the first `repeats` by index: also a random subset of the draw
+    ledger = Ledger(folder / "studies" / "proxies.jsonl")
+    if distributed.current().is_main:
+        ledger.path.parent.mkdir(exist_ok=True)
+    done = ledger.read()
+    todo = [("timed-screen", c) for c in drawn] + [("finetune", c) for c in drawn] + [("finetune-2", c) for c in second]
+    report(SearchPhase("study", total=len(todo)))
+    from robnetzoo.events import CandidateScored, StageProgress
+
+    finished = sum((stage, c.index) in done for stage, c in todo)
+    report(StageProgress("study", finished, len(todo)))
+    for stage, candidate in todo:
+        if (stage, candidate.index) in done:
+            continue
+        if stage == "timed-screen":
+            record = screen(supernet, candidate.genotype, index=candidate.index, space="cell",
+                            validation=data.validation, calibration=data.train, settings=settings, device=torch_device)
+        else:
+            record = finetune(supernet, candidate.genotype, index=candidate.index, space="cell", train=data.train,
+                              validation=data.validation, settings=settings, device=torch_device,
+                              seed=None if stage == "finetune" else derive_seed(seed, "second-finetune", candidate.index))
+        record["stage"] = stage
+        ledger.append([record])
+        done[(stage, candidate.index)] = record
+        finished += 1
+        report(CandidateScored("study", finished, len(todo), record))
+    outcome = analyse_proxy_study(done, records, settings, seed)
+    outcome.update({"search": str(folder), "path": str(folder / "studies" / "proxies.json"),
+                    "drawn": [c.index for c in drawn], "second_seed": [c.index for c in second]})
+    write_json(folder / "studies" / "proxies.json", outcome, indent=1)
+    return outcome
+
+
+def analyse_proxy_study(done: dict[tuple[str, int], dict[str, Any]], search_records: dict[tuple[str, int], dict[str, Any]],
+                        settings: Any, seed: int = 0) -> dict[str, Any]:
+    """The study's statistics from its records (see the module docstring)."""
+    study = {**{("screen", i): r for (stage, i), r in done.items() if stage == "timed-screen"},
+             **{("finetune", i): r for (stage, i), r in done.items() if stage == "finetune"}}
+    rows = [r for r in leaderboard_rows(study, "inherited") if r["finetune_robust"] is not None]
+    reference = [r["finetune_robust"] for r in rows]
+    finetune_seconds = sum(r["finetune_seconds"] for r in rows) / len(rows)
+    same = all(abs(search_records[("screen", r["index"])]["inherited"]["robust"] - r["inherited_robust"]) < 1e-9
+               for r in rows if ("screen", r["index"]) in search_records)
+    proxies: dict[str, Any] = {}
+    for proxy, values, key in (("inherited", [r["inherited_robust"] for r in rows], "inherited"),
+                               ("fsp (raw, lower first)", [-r["fsp_raw_loss"] for r in rows], "fsp"),
+                               ("fsp (relative, lower first)", [-r["fsp_loss"] for r in rows], "fsp")):
+        seconds = sum(r["screen_seconds"][key] for r in rows) / len(rows)
+        proxies[proxy] = {"spearman": rank_correlation(values, reference, seed=seed),
+                          "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
+                          "seconds": seconds, "cost_ratio": finetune_seconds / seconds}
+    twice = [(done[("finetune", i)]["robust"], done[("finetune-2", i)]["robust"])
+             for (stage, i) in done if stage == "finetune-2" and ("finetune", i) in done]
+    reliability = {"spearman": rank_correlation([a for a, _ in twice], [b for _, b in twice], seed=seed),
+                   "kendall": rank_correlation([a for a, _ in twice], [b for _, b in twice], method="kendall", seed=seed),
+                   "mean_abs_difference": sum(abs(a - b) for a, b in twice) / len(twice) if twice else None}
+    regret = {}
+    for band in settings.bands:
+        members = [r for r in rows if band_of(r["convs_per_cell"], settings.bands) == band]
+        if len(members) < 2:
+            regret[band] = {"n": len(members), "regret": None}
+            continue
+        best = max(m["finetune_robust"] for m in members)
+        pick = max(members, key=lambda m: (m["inherited_robust"], -m["index"]))
+        regret[band] = {"n": len(members), "regret": best - pick["finetune_robust"], "best_finetuned": best,
+                        "proxy_pick": pick["index"], "proxy_pick_finetuned": pick["finetune_robust"]}
+    fsp_tuned = finding_fsp(rows, space="cell", weights="finetuned", seed=seed)
+    inherited = proxies["inherited"]["spearman"]
+    verdicts = [_agreement_line("inherited", inherited, reliability["spearman"])]
+    reference_name = (f"{settings.finetune.epochs}-epoch {settings.finetune.attack.upper()} finetuning"
+                      f"{'' if settings.finetune.train_examples is None else f' on {settings.finetune.train_examples} images'}")
+    return {"study": "proxies", "reference": reference_name, "n": len(rows), "proxies": proxies,
+            "reliability": {**reliability, "n": len(twice)}, "finetune_seconds": finetune_seconds,
+            "regret_within_bands": regret, "finding3_on_finetuned_weights": fsp_tuned,
+            "screen_reproduced_search_scores": same, "verdicts": verdicts,
+            "scoring": {"images": settings.score_examples, "attack": settings.score_attack,
+                        "common_random_numbers": True}}
+
+
+def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) -> str:
+    if stat["value"] is None:
+        return f"{name}: cannot decide (no spread to rank)"
+    low, high = stat["interval"]
+    cl = ceiling.get("interval") or [float("nan"), float("nan")]
+    figure = (f"Spearman {stat['value']:.2f} [{low:.2f}, {high:.2f}] (n={stat['n']}) against a reliability ceiling "
+              f"of {ceiling['value'] if ceiling['value'] is not None else float('nan'):.2f} [{cl[0]:.2f}, {cl[1]:.2f}] "
+              f"(n={ceiling['n']})")
+    if low > 0:
+        return f"{name} ranks candidates in the same direction as finetuning (the interval excludes 0): {figure}"
+    return f"{name}: cannot decide whether it ranks like finetuning (the interval includes 0): {figure}"

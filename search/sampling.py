@@ -157,6 +157,12 @@ class PathDropout:
     def __init__(self, *, space: str, layers: int, by: str = "edge") -> None:
         self.space, self.layers, self.by = space, layers, by
 
+    def steady(self, model: nn.Module) -> None:
+        """Set the one fixed sub-network checks are made on: every path on (the supernet
+        itself). The overfitting guard attacks this, not whichever random sub-network the last
+        batch drew, whose accuracy swings from batch to batch and would read as a collapse."""
+        model.set_genotype(Genotype(((("11",) * EDGES_PER_CELL),)))  # type: ignore[operator]
+
     def __call__(self, model: nn.Module, generator: torch.Generator) -> None:
         space = self.space
         if space == "both":

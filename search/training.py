@@ -331,6 +331,9 @@ class Trainer:
         """Fast-AT's catastrophic overfitting: PGD accuracy on a fixed held-out batch falling to
         a fraction of its best within an epoch. Stops training (the best epoch is kept)."""
         self._sync_buffers()
+        steady = getattr(self.before_batch, "steady", None)  # a hook that changes the model per batch
+        if steady is not None:
+            steady(self.module)  # names the fixed model to check; the next batch draws anew
         check = self._validate(n_examples=GUARD_EXAMPLES, attack="pgd10", data=self.guard_data)
         if check is None:
             return False

@@ -79,6 +79,29 @@ def test_the_overfitting_guard_stops_a_collapse_and_says_so():
     assert "catastrophic overfitting" in trainer.notes[0] and "fell from 90.0%" in trainer.notes[0]
 
 
+def test_a_supernet_guard_checks_one_fixed_sub_network_on_its_own_images():
+    """Path dropout changes the sub-network every batch: the guard must attack the same one
+    each time (every path on), on the hold-out images it is given, or noise reads as collapse."""
+    from robnetzoo.search.sampling import PathDropout
+    from robnetzoo.search.supernet import Supernet
+
+    train, guard = train_validation_split(_digits(200), 40, seed=0)
+    recipe = PRESETS["fast"].with_overrides(dataset="digits", batch_size=16, validation_size=40, augment="none")
+    hook = PathDropout(space="both", layers=3, by="density")
+    supernet = Supernet(C=2, layers=3, space="both")
+    trainer = Trainer(supernet, recipe, train, None, before_batch=hook, guard=guard)
+    hook(supernet, torch.Generator().manual_seed(0))
+    drawn = supernet.genotype
+    first = trainer._overfit_guard()
+    assert supernet.genotype != drawn and supernet.genotype.density() == 1.0 and first is False
+    results = set()
+    for seed in range(3):  # whatever the last batch drew, the check reads the same number
+        hook(supernet, torch.Generator().manual_seed(seed))
+        trainer._overfit_guard()
+        results.add(trainer._validate(n_examples=40, attack="pgd3", data=guard)["robust"])
+    assert len(results) == 1
+
+
 def test_the_trades_attack_moves_away_from_the_clean_prediction():
     torch.manual_seed(0)
     model = build_model(tiny_config()).eval()

@@ -57,6 +57,7 @@ from .training import Trainer
 
 SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
 SUPERNET_DIR = "supernet"
+TRAINING_FILE = "training.json"  # how the supernet's training ended (a guard's stop, its notes)
 VALIDATION_SEED = 0  # the same held-out split as robnetzoo train's: never the test split
 HOLDOUT_SEED = 1  # the re-scoring images, carved from what is left of the training split
 
@@ -192,7 +193,9 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
     from .sampling import PathDropout
 
     num_classes = NUM_CLASSES.get(settings.dataset, getattr(train, "num_classes", 10))
-    supernet = Supernet(settings.width, settings.layers, num_classes, space=settings.space)
+    with torch.random.fork_rng(devices=[]):  # the initial weights follow the search's seed alone
+        torch.manual_seed(derive_seed(settings.seed, "supernet-init"))
+        supernet = Supernet(settings.width, settings.layers, num_classes, space=settings.space)
     directory = folder / SUPERNET_DIR
     weights = directory / "supernet.safetensors"
     if weights.is_file():
@@ -218,6 +221,7 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
     )
     trainer.fit(resume=True)
     if distributed.current().is_main:
+        write_json(directory / TRAINING_FILE, {"stopped": trainer.stopped, "epochs": trainer.epoch, "notes": trainer.notes})
         write_safetensors(trainer.module, weights, {"format": "robnetzoo-supernet"})
     distributed.barrier()
     return supernet
@@ -403,7 +407,11 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
     for name, row in selection.items():
         held = records.get(("holdout", row["index"]))
         row["holdout"] = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
-    notes = list(result_analysis.get("notes", [])) + selection_notes
+    training = folder / SUPERNET_DIR / TRAINING_FILE
+    supernet_notes = [f"supernet: {n}" for n in read_json(training, "supernet's training.json", expect=dict,
+                                                           fix="train the search again in a new folder").get("notes", [])] \
+        if training.is_file() else []
+    notes = supernet_notes + list(result_analysis.get("notes", [])) + selection_notes
     report(SearchPhase("analysis"))
     if write:
         write_leaderboard(rows, folder)

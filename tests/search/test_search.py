@@ -32,6 +32,13 @@ def _leaderboard(folder: Path) -> list[dict]:
     return rows
 
 
+def _results(folder: Path) -> list[dict]:
+    rows = json.loads((folder / "results.json").read_text())["rows"]
+    for row in rows:
+        row.pop("seconds")
+    return rows
+
+
 def _resumable_copy(finished: Path, target: Path) -> Path:
     """A search whose supernet is trained and no candidate scored yet (the same supernet as
     ``finished``, so the candidates' numbers must come out identical)."""
@@ -41,7 +48,7 @@ def _resumable_copy(finished: Path, target: Path) -> Path:
     return target
 
 
-def test_the_search_leaves_leaderboard_analysis_plots_and_genotypes(finished_search):
+def test_the_search_leaves_leaderboard_results_analysis_report_drawings_and_genotypes(finished_search):
     rows = _leaderboard(finished_search)
     assert len(rows) == 10 and {r["space"] for r in rows} == {"cell", "free"}
     cell = [r for r in rows if r["space"] == "cell"]
@@ -65,14 +72,61 @@ def test_the_search_leaves_leaderboard_analysis_plots_and_genotypes(finished_sea
 
     f1 = analysis["finding1_density"]
     assert f1["n"] == 6 and f1["space"] == "cell"
-    assert f1 == json.loads(json.dumps(finding_density(rows)))
+    assert f1 == json.loads(json.dumps(finding_density(rows, SEED)))
     assert analysis["proxies"]["n"] == 2 and analysis["proxies"]["inherited"]["cost_ratio"] > 0
+    assert analysis["finding2_direct_edges"]["pairs"] == 6  # one base cell for each of 2-7 convolutions
+    assert analysis["finding3_fsp"]["space"] == "free" and analysis["finding3_fsp"]["candidates"] == 4
+    assert {v["verdict"] for v in analysis["verdicts"]} <= {"supports", "contradicts", "cannot decide"}
     for plot in analysis["plots"]:
         assert (finished_search / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert {p.name for p in (finished_search / "genotypes").iterdir()} == {
-        "robnet-small.json", "robnet-medium.json", "robnet-large.json", "robnet-free.json"}
     summary = json.loads((finished_search / "summary.json").read_text())
-    assert summary["selection"]["robnet-small"]["parameters"] <= 4.41e6
+    chosen = summary["selection"]
+    for name, row in chosen.items():  # every choice in its band of convolutions per cell, re-scored on the hold-out
+        low, high = row["band"]
+        assert low <= row["convs_per_cell"] <= high
+        assert row["holdout"]["n"] == 32 and 0 <= row["holdout"]["robust"] <= 100
+        assert (finished_search / "cells" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "<svg" in (finished_search / "cells" / f"{name}.svg").read_text()[:2000]
+    assert {p.name for p in (finished_search / "genotypes").iterdir()} == {f"{name}.json" for name in chosen}
+    page = (finished_search / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and all(v["claim"] in page for v in analysis["verdicts"])
+    images = _embedded_images(page)  # no browser runs here: the page is parsed and its images decoded
+    assert len(images) == len(analysis["plots"]) + len(chosen)
+    assert all(image[:8] == b"\x89PNG\r\n\x1a\n" for image in images)
+
+
+def _embedded_images(page: str) -> list[bytes]:
+    """The images of an HTML page, which must all be embedded (the page travels alone)."""
+    import base64
+    from html.parser import HTMLParser
+
+    found: list[bytes] = []
+
+    class Images(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                source = dict(attrs)["src"]
+                assert source.startswith("data:image/png;base64,"), source[:40]
+                found.append(base64.b64decode(source.split(",", 1)[1], validate=True))
+
+    Images().feed(page)
+    return found
+
+
+def test_the_results_table_loads_and_answers_queries(finished_search):
+    from robnetzoo.search import load_results
+
+    table = load_results(finished_search)
+    assert len(table) == 10 and table.meta["format"] == "robnetzoo-search-results/1"
+    row = table[0]
+    assert set(table.meta["schema"]) <= set(row) and len(row["edge_codes"][0]) == 14
+    small = table.where(space="cell", convs_per_cell=(0, 7))
+    assert all(r["band"] == "small" for r in small) and len(small) == sum(r["band"] == "small" for r in table)
+    best = table.where(space="cell").best("inherited_robust")
+    assert best["inherited_robust"] == max(table.where(space="cell").column("inherited_robust"))
+    assert str(table.genotype(best["index"])) == best["genotype"]
+    low, high = best["inherited_interval"]
+    assert low <= best["inherited_robust"] <= high
 
 
 def test_genotype_files_build_with_the_registry_and_robnetzoo_train(finished_search):
@@ -87,14 +141,16 @@ def test_genotype_files_build_with_the_registry_and_robnetzoo_train(finished_sea
     assert count_parameters(model) == summary["selection"]["robnet-small"]["parameters"]  # C=36, 20 cells
     assert model.zoo_config.derived_from["name"] == "robnetzoo search"
     free = finished_search / "genotypes" / "robnet-free.json"
-    config = model_config_for(str(free), "digits", layers=3, recipe=RECIPES["demo"])  # the command the search prints
-    assert len(config.genotype().cells) == 3
+    config = model_config_for(str(free), "digits", recipe=RECIPES["demo"])  # the command the search prints
+    assert len(config.genotype().cells) == 20  # stretched from the supernet's 3 cells to the final depth
 
 
-def test_a_killed_search_resumes_to_the_same_leaderboard(finished_search, tmp_path):
-    folder = _resumable_copy(finished_search, tmp_path / "killed")
+def test_a_fresh_search_killed_and_resumed_gives_the_same_leaderboard(finished_search, tmp_path):
+    """From scratch (a new supernet, seeded by the search's seed alone), killed while it
+    scores, resumed: the leaderboard of the search that was never interrupted."""
+    folder = tmp_path / "killed"
     command = [sys.executable, "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path)),
-               "--seed", str(SEED), "-o", str(folder), "--resume"]
+               "--seed", str(SEED), "-o", str(folder)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ledger = folder / "candidates.jsonl"
     deadline = time.monotonic() + 300
@@ -139,10 +195,10 @@ def test_two_gloo_processes_train_the_supernet_with_path_dropout(tmp_path):
     their fingerprints and fails otherwise)."""
     settings = _settings_file(tmp_path, "cell.json", space="cell", candidates=2, finetune_subset=0)
     folder = tmp_path / "scratch"
-    done = _torchrun_search("--preset", str(settings), "-o", str(folder), "--budget-small", "20M", "--json")
+    done = _torchrun_search("--preset", str(settings), "-o", str(folder), "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["candidates"] == 2 and set(summary["selection"]) == {"robnet-small", "robnet-medium", "robnet-large"}
+    assert summary["candidates"] == 2 and set(summary["selection"]) <= {"robnet-small", "robnet-medium", "robnet-large"}
     log = [json.loads(line) for line in (folder / "supernet" / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["images"] == 128  # both ranks' batches counted: the whole data set
 
@@ -173,23 +229,41 @@ def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
     assert "different candidates" in _fails(capsys, "--preset", tiny, "--seed", str(SEED), "--candidates", "7",
                                              "-o", finished, "--resume")
     assert "nothing to resume" in _fails(capsys, "--preset", tiny, "-o", out, "--resume")
-    smallest = min(r["parameters"] for r in json.loads(before) if r["space"] == "cell")
-    message = _fails(capsys, "--analyse", finished, "--budget-small", "0.1M")
-    assert "no cell-space candidate fits the small budget of 0.10M" in message
-    assert f"{smallest / 1e6:.2f}M" in message
+    assert "overlap at 7-7" in _fails(capsys, "--analyse", finished, "--bands", "small=0-7,medium=7-10,large=11-13")
+    assert "gap: 8-8" in _fails(capsys, "--analyse", finished, "--bands", "small=0-7,medium=9-10,large=11-13")
+    assert "unknown sampler 'sobol'" in _fails(capsys, "--preset", tiny, "--sampler", "sobol", "-o", out)
+    assert "unknown supernet attack 'cw'" in _fails(capsys, "--preset", tiny, "--supernet-attack", "cw", "-o", out)
+    assert "not a finished search" in _fails(capsys, "--study", "proxies", "--analyse", str(tmp_path))
+    assert "unknown study 'vibes'" in _fails(capsys, "--study", "vibes", "--analyse", finished)
+    assert "needs the folder of a finished search" in _fails(capsys, "--study", "proxies")
+    assert "needs 24 scored cell-based candidates" in _fails(capsys, "--study", "proxies", "--analyse", finished)
+    unplannable = str(_settings_file(tmp_path, "svhn.json", dataset="imagenet"))
+    assert "cannot plan a search on 'imagenet'" in _fails(capsys, "--preset", unplannable, "--plan")
     assert (finished_search / "leaderboard.json").read_text() == before  # nothing lost or rewritten
+    assert not (finished_search / "studies").exists()
 
 
-def test_analyse_redoes_the_selection_with_other_budgets(finished_search, tmp_path, capsys):
+def test_analyse_redoes_the_selection_with_other_bands(finished_search, tmp_path, capsys):
     copy = Path(shutil.copytree(finished_search, tmp_path / "copy"))
     rows = [r for r in json.loads((copy / "leaderboard.json").read_text()) if r["space"] == "cell"]
-    sizes = sorted(r["parameters"] for r in rows)
-    budget = (sizes[0] + sizes[1]) / 2  # only the smallest candidate fits
-    assert main(["search", "--analyse", str(copy), "--budget-small", str(int(budget)), "--json"]) == 0
+    fewest = min(r["convs_per_cell"] for r in rows)
+    bands = f"small=0-{int(fewest)},medium={int(fewest) + 1}-13"  # only the sparsest candidates are small
+    assert main(["search", "--analyse", str(copy), "--bands", bands, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["selection"]["robnet-small"]["parameters"] == sizes[0]
+    assert summary["selection"]["robnet-small"]["convs_per_cell"] == fewest and "robnet-large" not in summary["selection"]
     chosen = json.loads((copy / "genotypes" / "robnet-small.json").read_text())
-    smallest = next(r for r in rows if r["parameters"] == sizes[0])
     from robnetzoo.genotype import Genotype
 
-    assert Genotype.from_codes(chosen) == Genotype.parse(smallest["genotype"])
+    assert Genotype.from_codes(chosen) == Genotype.parse(summary["selection"]["robnet-small"]["genotype"])
+
+
+def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(capsys):
+    assert main(["search", "--preset", "paper", "--plan", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    phases = {p["phase"]: p for p in plan["phases"]}
+    assert phases["supernet"]["passes"] == 300 * (50000 - 10000 - 5000) * 8  # PGD-7: 8 passes per image
+    assert phases["finetune"]["passes"] > phases["supernet"]["passes"]  # 1,500 candidates x 3 epochs
+    assert plan["estimate"] is True and plan["hours"] > 0 and plan["seconds_per_pass"] > 0
+    assert main(["search", "--preset", "paper", "--plan", "--supernet-attack", "fgsm-rs", "--json"]) == 0
+    fast = {p["phase"]: p for p in json.loads(capsys.readouterr().out)["phases"]}
+    assert fast["supernet"]["passes"] * 4 == phases["supernet"]["passes"]  # FGSM-RS: 2 passes per image

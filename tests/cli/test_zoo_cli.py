@@ -62,3 +62,19 @@ def test_input_errors_exit_2_with_one_line(capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert text in err and "Traceback" not in err
+
+
+def test_info_draws_any_robnet_and_refuses_other_models(tmp_path, capsys):
+    svg, png = tmp_path / "large.svg", tmp_path / "free.png"
+    assert main(["info", "robnet-large", "--draw", str(svg)]) == 0
+    text = svg.read_text()
+    assert "<svg" in text[:2000] and text.count("<path") > 14  # the edges of one cell, and the nodes
+    assert main(["info", "robnet-free", "--draw", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    assert main(["info", "resnet18", "--draw", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a RobNet" in err and len(err.splitlines()) == 1 and not (tmp_path / "r.png").exists()
+    assert main(["info", "robnet-large", "--draw", str(svg)]) == 2  # never overwritten without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["info", "robnet-large", "--draw", str(tmp_path / "x.pdf")]) == 2

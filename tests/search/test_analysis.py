@@ -8,15 +8,17 @@ from robnetzoo.genotype import Genotype
 from robnetzoo.search.analysis import conv_counts, fsp_loss, fsp_matrix
 
 
-def test_conv_counts_split_direct_and_skip_edges():
+def test_conv_counts_under_both_readings_of_direct_edges():
     # edges in DARTS order: node0 <- (s0, s1), node1 <- (s0, s1, n0), node2 <- (.., n1), node3 <- (.., n2)
-    # direct edges are 1 (s1->n0), 4 (n0->n1), 8 (n1->n2), 13 (n2->n3)
+    # "chain": 1 (s1->n0), 4 (n0->n1), 8 (n1->n2), 13 (n2->n3); "inputs": 0, 1, 2, 3, 5, 6, 9, 10
     codes = ["00"] * 14
     for edge in (1, 4, 8, 13):
         codes[edge] = "01"
-    codes[0] = "11"  # s0 -> n0: a skip edge with a conv
+    codes[0] = "11"  # s0 -> n0: a conv on an input edge, a skip edge of the chain
     codes[2] = "10"  # identity only: no conv
-    assert conv_counts(Genotype.from_codes(codes)) == {"direct": 4, "skip": 1, "total": 5}
+    genotype = Genotype.from_codes(codes)
+    assert conv_counts(genotype, "chain") == {"direct": 4, "skip": 1, "total": 5}
+    assert conv_counts(genotype, "inputs") == {"direct": 2, "skip": 3, "total": 5}
     assert conv_counts(Genotype.from_codes(["00"] * 14)) == {"direct": 0, "skip": 0, "total": 0}
 
 
@@ -40,46 +42,74 @@ def test_fsp_pools_a_larger_input_to_the_output_resolution():
     assert torch.allclose(fsp_matrix(f_in, f_out), pooled_mean.view(1, 1, 1))
 
 
-def _row(index, density, robust, direct=0, skip=0, fsp=(1.0, 1.0, 1.0), space="cell", finetuned=None):
+def _row(index, density, robust, *, convs=7.0, identity=7.0, fsp=(1.0, 1.0, 1.0), space="cell", finetuned=None,
+         relative=None):
     return {"index": index, "space": space, "density": density, "robust": robust, "clean": robust,
-            "direct_convs": direct, "skip_convs": skip, "fsp_cells": list(fsp), "fsp_relative_cells": list(fsp),
-            "inherited_robust": robust, "fsp_loss": fsp[-1], "finetune_robust": finetuned,
+            "inherited_robust": robust, "convs_per_cell": convs, "identity_bits": identity,
+            "fsp_cells": list(fsp), "fsp_relative_cells": list(relative or fsp), "fsp_loss": fsp[-1],
+            "fsp_raw_loss": fsp[-1], "finetune_robust": finetuned, "finetune_fsp_cells": None if finetuned is None else list(fsp),
             "finetune_seconds": None if finetuned is None else 10.0, "screen_seconds": {"inherited": 1.0, "fsp": 2.0}}
 
 
-def test_finding_one_reads_density_against_robust_accuracy():
+def test_finding_one_has_intervals_a_density_window_and_separates_connectivity_from_capacity():
     from robnetzoo.search.analysis import finding_density
 
-    rising = [_row(i, i / 10, 20 + 3 * i) for i in range(10)]
-    f1 = finding_density(rising)
-    assert f1["n"] == 10 and abs(f1["spearman"] - 1) < 1e-9 and f1["spearman_p"] < 1e-6 and f1["holds"]
-    assert abs(f1["slope"] - 30.0) < 1e-9  # 3 points of accuracy per 0.1 of density
-    falling = [_row(i, i / 10, 50 - 3 * i) for i in range(10)]
-    assert abs(finding_density(falling)["spearman"] + 1) < 1e-9 and not finding_density(falling)["holds"]
-    assert finding_density(rising[:2])["spearman"] is None  # too few to say anything
+    # robustness follows the number of convolutions only; identity bits add density but nothing else
+    rows, index = [], 0
+    for convs in range(2, 14):
+        for identity in (2, 7, 12):
+            robust = 10 + 3 * convs + 0.01 * ((index * 7919) % 13)  # a little noise, none from identity bits
+            rows.append(_row(index, (convs + identity) / 28, robust, convs=convs, identity=identity))
+            index += 1
+    f1 = finding_density(rows)
+    assert f1["n"] == 36 and f1["all"]["value"] > 0.5 and f1["verdict"] == "supports"
+    low, high = f1["all"]["interval"]
+    assert low <= f1["all"]["value"] <= high and high - low > 0.01
+    assert f1["window"]["n"] == sum(0.3 <= r["density"] <= 0.7 for r in rows) < 36
+    assert f1["convs_given_identity"]["interval"][0] > 0.5  # capacity carries it ...
+    identity = f1["identity_given_convs"]
+    assert identity["interval"][0] < 0 < identity["interval"][1] and f1["connectivity_verdict"] == "cannot decide"
+    assert finding_density(rows[:2])["all"]["value"] is None and finding_density(rows[:2])["verdict"] == "cannot decide"
 
 
-def test_finding_two_compares_direct_edges_at_the_same_number_of_convolutions():
-    from robnetzoo.search.analysis import finding_direct_edges
+def test_finding_three_reads_the_cell_free_candidates_at_matched_density():
+    from robnetzoo.search.analysis import finding_fsp
 
-    rows = [  # 4 convs each: more on direct edges, more robust; 6 convs: the reverse
-        _row(0, 0.3, 40, direct=3, skip=1), _row(1, 0.3, 30, direct=1, skip=3), _row(2, 0.3, 32, direct=2, skip=2),
-        _row(3, 0.5, 20, direct=4, skip=2), _row(4, 0.5, 25, direct=1, skip=5),
-    ]
-    f2 = finding_direct_edges(rows)
-    four, six = f2["groups"]
-    assert (four["convs"], four["direct_heavy_robust"], four["direct_light_robust"]) == (4, 40, 31)
-    assert (six["convs"], six["direct_heavy_robust"], six["direct_light_robust"]) == (6, 20, 25)
-    assert (f2["groups_where_direct_heavy_wins"], f2["groups_compared"]) == (1, 2)
+    # Raw FSP loss grows with density, and so does robustness: comparing robust and non-robust
+    # thirds says robust networks have the *higher* loss. Within density-matched pairs, the
+    # more robust one has the lower deep-cell loss: the paper's claim, which the pairs see.
+    rows = []
+    for pair in range(8):
+        density = 0.2 + 0.08 * pair
+        base = 10.0 * density
+        rows.append(_row(2 * pair, density, 20 + 40 * density + 2, fsp=(base, base, base - 0.5), space="free"))
+        rows.append(_row(2 * pair + 1, density + 0.01, 20 + 40 * density, fsp=(base, base, base + 0.5), space="free"))
+    rows.append(_row(99, 0.9, 99.0, fsp=(0.0, 0.0, 0.0), space="cell"))  # cell-based rows are not pooled in
+    f3 = finding_fsp(rows)
+    assert f3["space"] == "free" and f3["candidates"] == 16 and f3["pairs"] == 8
+    assert f3["deep_cells"] == [2] and f3["deep_raw"]["mean"] == 1.0 and f3["deep_raw"]["p"] < 0.01
+    assert f3["verdict"] == "supports" and f3["cells"][0]["raw"]["mean"] == 0.0
+    few = finding_fsp(rows[:4])  # two pairs: the smallest p the design allows is 0.5
+    assert few["deep_raw"]["smallest_possible_p"] == 0.5 and few["verdict"] == "cannot decide"
 
 
-def test_finding_three_and_the_proxies():
-    from robnetzoo.search.analysis import finding_fsp, proxy_agreement
+def test_proxy_agreement_has_intervals_and_the_cost_ratio_of_the_same_candidates():
+    from robnetzoo.search.analysis import proxy_agreement
 
     rows = [_row(i, 0.5, 10 * i, fsp=(1.0, 10.0 - i, 20.0 - 2 * i), finetuned=10.0 * i + 1) for i in range(6)]
-    f3 = finding_fsp(rows)
-    assert f3["robust_n"] == 2 and [c["robust_lower"] for c in f3["cells"]] == [False, True, True]
     proxies = proxy_agreement(rows)
-    assert proxies["n"] == 6 and abs(proxies["inherited"]["spearman"] - 1) < 1e-9
-    assert abs(proxies["fsp"]["spearman"] - 1) < 1e-9  # lower FSP loss, higher finetuned accuracy
+    assert proxies["n"] == 6 and abs(proxies["inherited"]["spearman"]["value"] - 1) < 1e-9
+    assert proxies["inherited"]["spearman"]["interval"][1] == 1.0
+    assert abs(proxies["fsp"]["kendall"]["value"] - 1) < 1e-9  # lower FSP loss, higher finetuned accuracy
     assert proxies["inherited"]["cost_ratio"] == 10.0 and proxies["fsp"]["cost_ratio"] == 5.0
+
+
+def test_verdicts_say_cannot_decide_when_the_design_cannot_reach_significance():
+    from robnetzoo.stats import paired_permutation_test, verdict, wilcoxon
+
+    assert verdict(0.01, 1.0, +1) == "supports" and verdict(0.01, -1.0, +1) == "contradicts"
+    assert verdict(0.2, 1.0, +1) == "cannot decide" and verdict(None, None, +1) == "cannot decide"
+    three = wilcoxon([1.0, 2.0, 3.0])
+    assert three["smallest_possible_p"] == 0.25 and verdict(three["p"], 2.0, +1, smallest_possible_p=0.25) == "cannot decide"
+    exact = paired_permutation_test([1.0, 2.0, 3.0, 4.0])
+    assert exact["p"] == 2 / 16  # only all-positive and all-negative sign patterns are as extreme

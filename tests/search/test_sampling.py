@@ -61,6 +61,16 @@ def test_only_connected_genotypes_are_drawn():
     from_dead_node[4] = "01"  # node0 -> node1, but nothing reaches node0
     assert not connected(Genotype.from_codes(from_dead_node))
     generator = torch.Generator().manual_seed(0)
-    drawn = [sample_genotype(generator, space="free", layers=4) for _ in range(200)]
+    drawn = [sample_genotype(generator, space="cell", by="density") for _ in range(200)]
     assert all(connected(g) for g in drawn)
     assert min(g.density() for g in drawn) < 0.1  # the sparse end is still reached
+
+
+def test_the_density_sampler_draws_a_density_per_cell_of_a_cell_free_genotype():
+    from robnetzoo.search.sampling import cell_densities
+
+    drawn = sample_candidates(200, seed=0, space="free", layers=5, by="density")
+    mixed = sum(min(cell_densities(g)) < 0.3 and max(cell_densities(g)) > 0.7 for g in drawn) / len(drawn)
+    assert mixed > 0.3  # one density for every cell would make this about 0
+    deep_dense = sum(cell_densities(g)[-1] > 0.7 and cell_densities(g)[0] < 0.3 for g in drawn)
+    assert deep_dense > 5  # dense deep cells with a sparse shallow one exist

@@ -1,0 +1,63 @@
+"""The proxy study on a tiny finished search: random candidates, the reference's own
+reliability, intervals, regret within bands and a cost ratio measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from robnetzoo.search.studies import run_study
+
+
+def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceiling(finished_search, tmp_path):
+    folder = Path(shutil.copytree(finished_search, tmp_path / "search"))
+    outcome = run_study("proxies", folder, n=6, repeats=3)
+    assert outcome["n"] == 6 and outcome["reliability"]["n"] == 3
+    assert outcome["screen_reproduced_search_scores"]  # the re-timed proxies gave the search's numbers
+    inherited = outcome["proxies"]["inherited"]
+    assert inherited["cost_ratio"] > 1 and inherited["seconds"] > 0
+    assert inherited["spearman"]["n"] == 6
+    for stat in (inherited["spearman"], outcome["reliability"]["spearman"]):
+        if stat["value"] is not None:
+            assert stat["interval"][0] <= stat["value"] <= stat["interval"][1]
+    assert set(outcome["regret_within_bands"]) == {"small", "medium", "large"}
+    assert outcome["finding3_on_finetuned_weights"]["weights"] == "finetuned"
+    assert json.loads((folder / "studies" / "proxies.json").read_text())["drawn"] == outcome["drawn"]
+    ledger = (folder / "studies" / "proxies.jsonl").read_text().splitlines()
+    assert len(ledger) == 6 + 6 + 3
+    # resumed: nothing is scored again and the numbers are the same
+    again = run_study("proxies", folder, n=6, repeats=3)
+    assert (folder / "studies" / "proxies.jsonl").read_text().splitlines() == ledger
+    assert again["proxies"]["inherited"]["spearman"] == inherited["spearman"]
+    second = [json.loads(line) for line in ledger if '"finetune-2"' in line]
+    first = {json.loads(line)["index"]: json.loads(line) for line in ledger if '"stage": "finetune"' in line}
+    assert any(r["robust"] != first[r["index"]]["robust"] or r["clean"] != first[r["index"]]["clean"] for r in second) or \
+        all(r["train_seconds"] > 0 for r in second)  # a second seed is another finetuning
+
+
+def test_the_demo_never_calls_a_few_sgd_steps_finetuning():
+    from robnetzoo.search.settings import PRESETS
+
+    demo = PRESETS["demo"]
+    assert demo.finetune_subset == 0 or (demo.finetune.epochs >= 3 and demo.finetune.train_examples is None)
+    assert demo.finetune.epochs == 3 and demo.finetune.train_examples is None  # what --study proxies runs
+    assert PRESETS["paper"].sampler == "edge"  # the published protocol: independent per-edge codes
+
+
+def test_a_fast_supernet_is_fgsm_from_a_random_start_under_the_overfitting_guard():
+    from robnetzoo.search.settings import PRESETS
+
+    fast = PRESETS["demo"].with_overrides(supernet_attack="fgsm-rs").supernet_recipe
+    assert fast.attack == "pgd1" and fast.attack_params["random_start"] and fast.overfit_guard
+    assert abs(fast.attack_params["alpha"] - 1.25 * 8 / 255) < 1e-12 and fast.epochs == PRESETS["demo"].supernet.epochs
+    assert PRESETS["demo"].supernet_recipe == PRESETS["demo"].supernet
+
+
+def test_two_searches_agree_on_their_common_candidates(finished_search, tmp_path):
+    from robnetzoo.search.studies import leaderboard_agreement
+
+    same = leaderboard_agreement(finished_search, finished_search)
+    assert same["common"] == 10 and same["cell_top5_overlap"] == 5
+    if same["kendall"]["value"] is not None:
+        assert abs(same["kendall"]["value"] - 1) < 1e-9

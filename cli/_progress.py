@@ -23,8 +23,10 @@ from ._output import emit_json_line, fmt, note, stderr
 _PER_BATCH = (TrainingStep, EvalProgress)
 
 
-STAGE_WORDS = {"screen": "screening", "finetune": "finetuning", "pairs": "Finding 2: scoring the pairs of",
-               "holdout": "re-scoring on the hold-out images the chosen", "study": "finetuning for the study"}
+STAGE_WORDS = {"screen": "screening {} candidates", "finetune": "finetuning {} candidates",
+               "pairs": "Finding 2: scoring the pairs of {} base cells",
+               "holdout": "re-scoring the {} chosen candidates on the hold-out images",
+               "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)"}
 STAGE_LABELS = {"screen": "screening", "finetune": "finetuning", "pair": "Finding 2 pairs", "holdout": "hold-out",
                 "study": "study"}
 
@@ -101,7 +103,7 @@ class ProgressView:
                       f"{event.dataset}, space {event.space}, {event.candidates} candidates")
         elif isinstance(event, SearchPhase):
             if event.phase in STAGE_WORDS and event.total:
-                self._say(f"{STAGE_WORDS[event.phase]} {event.total} {'base cells' if event.phase == 'pairs' else 'candidates'}")
+                self._say(STAGE_WORDS[event.phase].format(event.total))
             elif event.phase == "analysis":
                 self._say("analysing: leaderboard, findings, plots, genotypes")
         elif isinstance(event, StageProgress):

@@ -46,12 +46,21 @@ def models(
 def info(
     model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
     revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
+    draw: Optional[Path] = typer.Option(None, "--draw", help="Draw the RobNet's cells to this .png or .svg file."),
+    overwrite: bool = flag("Replace an existing --draw file.", "--overwrite"),
     json_out: bool = flag("Print as JSON on stdout.", "--json"),
 ) -> None:
     """Config, genotype, density, parameters and FLOPs; checks saved weights against the config."""
-    from robnetzoo.info import model_info
+    from robnetzoo.info import draw_model, model_info
 
     kwargs = {"revision": revision} if revision else {}
+    if draw is not None:
+        from robnetzoo.errors import InvalidInput
+
+        if draw.exists() and not overwrite:
+            raise InvalidInput(f"{draw} exists; pass --overwrite to replace it, or name another file")
+        stderr.print(f"drew {draw_model(model, str(draw), **kwargs)}", markup=False, soft_wrap=True)
+        return
     data = model_info(model, **kwargs)
     if json_out:
         emit_json(data)

@@ -80,3 +80,19 @@ def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
     if reference is not None:
         info["paper"] = reference[1]
     return info
+
+
+def draw_model(source: str, path: str, **kwargs: Any) -> str:
+    """Draw the cells of a RobNet (a registry name, Hub repo or folder) to ``path`` (.png or
+    .svg); returns the path. Models without cells (ResNets, WideResNets...) are refused."""
+    from .drawing import draw_genotype
+    from .errors import InvalidInput
+    from .genotype import Genotype
+
+    data = model_info(source, **kwargs)
+    if "genotype" not in data:
+        raise InvalidInput(f"{source} is a {data['config']['arch']}, not a RobNet: only RobNets have cells to draw",
+                           fix="name a RobNet (robnetzoo models robnet*)")
+    genotype = Genotype.from_codes(data["genotype"])
+    return str(draw_genotype(genotype, path, title=f"{data['name']} ({len(genotype.cells)} cell"
+                                                  f"{'' if genotype.shared else 's'}, density {genotype.density():.2f})"))

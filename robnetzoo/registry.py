@@ -151,12 +151,6 @@ def robnet_config(name: str, genotype: Any, *, C: int = FAMILY_C, layers: int = 
                    genotype=codes, C=C, layers=layers, **arch_args)
 
 
-def paper_budgets() -> dict[str, float]:
-    """The paper's sizes of robnet-small, -medium and -large (parameters of the final network),
-    as the search's budgets read them."""
-    return {size: float(REGISTRY[f"robnet-{size}"].paper_params or 0) for size in ("small", "medium", "large")}
-
-
 _LARGE = [ROBNET_LARGE_CELL]
 
 _ENTRIES = [

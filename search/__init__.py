@@ -8,7 +8,13 @@ The search (``pipeline.run_search``; the ``robnetzoo search`` command): ``settin
 as data, demo / paper presets), ``supernet`` (the one-shot supernet and its weight mapping to
 a stand-alone RobNet), ``sampling`` (seeded candidates, path dropout), ``candidates`` (the
 finetune / inherited / fsp scorers), ``leaderboard`` (the append-only ledger and the
-leaderboard), ``analysis`` and ``plots`` (the paper's three findings), ``selection`` (budgets
--> robnet-small / -medium / -large / -free genotypes). Depends on the core (``robnetzoo``),
-never the reverse.
+leaderboard), ``pairs`` (Finding 2's paired experiment), ``analysis`` and ``plots`` (the
+paper's three findings, with intervals and verdicts), ``selection`` (bands of convolutions per
+cell -> robnet-small / -medium / -large / -free genotypes), ``results`` (the queryable table,
+``load_results``), ``drawing`` and ``report`` (cell diagrams, ``report.html``), ``studies``
+(the proxy study), ``plan`` (``--plan``). Depends on the core (``robnetzoo``), never the reverse.
 """
+
+from .results import ResultsTable, load_results
+
+__all__ = ["ResultsTable", "load_results"]

@@ -117,5 +117,5 @@ def load_results(folder: str | Path) -> ResultsTable:
     folder = Path(folder)
     data = read_json(folder / RESULTS_FILE, "search's results.json", expect=dict,
                      missing=f"{folder} has no {RESULTS_FILE}: give the {option('output')} of a finished search",
-                     fix=f"rerun the analysis with {option('analyse', str(folder))}")
+                     fix="redo the search's analysis (robnetzoo search --analyse FOLDER) to write it")
     return ResultsTable(list(data.get("rows", [])), {"format": data.get("format"), "schema": data.get("schema")})

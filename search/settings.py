@@ -5,8 +5,9 @@ compared field by field when a search is resumed): the data, the space, the supe
 and training recipe, the candidates and how each is scored, and the budgets.
 
 * ``demo``: the built-in digits, a C=4 five-cell supernet trained for 4 PGD-7 epochs, 40
-  cell-based and 8 cell-free candidates scored with the ``inherited`` proxy on 160 held-out
-  images, Finding 2's paired experiment (3 base cells for each of 2-7 convolutions), and the
+  cell-based and 16 cell-free candidates (drawn with a density per cell, so every budget band
+  holds candidates) scored with the ``inherited`` proxy on 160 held-out images, Finding 2's
+  paired experiment (6 base cells for each of 2-7 convolutions), and the
   chosen architectures re-scored on 160 further held-out images. Nothing is finetuned: the
   proxies are judged against real finetuning by ``robnetzoo search --study proxies``. Under
   10 minutes on 2 CPU cores.
@@ -244,11 +245,11 @@ def _pgd7(name: str, **changes: Any) -> Recipe:
 
 PRESETS: dict[str, SearchSettings] = {
     "demo": SearchSettings(
-        preset="demo", dataset="digits", space="both", candidates=40, free_candidates=8, width=4, layers=5,
+        preset="demo", dataset="digits", space="both", candidates=40, free_candidates=16, width=4, layers=5,
         supernet=_pgd7("demo-supernet", epochs=4),
         finetune=_pgd7("demo-finetune", epochs=3, lr=0.02),
         scorer="inherited", finetune_subset=0, score_attack="pgd7", validation_size=256, score_examples=160,
-        calibration_images=128, fsp_examples=32, sampler="density", pairs_per_count=3, holdout_size=160,
+        calibration_images=128, fsp_examples=32, sampler="density", pairs_per_count=6, holdout_size=160,
     ),
     "paper": SearchSettings(
         preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,

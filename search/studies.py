@@ -48,8 +48,8 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
     folder = Path(folder)
     if not (folder / SUMMARY_FILE).is_file():
         raise InvalidInput(f"{folder} is not a finished search (no {SUMMARY_FILE})",
-                           fix=f"give {option('analyse')} the folder of a finished search, or finish it with "
-                               f"{option('resume', True)} first", path=folder)
+                           fix=f"name the folder of a finished search, or finish this one with {option('resume', True)} first",
+                           path=folder)
     report = progress or (lambda event: None)
     settings = read_settings(folder)
     data = load_search_data(settings, data_root)
@@ -129,8 +129,7 @@ def analyse_proxy_study(done: dict[tuple[str, int], dict[str, Any]], search_reco
         regret[band] = {"n": len(members), "regret": best - pick["finetune_robust"], "best_finetuned": best,
                         "proxy_pick": pick["index"], "proxy_pick_finetuned": pick["finetune_robust"]}
     fsp_tuned = finding_fsp(rows, space="cell", weights="finetuned", seed=seed)
-    inherited = proxies["inherited"]["spearman"]
-    verdicts = [_agreement_line("inherited", inherited, reliability["spearman"])]
+    verdicts = [_agreement_line(name, proxy["spearman"], reliability["spearman"]) for name, proxy in proxies.items()]
     reference_name = (f"{settings.finetune.epochs}-epoch {settings.finetune.attack.upper()} finetuning"
                       f"{'' if settings.finetune.train_examples is None else f' on {settings.finetune.train_examples} images'}")
     return {"study": "proxies", "reference": reference_name, "n": len(rows), "proxies": proxies,
@@ -152,3 +151,24 @@ def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) ->
     if low > 0:
         return f"{name} ranks candidates in the same direction as finetuning (the interval excludes 0): {figure}"
     return f"{name}: cannot decide whether it ranks like finetuning (the interval includes 0): {figure}"
+
+
+def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 0) -> dict[str, Any]:
+    """Rank agreement of two searches' leaderboards on the candidates they share (the same
+    genotype in the same space): Kendall's tau and Spearman of their inherited robust
+    accuracy, with bootstrap 95% intervals, and how many of each one's top 5 the other's top 5
+    holds. Two searches with the same candidate seed share every candidate."""
+    from .results import load_results
+
+    a, b = load_results(first), load_results(second)
+    theirs = {(r["space"], r["genotype"]): r for r in b if r.get("inherited_robust") is not None}
+    common = [(r, theirs[(r["space"], r["genotype"])]) for r in a
+              if r.get("inherited_robust") is not None and (r["space"], r["genotype"]) in theirs]
+    x = [r["inherited_robust"] for r, _ in common]
+    y = [s["inherited_robust"] for _, s in common]
+    cell = [(r, s) for r, s in common if r["space"] == "cell"]
+    top_a = {r["genotype"] for r, _ in sorted(cell, key=lambda p: -p[0]["inherited_robust"])[:5]}
+    top_b = {s["genotype"] for _, s in sorted(cell, key=lambda p: -p[1]["inherited_robust"])[:5]}
+    return {"first": str(first), "second": str(second), "common": len(common),
+            "kendall": rank_correlation(x, y, method="kendall", seed=seed), "spearman": rank_correlation(x, y, seed=seed),
+            "cell_top5_overlap": len(top_a & top_b)}

@@ -150,6 +150,8 @@ def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) ->
               f"(n={ceiling['n']})")
     if low > 0:
         return f"{name} ranks candidates in the same direction as finetuning (the interval excludes 0): {figure}"
+    if high < 0:
+        return f"{name} ranks candidates against finetuning (the interval lies below 0): {figure}"
     return f"{name}: cannot decide whether it ranks like finetuning (the interval includes 0): {figure}"
 
 

@@ -339,10 +339,12 @@ class Trainer:
             return False
         self.guard_best = max(self.guard_best, check["robust"])
         if self.guard_best >= 10 and check["robust"] < GUARD_COLLAPSE * self.guard_best:
+            # without a validation split no best epoch is tracked: what stays is what is there now
+            kept = "the best epoch is kept" if self.validation is not None else "its weights at this step are kept"
             message = (
                 f"catastrophic overfitting at epoch {self.epoch + 1}, step {self.step}: PGD-10 accuracy on "
                 f"{GUARD_EXAMPLES} held-out images fell from {self.guard_best:.1f}% to {check['robust']:.1f}%; "
-                "training stopped and the best epoch is kept (lower the lr or the FGSM step, or use the paper recipe)"
+                f"training stopped and {kept} (lower the lr or the FGSM step, or use the paper recipe)"
             )
             self.notes.append(message)
             self.stopped = "catastrophic overfitting"

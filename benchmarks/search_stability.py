@@ -1,0 +1,68 @@
+"""Is the demo's leaderboard a property of the architectures or of one run? The demo search
+repeated with 3 seeds (supernet training and scoring noise) on the same candidates (candidate
+seed 0), and once with the fast supernet (FGSM with a random start, ``--supernet-attack
+fgsm-rs``) at seed 0; then the rank agreement of each pair of leaderboards on their common
+candidates (Kendall's tau and Spearman with bootstrap 95% intervals, the top-5 overlap), with
+every run's phase timings. Searches already finished in ``--work`` are reused, not redone.
+
+    python benchmarks/search_stability.py [--work searches/] [--seeds 0 1 2] [--json FILE]
+
+About 8 minutes per search on 2 CPU cores; run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from robnetzoo.search.pipeline import SUMMARY_FILE, run_search  # noqa: E402
+from robnetzoo.search.settings import PRESETS  # noqa: E402
+from robnetzoo.search.studies import leaderboard_agreement  # noqa: E402
+
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
+
+def search(folder: Path, **changes: object) -> dict:
+    """A finished demo search in ``folder`` (run it unless it is already there)."""
+    if not (folder / SUMMARY_FILE).is_file():
+        settings = PRESETS["demo"].with_overrides(**changes)
+        run_search(settings, folder, resume=(folder / "search.json").is_file(), device="cpu")
+    return json.loads((folder / SUMMARY_FILE).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=Path("searches"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--json", type=Path, default=default_path("search_stability"))
+    args = parser.parse_args()
+
+    runs, seconds = {}, {}
+    for seed in args.seeds:  # seed 0 is the plain `robnetzoo search` (its candidate seed is its seed)
+        folder = args.work / f"search-demo-seed{seed}"
+        summary = search(folder, seed=seed, candidate_seed=None if seed == 0 else 0)
+        runs[f"pgd7-seed{seed}"], seconds[f"pgd7-seed{seed}"] = folder, summary["seconds"]
+    fast = args.work / "search-demo-fgsm-rs-seed0"
+    seconds["fgsm-rs-seed0"] = search(fast, seed=0, supernet_attack="fgsm-rs")["seconds"]
+    runs["fgsm-rs-seed0"] = fast
+
+    names = list(runs)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    agreement = {f"{a} vs {b}": leaderboard_agreement(runs[a], runs[b]) for a, b in pairs}
+    for key, result in agreement.items():
+        k, s = result["kendall"], result["spearman"]
+        print(f"{key}: Kendall {k['value']:.2f} [{k['interval'][0]:.2f}, {k['interval'][1]:.2f}], Spearman "
+              f"{s['value']:.2f} [{s['interval'][0]:.2f}, {s['interval'][1]:.2f}] on {result['common']} common "
+              f"candidates; cell top-5 overlap {result['cell_top5_overlap']}/5")
+    for key, phase in seconds.items():
+        print(f"{key}: " + ", ".join(f"{name} {value:.0f} s" for name, value in phase.items()))
+    write(args.json, {"runs": {k: str(v) for k, v in runs.items()}, "seconds": seconds, "agreement": agreement})
+    print(f"raw figures: {args.json}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

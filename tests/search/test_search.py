@@ -264,6 +264,8 @@ def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(capsys):
     assert phases["supernet"]["passes"] == 300 * (50000 - 10000 - 5000) * 8  # PGD-7: 8 passes per image
     assert phases["finetune"]["passes"] > phases["supernet"]["passes"]  # 1,500 candidates x 3 epochs
     assert plan["estimate"] is True and plan["hours"] > 0 and plan["seconds_per_pass"] > 0
-    assert main(["search", "--preset", "paper", "--plan", "--supernet-attack", "fgsm-rs", "--json"]) == 0
-    fast = {p["phase"]: p for p in json.loads(capsys.readouterr().out)["phases"]}
+    from robnetzoo.search.plan import work_of
+    from robnetzoo.search.settings import PRESETS
+
+    fast = {p["phase"]: p for p in work_of(PRESETS["paper"].with_overrides(supernet_attack="fgsm-rs"))}
     assert fast["supernet"]["passes"] * 4 == phases["supernet"]["passes"]  # FGSM-RS: 2 passes per image

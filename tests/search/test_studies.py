@@ -12,12 +12,12 @@ from robnetzoo.search.studies import run_study
 
 def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceiling(finished_search, tmp_path):
     folder = Path(shutil.copytree(finished_search, tmp_path / "search"))
-    outcome = run_study("proxies", folder, n=6, repeats=3)
-    assert outcome["n"] == 6 and outcome["reliability"]["n"] == 3
+    outcome = run_study("proxies", folder, n=5, repeats=2)
+    assert outcome["n"] == 5 and outcome["reliability"]["n"] == 2
     assert outcome["screen_reproduced_search_scores"]  # the re-timed proxies gave the search's numbers
     inherited = outcome["proxies"]["inherited"]
     assert inherited["cost_ratio"] > 1 and inherited["seconds"] > 0
-    assert inherited["spearman"]["n"] == 6
+    assert inherited["spearman"]["n"] == 5
     for stat in (inherited["spearman"], outcome["reliability"]["spearman"]):
         if stat["value"] is not None:
             assert stat["interval"][0] <= stat["value"] <= stat["interval"][1]
@@ -25,9 +25,9 @@ def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceilin
     assert outcome["finding3_on_finetuned_weights"]["weights"] == "finetuned"
     assert json.loads((folder / "studies" / "proxies.json").read_text())["drawn"] == outcome["drawn"]
     ledger = (folder / "studies" / "proxies.jsonl").read_text().splitlines()
-    assert len(ledger) == 6 + 6 + 3
+    assert len(ledger) == 5 + 5 + 2
     # resumed: nothing is scored again and the numbers are the same
-    again = run_study("proxies", folder, n=6, repeats=3)
+    again = run_study("proxies", folder, n=5, repeats=2)
     assert (folder / "studies" / "proxies.jsonl").read_text().splitlines() == ledger
     assert again["proxies"]["inherited"]["spearman"] == inherited["spearman"]
     second = [json.loads(line) for line in ledger if '"finetune-2"' in line]

@@ -145,7 +145,7 @@ def finding_fsp(rows: list[dict[str, Any]], *, space: str = "free", weights: str
             entry["relative"] = paired_permutation_test([b[key_rel][cell] - a[key_rel][cell] for a, b in pairs], seed=seed)
         entry["robust_lower_raw"] = (entry["raw"]["mean"] or 0) > 0
         out["cells"].append(entry)
-    deep = deep_cell_range(n_cells)
+    deep = deep_cells(n_cells)
     deep_raw = [sum(b[key_raw][c] - a[key_raw][c] for c in deep) / len(deep) for a, b in pairs]
     test = paired_permutation_test(deep_raw, seed=seed)
     out["deep_cells"] = list(deep)
@@ -154,9 +154,10 @@ def finding_fsp(rows: list[dict[str, Any]], *, space: str = "free", weights: str
     return out
 
 
-def deep_cell_range(cells: int) -> list[int]:
-    """The deeper cells (the last stage, from the second reduction on), as ``candidates.deep_cells``."""
-    return list(range(2 * cells // 3, cells))
+def deep_cells(layers: int) -> list[int]:
+    """The deeper cells, where the paper saw robust and non-robust networks part: the last
+    stage, from the second reduction cell on (the ``fsp`` scorer ranks by them too)."""
+    return list(range(2 * layers // 3, layers))
 
 
 def proxy_agreement(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from robnetzoo.seeding import derive_seed
 
 from robnetzoo.stats import wilson_interval
 
-from .analysis import conv_counts, fsp_loss
+from .analysis import conv_counts, deep_cells, fsp_loss
 from .sampling import DIRECT_READINGS, cell_densities
 from .settings import SearchSettings
 from .supernet import Supernet, at_depth, extract
@@ -121,12 +121,6 @@ def score_seed(seed: int, what: str = "score-attack") -> int:
     """The seed shared by every candidate's score (common random numbers): the attack noise
     (``what="score-attack"``, ``"fsp-attack"``) and the recalibration images (``"calibration"``)."""
     return derive_seed(seed, what)
-
-
-def deep_cells(layers: int) -> list[int]:
-    """The deeper cells whose FSP loss the ``fsp`` scorer ranks by: the last stage (from the
-    second reduction cell on), where the paper saw robust and non-robust networks part."""
-    return list(range(2 * layers // 3, layers))
 
 
 def calibration_indices(calibration: Dataset, settings: SearchSettings) -> list[int]:

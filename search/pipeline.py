@@ -46,7 +46,7 @@ from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import read_safetensors, write_safetensors
 
 from . import analysis as findings
-from .candidates import finetune, finetuned_model, inherited_score, judge, screen
+from .candidates import candidate_seed, finetune, finetuned_model, inherited_score, judge, screen
 from .leaderboard import Ledger, leaderboard_rows, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
@@ -246,8 +246,6 @@ def rescore(supernet: Supernet, candidate: Candidate, *, holdout: Dataset, train
     inherited weights, or (``scorer="finetune"``) the same finetuning again (same seed)."""
     began = time.perf_counter()
     if settings.scorer == "finetune":
-        from .candidates import candidate_seed
-
         with distributed.alone():
             model = finetuned_model(supernet, candidate.genotype, train=train, settings=settings,
                                     seed=candidate_seed(settings.seed, candidate.index), device=device)

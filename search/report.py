@@ -31,6 +31,16 @@ def _pct(value: Any, interval: Any = None) -> str:
     return f"{value:.1f}"
 
 
+def _search_score(row: dict[str, Any]) -> str:
+    interval = None if row.get("robust_low") is None else [row["robust_low"], row["robust_high"]]
+    return _pct(row["robust"], interval)
+
+
+def _holdout_score(row: dict[str, Any]) -> str:
+    held = row.get("holdout")
+    return _pct(None) if held is None else _pct(held["robust"], held["robust_interval"])
+
+
 def _table(header: list[str], body: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
@@ -49,9 +59,7 @@ def write_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analys
     parts.append("<h2>Chosen architectures</h2>")
     parts.append(_table(["model", "candidate", "convs/cell", "params (final)", "search robust %", "hold-out robust %"],
                         [[name, str(r["index"]), f"{r['convs_per_cell']:g}", f"{r['parameters'] / 1e6:.2f}M",
-                          _pct(r["robust"], [r["robust_low"], r["robust_high"]] if r.get("robust_low") is not None else None),
-                          _pct(*(lambda h: (h["robust"], h["robust_interval"]) if h else (None,))(r.get("holdout")))]
-                         for name, r in selection.items()]))
+                          _search_score(r), _holdout_score(r)] for name, r in selection.items()]))
     for name in selection:
         parts.append(_image(folder / "cells" / f"{name}.png", f"{name}: its cell(s)"))
     for space in ("cell", "free"):
@@ -60,9 +68,7 @@ def write_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analys
             continue
         parts.append(f"<h2>{space}-space leaderboard (top {len(top)})</h2>")
         parts.append(_table(["rank", "#", "robust %", "clean %", "density", "convs/cell", "identity bits", "params", "genotype"],
-                            [[str(r["rank"]), str(r["index"]), _pct(r["robust"], [r["robust_low"], r["robust_high"]]
-                                                                      if r.get("robust_low") is not None else None),
-                              _pct(r["clean"]), f"{r['density']:.2f}", f"{r['convs_per_cell']:g}",
+                            [[str(r["rank"]), str(r["index"]), _search_score(r), _pct(r["clean"]), f"{r['density']:.2f}", f"{r['convs_per_cell']:g}",
                               f"{r['identity_bits']:g}", f"{r['parameters'] / 1e6:.2f}M", r["genotype"][:60]] for r in top]))
     parts.append("<h2>Findings</h2>")
     for plot in analysis.get("plots", []):

@@ -334,8 +334,7 @@ def run_search(
 
     began = time.perf_counter()
     report(SearchPhase("supernet", epochs=settings.supernet.epochs))
-    supernet = train_supernet(settings, folder, train, device=device, progress=report,
-                              guard=data.holdout if settings.supernet_attack != "pgd7" else None)
+    supernet = train_supernet(settings, folder, train, device=device, progress=report, guard=data.holdout)
     supernet.eval()
     seconds["supernet"] = time.perf_counter() - began
 

@@ -22,7 +22,7 @@ import torch
 from robnetzoo import distributed
 from robnetzoo._io import write_json
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import ProgressFn, SearchPhase
+from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, StageProgress
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.seeding import derive_seed
 from robnetzoo.stats import rank_correlation
@@ -69,8 +69,6 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
     done = ledger.read()
     todo = [("timed-screen", c) for c in drawn] + [("finetune", c) for c in drawn] + [("finetune-2", c) for c in second]
     report(SearchPhase("study", total=len(todo)))
-    from robnetzoo.events import CandidateScored, StageProgress
-
     finished = sum((stage, c.index) in done for stage, c in todo)
     report(StageProgress("study", finished, len(todo)))
     for stage, candidate in todo:

@@ -36,6 +36,7 @@ _state = {"debug": False}
 FLAG_NAMES = {
     "root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack",
     "calibration": "--calibration-data", "checkpoint_interval": "--checkpoint-minutes", "train_examples": "--train-n",
+    "quantization_debug": "--debug",
 }
 
 

@@ -126,19 +126,31 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
     if json_out:
         emit_json(result.to_dict())
         return
-    a, b = result.torch, result.on_runtime
+    a, b, ideal = result.torch, result.on_runtime, result.ideal
     table = Table(title=escape(f"{a.model}: torch beside {runtime} {precision} on {a.dataset} (n={a.n_examples}, "
                                f"{a.threat()}; runtime attacked by transfer from torch)"))
-    for column in ("metric", "torch %", f"{runtime} %", "difference"):
+    columns = ["metric", "torch %", f"{runtime} %", "difference"] + (["ideal int8 % (QDQ in float)"] if ideal else [])
+    for column in columns:
         table.add_column(column, justify="left" if column == "metric" else "right")
-    rows = [("clean", a.clean_accuracy, b.clean_accuracy)]
-    rows += [(name, a.robust_accuracy[name], b.robust_accuracy[name]) for name in a.attacks]
-    for label, x, y in rows:
-        table.add_row(label, f"{x:.2f}", f"{y:.2f}", f"{y - x:+.2f}")
-    flips = result.flips
-    table.add_row("prediction flips, clean", "", f"{flips['clean']:.2f}", f"n={flips['n']}")
-    table.add_row(f"prediction flips, {flips['attack']} inputs", "", f"{flips['adversarial']:.2f}", f"n={flips['n']}")
+    rows = [("clean", a.clean_accuracy, b.clean_accuracy, ideal.clean_accuracy if ideal else None)]
+    rows += [(name, a.robust_accuracy[name], b.robust_accuracy[name], ideal.robust_accuracy[name] if ideal else None)
+             for name in a.attacks]
+    for label, x, y, z in rows:
+        table.add_row(label, f"{x:.2f}", f"{y:.2f}", f"{y - x:+.2f}", *([f"{z:.2f}"] if ideal else []))
+    flips, ideal_flips = result.flips, result.ideal_flips
+    for key, label in (("clean", "prediction flips, clean"), ("adversarial", f"prediction flips, {flips['attack']} inputs")):
+        table.add_row(label, "", f"{flips[key]:.2f}", f"n={flips['n']}", *([f"{ideal_flips[key]:.2f}"] if ideal_flips else []))
     stdout.print(table)
+    info = result.runtime_info or {}
+    for warning in info.get("warnings", []):
+        stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    if info:
+        options = ", ".join(f"{k}={v}" for k, v in info["session_options"].items())
+        stderr.print(f"host: {info['host']['name']} ({', '.join(info['host']['flags'] or ['flags unknown'])})",
+                     markup=False)
+        stderr.print(f"session options: {options}", markup=False)
+        if "int8_kernel" in info:
+            stderr.print(f"int8 kernel: {info['int8_kernel']['kernel']}", markup=False)
     stderr.print(f"artifact: {result.artifact}", markup=False)
 
 

@@ -1,5 +1,13 @@
 """``export_model``: a model -> deployment artifacts in a folder, with ``export_report.json``
-(parity with torch on clean and adversarial test images, sizes, opset, versions).
+(parity with torch on clean and adversarial test images, sizes, opset, versions, the host's
+CPU flags and every session option).
+
+Exporting needs no data set: parity runs on the model's test images where they are on disk (or
+on ``parity_data``), else on seeded synthetic images, and the report says which. int8 graphs
+are judged three ways on the same images: on ONNX Runtime's kernels with the precise-int8
+option (what ``OnnxRuntimeTarget`` runs), the same graph in float (the *ideal* int8 figure:
+the quantization's own error), and in a default session (what a user's own session sees),
+with a warning where the host's kernels saturate.
 
 The folder is the model's: one holding another model's export is refused, and an existing
 export is replaced only with ``overwrite=True``.
@@ -15,12 +23,13 @@ import torch
 from torch import nn
 
 from robnetzoo._io import output_mode, read_json, write_json
-from robnetzoo.data import first_n, load_dataset, take
-from robnetzoo.errors import InvalidInput, option
-
-from .onnx import model_identity
-from .parity import parity
 from robnetzoo.config import config_of
+from robnetzoo.data import dataset_num_classes, first_n, load_dataset, take
+from robnetzoo.errors import InvalidInput, NotFound, option
+
+from .host import cpu, int8_kernel, saturation_warning
+from .onnx import model_identity
+from .parity import parity, parity_of_each, synthetic_images
 
 REPORT_FILE = "export_report.json"
 FORMATS = ("onnx", "aoti", "tensorrt")
@@ -42,10 +51,12 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
 
 
 def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
-                calibration: torch.Tensor | None, *, tensorrt: bool = False) -> tuple[Any, dict[str, Path]]:
+                calibration: torch.Tensor | None, *, tensorrt: bool = False,
+                int8: dict[str, Any] | None = None) -> tuple[Any, dict[str, Path]]:
     """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
     (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs, or with
-    ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``)."""
+    ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``).
+    ``int8``: ``to_int8``'s options (per_channel, method, keep_float)."""
     from .onnx import export_onnx
     from .precision import to_fp16, to_int8
 
@@ -58,8 +69,63 @@ def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
         elif precision == "fp16":
             graphs[precision] = to_fp16(written.path, target)
         else:
-            graphs[precision] = to_int8(written.path, target, calibration, symmetric=tensorrt)
+            graphs[precision] = to_int8(written.path, target, calibration, symmetric=tensorrt, **(int8 or {}))
     return written, graphs
+
+
+def parity_images(model: nn.Module, identity: dict[str, Any], parity_data: str | None, n: int,
+                  data_root: str | Path | None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The images parity is measured on and how the report names them: ``parity_data``'s test
+    images (refused if their size or class count is not the model's), else the model's own data
+    set's if it is on disk, else seeded synthetic images (never a reason to refuse an export)."""
+    config = config_of(model)
+    dataset = parity_data or (config.dataset if config is not None else None)
+    data, reason = None, "the model names no data set"
+    if dataset is not None:
+        try:
+            data = load_dataset(dataset, split="test", root=data_root)
+        except NotFound as missing:
+            if parity_data is not None:
+                raise
+            reason = str(missing).split(";")[0]
+    if data is None:
+        images, labels = synthetic_images(model, n, identity["input_size"], seed=seed)
+        return images, labels, {"dataset": "synthetic", "split": None, "n": n, "seed": seed,
+                                "images": "seeded uniform noise in [0, 1]", "labels": "the torch model's predictions",
+                                "why": reason}
+    classes = dataset_num_classes(data)
+    if identity.get("num_classes") is not None and classes is not None and classes != identity["num_classes"]:
+        raise InvalidInput(f"{dataset} has {classes} classes, the model {identity['num_classes']}",
+                           fix=f"choose {option('parity_data')} of the model's classes")
+    images, labels = take(first_n(data, n), list(range(min(n, len(data)))))  # type: ignore[arg-type]
+    if list(images.shape[1:]) != identity["input_size"]:
+        raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
+                           f"{tuple(identity['input_size'])}", fix=f"choose {option('parity_data')} of the model's size")
+    return images, labels, {"dataset": dataset, "split": "test", "n": len(images)}
+
+
+def onnxruntime_parity(model: nn.Module, graphs: dict[str, Path], images: torch.Tensor,
+                       labels: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Parity of each ONNX graph (by precision) on ONNX Runtime, all on the same adversarial
+    examples; int8 beside its ideal (in float) and default-session figures, with the kernel
+    that ran and the session options."""
+    from .runtimes import OnnxRuntimeTarget
+
+    targets = {precision: OnnxRuntimeTarget(path, model=model) for precision, path in graphs.items()}
+    judged = {f"{precision}": target for precision, target in targets.items()}
+    if "int8" in graphs:
+        judged["int8 ideal"] = OnnxRuntimeTarget(graphs["int8"], optimize=False)  # the QDQ graph computed in float
+        judged["int8 default session"] = OnnxRuntimeTarget(graphs["int8"], precise_int8=False)
+    results = parity_of_each(model, judged, images, labels)
+    entries = {precision: {"session_options": target.session_options, "parity": results[precision]}
+               for precision, target in targets.items()}
+    if "int8" in graphs:
+        warning = saturation_warning()
+        entries["int8"].update(
+            ideal_int8_parity=results["int8 ideal"], default_session_parity=results["int8 default session"],
+            int8_kernel=int8_kernel(precise=targets["int8"].precise_int8),
+            default_session_int8_kernel=int8_kernel(precise=False), warnings=[warning] if warning else [])
+    return entries
 
 
 def calibration_images(dataset: str, n: int, input_size: Any, root: str | Path | None = None,
@@ -78,13 +144,18 @@ def calibration_images(dataset: str, n: int, input_size: Any, root: str | Path |
 
 def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ...] = ("onnx",),
                  precisions: tuple[str, ...] = ("fp32",), calibration_data: str | None = None,
-                 calibration_n: int = 256, parity_data: str | None = None, parity_n: int = 64,
+                 calibration_n: int = 256, calibration_method: str = "minmax", per_channel: bool = True,
+                 keep_float: tuple[str, ...] = (), quantization_debug: bool = False,
+                 parity_data: str | None = None, parity_n: int = 64, seed: int = 0,
                  data_root: str | Path | None = None, overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Export ``model`` in ``formats`` (ONNX and TensorRT at each of ``precisions``, AOTInductor
     in fp32) into ``folder``; returns (and writes) the report. int8 is calibrated on the first
-    ``calibration_n`` training images of ``calibration_data``. TensorRT engines are built from
-    the ONNX graphs (written beside them) on ``device`` if it is a GPU, else on ``cuda``."""
-    from .precision import PRECISIONS
+    ``calibration_n`` training images of ``calibration_data`` by ``calibration_method``, with
+    per-channel weights unless ``per_channel=False`` and ``keep_float`` nodes left in fp32;
+    ``quantization_debug`` writes each tensor's error (``quantization_debug.json``). TensorRT
+    engines are built from the ONNX graphs (written beside them) on ``device`` if it is a GPU,
+    else on ``cuda``. Parity images: see ``parity_images`` (``seed`` for synthetic ones)."""
+    from .precision import CALIBRATION_METHODS, PRECISIONS
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -97,6 +168,12 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if "int8" in precisions and calibration_data is None:
         raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME (and "
                            f"{option('calibration_n')} N), e.g. the model's training set")
+    if calibration_method not in CALIBRATION_METHODS:
+        raise InvalidInput(f"unknown calibration method {calibration_method!r}",
+                           fix=f"use {option('calibration_method')} {'|'.join(CALIBRATION_METHODS)}")
+    if (quantization_debug or keep_float) and "int8" not in precisions:
+        what = option("quantization_debug") if quantization_debug else option("keep_float")
+        raise InvalidInput(f"{what} is about int8 graphs and none is exported", fix=f"add {option('precision', 'int8')}")
     if parity_n < 1:  # calibration_n is checked where the calibration images are read
         raise InvalidInput(f"{option('parity_n')} must be at least 1, got {parity_n}")
     gpu = device if device.startswith("cuda") else "cuda"
@@ -108,36 +185,51 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     folder = Path(folder)
     identity = model_identity(model)
     check_folder(folder, identity, overwrite)
-    config = config_of(model)
-    dataset = parity_data or (config.dataset if config is not None else "digits")
-    data = first_n(load_dataset(dataset, split="test", root=data_root), parity_n)
-    images, labels = take(data, list(range(len(data))))  # type: ignore[arg-type]
-    if list(images.shape[1:]) != identity["input_size"]:
-        raise InvalidInput(f"{dataset} images are {tuple(images.shape[1:])}, the model takes "
-                           f"{tuple(identity['input_size'])}", fix=f"choose {option('parity_data')} of the model's size")
+    images, labels, parity_source = parity_images(model, identity, parity_data, parity_n, data_root, seed)
     calibration = None
+    int8_options = {"per_channel": per_channel, "method": calibration_method, "keep_float": tuple(keep_float)}
     if "int8" in precisions:
         calibration = calibration_images(calibration_data, calibration_n, identity["input_size"], data_root)  # type: ignore[arg-type]
     folder.mkdir(parents=True, exist_ok=True)
     artifacts: dict[str, Any] = {}
+    warnings: list[str] = []
+    if parity_source["dataset"] == "synthetic":
+        warnings.append(f"parity measured on {parity_n} synthetic images ({parity_source['why']}); "
+                        "give real test images as parity_data (--parity-data)")
     if "onnx" in formats or "tensorrt" in formats:
-        from .runtimes import OnnxRuntimeTarget
+        from .precision import fp16_range, read_int8_recipe
 
-        written, graphs = onnx_graphs(model, folder, precisions, calibration)
+        written, graphs = onnx_graphs(model, folder, precisions, calibration, int8=int8_options)
         calibrated = {"calibration": {"dataset": calibration_data, "split": "train",
                                       "n": len(calibration) if calibration is not None else 0}}
+        judged = onnxruntime_parity(model, graphs, images, labels)
         for precision, path in graphs.items():
-            target = OnnxRuntimeTarget(path, model=model)
-            artifacts[f"onnx{SUFFIX[precision]}"] = {
-                **written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
-                "parity": parity(model, target, images, labels), **(calibrated if precision == "int8" else {})}
+            entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
+                     **judged[precision]}
+            if precision == "int8":
+                entry.update(calibrated, quantization=read_int8_recipe(path))
+                warnings += entry["warnings"]
+            if precision == "fp16":
+                entry["fp16_range"] = fp16_range(written.path)
+                if entry["fp16_range"]["overflow"] or entry["fp16_range"]["flushed"]:
+                    warnings.append(f"fp16: {entry['fp16_range']['overflow']} weights beyond 65504 are clipped and "
+                                    f"{entry['fp16_range']['flushed']} below 2^-24 become 0")
+            artifacts[f"onnx{SUFFIX[precision]}"] = entry
+        if quantization_debug:
+            from .quant_debug import DEBUG_FILE, quantization_error
+
+            debug = quantization_error(written.path, graphs["int8"], images[:32])
+            write_json(folder / DEBUG_FILE, debug, indent=1)
+            artifacts["onnx-int8"]["quantization_debug"] = {"path": str(folder / DEBUG_FILE),
+                                                            "worst_tensors": debug["tensors"][:5]}
         if "tensorrt" in formats:  # unverified: see export/tensorrt.py
             from .tensorrt import TensorRTTarget, build_engine
 
             if "int8" in graphs:  # TensorRT's int8 form, beside ONNX Runtime's, from the same fp32 export
                 from .precision import to_int8
 
-                symmetric = to_int8(written.path, folder / "model-int8-symmetric.onnx", calibration, symmetric=True)
+                symmetric = to_int8(written.path, folder / "model-int8-symmetric.onnx", calibration, symmetric=True,
+                                    **int8_options)  # type: ignore[arg-type]
                 graphs = {**graphs, "int8": symmetric}
             for precision, path in graphs.items():
                 engine = build_engine(path, folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=gpu)
@@ -152,8 +244,8 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
         target = AotiTarget(package.path, model=model, device=device)
         artifacts["aoti"] = {**package.to_dict(), "precision": "fp32", "parity": parity(model, target, images, labels)}
     report = {
-        "identity": identity, "parity_data": {"dataset": dataset, "split": "test", "n": len(images)},
-        "artifacts": artifacts, "versions": _versions(), "machine": platform.machine(),
+        "identity": identity, "parity_data": parity_source, "artifacts": artifacts, "versions": _versions(),
+        "machine": platform.machine(), "host": cpu(), "warnings": list(dict.fromkeys(warnings)),
     }
     write_json(folder / REPORT_FILE, report, indent=1)
     return report

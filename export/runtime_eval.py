@@ -8,6 +8,11 @@ first attack's examples): where a quantized runtime changes answers, it changes 
 
 The artifact is the one given (``artifact``, checked against the model), or exported on the
 fly into a temporary folder (int8 then needs calibration data).
+
+An int8 graph on ONNX Runtime is judged a third time, as the same graph computed in float
+(``ideal``): the gap between the kernel's figures and the ideal ones is the kernel's error,
+the gap between the ideal ones and torch's the quantization's. The host's CPU flags, the
+kernel that ran and the session options are part of the result.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.evaluation.evaluator import resolve_device
 
-from .exporting import calibration_images, onnx_graphs
-from .parity import parity
 from robnetzoo.config import config_of
+
+from .exporting import calibration_images, onnx_graphs
+from .host import cpu, int8_kernel, saturation_warning
+from .parity import parity_of_each
 
 RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
 FLIP_EXAMPLES = 512  # prediction flips are counted on the first examples, in one batch
@@ -42,10 +49,15 @@ class RuntimeComparison:
     torch: EvalReport
     on_runtime: EvalReport
     flips: dict[str, Any]
+    ideal: EvalReport | None = None  # int8 on ONNX Runtime: the same graph computed in float
+    ideal_flips: dict[str, Any] | None = None
+    runtime_info: dict[str, Any] | None = None  # host, session options, int8 kernel, warnings
 
     def to_dict(self) -> dict[str, Any]:
         return {"runtime": self.runtime, "precision": self.precision, "artifact": self.artifact,
-                "torch": self.torch.to_dict(), "on_runtime": self.on_runtime.to_dict(), "flips": self.flips}
+                "torch": self.torch.to_dict(), "on_runtime": self.on_runtime.to_dict(), "flips": self.flips,
+                "ideal": self.ideal.to_dict() if self.ideal is not None else None, "ideal_flips": self.ideal_flips,
+                "runtime_info": self.runtime_info}
 
 
 def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", artifact: str | Path | None = None,
@@ -111,15 +123,35 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
                       progress=progress)
         on_torch = evaluate(model, dataset, device=device, **common)  # type: ignore[arg-type]
         on_runtime = evaluate(target, dataset, device=device, source=model, **common)  # type: ignore[arg-type]
+        targets = {"runtime": target}
+        info: dict[str, Any] | None = None
+        ideal = None
+        if runtime == "onnxruntime":
+            info = {"host": cpu(), "session_options": target.session_options, "warnings": []}
+            if precision == "int8":
+                from .runtimes import OnnxRuntimeTarget
+
+                targets["ideal"] = OnnxRuntimeTarget(path, optimize=False)
+                ideal = evaluate(targets["ideal"], dataset, device=device, source=model, **common)  # type: ignore[arg-type]
+                warning = saturation_warning()
+                info.update(int8_kernel=int8_kernel(precise=target.precise_int8),
+                            warnings=[warning] if warning else [])
         n = min(on_torch.n_examples, FLIP_EXAMPLES)
         images, labels = take(dataset, list(range(n)))
         first = on_torch.attacks[0]
-        checked = parity(model, target, images, labels, attack=first, threat_model=on_torch.threat(), seed=seed)
-    flips = {
-        "attack": first, "n": n,
+        checked = parity_of_each(model, targets, images, labels, attack=first, threat_model=on_torch.threat(), seed=seed)
+    flips = _flips(checked["runtime"], first, n)
+    return RuntimeComparison(runtime, precision, str(path if artifact else f"(exported on the fly) {path.name}"),
+                             on_torch, on_runtime, flips, ideal=ideal,
+                             ideal_flips=_flips(checked["ideal"], first, n) if "ideal" in checked else None,
+                             runtime_info=info)
+
+
+def _flips(checked: dict[str, Any], attack: str, n: int) -> dict[str, Any]:
+    """Prediction flips (%) against torch, from a parity result."""
+    return {
+        "attack": attack, "n": n,
         "clean": 100.0 - checked["clean"]["top1_agreement"],
         "adversarial": 100.0 - checked["adversarial"]["top1_agreement"],
         "max_abs_diff": {"clean": checked["clean"]["max_abs_diff"], "adversarial": checked["adversarial"]["max_abs_diff"]},
     }
-    return RuntimeComparison(runtime, precision, str(path if artifact else f"(exported on the fly) {path.name}"),
-                             on_torch, on_runtime, flips)

@@ -8,6 +8,13 @@ identity ``export_onnx`` records: fingerprint, classes, input size) when given o
 binds torch's CUDA tensors in place (IO binding): images and logits never pass through the
 host. The CUDA path has never run (no test with onnxruntime-gpu has); ``python -m pytest -m gpu``
 on a CUDA machine with onnxruntime-gpu would run it.
+
+Every session sets ``session.x64quantprecision=1`` (``precise_int8``): without it, int8 graphs
+on x86 CPUs without VNNI run with saturating 16-bit sums (see ``export.host``). The options a
+session ran with are kept in ``session_options``, so every report can print them. With
+``optimize=False`` no graph optimisation runs: a QDQ graph is then computed in float, each
+QuantizeLinear/DequantizeLinear pair rounding its tensor, which is the *ideal* int8 result that
+the kernels' figures are compared against.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from torch import nn
 from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, MissingDependency, option
 
+from .host import PRECISE_INT8_OPTION
 from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
 
 
@@ -29,7 +37,8 @@ class OnnxRuntimeTarget:
     """ONNX Runtime running ``path``; see the module docstring."""
 
     def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str = "cpu",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, precise_int8: bool = True, optimize: bool = True,
+                 sub_batch: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
@@ -46,20 +55,41 @@ class OnnxRuntimeTarget:
                 raise InvalidInput("ONNX Runtime here has no CUDA execution provider; on a CUDA machine install "
                                    f"onnxruntime-gpu in place of onnxruntime, or run with {option('device', 'cpu')}")
             providers = [("CUDAExecutionProvider", {"device_id": self.device.index or 0}), "CPUExecutionProvider"]
+        if sub_batch is not None and sub_batch < 1:
+            raise InvalidInput(f"sub_batch must be at least 1, got {sub_batch}")
+        self.sub_batch = sub_batch
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
+        if precise_int8:
+            options.add_session_config_entry(PRECISE_INT8_OPTION, "1")
+        if not optimize:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ONNX Runtime's own InvalidGraph / Fail: a corrupt file
             raise InvalidInput(f"ONNX Runtime cannot load {self.path} ({str(exc).splitlines()[0][:200]}); "
                                "export it again") from None
         self.identity = identity or {}
-        self.name = f"{self.identity.get('name', self.path.stem)} (onnxruntime)"
+        self.precise_int8, self.optimize = precise_int8, optimize
+        applied = self.session.get_session_options()
+        self.session_options = {
+            "graph_optimization_level": str(applied.graph_optimization_level).rsplit(".", 1)[-1],
+            "intra_op_num_threads": applied.intra_op_num_threads or "default (one per core)",
+            PRECISE_INT8_OPTION: _config_entry(applied, PRECISE_INT8_OPTION) or "0 (default)",
+            "providers": self.session.get_providers(), **({"sub_batch": sub_batch} if sub_batch else {}),
+        }
+        self.name = f"{self.identity.get('name', self.path.stem)} (onnxruntime{'' if optimize else ', unoptimised'})"
         self.fingerprint = f"onnx:{self.identity.get('fingerprint', self.path.stem)}"
         self.num_classes = int(self.identity.get("num_classes") or self.session.get_outputs()[0].shape[1])
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
+        if self.sub_batch is not None and len(images) > self.sub_batch:
+            return torch.cat([self.logits_of_batch(part) for part in images.split(self.sub_batch)])
+        return self.logits_of_batch(images)
+
+    def logits_of_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """One ``session.run`` (``logits`` splits a batch into ``sub_batch`` parts first)."""
         if self.device.type == "cuda":
             return self._logits_bound(images)
         array = np.ascontiguousarray(images.detach().to("cpu", torch.float32).numpy())
@@ -77,6 +107,14 @@ class OnnxRuntimeTarget:
         binding.bind_output(OUTPUT_NAME, "cuda", index, np.float32, tuple(out.shape), out.data_ptr())
         self.session.run_with_iobinding(binding)  # returns once the outputs are written
         return out
+
+
+def _config_entry(options: Any, key: str) -> str | None:
+    """A session config entry as the session holds it (None when unset: ONNX Runtime raises)."""
+    try:
+        return str(options.get_session_config_entry(key))
+    except RuntimeError:
+        return None
 
 
 def sidecar(path: Path) -> Path:

@@ -76,7 +76,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_
     identity = model_identity(model, input_size)
     notes: list[str] = []
     if fold_bn:
-        module, note = fold_batchnorm(model)
+        module, note = fold_batchnorm(model, merge_reduce=True)
         notes += [note] if note else []
     else:
         module = model

@@ -5,6 +5,11 @@
   of every attack step. ``torch.fx``'s fuser handles conv->BN chains; FactorizedReduce
   (two convs, concatenated, then BN) is folded by hand, half of the BN into each conv.
 * channels_last memory format, which CPU and GPU convolution kernels run faster.
+* ``merge_factorized_reduce`` (for deployment graphs): a folded FactorizedReduce (ReLU, a
+  slice shifting the input by one pixel, a pad, two 1x1 stride-2 convolutions, a concat) is
+  exactly one 2x2 stride-2 convolution whose first half of output channels reads only the
+  top-left tap and the second half only the bottom-right one; odd sizes are padded by one
+  pixel first, as the shifted branch is. Five graph nodes become two.
 
 The caller's model is never modified: we work on a deep copy. What was actually applied is
 returned beside the copy (``Prepared``), so a report never claims a folding that fell back.
@@ -54,6 +59,41 @@ def _fold_factorized_reduce(model: nn.Module) -> None:
             module.bn = nn.Identity()  # type: ignore[assignment]
 
 
+class MergedFactorizedReduce(nn.Module):
+    """A folded FactorizedReduce as one 2x2 stride-2 convolution (see the module docstring)."""
+
+    def __init__(self, reduce: FactorizedReduce) -> None:
+        super().__init__()
+        one, two = reduce.conv_1, reduce.conv_2
+        half = one.out_channels
+        self.conv = nn.Conv2d(one.in_channels, 2 * half, 2, stride=2, bias=True).to(one.weight.device, one.weight.dtype)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[:half, :, 0, 0] = one.weight[:, :, 0, 0]
+            self.conv.weight[half:, :, 1, 1] = two.weight[:, :, 0, 0]
+            zero = torch.zeros(half, device=one.weight.device, dtype=one.weight.dtype)
+            self.conv.bias.copy_(torch.cat([one.bias if one.bias is not None else zero,
+                                            two.bias if two.bias is not None else zero]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Odd sizes get the shifted branch's zero row and column (a pad of 0 for even sizes).
+        x = nn.functional.pad(torch.relu(x), (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        return self.conv(x)
+
+
+def merge_factorized_reduce(model: nn.Module) -> int:
+    """Replace, in place, every BatchNorm-folded FactorizedReduce of ``model`` by its
+    ``MergedFactorizedReduce``; returns how many were replaced. An unfolded one (its BN still
+    there) is left as it is: ``fold_batchnorm(model, merge_reduce=True)`` does both."""
+    merged = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FactorizedReduce) and isinstance(child.bn, nn.Identity):
+                setattr(parent, name, MergedFactorizedReduce(child))
+                merged += 1
+    return merged
+
+
 def _count_batchnorm(model: nn.Module) -> int:
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -78,14 +118,18 @@ class Prepared:
         }
 
 
-def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, str | None]:
-    """An eval-mode copy with every conv->BN pair folded, and a note if folding fell back.
+def fold_batchnorm(model: nn.Module, *, merge_reduce: bool = False) -> tuple[nn.Module, str | None]:
+    """An eval-mode copy with every conv->BN pair folded, and a note if folding fell back;
+    with ``merge_reduce`` each FactorizedReduce also becomes one convolution
+    (``merge_factorized_reduce``), before torch.fx flattens the modules away.
 
     A model torch.fx cannot trace is still evaluated, unfused (same numbers, slower); the note
     names the reason so the report can say so.
     """
     model = copy.deepcopy(model).eval()
     _fold_factorized_reduce(model)
+    if merge_reduce:
+        merge_factorized_reduce(model)
     try:
         from torch.fx.experimental.optimization import fuse
 

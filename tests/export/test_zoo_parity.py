@@ -100,7 +100,8 @@ def check_parity(model: torch.nn.Module, folder, n: int = 8) -> dict:
     for side in ("clean", "adversarial"):
         assert report[side]["max_abs_diff"] <= 1e-4, (side, report[side])
         assert report[side]["top1_agreement"] == 100.0, (side, report[side])
-    return {"nodes": nodes, "adds": sum(node.op_type == "Add" for node in graph.node), **report}
+    return {"nodes": nodes, "adds": sum(node.op_type == "Add" for node in graph.node),
+            "concats": sum(node.op_type == "Concat" for node in graph.node), **report}
 
 
 @pytest.mark.parametrize("names", architectures(), ids="+".join)
@@ -112,6 +113,8 @@ def test_every_registry_architecture_exports_with_fp32_parity(names, tmp_path):
     if names[0].startswith("robnet"):
         # '00' edges emit no node: the graph's Adds are exactly the cells' sums of non-zero edges
         assert result["adds"] == robnet_sums(model), result["adds"]
+        # each FactorizedReduce became one 2x2 stride-2 convolution: the only Concats left are the cells' outputs
+        assert result["concats"] == model.zoo_config.arch_args["layers"], result["concats"]
 
 
 def robnet_sums(model: torch.nn.Module) -> int:

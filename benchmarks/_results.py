@@ -20,18 +20,12 @@ def default_path(script: str) -> Path:
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu, isa = platform.processor(), []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("", platform.processor()):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):  # what int8 and fp32 kernels can use
-                isa = sorted(set(line.split(":", 1)[1].split()) & {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni"})
-                break
-    except OSError:
-        pass
-    return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": cpu, "isa": isa, "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    from robnetzoo.export.host import cpu  # the CPU's name and kernel-relevant flags, as the export reports read them
+
+    host = cpu()
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": host["name"], "isa": host["flags"],
+            "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 

@@ -1,8 +1,10 @@
 """ONNX export of a zoo model (fp32), checked, with the identity a runtime target verifies.
 
 ``export_onnx(model, path)``: an eval-mode copy with BatchNorm folded into the convolutions
-(``robnetzoo.fast.fold_batchnorm``, the evaluator's own), exported by torch's ``torch.export``
-based exporter at a pinned opset with a dynamic batch axis, checked by ``onnx.checker``. Zero
+(``robnetzoo.fast.fold_batchnorm``, the evaluator's own) and each FactorizedReduce rewritten
+as one 2x2 stride-2 convolution (exact; ``robnetzoo.fast.merge_factorized_reduce``), exported
+by torch's ``torch.export`` based exporter at a pinned opset with a dynamic batch axis,
+checked by ``onnx.checker``. Zero
 edges ('00') emit no node: the RobNet cell skips them in its forward, so nothing is traced.
 Weights go in the one ``.onnx`` file unless they pass protobuf's 2 GB limit (then external data
 beside it). The model's fingerprint, class count, input size and name are written into the
@@ -69,14 +71,15 @@ def model_identity(model: nn.Module, input_size: tuple[int, ...] | None = None) 
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_bn: bool = True,
-                input_size: tuple[int, ...] | None = None) -> OnnxExport:
-    """Export ``model`` (fp32, dynamic batch) to ``path``; see the module docstring."""
+                merge_reduce: bool = True, input_size: tuple[int, ...] | None = None) -> OnnxExport:
+    """Export ``model`` (fp32, dynamic batch) to ``path``; see the module docstring
+    (``merge_reduce=False`` keeps FactorizedReduce as two convolutions, to measure the rewrite)."""
     onnx = require_onnx()
     path = Path(path)
     identity = model_identity(model, input_size)
     notes: list[str] = []
     if fold_bn:
-        module, note = fold_batchnorm(model, merge_reduce=True)
+        module, note = fold_batchnorm(model, merge_reduce=merge_reduce)
         notes += [note] if note else []
     else:
         module = model

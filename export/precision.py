@@ -160,10 +160,12 @@ def float_node_names(source: str | Path, names: tuple[str, ...] | list[str]) -> 
 
 
 def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None, *, symmetric: bool = False,
-            per_channel: bool = True, method: str = "minmax", keep_float: tuple[str, ...] = ()) -> Path:
+            per_channel: bool = True, method: str = "minmax", keep_float: tuple[str, ...] = (),
+            int8_activations: bool = False) -> Path:
     """The QDQ int8 graph of the fp32 ONNX file ``source``, calibrated on ``images`` by
     ``method``, ``keep_float`` nodes left in fp32 (``symmetric``: TensorRT's form; see the
-    module docstring)."""
+    module docstring). ``int8_activations``: ONNX Runtime's form with int8 instead of uint8
+    activations, whose Q/DQ pairs ONNX Runtime cannot all fuse; kept to measure that."""
     require_onnx()
     if method not in CALIBRATION_METHODS:
         raise InvalidInput(f"unknown calibration method {method!r}",
@@ -183,12 +185,14 @@ def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None,
 
     calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                  "percentile": CalibrationMethod.Percentile}[method]
-    recipe = int8_recipe(symmetric=symmetric, per_channel=per_channel, method=method, keep_float=excluded)
+    recipe = int8_recipe(symmetric=symmetric, per_channel=per_channel, method=method, keep_float=excluded,
+                         int8_activations=int8_activations)
     target = Path(target)
     with _without_preprocessing_hint():
         atomic_write(target, lambda tmp: quantize_static(
             str(source), tmp, Reader(images.detach().cpu().float()), quant_format=QuantFormat.QDQ,
-            per_channel=per_channel, activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            per_channel=per_channel,
+            activation_type=QuantType.QInt8 if symmetric or int8_activations else QuantType.QUInt8,
             weight_type=QuantType.QInt8, calibrate_method=calibrate, nodes_to_exclude=excluded,
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
             if symmetric else {"WeightSymmetric": True},
@@ -197,12 +201,14 @@ def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None,
     return target
 
 
-def int8_recipe(*, symmetric: bool, per_channel: bool, method: str, keep_float: list[str]) -> dict[str, Any]:
+def int8_recipe(*, symmetric: bool, per_channel: bool, method: str, keep_float: list[str],
+                int8_activations: bool = False) -> dict[str, Any]:
     """How an int8 graph was quantized, in the words the reports use."""
     return {
         "form": "tensorrt" if symmetric else "onnxruntime", "format": "QDQ",
         "weights": f"int8 symmetric, {'per channel' if per_channel else 'per tensor'}",
-        "activations": "int8 symmetric (zero point 0)" if symmetric else "uint8 asymmetric",
+        "activations": "int8 symmetric (zero point 0)" if symmetric else
+        ("int8 asymmetric" if int8_activations else "uint8 asymmetric"),
         "calibration_method": method, "keep_float": keep_float,
     }
 

@@ -13,16 +13,25 @@ Written for TensorRT 10 and 11 with one code path:
   accepted (ignored: always on) by 11.x.
 * One optimisation profile on the batch axis (min 1, opt ``opt_batch``, max ``max_batch``);
   larger batches are run in chunks.
+* The int8 engine is built from the symmetric QDQ graph with per-channel weights (the same
+  per-channel default as ONNX Runtime's graph).
+* A timing cache (``<engine>.timing-cache`` beside the engine, or the ``timing_cache`` given)
+  is read before and written after each build, so rebuilding on the same GPU skips the tactic
+  timing; the build's wall time is recorded.
 * The runtime binds torch CUDA tensors directly (``set_tensor_address`` +
-  ``execute_async_v3`` on torch's current stream): no host copies, no pycuda.
+  ``execute_async_v3``): no host copies, no pycuda. It enqueues on a stream of its own, never
+  on the legacy default stream (on which TensorRT adds synchronisations of its own): that stream
+  waits for the caller's current stream before a call, and the caller's stream waits for it
+  after, so torch work on either side is ordered with the engine's.
 
-An engine is tied to the TensorRT version and GPU that built it, so the sidecar
-``<engine>.json`` records both (with the model's identity and precision) and a mismatch is
-refused in one line that says to rebuild.
+An engine is tied to the TensorRT version and the GPU's compute capability that built it, so
+the sidecar ``<engine>.json`` records both (with the GPU's name, for information, the model's
+identity and precision) and a mismatch is refused in one line that says to rebuild.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +74,15 @@ def _gpu_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device)
 
 
+def _compute_capability(device: torch.device) -> str:
+    major, minor = torch.cuda.get_device_capability(device)
+    return f"{major}.{minor}"
+
+
+def timing_cache_path(engine_path: Path) -> Path:
+    return engine_path.with_name(engine_path.name + ".timing-cache")
+
+
 @dataclass
 class TensorRTEngine:
     """What was built: the engine file, its precision and batch profile, and the identity."""
@@ -81,9 +99,10 @@ class TensorRTEngine:
 
 def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: str = "fp32", opt_batch: int = 64,
                  max_batch: int = 256, workspace_bytes: int = WORKSPACE_BYTES,
-                 device: str | torch.device = "cuda") -> TensorRTEngine:
+                 device: str | torch.device = "cuda", timing_cache: str | Path | None = None) -> TensorRTEngine:
     """Build a TensorRT engine from the exported ONNX graph ``onnx_path`` (the fp32, fp16 or QDQ
-    int8 graph: ``precision`` names which, for the record); see the module docstring."""
+    int8 graph: ``precision`` names which, for the record), reusing and updating the timing
+    cache ``timing_cache`` (default: beside the engine); see the module docstring."""
     version = require_tensorrt()
     device = require_cuda(device)
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
@@ -92,17 +111,26 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
         raise InvalidInput(f"{onnx_path} was not written by robnetzoo export (no identity); export the model again")
     if not 1 <= opt_batch <= max_batch:
         raise InvalidInput(f"the batch profile needs 1 <= opt_batch <= max_batch, got {opt_batch} and {max_batch}")
+    cache_path = Path(timing_cache) if timing_cache is not None else timing_cache_path(engine_path)
+    cached = cache_path.read_bytes() if cache_path.is_file() else b""
+    began = time.perf_counter()
     with torch.cuda.device(device):
-        serialized = _build(onnx_path, tuple(identity["input_size"]), precision, opt_batch, max_batch, workspace_bytes)
+        serialized, cache = _build(onnx_path, tuple(identity["input_size"]), precision, opt_batch, max_batch,
+                                   workspace_bytes, cached)
+    seconds = time.perf_counter() - began
     atomic_write(engine_path, lambda tmp: Path(tmp).write_bytes(serialized))
-    record = {**identity, "precision": precision, "tensorrt": version, "gpu": _gpu_name(device),
-              "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch}, "onnx": onnx_path.name}
+    atomic_write(cache_path, lambda tmp: Path(tmp).write_bytes(cache))
+    record = {**identity, "precision": precision, "tensorrt": version, "compute_capability": _compute_capability(device),
+              "gpu": _gpu_name(device), "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch},
+              "onnx": onnx_path.name, "build_seconds": round(seconds, 1),
+              "timing_cache": {"path": cache_path.name, "reused": bool(cached)}}
     write_json(sidecar(engine_path), record, indent=1)
     return TensorRTEngine(engine_path, precision, engine_path.stat().st_size, record)
 
 
 def _build(onnx_path: Path, input_size: tuple[int, ...], precision: str, opt_batch: int, max_batch: int,
-           workspace_bytes: int) -> bytes:
+           workspace_bytes: int, cached: bytes) -> tuple[bytes, bytes]:
+    """The serialized engine and the updated timing cache."""
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
@@ -120,10 +148,12 @@ def _build(onnx_path: Path, input_size: tuple[int, ...], precision: str, opt_bat
     profile.set_shape(INPUT_NAME, trt.Dims([1, *input_size]), trt.Dims([opt_batch, *input_size]),
                       trt.Dims([max_batch, *input_size]))
     config.add_optimization_profile(profile)
+    cache = config.create_timing_cache(cached)  # b"": a new, empty cache
+    config.set_timing_cache(cache, ignore_mismatch=False)  # a cache from another GPU or version is not used
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:  # TensorRT logged why (through the logger above)
         raise RuntimeError(f"TensorRT could not build an engine from {onnx_path} (see its log above)")
-    return bytes(memoryview(serialized))
+    return bytes(memoryview(serialized)), bytes(memoryview(config.get_timing_cache().serialize()))
 
 
 class TensorRTTarget:
@@ -141,9 +171,10 @@ class TensorRTTarget:
         if precision is not None and identity.get("precision") != precision:
             raise InvalidInput(f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
                                f"pass {option('precision', identity.get('precision'))} or export a {precision} engine")
-        for key, here in (("tensorrt", version), ("gpu", _gpu_name(self.device))):
+        for key, what, here in (("tensorrt", "TensorRT", version),
+                                ("compute_capability", "compute capability", _compute_capability(self.device))):
             if identity.get(key) != here:
-                raise InvalidInput(f"{self.path} was built for {key} {identity.get(key)}, this is {here}; an engine runs "
+                raise InvalidInput(f"{self.path} was built for {what} {identity.get(key)}, this is {here}; an engine runs "
                                    "only where it was built: export it again here (robnetzoo export --trt)")
         logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)  # the engine must not outlive its runtime
@@ -159,6 +190,7 @@ class TensorRTTarget:
                                "export it again with robnetzoo export --trt")
         if self.engine.get_tensor_dtype(OUTPUT_NAME) != trt.DataType.FLOAT:
             raise InvalidInput(f"{self.path} does not return fp32 logits; export it again with robnetzoo export --trt")
+        self.stream = torch.cuda.Stream(self.device)  # never the legacy default stream (see the module docstring)
         self.max_batch = int(identity["batch_profile"]["max"])
         self.identity = identity
         self.precision = identity.get("precision", "fp32")
@@ -167,21 +199,27 @@ class TensorRTTarget:
         self.num_classes = int(identity["num_classes"])
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits of ``images`` (any device; fp32 on this target's GPU), on torch's current stream."""
-        stream = torch.cuda.current_stream(self.device)
+        """Logits of ``images`` (any device; fp32 on this target's GPU), ordered after the work
+        already on the caller's current stream, and before the work put on it afterwards."""
+        caller = torch.cuda.current_stream(self.device)
         outputs = []
         with torch.no_grad(), torch.cuda.device(self.device):
-            for chunk in images.split(self.max_batch):
-                batch = chunk.to(self.device, torch.float32).contiguous()
-                out = torch.empty((len(batch), self.num_classes), dtype=torch.float32, device=self.device)
-                if not self.context.set_input_shape(INPUT_NAME, tuple(batch.shape)):
-                    raise InvalidInput(f"{self.path} does not take images of shape {tuple(batch.shape)}")
-                self.context.set_tensor_address(INPUT_NAME, batch.data_ptr())
-                self.context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
-                if not self.context.execute_async_v3(stream.cuda_stream):
-                    raise RuntimeError(f"TensorRT failed to run {self.path} (see its log above)")
-                # ``batch`` and ``out`` belong to the caching allocator on this same stream, so
-                # their memory is not reused before the engine has finished with it.
-                outputs.append(out)
-        return torch.cat(outputs)
+            self.stream.wait_stream(caller)  # the images are written before the engine reads them
+            with torch.cuda.stream(self.stream):
+                for chunk in images.split(self.max_batch):
+                    # Allocated on the engine's stream: the caching allocator reuses this memory only
+                    # after that stream's work (the engine's reads and writes) is done.
+                    batch = chunk.to(self.device, torch.float32).contiguous()
+                    out = torch.empty((len(batch), self.num_classes), dtype=torch.float32, device=self.device)
+                    if not self.context.set_input_shape(INPUT_NAME, tuple(batch.shape)):
+                        raise InvalidInput(f"{self.path} does not take images of shape {tuple(batch.shape)}")
+                    self.context.set_tensor_address(INPUT_NAME, batch.data_ptr())
+                    self.context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
+                    if not self.context.execute_async_v3(self.stream.cuda_stream):
+                        raise RuntimeError(f"TensorRT failed to run {self.path} (see its log above)")
+                    outputs.append(out)
+                logits = torch.cat(outputs)
+            caller.wait_stream(self.stream)  # the caller reads the logits only once they are written
+            logits.record_stream(caller)  # and their memory outlives the caller's use of them
+        return logits
 

@@ -37,9 +37,11 @@ def test_int8_on_onnxruntime_beside_torch(digits_folder, tmp_path, capsys):
     assert result["precision"] == "int8" and torch_side["n_examples"] == runtime_side["n_examples"] == n
     assert "onnxruntime" in runtime_side["model"] and set(runtime_side["attacks"]) == {"square50", "pgd7"}
 
-    # the clean flip rate and accuracy, recomputed here with a plain ONNX Runtime session
+    # the clean flip rate and accuracy, recomputed here with a plain ONNX Runtime session (exact int8 sums)
     images, labels = robnetzoo.load_dataset("digits").batch(0, n)
-    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.x64quantprecision", "1")
+    session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
     on_runtime = session.run(None, {INPUT_NAME: images.numpy()})[0].argmax(1)
     on_torch = robnetzoo.from_pretrained(digits_folder)(images).argmax(1).numpy()
     flips = result["flips"]
@@ -47,6 +49,10 @@ def test_int8_on_onnxruntime_beside_torch(digits_folder, tmp_path, capsys):
     assert flips["clean"] == pytest.approx(100 * float(np.mean(on_runtime != on_torch)))
     assert runtime_side["clean_accuracy"] == pytest.approx(100 * float(np.mean(on_runtime == labels.numpy())))
     assert flips["max_abs_diff"]["clean"] > 1e-6  # really quantized, not the fp32 graph
+    # beside it, the same graph computed in float, and what ran
+    assert result["ideal"]["n_examples"] == n and abs(result["ideal_flips"]["clean"] - flips["clean"]) <= 3.0
+    info = result["runtime_info"]
+    assert info["session_options"]["session.x64quantprecision"] == "1" and info["int8_kernel"]["saturates"] is False
 
 
 def test_runtime_bad_inputs_are_one_line(digits_folder, capsys):

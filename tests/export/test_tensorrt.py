@@ -77,13 +77,19 @@ def test_engine_parity_with_torch(digits_model, digits_batch, tmp_path, precisio
     engine = build_engine(graphs[precision], tmp_path / "model.engine", precision=precision, max_batch=64)
     target = TensorRTTarget(engine.path, model=digits_model, precision=precision)
     report = parity(digits_model, target, images, labels)
+    with torch.no_grad():
+        scale = float(digits_model(images).abs().max())  # GPU kernels sum in other orders: a relative bound
     if precision == "fp32":
-        assert report["clean"]["max_abs_diff"] <= 1e-4 and report["clean"]["top1_agreement"] == 100.0
+        assert report["clean"]["max_abs_diff"] <= 1e-4 * max(scale, 1.0) and report["clean"]["top1_agreement"] == 100.0
     else:
         assert report["clean"]["top1_agreement"] >= 80.0
     assert target.logits(torch.cat([images] * 3)).shape == (3 * len(images), target.num_classes)  # > max_batch: chunks
     with pytest.raises(InvalidInput, match="engine, not"):
         TensorRTTarget(engine.path, model=digits_model, precision="fp16" if precision != "fp16" else "fp32")
+    assert engine.identity["build_seconds"] > 0 and not engine.identity["timing_cache"]["reused"]
+    rebuilt = build_engine(graphs[precision], tmp_path / "again.engine", precision=precision, max_batch=64,
+                           timing_cache=tmp_path / "model.engine.timing-cache")
+    assert rebuilt.identity["timing_cache"]["reused"]
 
 
 @pytest.mark.gpu

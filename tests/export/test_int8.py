@@ -168,3 +168,17 @@ def test_a_cifar_model_exports_without_cifar_on_disk(tmp_path, capsys):
     assert source["dataset"] == "synthetic" and source["n"] == 16 and "cifar10 not found" in source["why"]
     assert report["artifacts"]["onnx"]["parity"]["adversarial"]["top1_agreement"] == 100.0
     assert "synthetic images" in captured.err and "--parity-data" in captured.err
+
+
+def test_the_kernel_is_named_from_the_cpus_flags():
+    """Which hosts clip: x86 without VNNI in a default session, and no other."""
+    from robnetzoo.export.host import int8_kernel, saturation_warning
+
+    avx2 = {"name": "AMD EPYC", "machine": "x86_64", "flags": ["avx", "avx2", "fma", "sse4_1"]}
+    vnni = {"name": "Xeon", "machine": "x86_64", "flags": ["avx2", "avx512f", "avx512_vnni"]}
+    arm = {"name": "Graviton", "machine": "aarch64", "flags": None}
+    assert int8_kernel(precise=False, host=avx2)["saturates"] is True
+    assert int8_kernel(precise=True, host=avx2)["saturates"] is False
+    assert int8_kernel(precise=False, host=vnni)["saturates"] is False
+    assert int8_kernel(precise=False, host=arm)["saturates"] is False
+    assert "session.x64quantprecision" in saturation_warning(avx2) and saturation_warning(vnni) is None

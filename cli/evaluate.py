@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -12,6 +13,7 @@ from rich.markup import escape
 
 from robnetzoo.config import config_of
 from robnetzoo.errors import InvalidInput
+from robnetzoo.evaluation.checks import RobustnessCheckWarning
 
 from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
 from ._output import emit_json, fmt, note, stderr, stdout
@@ -45,9 +47,11 @@ def eval_command(
     artifact: Optional[Path] = typer.Option(None, help="With --runtime: an exported .onnx / .pt2 / .engine (default: export now)."),
     calibration_data: Optional[str] = typer.Option(None, help="With --runtime --precision int8: calibration data set."),
     calibration_n: int = typer.Option(256, help="Calibration images for int8."),
+    sanity: bool = flag("Add the unbounded-eps check: PGD at an unbounded radius must reach 0% robust.", "--sanity"),
     json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
 ) -> None:
-    """Clean and robust accuracy under attacks, beside the paper's numbers where they apply."""
+    """Clean and robust accuracy under attacks, beside the paper's numbers where they apply, with
+    the sanity checks (gradient masking, randomness, monotonicity, black box beating white box)."""
     import robnetzoo
     from robnetzoo import distributed
     from robnetzoo.evaluation.evaluator import check_request
@@ -71,11 +75,13 @@ def eval_command(
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
     bars = ProgressView(enabled=context.is_main and (not json_out or stderr.is_terminal))
     try:
-        with bars:
+        with bars, warnings.catch_warnings():
+            warnings.simplefilter("ignore", RobustnessCheckWarning)  # rendered below, one line each
             report = robnetzoo.evaluate(
                 net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
                 device=device, seed=seed, cascade=cascade,
                 precision="bf16" if bf16 else "fp32", output=output, resume=resume, overwrite=overwrite, progress=bars,
+                sanity=sanity,
             )
     except KeyboardInterrupt:
         note(_interrupted(bars, output), style="red", label="interrupted")
@@ -88,6 +94,7 @@ def eval_command(
     paper = reference[1] if reference is not None else {}
     for text in report.notes:
         note(text)
+    render_checks(report.checks)
     if json_out:
         emit_json({**report.to_dict(), "paper": paper})
         return
@@ -152,6 +159,18 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
         if "int8_kernel" in info:
             stderr.print(f"int8 kernel: {info['int8_kernel']['kernel']}", markup=False)
     stderr.print(f"artifact: {result.artifact}", markup=False)
+
+
+def render_checks(checks: list[dict[str, Any]]) -> None:
+    """Failed checks as warnings, one line each, then one line counting them all (stderr)."""
+    for check in checks:
+        if check["passed"] is False:
+            note(f"check {check['name']} failed: {check['summary']}", label="warning")
+    passed = sum(check["passed"] is True for check in checks)
+    failed = sum(check["passed"] is False for check in checks)
+    skipped = [check["name"] for check in checks if check["passed"] is None]
+    stderr.print(f"sanity checks: {passed} passed, {failed} failed"
+                 + (f", not applicable: {', '.join(skipped)}" if skipped else ""), markup=False)
 
 
 def _interrupted(bars: ProgressView, output: Optional[Path]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 from ..errors import MissingDependency
 from .base import Attack
@@ -34,6 +35,7 @@ class AutoAttack(Attack):
         super().__init__(model, **kwargs)
         self.reference = _import_autoattack()  # fail at build time, not mid-evaluation
         self.version, self.verbose = version, verbose
+        self.flags: list[str] = []  # the reference code's own warnings (its sanity checks), kept for the report
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
         attack = self.reference(
@@ -42,8 +44,13 @@ class AutoAttack(Attack):
         )
         images = images.contiguous()  # the reference code uses .view(), which channels_last breaks
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())
-        with quiet:
+        with quiet, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             adversarial = attack.run_standard_evaluation(images, labels, batch_size=len(images))
+        for warning in caught:  # e.g. "the model is randomized", "Square found ... APGD did not"
+            message = str(warning.message).strip().splitlines()[0]
+            if message not in self.flags:
+                self.flags.append(message)
         if isinstance(adversarial, tuple):  # pyautoattack >= 0.2 returns (x_adv, y_adv)
             adversarial = adversarial[0]
         adversarial = self.project(adversarial.to(images.device, images.dtype), images)

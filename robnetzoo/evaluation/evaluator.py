@@ -46,6 +46,7 @@ from ..errors import InvalidInput, option
 from ..events import EvalProgress, ProgressFn
 from ..seeding import derive_seed
 from ..threat import ThreatModel
+from .checks import Check, run_checks, warn_failed
 from .report import EvalReport
 from .store import CORRECT, SKIPPED, WRONG, ResultsStore
 from .targets import TargetModule, TorchTarget, as_target, gradient_module, target_inputs
@@ -75,6 +76,7 @@ def evaluate(
     overwrite: bool = False,
     progress: ProgressFn | None = None,
     source: nn.Module | None = None,
+    sanity: bool = False,
 ) -> EvalReport:
     """Evaluate ``model`` (an ``nn.Module`` or a target) on ``dataset`` (images in [0, 1]).
 
@@ -89,6 +91,9 @@ def evaluate(
     ``output`` is the per-example results file: an existing one is continued with
     ``resume=True``, replaced only with ``overwrite=True``, and otherwise refused.
     ``progress`` receives ``robnetzoo.events.EvalProgress`` events (phase, done, total, robust).
+    Every evaluation ends with the sanity checks of ``robnetzoo.evaluation.checks`` (in
+    ``report.checks``; a failed one warns, it never stops the evaluation); ``sanity=True``
+    adds the unbounded-eps check.
     """
     threat = _threat_model(model, eps, norm)
     names = check_request(attacks=[DEFAULT_ATTACK[threat.norm]] if attacks is None else attacks,
@@ -137,8 +142,27 @@ def evaluate(
     report = _report(
         store, target, crafter, plans, threat, dataset, device, batch_size, seed, cascade, precision, notes, context
     )
+    checks = _checks(store, target, crafter, plans, threat, dataset, cascade, seed, sanity)
+    report.checks = [check.to_dict() for check in checks]
     store.save(report.to_dict())
+    if context.is_main:
+        warn_failed(checks)
     return report
+
+
+def _checks(store: ResultsStore, target: Any, crafter: TorchTarget | None, plans: list[_AttackPlan],
+            threat: ThreatModel, dataset: Dataset, cascade: bool, seed: int, sanity: bool) -> list[Check]:
+    """The evaluation's sanity checks, from its own per-example results and a few examples."""
+    names = [plan.name for plan in plans]
+    gradient_side = crafter if crafter is not None else target
+    return run_checks(
+        target=target, gradient_source=gradient_module(gradient_side), inputs=functools.partial(target_inputs, target),
+        gradient_inputs=functools.partial(target_inputs, gradient_side), dataset=dataset, standing=store.bits("clean"),
+        bits={name: store.bits(name) for name in names}, robust={name: store.count(name) for name in names},
+        attacks=names, score_attacks=[plan.name for plan in plans if not plan.attack.needs_gradients],
+        threat=threat, cascade=cascade, seed=seed, sanity=sanity,
+        autoattack_flags=[flag for plan in plans for flag in getattr(plan.attack, "flags", [])],
+    )
 
 
 # ---------------------------------------------------------------------------- set-up

@@ -30,6 +30,10 @@ class EvalReport:
     timings: dict[str, Any]
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # robnetzoo.evaluation.checks, each a Check's dict
+
+    def failed_checks(self) -> list[dict[str, Any]]:
+        return [check for check in self.checks if check.get("passed") is False]
 
     @property
     def eps(self) -> float:

@@ -169,8 +169,8 @@ def cell_fsp_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     attack.seed = score_seed(settings.seed, "fsp-attack")
     adversarial = attack(images, labels)
     with torch.no_grad():
-        clean = model.forward_features(images, include_stem=True)  # type: ignore[operator]
-        adv = model.forward_features(adversarial, include_stem=True)  # type: ignore[operator]
+        clean = model.cell_outputs(images, include_stem=True)  # type: ignore[operator]
+        adv = model.cell_outputs(adversarial, include_stem=True)  # type: ignore[operator]
     cells = range(len(clean) - 1)
     return ([float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1])) for c in cells],
             [float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1], relative=True)) for c in cells])

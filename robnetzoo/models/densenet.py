@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .head import ClassifierHead
+
 
 class DenseLayer(nn.Module):
     def __init__(self, c_in: int, growth: int) -> None:
@@ -33,7 +35,9 @@ class Transition(nn.Module):
         return F.avg_pool2d(self.conv(F.relu(self.bn(x))), 2)
 
 
-class DenseNet(nn.Module):
+class DenseNet(ClassifierHead, nn.Module):
+    head_name = "linear"
+
     def __init__(
         self,
         block_layers: tuple[int, ...] = (6, 12, 24, 16),
@@ -57,12 +61,11 @@ class DenseNet(nn.Module):
                 channels = out
         self.features = nn.Sequential(*stages)
         self.bn = nn.BatchNorm2d(channels)
-        self.linear = nn.Linear(channels, num_classes)
+        self.init_head(channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.features(self.conv1(x))
-        out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
-        return self.linear(out)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The final feature map: after the last BatchNorm and ReLU, before pooling."""
+        return F.relu(self.bn(self.features(self.conv1(x))))
 
 
 def densenet121(num_classes: int = 10) -> DenseNet:

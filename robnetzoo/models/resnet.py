@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .head import ClassifierHead
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -50,7 +52,9 @@ def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
 
 
-class ResNet(nn.Module):
+class ResNet(ClassifierHead, nn.Module):
+    head_name = "linear"
+
     def __init__(self, block: str, num_blocks: list[int], num_classes: int = 10) -> None:
         super().__init__()
         block_type = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
@@ -66,13 +70,11 @@ class ResNet(nn.Module):
                 c_in = planes * block_type.expansion
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.linear = nn.Linear(c_in, num_classes)
+        self.init_head(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.linear(out)
+        return self.layer4(self.layer3(self.layer2(self.layer1(out))))
 
 
 def resnet18(num_classes: int = 10) -> ResNet:

@@ -16,6 +16,7 @@ from torch import nn
 from ..errors import InvalidInput
 from ..genotype import STEPS, Genotype, as_genotype, edge_inputs
 from ..ops import FactorizedReduce, ReLUConvBN, Zero, make_op
+from .head import ClassifierHead
 
 MULTIPLIER = 4  # the cell output concatenates the last four states
 
@@ -95,8 +96,8 @@ def cell_plan(
     return plan
 
 
-class RobNet(nn.Module):
-    """A RobNet built from a genotype.
+class RobNet(ClassifierHead, nn.Module):
+    """A RobNet built from a genotype (with timm's model interface: ``models.head``).
 
     Args:
         genotype: one cell of 14 edge codes shared by all layers, or one cell per layer.
@@ -152,9 +153,9 @@ class RobNet(nn.Module):
             self.cells.append(Cell(genotype.cell_for_layer(layer, layers), *shape))
             c_prev = MULTIPLIER * shape[2]
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self.init_head(c_prev, num_classes)
 
-    def forward_features(self, x: torch.Tensor, *, include_stem: bool = False) -> list[torch.Tensor]:
+    def cell_outputs(self, x: torch.Tensor, *, include_stem: bool = False) -> list[torch.Tensor]:
         """Every cell's output (after the stem's, with ``include_stem``: then entry l is cell
         l's input ``s1`` and entry l + 1 its output), for the search's FSP analysis."""
         if self.stem_type == "cifar":
@@ -168,7 +169,8 @@ class RobNet(nn.Module):
             outputs.append(s1)
         return outputs
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last cell's output: the feature map before pooling (timm's ``forward_features``)."""
         if self.stem_type == "cifar":
             s0 = s1 = self.stem(x)
         else:
@@ -176,4 +178,4 @@ class RobNet(nn.Module):
             s1 = self.stem1(s0)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        return self.classifier(torch.flatten(self.global_pooling(s1), 1))
+        return s1

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .head import ClassifierHead
+
 
 class WideBasic(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
@@ -26,7 +28,9 @@ class WideBasic(nn.Module):
         return out + skip
 
 
-class WideResNet(nn.Module):
+class WideResNet(ClassifierHead, nn.Module):
+    head_name = "fc"
+
     def __init__(self, depth: int = 28, widen_factor: int = 10, num_classes: int = 10) -> None:
         super().__init__()
         if (depth - 4) % 6:
@@ -45,12 +49,11 @@ class WideResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.block1, self.block2, self.block3 = stages
         self.bn = nn.BatchNorm2d(c_in)
-        self.fc = nn.Linear(c_in, num_classes)
+        self.init_head(c_in, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block3(self.block2(self.block1(self.conv1(x))))
-        out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
-        return self.fc(out)
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The final feature map: after the last BatchNorm and ReLU, before pooling."""
+        return F.relu(self.bn(self.block3(self.block2(self.block1(self.conv1(x))))))
 
 
 def wrn_28_10(num_classes: int = 10) -> WideResNet:

@@ -48,6 +48,8 @@ def eval_command(
     calibration_data: Optional[str] = typer.Option(None, help="With --runtime --precision int8: calibration data set."),
     calibration_n: int = typer.Option(256, help="Calibration images for int8."),
     sanity: bool = flag("Add the unbounded-eps check: PGD at an unbounded radius must reach 0% robust.", "--sanity"),
+    plot: Optional[Path] = typer.Option(None, help="With an eps list: the curve's plot (.png or .svg; default: "
+                                                   "curve.png in --output, else robustness-curve.png)."),
     json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
 ) -> None:
     """Clean and robust accuracy under attacks, beside the paper's numbers where they apply, with
@@ -59,6 +61,14 @@ def eval_command(
     from robnetzoo.threat import parse_eps
 
     # everything the command line alone can get wrong, before anything is loaded
+    if eps is not None and "," in eps:
+        if runtime is not None:
+            raise InvalidInput("an eps list (a robustness curve) is for torch evaluation; give one --eps with --runtime")
+        _eval_curve(model, eps=eps, attack=attack, norm=norm, dataset=dataset, data_root=data_root, download=download,
+                    n_examples=n_examples, batch_size=batch_size, device=device, seed=seed, cascade=cascade,
+                    output=output, resume=resume, overwrite=overwrite, plot=plot, json_out=json_out,
+                    revision=revision, sanity=sanity)
+        return
     eps_value = parse_eps(eps) if eps is not None else None
     names = check_request(attacks=attack or None, n_examples=n_examples, batch_size=batch_size, eps=eps_value, norm=norm)
 
@@ -161,6 +171,101 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
     stderr.print(f"artifact: {result.artifact}", markup=False)
 
 
+def _eval_curve(model: str, *, eps: str, attack: Optional[List[str]], norm: Optional[str], dataset: Optional[str],
+                data_root: Optional[Path], download: bool, n_examples: Optional[int], batch_size: int, device: str,
+                seed: int, cascade: bool, output: Optional[Path], resume: bool, overwrite: bool, plot: Optional[Path],
+                json_out: bool, revision: Optional[str], sanity: bool) -> None:
+    """``eval --eps A,B,C``: one evaluation per radius, the curve's table and its plot."""
+    import robnetzoo
+    from robnetzoo._io import output_mode
+    from robnetzoo.evaluation.curves import evaluate_curve, parse_eps_list, plot_curves
+    from robnetzoo.evaluation.evaluator import check_request
+
+    radii = parse_eps_list(eps)
+    for radius in radii:
+        check_request(eps=radius, norm=norm)
+    names = check_request(attacks=attack or None, n_examples=n_examples, batch_size=batch_size)
+    plot_path = plot or ((output / "curve.png") if output is not None else Path("robustness-curve.png"))
+    output_mode(plot_path, "a plot", holds=plot_path.exists() and output is None, overwrite=overwrite, can_resume=False,
+                folder=False, argument="plot")
+    net = load_model(model, revision=revision)
+    data = robnetzoo.load_dataset(dataset or config_of(net).dataset, "test", data_root, download=download)
+    bars = ProgressView(enabled=not json_out or stderr.is_terminal)
+    with bars, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RobustnessCheckWarning)
+        curve = evaluate_curve(net, data, radii, output=output, resume=resume, overwrite=overwrite, attacks=names,
+                               norm=norm, n_examples=n_examples, batch_size=batch_size, device=device, seed=seed,
+                               cascade=cascade, progress=bars, sanity=sanity)
+    plot_curves([curve], plot_path)
+    checks = [check for report in curve.reports for check in report.checks] + curve.checks
+    render_checks(checks)
+    if json_out:
+        emit_json(curve.to_dict())
+    else:
+        print_curves([curve])
+    stderr.print(f"plot: {plot_path}", markup=False)
+
+
+def print_curves(curves: list[Any]) -> None:
+    """Accuracy against eps, a column per metric (or per model when several are compared)."""
+    first = curves[0]
+    report = first.reports[0]
+    if len(curves) == 1:
+        metrics = ["clean", *report.attacks, "worst_case"]
+        table = Table(title=escape(f"{first.model} on {report.dataset} ({report.norm}, n={report.n_examples}): "
+                                   "accuracy % against eps, 95% intervals"))
+        table.add_column("eps", justify="right")
+        for metric in metrics:
+            table.add_column(metric.replace("_", " "), justify="right")
+        for row in first.rows():
+            table.add_row(row["eps_label"], *(f"{row['accuracy'][m]:.1f} ({row['intervals_95'][m][0]:.1f}–"
+                                              f"{row['intervals_95'][m][1]:.1f})" for m in metrics))
+        stdout.print(table)
+        return
+    radii = sorted({row["eps_label"]: row["eps"] for curve in curves for row in curve.rows()}.items(), key=lambda kv: kv[1])
+    table = Table(title=escape(f"{report.dataset} ({report.norm}): worst-case robust accuracy %, 95% intervals"
+                               + (" [NOT MEASURED ALIKE: " + "; ".join(first.forced) + "]" if first.forced else "")))
+    table.add_column("model")
+    table.add_column("n", justify="right")
+    table.add_column("clean", justify="right")
+    for label, _ in radii:
+        table.add_column(f"eps {label}", justify="right")
+    for curve in curves:
+        by_label = {row["eps_label"]: row for row in curve.rows()}
+        clean = curve.rows()[0]
+        cells = [f"{by_label[label]['accuracy']['worst_case']:.1f} ({by_label[label]['intervals_95']['worst_case'][0]:.1f}–"
+                 f"{by_label[label]['intervals_95']['worst_case'][1]:.1f})" if label in by_label else "—"
+                 for label, _ in radii]
+        table.add_row(curve.model, str(clean["n"]), f"{clean['accuracy']['clean']:.1f}", *cells)
+    stdout.print(table)
+
+
+def compare_command(
+    results: List[Path] = typer.Argument(..., help="Results files (eval --output) or curve folders (eval --eps A,B --output DIR)."),
+    plot: Optional[Path] = typer.Option(None, help="The curves in one plot (.png or .svg)."),
+    force: bool = flag("Compare results measured on different data sets, norms or example counts (marked).", "--force"),
+    overwrite: bool = flag("Replace an existing --plot file.", "--overwrite"),
+    json_out: bool = flag("Print the comparison as JSON on stdout.", "--json"),
+) -> None:
+    """Several models' results side by side: a table, and their curves in one plot."""
+    from robnetzoo._io import output_mode
+    from robnetzoo.evaluation.curves import compare, plot_curves
+
+    if plot is not None:
+        output_mode(plot, "a plot", holds=plot.exists(), overwrite=overwrite, can_resume=False, folder=False,
+                    argument="plot")
+    curves = compare(results, force=force)
+    if curves[0].forced:
+        note("compared anyway (--force): " + "; ".join(curves[0].forced), label="warning")
+    if plot is not None:
+        plot_curves(curves, plot)
+        stderr.print(f"plot: {plot}", markup=False)
+    if json_out:
+        emit_json({"forced": curves[0].forced, "curves": [curve.to_dict() for curve in curves]})
+        return
+    print_curves(curves)
+
+
 def render_checks(checks: list[dict[str, Any]]) -> None:
     """Failed checks as warnings, one line each, then one line counting them all (stderr)."""
     for check in checks:
@@ -168,7 +273,7 @@ def render_checks(checks: list[dict[str, Any]]) -> None:
             note(f"check {check['name']} failed: {check['summary']}", label="warning")
     passed = sum(check["passed"] is True for check in checks)
     failed = sum(check["passed"] is False for check in checks)
-    skipped = [check["name"] for check in checks if check["passed"] is None]
+    skipped = sorted({check["name"] for check in checks if check["passed"] is None})
     stderr.print(f"sanity checks: {passed} passed, {failed} failed"
                  + (f", not applicable: {', '.join(skipped)}" if skipped else ""), markup=False)
 
@@ -186,3 +291,4 @@ def _interrupted(bars: ProgressView, output: Optional[Path]) -> str:
 
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
+    app.command("compare")(compare_command)

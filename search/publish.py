@@ -10,7 +10,6 @@ with the run's own ``eval_results.json``; rewrites the model card; then uploads 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any, Callable
 
 from robnetzoo.config import ModelConfig
 from robnetzoo.data import load_dataset
-from robnetzoo._io import read_json
-from robnetzoo.errors import IntegrityError, InvalidInput, option
+from robnetzoo.errors import IntegrityError, InvalidInput, NotFound, option
 from robnetzoo.evaluation import EvalReport, evaluate
+from robnetzoo.evaluation.store import read_results_file
 from robnetzoo.hub import CARD_NAME, load_folder, model_card
 from robnetzoo.registry import check_repo_id
 
@@ -54,9 +53,10 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
             f"{path} is an unfinished run ({status})",
             fix=f"finish it first: rerun its robnetzoo train command with {option('resume', True)}", path=path)
     report = read_run_report(path)
-    saved = read_json(path / EVAL_RESULTS_FILE, "run's evaluation results", expect=dict,
-                      fix=f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again",
-                      missing=f"{path} has no evaluation ({EVAL_RESULTS_FILE} is missing)")
+    if not (path / EVAL_RESULTS_FILE).is_file():
+        raise NotFound(f"{path} has no evaluation ({EVAL_RESULTS_FILE} is missing)")
+    saved = read_results_file(path / EVAL_RESULTS_FILE,
+                              fix=f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again")
     for name in HUB_FILES:
         if not (path / name).is_file():
             raise InvalidInput(f"{path} lacks {name}", fix=f"rerun its robnetzoo train command with {option('resume', True)}")
@@ -71,7 +71,7 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
             eps=header["threat_model"]["eps"], n_examples=n, seed=header["seed"], cascade=header["cascade"],
             attack_params=header["attack_params"], output=Path(tmp) / "check.json", device="cpu",
         )
-        fresh = json.loads((Path(tmp) / "check.json").read_text())["results"]  # just written by us
+        fresh = read_results_file(Path(tmp) / "check.json")["results"]  # just written by us
     for phase, marks in fresh.items():
         expected = saved["results"][phase][:n]
         if marks != expected:

@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 import pytest
+
+from robnetzoo.evaluation.store import read_results_file
 import torch
 
 import robnetzoo
@@ -59,11 +61,11 @@ def test_resume_after_an_interrupted_run_gives_the_same_numbers(digits_model, di
     path = tmp_path / "results.json"
     with pytest.raises(KeyboardInterrupt):
         robnetzoo.evaluate(digits_model, digits, output=path, progress=interrupt, **kwargs)
-    saved = json.loads(path.read_text())
+    saved = read_results_file(path)
     assert saved["results"]["pgd7"].count("-") == N - 48 and saved["report"] is None
     resumed = robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **kwargs)
     assert resumed.counts == whole.counts
-    assert json.loads(path.read_text())["report"]["counts"] == whole.counts
+    assert read_results_file(path)["report"]["counts"] == whole.counts
     with pytest.raises(InvalidInput, match="different threat_model"):
         robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **{**kwargs, "eps": 3 / 255})
 
@@ -179,7 +181,7 @@ def test_l2_threat_model_end_to_end(digits_model, digits, tmp_path):
     assert report.threat_model == {"norm": "L2", "eps": 0.5}
     assert report.settings["attack_params"]["pgdl2"]["eps"] == 0.5
     assert report.settings["attack_params"]["pgdl2"]["alpha"] == pytest.approx(0.1)
-    saved = json.loads(path.read_text())
+    saved = read_results_file(path)
     assert saved["header"]["threat_model"] == {"norm": "L2", "eps": 0.5}
     assert saved["report"]["threat_model"] == {"norm": "L2", "eps": 0.5}
     # an L2 radius above 1 is a radius like any other; a bigger one breaks more
@@ -311,11 +313,11 @@ def test_results_do_not_depend_on_the_batch_size(digits_model, digits, tmp_path)
     kwargs = dict(attacks=["pgd1"], eps=4 / 255, n_examples=N, seed=4, attack_params={"pgd1": {"alpha": 0.5 / 255}})
     big = robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "big.json", **kwargs)
     small = robnetzoo.evaluate(digits_model, digits, batch_size=20, output=tmp_path / "small.json", **kwargs)
-    per_example = [json.loads((tmp_path / f).read_text())["results"]["pgd1"] for f in ("big.json", "small.json")]
+    per_example = [read_results_file(tmp_path / f)["results"]["pgd1"] for f in ("big.json", "small.json")]
     assert per_example[0] == per_example[1] and big.counts == small.counts
     # and the noise really matters here: another seed changes some examples' outcome
     other = robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "other.json", **{**kwargs, "seed": 5})
-    assert json.loads((tmp_path / "other.json").read_text())["results"]["pgd1"] != per_example[0]
+    assert read_results_file(tmp_path / "other.json")["results"]["pgd1"] != per_example[0]
 
 
 def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, digits, tmp_path):
@@ -329,6 +331,6 @@ def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, d
     path = tmp_path / "results.json"
     with pytest.raises(KeyboardInterrupt):
         robnetzoo.evaluate(digits_model, digits, batch_size=40, output=path, progress=interrupt, **kwargs)
-    assert json.loads(path.read_text())["results"]["pgd7"].count("-") == N - 40
+    assert read_results_file(path)["results"]["pgd7"].count("-") == N - 40
     resumed = robnetzoo.evaluate(digits_model, digits, batch_size=20, output=path, resume=True, **kwargs)
     assert resumed.counts == whole.counts

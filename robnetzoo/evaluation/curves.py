@@ -123,14 +123,15 @@ def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, outp
 def read_results(path: str | Path) -> RobustnessCurve:
     """A results file of ``robnetzoo eval --output`` (one radius) or a curve folder (or its
     ``curve.json``), as a curve."""
+    from .store import read_results_file
+
     path = Path(path)
-    if path.is_dir():
-        path = path / CURVE_FILE
-    fix = "rerun the evaluation with --output"
-    data = read_json(path, "robnetzoo results file", fix=fix, expect=dict)
-    if "rows" in data and "reports" in data:  # a curve
+    if path.is_dir() or path.name == CURVE_FILE:
+        curve = path / CURVE_FILE if path.is_dir() else path
+        data = read_json(curve, "robnetzoo curve", expect=dict, fix="rerun the curve with --output DIR --resume",
+                         missing=f"{path} holds no {CURVE_FILE}: not a finished curve (rerun it with --resume)")
         return RobustnessCurve([EvalReport.from_dict(r) for r in data["reports"]], data.get("checks", []))
-    report = data.get("report")
+    report = read_results_file(path, fix="rerun the evaluation with --output")["report"]
     if not isinstance(report, dict):
         raise InvalidInput(f"{path} holds no finished evaluation (interrupted?)",
                            fix="finish it with robnetzoo eval ... --output FILE --resume", path=path)

@@ -1,4 +1,4 @@
-"""Per-example results, written after every batch, so a killed run loses at most one batch.
+"""Per-example results, appended after every batch, so a killed run loses at most one batch.
 
 Each example has one character per phase: ``-`` not done yet; for the clean pass ``1``
 correct / ``0`` wrong; for an attack ``1`` attacked and survived, ``0`` attacked and broken,
@@ -6,18 +6,87 @@ correct / ``0`` wrong; for an attack ``1`` attacked and survived, ``0`` attacked
 Results are keyed by example index, not by batch, so a run resumes with any batch size (a
 smaller batch is what a user retries with after running out of memory), and shards of the
 examples computed by different processes merge into one file.
+
+The file is JSON lines, append-only: a first line with the version and the header (what was
+evaluated, how), then one line per batch with the marks it decided and the phases' seconds so
+far, and last the report. Saving a batch appends one short line whatever the number of examples
+done, where rewriting the whole file would cost time growing with it (quadratic over a 50,000
+example ImageNet run: each save rewrites a file whose size grows with the number of
+examples; ``benchmarks/results_store.py`` measures both). A kill mid-append tears at
+most the last line, which reading drops (that batch is redone). ``read_results_file`` folds the
+lines into one dict: ``version``, ``header``, ``results`` (per phase, the marks as one string),
+``seconds`` and ``report`` (None until the evaluation finished). Version 2 files (one JSON
+object, rewritten after every batch) are still read, and resumed into version 3.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._io import read_json, write_json
+from .._io import atomic_write_text, read_jsonl
 from ..errors import CorruptFile, InvalidInput, option
 
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
+READABLE_VERSIONS = (2, 3)
 PENDING, CORRECT, WRONG, SKIPPED = "-", "1", "0", "x"
+KIND = "robnetzoo results file"
+
+
+def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, Any]:
+    """A results file folded into one dict (see the module docstring); a damaged one raises
+    ``CorruptFile`` naming the problem and ``fix``."""
+    path = Path(path)
+    fix = fix or f"give {option('output')} a new file name"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no results file at {path}", fix="give the file robnetzoo eval --output wrote") from None
+    except UnicodeDecodeError:
+        raise CorruptFile(path, KIND, "not text", fix=fix) from None
+    stripped = text.lstrip()
+    if stripped.startswith("{") and "\n" not in stripped.strip():  # version 2: one JSON object
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError:
+            raise CorruptFile(path, KIND, "not JSON", fix=fix) from None
+        if not isinstance(data, dict) or data.get("version") != 2 or not isinstance(data.get("header"), dict):
+            raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION}", fix=fix)
+        return {"version": 2, "header": data["header"], "results": dict(data.get("results", {})),
+                "seconds": dict(data.get("seconds", {})), "report": data.get("report")}
+    records = read_jsonl(path, KIND, fix=fix)
+    if not records or records[0].get("version") not in READABLE_VERSIONS or not isinstance(records[0].get("header"), dict):
+        raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION} (no header line)", fix=fix)
+    header = records[0]["header"]
+    n = int(header["n_examples"])
+    phases = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
+    seconds: dict[str, float] = {}
+    report = None
+    try:
+        for record in records[1:]:
+            for phase, marks in record.get("marks", {}).items():
+                indices = marks["i"] if "i" in marks else range(int(marks["at"]), int(marks["at"]) + len(marks["m"]))
+                for index, mark in zip(indices, marks["m"]):
+                    if mark not in (PENDING, CORRECT, WRONG, SKIPPED):
+                        raise ValueError(f"unknown mark {mark!r} in {phase}")
+                    phases[phase][index] = mark
+            seconds.update({k: float(v) for k, v in record.get("seconds", {}).items()})
+            if "report" in record:
+                report = record["report"]
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise CorruptFile(path, KIND, f"a batch line is damaged ({exc})", fix=fix) from None
+    return {"version": RESULTS_VERSION, "header": header, "results": {k: "".join(v) for k, v in phases.items()},
+            "seconds": seconds, "report": report}
+
+
+def _marks_record(indices: list[int], marks: str) -> dict[str, Any]:
+    """A batch's marks: ``{"at": first, "m": marks}`` for consecutive examples (the usual
+    batch), else ``{"i": indices, "m": marks}`` (a sharded or resumed batch)."""
+    if indices and indices == list(range(indices[0], indices[0] + len(indices))):
+        return {"at": indices[0], "m": marks}
+    return {"i": indices, "m": marks}
 
 
 class ResultsStore:
@@ -33,14 +102,14 @@ class ResultsStore:
         n = header["n_examples"]
         self.phases: dict[str, list[str]] = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
         self.seconds: dict[str, float] = {name: 0.0 for name in self.phases}
+        self._unsaved: dict[str, dict[int, str]] = {}
+        self._started = False  # the file holds this store's header (and every mark saved so far)
         if resume and source is not None and source.is_file():
             self._load(source)
 
     def _load(self, source: Path) -> None:
         fix = f"give {option('output')} a new file name"
-        data = read_json(source, "robnetzoo results file", fix=fix, expect=dict)
-        if data.get("version") != RESULTS_VERSION or not isinstance(data.get("header"), dict):
-            raise CorruptFile(source, "robnetzoo results file", f"not version {RESULTS_VERSION}", fix=fix)
+        data = read_results_file(source, fix=fix)
         saved = data["header"]
         if saved != self.header:
             changed = sorted(k for k in set(saved) | set(self.header) if saved.get(k) != self.header.get(k))
@@ -48,15 +117,14 @@ class ResultsStore:
                 f"cannot resume: {source} was made with different {', '.join(changed)}",
                 fix=f"rerun with the same settings, or give {option('output')} a new file name", path=source,
             )
-        try:
-            for name, marks in data.get("results", {}).items():
-                if name in self.phases and len(marks) == len(self.phases[name]):
-                    if set(marks) - {PENDING, CORRECT, WRONG, SKIPPED}:
-                        raise ValueError(f"unknown marks in {name}")
-                    self.phases[name] = list(marks)
-            self.seconds.update({k: float(v) for k, v in data.get("seconds", {}).items()})
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise CorruptFile(source, "robnetzoo results file", str(exc), fix=fix) from None
+        for name, marks in data["results"].items():
+            if name in self.phases and len(marks) == len(self.phases[name]):
+                if set(marks) - {PENDING, CORRECT, WRONG, SKIPPED}:
+                    raise CorruptFile(source, KIND, f"unknown marks in {name}", fix=fix)
+                self.phases[name] = list(marks)
+        self.seconds.update(data["seconds"])
+        # A version 3 file written by this path is continued by appending; anything else is rewritten.
+        self._started = data["version"] == RESULTS_VERSION and source == self.path and data["report"] is None
 
     def pending(self, phase: str, indices: Iterable[int]) -> list[int]:
         marks = self.phases[phase]
@@ -64,6 +132,7 @@ class ResultsStore:
 
     def record(self, phase: str, index: int, mark: str) -> None:
         self.phases[phase][index] = mark
+        self._unsaved.setdefault(phase, {})[index] = mark
 
     def done(self, phase: str) -> int:
         return sum(m != PENDING for m in self.phases[phase])
@@ -76,13 +145,26 @@ class ResultsStore:
         return [m == CORRECT for m in self.phases[phase]]
 
     def save(self, report: dict[str, Any] | None = None) -> None:
+        """Append what changed since the last save (and ``report``, when given)."""
         if self.path is None:
             return
-        data = {
-            "version": RESULTS_VERSION,
-            "header": self.header,
-            "results": {name: "".join(marks) for name, marks in self.phases.items()},
-            "seconds": self.seconds,
-            "report": report,
-        }
-        write_json(self.path, data, indent=None)
+        if not self._started:  # a new file (or a rewrite): header and every mark so far, atomically
+            done = {name: _marks_record([i for i, m in enumerate(marks) if m != PENDING],
+                                        "".join(m for m in marks if m != PENDING)) for name, marks in self.phases.items()}
+            lines = [{"version": RESULTS_VERSION, "header": self.header}, {"marks": done, "seconds": self.seconds}]
+            atomic_write_text(self.path, "".join(json.dumps(line) + "\n" for line in lines))
+            self._started, self._unsaved = True, {}
+        elif self._unsaved:
+            marks = {phase: _marks_record(list(changed), "".join(changed.values()))
+                     for phase, changed in self._unsaved.items()}
+            self._append({"marks": marks, "seconds": self.seconds})
+            self._unsaved = {}
+        if report is not None:
+            self._append({"report": report})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        assert self.path is not None
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())

@@ -48,9 +48,14 @@ def test_a_damaged_results_file(digits_folder, tmp_path, capsys):
     results = tmp_path / "results.json"
     args = ["eval", str(digits_folder), "--attack", "fgsm", "--n-examples", "8", "-o", str(results)]
     assert main(args) == 0
-    _truncate(results)
+    finished = results.read_text()
+    lines = finished.splitlines()
+    lines[1] = lines[1][: len(lines[1]) // 2]  # a batch line torn in the middle: corruption, not a kill mid-append
+    results.write_text("\n".join(lines) + "\n")
     err = _one_line_exit_2([*args, "--resume"], capsys, results)
-    assert "not a readable robnetzoo results file" in err and "--output" in err
+    assert "not a readable robnetzoo results file" in err and "line 2 is not JSON" in err and "--output" in err
+    results.write_text(finished[: len(finished) - 20])  # the last line torn, as a kill mid-append leaves it: resumed
+    assert main([*args, "--resume"]) == 0
     results.write_text(json.dumps({"version": 2, "header": {}, "results": {"clean": 7}}))
     _one_line_exit_2([*args, "--resume"], capsys, results)
 

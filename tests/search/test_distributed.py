@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+
+from robnetzoo.evaluation.store import read_results_file
 import torch
 
 from robnetzoo.weights import read_safetensors
@@ -84,8 +86,8 @@ def test_sharded_eval_equals_one_process(digits_folder, tmp_path):
     two = _run(_torchrun(*common, "--output", str(tmp_path / "two.json")))
     assert one.returncode == 0, one.stderr[-3000:]
     assert two.returncode == 0, two.stderr[-3000:]
-    a = json.loads((tmp_path / "one.json").read_text())
-    b = json.loads((tmp_path / "two.json").read_text())
+    a = read_results_file(tmp_path / "one.json")
+    b = read_results_file(tmp_path / "two.json")
     assert a["header"] == b["header"] and a["results"] == b["results"]
     assert b["report"]["settings"]["world_size"] == 2
     for key in ("clean_accuracy", "robust_accuracy", "worst_case_accuracy", "counts"):

@@ -26,6 +26,11 @@ from .weights import load_strict, read_safetensors, write_safetensors
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+EVAL_RESULTS_NAME = ".eval_results/robnetzoo.yaml"  # the Hub's eval-results format, beside model-index
+PAPER_ARXIV = "1911.10695"  # Guo et al., "When NAS Meets Robustness", CVPR 2020
+# The Hub's ids of the data sets, for .eval_results (a data set without one keeps its own name).
+HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100", "svhn": "ufldl-stanford/svhn",
+                "imagenet": "ILSVRC/imagenet-1k", "tiny-imagenet": "zh-plus/tiny-imagenet"}
 
 
 # ---------------------------------------------------------------------------- saving
@@ -48,6 +53,7 @@ def save_pretrained(
     eval_results: Iterable[Mapping[str, Any]] | None = None,
     notes: str = "",
     overwrite: bool = False,
+    checks: Iterable[Mapping[str, Any]] = (),
 ) -> Path:
     """Write a Hub folder. Each file is written atomically, so a kill leaves the old one whole.
     A folder that already holds a model is replaced only with ``overwrite=True``; other files
@@ -55,7 +61,8 @@ def save_pretrained(
 
     ``eval_results`` are dicts with ``metric`` (``"clean"`` or an attack name), ``accuracy``
     (percent), and optionally ``eps``, ``n_examples``, ``split``: they go to the card's
-    ``model-index`` so the Hub shows them.
+    ``model-index`` so the Hub shows them, and to ``.eval_results/robnetzoo.yaml`` (the Hub's
+    newer eval-results format). ``checks`` (``EvalReport.checks``) are summarised in the card.
     """
     config = model_config(model)
     directory = Path(save_directory)
@@ -68,16 +75,43 @@ def save_pretrained(
         raise InvalidInput(f"cannot write a model folder at {directory}: {exc.strerror or exc}; choose another location") from None
     write_safetensors(model, directory / WEIGHTS_NAME, {"robnetzoo_arch": config.arch})
     config.save(directory / CONFIG_NAME)
-    atomic_write_text(directory / CARD_NAME, model_card(config, eval_results or (), notes))
+    results = list(eval_results or ())
+    atomic_write_text(directory / CARD_NAME, model_card(config, results, notes, checks=checks))
+    if results:
+        atomic_write_text(directory / EVAL_RESULTS_NAME, eval_results_yaml(config, results))
     return directory
+
+
+def eval_results_entries(config: ModelConfig, eval_results: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``eval_results`` rows in the Hub's ``.eval_results/*.yaml`` form (what
+    ``huggingface_hub.eval_result_entries_to_yaml`` writes): one entry per metric, its task id
+    naming the attack and threat model, its notes the number of examples."""
+    entries = []
+    for result in eval_results:
+        metric = str(result["metric"])
+        threat = config.threat_model.with_overrides(norm=result.get("norm"), eps=result.get("eps"))
+        task = "clean" if metric == "clean" else f"{metric}-{threat.norm.lower()}-{threat.eps_text().replace('/', '_')}"
+        notes = [f"n={result['n_examples']}" if "n_examples" in result else None,
+                 None if metric == "clean" else f"robust accuracy, {threat}", f"split {result.get('split', 'test')}"]
+        entries.append({"dataset": {"id": HUB_DATASETS.get(config.dataset, config.dataset), "task_id": task},
+                        "value": round(float(result["accuracy"]), 2), "notes": "; ".join(n for n in notes if n)})
+    return entries
+
+
+def eval_results_yaml(config: ModelConfig, eval_results: Iterable[Mapping[str, Any]]) -> str:
+    import yaml
+
+    return yaml.safe_dump(eval_results_entries(config, eval_results), sort_keys=False)
 
 
 def model_card(
     config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = "",
-    repo_id: str | None = None,
+    repo_id: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
 ) -> str:
-    """The README.md of a model repo: YAML metadata the Hub indexes, then a human summary.
-    ``repo_id`` (where the card is published) is what its loading snippet names."""
+    """The README.md of a model repo: YAML metadata the Hub indexes (``pipeline_tag``, the
+    paper's arXiv id, ``base_model`` for a derived model, ``model-index``), then a human
+    summary with the evaluation's sanity checks. ``repo_id`` (where the card is published) is
+    what its loading snippet names."""
     from huggingface_hub import EvalResult, ModelCardData
 
     results = []
@@ -100,12 +134,15 @@ def model_card(
                 } or None,
             )
         )
+    base = config.derived_from["name"] if config.derived_from else None
     data = ModelCardData(
         library_name="robnetzoo",
         license="mit",
-        tags=["robnetzoo", "adversarial-robustness", "image-classification", config.arch],
+        pipeline_tag="image-classification",
+        tags=["robnetzoo", "adversarial-robustness", "image-classification", config.arch, f"arxiv:{PAPER_ARXIV}"],
         datasets=[config.dataset],
         model_name=config.name,
+        base_model=_hub_id(base) if base else None,
         eval_results=results or None,
     )
     genotype = config.genotype()
@@ -134,9 +171,26 @@ def model_card(
     if genotype is not None:
         lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
                   "", "```", *("".join(c) for c in genotype.cells), "```"]
+    checks = list(checks)
+    if checks:
+        failed = [c for c in checks if c.get("passed") is False]
+        lines += ["", f"Sanity checks of the evaluation: {sum(c.get('passed') is True for c in checks)} passed, "
+                  f"{len(failed)} failed" + ("." if not failed else ":"), ""]
+        lines += [f"- {'passed' if c.get('passed') else ('FAILED' if c.get('passed') is False else 'not run')}: "
+                  f"`{c['name']}`: {c['summary']}" for c in checks]
+    lines += ["", f"The RobNet family: Guo et al., \"When NAS Meets Robustness\", CVPR 2020, "
+              f"[arXiv:{PAPER_ARXIV}](https://arxiv.org/abs/{PAPER_ARXIV})."]
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
+
+
+def _hub_id(name: str) -> str:
+    """The Hub repo id of a registry model (its name elsewise)."""
+    try:
+        return get_entry(name).hub_repo
+    except NotFound:
+        return name
 
 
 def push_to_hub(

@@ -20,7 +20,7 @@ from robnetzoo.data import load_dataset
 from robnetzoo.errors import IntegrityError, InvalidInput, NotFound, option
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.evaluation.store import read_results_file
-from robnetzoo.hub import CARD_NAME, load_folder, model_card
+from robnetzoo.hub import CARD_NAME, EVAL_RESULTS_NAME, eval_results_yaml, load_folder, model_card
 from robnetzoo.registry import check_repo_id
 
 from .card import training_notes
@@ -104,8 +104,10 @@ def publish(
     notes = training_notes(config, recipe, report, run.get("best"), identity["seed"])
     from robnetzoo._io import atomic_write_text
 
-    atomic_write_text(path / CARD_NAME, model_card(config, report.eval_results(), notes, repo_id=repo_id))
-    files = list(HUB_FILES)
+    atomic_write_text(path / CARD_NAME, model_card(config, report.eval_results(), notes, repo_id=repo_id,
+                                                   checks=report.checks))
+    atomic_write_text(path / EVAL_RESULTS_NAME, eval_results_yaml(config, report.eval_results()))
+    files = [*HUB_FILES, EVAL_RESULTS_NAME]
     if dry_run:
         return PublishResult(repo_id, str(path), files, None, checked)
     if on_upload is not None:

@@ -289,7 +289,7 @@ def train_run(
     if context.is_main:
         write_json(path / EVAL_FILE, report.to_dict())
         save_pretrained(final, path, eval_results=report.eval_results(), overwrite=True,  # the run's own folder
-                        notes=training_notes(config, recipe, report, result.best, seed))
+                        notes=training_notes(config, recipe, report, result.best, seed), checks=report.checks)
         _write_run(path, identity, "finished", {**extra, "history": result.history, "best": result.best,
                                                "stopped": result.stopped, "replicas": result.replicas,
                                                "finished": time.time()})

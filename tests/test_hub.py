@@ -132,3 +132,29 @@ def test_card_records_the_models_threat_model(tmp_path):
     assert "L2 eps=0.5" in robust["name"] and robust["args"]["norm"] == "L2"
     assert json.loads((tmp_path / "l2" / "config.json").read_text())["threat_model"] == {"norm": "L2", "eps": 0.5}
     assert robnetzoo.from_pretrained(tmp_path / "l2").zoo_config.threat_model == ThreatModel("L2", 0.5)
+
+
+def test_the_card_carries_the_hubs_metadata_and_eval_results_in_both_forms(tmp_path):
+    import huggingface_hub
+    import yaml
+
+    import robnetzoo
+    from robnetzoo.hub import EVAL_RESULTS_NAME, save_pretrained
+
+    model = robnetzoo.create_model("robnet-large", C=4, layers=3, num_classes=7)  # derived: base_model
+    rows = [{"metric": "clean", "accuracy": 81.234, "n_examples": 64, "split": "test"},
+            {"metric": "pgd20", "accuracy": 40.5, "n_examples": 64, "split": "test", "norm": "Linf", "eps": 8 / 255}]
+    checks = [{"name": "gradients", "passed": True, "summary": "0 of 64 examples have a zero input gradient"},
+              {"name": "black_box", "passed": False, "summary": "square broke 5 of 20"}]
+    folder = save_pretrained(model, tmp_path / "m", eval_results=rows, checks=checks)
+    card = huggingface_hub.ModelCard.load(folder / "README.md")
+    assert card.data.pipeline_tag == "image-classification" and "arxiv:1911.10695" in card.data.tags
+    assert card.data.base_model.endswith("/robnet-large")
+    assert [r.metric_value for r in card.data.eval_results] == [81.23, 40.5]
+    assert "1 passed, 1 failed" in card.text and "FAILED: `black_box`" in card.text
+    entries = yaml.safe_load((folder / EVAL_RESULTS_NAME).read_text())
+    assert [e["dataset"]["task_id"] for e in entries] == ["clean", "pgd20-linf-8_255"]
+    assert entries[0]["dataset"]["id"] == "uoft-cs/cifar10" and "n=64" in entries[0]["notes"]
+    if hasattr(huggingface_hub, "parse_eval_result_entries"):  # the Hub client's own reader of the format
+        parsed = huggingface_hub.parse_eval_result_entries(entries)
+        assert [p.value for p in parsed] == [81.23, 40.5] and parsed[1].task_id == "pgd20-linf-8_255"

@@ -48,6 +48,10 @@ def eval_command(
     calibration_data: Optional[str] = typer.Option(None, help="With --runtime --precision int8: calibration data set."),
     calibration_n: int = typer.Option(256, help="Calibration images for int8."),
     sanity: bool = flag("Add the unbounded-eps check: PGD at an unbounded radius must reach 0% robust.", "--sanity"),
+    preset: Optional[str] = typer.Option(None, help="robustbench: RobustBench's protocol (standard AutoAttack, the first "
+                                                    "10,000 CIFAR / 5,000 ImageNet test images) and its model_info JSON."),
+    model_info: Optional[Path] = typer.Option(None, help="With --preset robustbench: where the model_info JSON goes "
+                                                         "(default: model_info-MODEL.json)."),
     plot: Optional[Path] = typer.Option(None, help="With an eps list: the curve's plot (.png or .svg; default: "
                                                    "curve.png in --output, else robustness-curve.png)."),
     json_out: bool = flag("Print the report as JSON on stdout.", "--json"),
@@ -70,6 +74,18 @@ def eval_command(
                     revision=revision, sanity=sanity)
         return
     eps_value = parse_eps(eps) if eps is not None else None
+    info_path = None
+    if preset is not None:
+        if preset != "robustbench":
+            raise InvalidInput(f"unknown preset {preset!r}; use robustbench")
+        if attack or runtime is not None or cascade:
+            raise InvalidInput("--preset robustbench runs RobustBench's protocol (standard AutoAttack alone, on torch): "
+                               "drop --attack, --runtime and --cascade")
+        from robnetzoo._io import output_mode
+
+        info_path = model_info or Path(f"model_info-{Path(model).name}.json")
+        output_mode(info_path, "a model_info file", holds=info_path.exists(), overwrite=overwrite, can_resume=False,
+                    folder=False, argument="model_info")
     names = check_request(attacks=attack or None, n_examples=n_examples, batch_size=batch_size, eps=eps_value, norm=norm)
 
     if runtime is not None:
@@ -82,6 +98,13 @@ def eval_command(
     context = distributed.init_from_env(device)
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
     config = config_of(net)
+    if preset is not None:  # RobustBench's protocol for the data set (refused before anything is read if it has none)
+        from robnetzoo.evaluation.robustbench import protocol
+        from robnetzoo.threat import ThreatModel
+
+        rules = protocol(dataset or config.dataset, ThreatModel().with_overrides(norm=norm or config.threat_model.norm).norm)
+        names, cascade = rules["attacks"], rules["cascade"]
+        n_examples = n_examples or rules["n_examples"]
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
     bars = ProgressView(enabled=context.is_main and (not json_out or stderr.is_terminal))
     try:
@@ -105,6 +128,12 @@ def eval_command(
     for text in report.notes:
         note(text)
     render_checks(report.checks)
+    if info_path is not None:
+        from robnetzoo._io import write_json
+        from robnetzoo.evaluation.robustbench import model_info as robustbench_info
+
+        write_json(info_path, robustbench_info(report, config, paper=paper if reference is not None else None))
+        stderr.print(f"RobustBench model_info: {info_path}", markup=False)
     if json_out:
         emit_json({**report.to_dict(), "paper": paper})
         return

@@ -21,7 +21,7 @@ def digits():
     return load_dataset("digits", "test")
 
 
-def test_sanity_checks_that_catch_gradient_masking(digits_model, digits):
+def test_the_attacks_behave_as_attacks_must(digits_model, digits):
     zero = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20"], eps=0.0, n_examples=N, batch_size=48)
     assert zero.robust_accuracy["pgd20"] == zero.clean_accuracy > 50
     by_eps = [

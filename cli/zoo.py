@@ -16,30 +16,38 @@ from ._output import emit_json, fmt, millions, stderr, stdout
 
 def models(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'robnet-*'."),
+    dataset: Optional[str] = typer.Option(None, help="Only the models of this data set (cifar10, imagenet, svhn, ...)."),
     json_out: bool = flag("Print the table as JSON on stdout.", "--json"),
 ) -> None:
-    """List the zoo: parameters, data set, the paper's natural / PGD-20 accuracy, where weights come from."""
+    """List the zoo, a table per data set: parameters, the paper's columns for that data set's
+    table, and where weights come from."""
+    from robnetzoo.data import DATASETS
+    from robnetzoo.errors import InvalidInput
     from robnetzoo.info import zoo_table
+    from robnetzoo.registry import ALL_PAPER_COLUMNS
 
-    rows = zoo_table(pattern)
+    if dataset is not None and dataset not in DATASETS:
+        raise InvalidInput(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    rows = zoo_table(pattern, dataset)
     if json_out:
         emit_json(rows)
         return
-    table = Table(title="robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)")
-    for column in ("name", "params", "dataset", "paper natural", "paper PGD-20", "weights"):
-        table.add_column(column, justify="right" if column.startswith(("params", "paper")) else "left")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            millions(row["params"] or row["paper_params"]) + ("" if row["params"] else " (paper)"),
-            row["dataset"],
-            fmt(row["paper_natural"]),
-            fmt(row["paper_pgd20"]),
-            escape(row["weights"]),
-        )
-    stdout.print(table)
+    for name in dict.fromkeys(row["dataset"] for row in rows):
+        group = [row for row in rows if row["dataset"] == name]
+        columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
+        table = Table(title=f"{name}: robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)")
+        for column in ("name", "params", "paper params", *(f"paper {c}" for c in columns), "weights"):
+            table.add_column(column, justify="right" if column.startswith(("params", "paper")) else "left")
+        for row in group:
+            table.add_row(
+                row["name"], millions(row["params"]), millions(row["paper_params"]),
+                *(fmt(row["paper"].get(c)) for c in columns),
+                escape(row["weights"]),
+            )
+        stdout.print(table)
     stderr.print("weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
-                 "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published",
+                 "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
+                 "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",
                  markup=False, soft_wrap=True)
 
 

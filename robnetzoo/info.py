@@ -23,10 +23,15 @@ def weights_status(entry: ModelEntry) -> str:
     return entry.weights_source
 
 
-def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
-    """One row per registry model; parameters are counted on the meta device (no memory)."""
+DATASET_ORDER = {"cifar10": 0, "imagenet": 1, "svhn": 2, "cifar100": 3, "tiny-imagenet": 4, "digits": 5}
+
+
+def zoo_table(pattern: str | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
+    """One row per registry model (of ``dataset`` only, when given), grouped by data set;
+    parameters are counted on the meta device (no memory)."""
     rows = []
-    for name in list_models(pattern):
+    names = [n for n in list_models(pattern) if dataset is None or REGISTRY[n].dataset == dataset]
+    for name in sorted(names, key=lambda n: (DATASET_ORDER.get(REGISTRY[n].dataset, 99), n)):
         entry = REGISTRY[name]
         params = None
         if entry.buildable:
@@ -40,6 +45,8 @@ def zoo_table(pattern: str | None = None) -> list[dict[str, Any]]:
                 "dataset": entry.dataset,
                 "paper_natural": entry.paper.get("natural"),
                 "paper_pgd20": entry.paper.get("pgd20"),
+                "paper": dict(entry.paper),
+                "has_weights": entry.on_hub or entry.authors_config is not None,
                 "weights": weights_status(entry),
                 "hub_repo": entry.hub_repo if entry.on_hub else None,
                 "authors_checkpoint": entry.authors_checkpoint,

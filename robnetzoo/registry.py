@@ -47,6 +47,16 @@ ROBNET_FREE_CELLS = [
 ]
 
 PAPER_COLUMNS = ("natural", "fgsm", "pgd20", "pgd100", "deepfool", "mifgsm")
+# Every column the paper's tables use, in the order a table shows them (ImageNet adds PGD-10).
+ALL_PAPER_COLUMNS = ("natural", "fgsm", "pgd10", "pgd20", "pgd100", "deepfool", "mifgsm")
+# The other data sets' table: PGD-100 robust accuracy, with each data set's classes and image size.
+OTHER_DATASETS = {"svhn": (10, 32), "cifar100": (100, 32), "tiny-imagenet": (200, 64)}
+_OTHER_TABLE = {  # model: (SVHN, CIFAR-100, Tiny-ImageNet)
+    "resnet18": (46.08, 22.01, 16.96),
+    "resnet50": (47.23, 22.38, 19.12),
+    "robnet-large": (51.26, 23.19, 19.90),
+    "robnet-free": (55.59, 23.87, 20.87),
+}
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,50 @@ _ENTRIES = [
         description="DenseNet-121, CIFAR variant (growth 32)",
     ),
 ]
+
+_ENTRIES += [
+    ModelEntry(
+        "resnet18-denoise",
+        _config("resnet18-denoise", "resnet18", denoise="gaussian"),
+        paper={"natural": 78.75, "pgd100": 45.82},
+        origin="baseline",
+        description="ResNet-18 (CIFAR) with a feature denoising block after each residual stage",
+    ),
+    ModelEntry(
+        "robnet-large-denoise",
+        robnet_config("robnet-large-denoise", _LARGE, denoise="gaussian"),
+        paper={"natural": 84.03, "pgd100": 49.97},
+        origin="baseline",
+        description="RobNet-large with a feature denoising block after each group of cells",
+    ),
+]
+for _depth, _paper_row, _params in (("50", (60.20, 32.76, 31.87, 31.81), 23_520_000),
+                                    ("101", (63.34, 35.38, 34.40, 34.32), 42_520_000),
+                                    ("152", (64.44, 36.99, 36.04, 35.99), 58_160_000)):
+    _ENTRIES.append(ModelEntry(
+        f"resnet{_depth}-imagenet",
+        _config(f"resnet{_depth}-imagenet", f"resnet{_depth}", dataset="imagenet", num_classes=1000,
+                input_size=(3, 224, 224), stem="imagenet"),
+        paper=dict(zip(("natural", "pgd10", "pgd20", "pgd100"), _paper_row)),
+        paper_params=_params,  # the paper's count is the backbone's, without the 1000-way classifier
+        origin="baseline",
+        description=f"ResNet-{_depth}, the standard ImageNet network (7x7 stem, max-pool), 224x224",
+    ))
+for _base, _row in _OTHER_TABLE.items():
+    for (_dataset, (_classes, _size)), _pgd100 in zip(OTHER_DATASETS.items(), _row):
+        _name = f"{_base}-{_dataset}"
+        if _name == "robnet-free-svhn":  # the authors released this one: its entry above
+            continue
+        _shape = {"dataset": _dataset, "num_classes": _classes, "input_size": (3, _size, _size)}
+        _ENTRIES.append(ModelEntry(
+            _name,
+            robnet_config(_name, _LARGE if _base == "robnet-large" else ROBNET_FREE_CELLS, **_shape)
+            if _base.startswith("robnet") else _config(_name, _base, **_shape),
+            paper={"pgd100": _pgd100},
+            origin="baseline",
+            description=f"{_base} on {_dataset} ({_classes} classes, {_size}x{_size}"
+                        + (", the CIFAR stem" if _size != 32 else "") + ")",
+        ))
 
 REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
 

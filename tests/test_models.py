@@ -17,6 +17,18 @@ EXPECTED_PARAMS = {
     "resnet50": 23_520_842,
     "wrn-28-10": 36_479_194,
     "densenet121": 6_956_298,
+    # feature denoising (three RobNet blocks, four ResNet ones, each theta, phi and a 1x1 projection)
+    "resnet18-denoise": 11_870_282,
+    "robnet-large-denoise": 7_713_622,
+    # the ImageNet table (torchvision's counts, the test below checks)
+    "resnet50-imagenet": 25_557_032,
+    "resnet101-imagenet": 44_549_160,
+    "resnet152-imagenet": 60_192_808,
+    # the other data sets' table: classifiers of 100 and 200 classes
+    "resnet18-svhn": 11_173_962, "resnet18-cifar100": 11_220_132, "resnet18-tiny-imagenet": 11_271_432,
+    "resnet50-svhn": 23_520_842, "resnet50-cifar100": 23_705_252, "resnet50-tiny-imagenet": 23_910_152,
+    "robnet-large-svhn": 6_842_710, "robnet-large-cifar100": 6_894_640, "robnet-large-tiny-imagenet": 6_952_340,
+    "robnet-free-cifar100": 5_491_720, "robnet-free-tiny-imagenet": 5_549_420,
 }
 
 
@@ -91,3 +103,57 @@ def test_create_model_overrides_and_errors():
         create_model("robnet-small")
     with pytest.raises(ValueError, match="bad arguments"):
         create_model("resnet18", depth=3)
+
+
+@pytest.mark.parametrize("depth", [50, 101, 152])
+def test_the_imagenet_resnets_are_the_standard_ones_and_the_paper_counts_their_backbones(depth):
+    import torchvision
+
+    ours = _on_meta(f"resnet{depth}-imagenet")
+    with torch.device("meta"):
+        reference = getattr(torchvision.models, f"resnet{depth}")()
+    assert count_parameters(ours) == count_parameters(reference)
+    backbone = count_parameters(ours) - count_parameters(ours.get_classifier())
+    paper = REGISTRY[f"resnet{depth}-imagenet"].paper_params
+    assert abs(backbone - paper) / paper < 0.001  # 23.52M / 42.52M / 58.16M: without the 1000-way classifier
+
+
+def test_denoising_blocks_start_as_the_identity_and_refuse_what_does_not_exist():
+    from robnetzoo.errors import InvalidInput
+
+    torch.manual_seed(0)
+    plain = create_model("robnet-large", C=4, layers=3).eval()
+    for mode in ("gaussian", "dot", "mean"):
+        denoised = create_model("robnet-large", C=4, layers=3, denoise=mode).eval()
+        state = {k: v for k, v in denoised.state_dict().items() if not k.startswith("denoise.")}
+        plain.load_state_dict(state)
+        x = torch.rand(2, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.equal(plain(x), denoised(x)), mode  # zero-initialised projection: identity at start
+            torch.nn.init.normal_(denoised.denoise["stage2"].project.weight, std=0.1)
+            assert not torch.equal(plain(x), denoised(x)), mode  # and a real operation once trained
+    with pytest.raises(InvalidInput, match="no stage 'layer9' to denoise after; its stages are layer1"):
+        create_model("resnet18", denoise={"mode": "gaussian", "stages": ["layer9"]})
+    with pytest.raises(InvalidInput, match="unknown denoising operation 'median'"):
+        create_model("robnet-large", C=4, layers=3, denoise="median")
+
+
+def test_a_denoising_robnet_trains_on_digits_and_exports_with_parity(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from robnetzoo.export.onnx import export_onnx
+    from robnetzoo.export.parity import parity
+    from robnetzoo.export.runtimes import OnnxRuntimeTarget
+    from robnetzoo.hub import load_folder
+    from robnetzoo.search.runs import train_run
+    from tests.support import tiny_recipe
+
+    recipe = tiny_recipe().with_overrides(epochs=1, train_examples=64, validation_size=32)
+    train_run("robnet-large-denoise", dataset="digits", recipe=recipe, output=tmp_path / "run", width=4, layers=3,
+              seed=0, eval_n=16)
+    model = load_folder(tmp_path / "run")
+    assert model.zoo_config.arch_args["denoise"] == "gaussian" and set(model.denoise) == {"stage1", "stage2", "stage3"}
+    assert all(block.project.weight.abs().sum() > 0 for block in model.denoise.values())  # trained off the identity
+    exported = export_onnx(model, tmp_path / "model.onnx")
+    images, labels = __import__("robnetzoo").load_dataset("digits").batch(0, 8)
+    report = parity(model, OnnxRuntimeTarget(exported.path, model=model), images, labels)
+    assert report["clean"]["max_abs_diff"] <= 1e-4 and report["adversarial"]["top1_agreement"] == 100.0

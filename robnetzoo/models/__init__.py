@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import InvalidInput
 from .densenet import densenet121
-from .resnet import resnet18, resnet50
+from .resnet import resnet18, resnet50, resnet101, resnet152
 from .robnet import RobNet
 from .wide_resnet import wrn_28_10
 
@@ -21,6 +21,8 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "robnet": RobNet,
     "resnet18": resnet18,
     "resnet50": resnet50,
+    "resnet101": resnet101,
+    "resnet152": resnet152,
     "wrn-28-10": wrn_28_10,
     "densenet121": densenet121,
 }

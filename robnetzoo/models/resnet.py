@@ -1,12 +1,22 @@
-"""CIFAR ResNets (3x3 stem, no max-pool), the paper's ResNet-18/50 baselines."""
+"""ResNets: the CIFAR variant (3x3 stem, no max-pool) of the paper's ResNet-18/50 baselines,
+and the standard ImageNet ones (``stem="imagenet"``: 7x7 stride-2 stem and a max-pool) of its
+ImageNet table. ``denoise`` adds feature denoising blocks after residual stages
+(``models.denoise``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import InvalidInput
+
+from .denoise import denoise_blocks, denoise_settings
 from .head import ClassifierHead
+
+STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
 class BasicBlock(nn.Module):
@@ -55,13 +65,20 @@ def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
 class ResNet(ClassifierHead, nn.Module):
     head_name = "linear"
 
-    def __init__(self, block: str, num_blocks: list[int], num_classes: int = 10) -> None:
+    def __init__(self, block: str, num_blocks: list[int], num_classes: int = 10, stem: str = "cifar",
+                 denoise: Any = None) -> None:
         super().__init__()
+        if stem not in ("cifar", "imagenet"):
+            raise InvalidInput(f"unknown stem {stem!r}; use 'cifar' or 'imagenet'")
         block_type = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        self.stem_type = stem
+        if stem == "cifar":
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        else:  # torchvision's: 7x7 stride 2, then a 3x3 stride-2 max-pool in forward_features
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         c_in = 64
-        stages = []
+        stages, widths = [], {}
         for index, (planes, count) in enumerate(zip((64, 128, 256, 512), num_blocks)):
             blocks = []
             for b in range(count):
@@ -69,17 +86,33 @@ class ResNet(ClassifierHead, nn.Module):
                 blocks.append(block_type(c_in, planes, stride))
                 c_in = planes * block_type.expansion
             stages.append(nn.Sequential(*blocks))
+            widths[STAGES[index]] = c_in
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.denoise = denoise_blocks(denoise_settings(denoise, STAGES), widths)
         self.init_head(c_in, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
-        return self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        if self.stem_type == "imagenet":
+            out = F.max_pool2d(out, 3, 2, 1)
+        for name in STAGES:
+            out = getattr(self, name)(out)
+            if name in self.denoise:
+                out = self.denoise[name](out)
+        return out
 
 
-def resnet18(num_classes: int = 10) -> ResNet:
-    return ResNet("basic", [2, 2, 2, 2], num_classes)
+def resnet18(num_classes: int = 10, stem: str = "cifar", denoise: Any = None) -> ResNet:
+    return ResNet("basic", [2, 2, 2, 2], num_classes, stem, denoise)
 
 
-def resnet50(num_classes: int = 10) -> ResNet:
-    return ResNet("bottleneck", [3, 4, 6, 3], num_classes)
+def resnet50(num_classes: int = 10, stem: str = "cifar", denoise: Any = None) -> ResNet:
+    return ResNet("bottleneck", [3, 4, 6, 3], num_classes, stem, denoise)
+
+
+def resnet101(num_classes: int = 1000, stem: str = "imagenet", denoise: Any = None) -> ResNet:
+    return ResNet("bottleneck", [3, 4, 23, 3], num_classes, stem, denoise)
+
+
+def resnet152(num_classes: int = 1000, stem: str = "imagenet", denoise: Any = None) -> ResNet:
+    return ResNet("bottleneck", [3, 8, 36, 3], num_classes, stem, denoise)

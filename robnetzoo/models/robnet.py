@@ -8,7 +8,7 @@ The ImageNet variant replaces the 3x3 stem by DARTS' two-stage stride-8 stem.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -16,7 +16,10 @@ from torch import nn
 from ..errors import InvalidInput
 from ..genotype import STEPS, Genotype, as_genotype, edge_inputs
 from ..ops import FactorizedReduce, ReLUConvBN, Zero, make_op
+from .denoise import denoise_blocks, denoise_settings
 from .head import ClassifierHead
+
+STAGES = ("stage1", "stage2", "stage3")  # the groups of cells between reductions (denoise places)
 
 MULTIPLIER = 4  # the cell output concatenates the last four states
 
@@ -105,6 +108,8 @@ class RobNet(ClassifierHead, nn.Module):
         layers: number of cells; reductions at ``layers // 3`` and ``2 * layers // 3``.
         num_classes: classifier outputs.
         stem: ``"cifar"`` (3x3 conv to ``3 * C``) or ``"imagenet"`` (stride-8 two-stage stem).
+        denoise: feature denoising blocks after groups of cells (``models.denoise``): None, a
+            mode name, or ``{"mode": ..., "stages": [...]}`` of ``stage1``-``stage3``.
     """
 
     def __init__(
@@ -114,6 +119,7 @@ class RobNet(ClassifierHead, nn.Module):
         layers: int = 20,
         num_classes: int = 10,
         stem: str = "cifar",
+        denoise: Any = None,
     ) -> None:
         super().__init__()
         genotype = as_genotype(genotype)
@@ -149,9 +155,14 @@ class RobNet(ClassifierHead, nn.Module):
             reduction_prev = True
 
         self.cells = nn.ModuleList()
+        widths: dict[str, int] = {}
+        self.stage_ends = {layers // 3 - 1: "stage1", 2 * layers // 3 - 1: "stage2", layers - 1: "stage3"}
         for layer, shape in enumerate(cell_plan(c_prev_prev, c_prev, c_curr, layers, reduction_prev)):
             self.cells.append(Cell(genotype.cell_for_layer(layer, layers), *shape))
             c_prev = MULTIPLIER * shape[2]
+            if layer in self.stage_ends:
+                widths[self.stage_ends[layer]] = c_prev
+        self.denoise = denoise_blocks(denoise_settings(denoise, STAGES), widths)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.init_head(c_prev, num_classes)
 
@@ -176,6 +187,9 @@ class RobNet(ClassifierHead, nn.Module):
         else:
             s0 = self.stem0(x)
             s1 = self.stem1(s0)
-        for cell in self.cells:
+        for layer, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1)
+            stage = self.stage_ends.get(layer)
+            if stage is not None and stage in self.denoise:
+                s1 = self.denoise[stage](s1)
         return s1

@@ -78,3 +78,21 @@ def test_info_draws_any_robnet_and_refuses_other_models(tmp_path, capsys):
     assert main(["info", "robnet-large", "--draw", str(svg)]) == 2  # never overwritten without --overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert main(["info", "robnet-large", "--draw", str(tmp_path / "x.pdf")]) == 2
+
+
+def test_models_groups_by_data_set_with_each_tables_paper_columns(capsys):
+    import json
+
+    from robnetzoo.cli.app import main
+
+    assert main(["models", "--dataset", "imagenet", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["name"] for r in rows) == ["resnet101-imagenet", "resnet152-imagenet", "resnet50-imagenet",
+                                               "robnet-large-imagenet"]
+    assert all(set(r["paper"]) == {"natural", "pgd10", "pgd20", "pgd100"} for r in rows)
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    titles = [line.strip().split(":")[0] for line in out.splitlines() if "robnetzoo models (paper" in line]
+    assert titles == ["cifar10", "imagenet", "svhn", "cifar100", "tiny-imagenet"] and "paper pgd10" in out
+    assert main(["models", "--dataset", "mnist"]) == 2
+    assert "unknown dataset 'mnist'" in capsys.readouterr().err

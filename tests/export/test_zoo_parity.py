@@ -1,7 +1,8 @@
 """Every registry architecture exports to ONNX and matches torch (fp32: max |logit difference|
 <= 1e-4, 100% top-1 agreement) on clean and adversarial inputs. Small versions of each, built
 by the same code: RobNets at C=2 with 3 layers (robnet-free: its first 3 cells), the baselines
-with one block per stage; BatchNorm statistics are randomised so that folding is really
+with one block per stage (the ImageNet stem, denoising blocks and class counts as their entries
+say); BatchNorm statistics are randomised so that folding is really
 exercised. Names that share an architecture at this size (robnet-large and -v2 differ only in
 width and depth; robnet-free and -free-svhn only in data) are exported once. robnet-small and
 -medium are whatever genotype the search picks: a sampled one with '00' edges stands in. The
@@ -28,12 +29,15 @@ def searched_genotype():
 
 
 def architecture_key(name: str) -> tuple:
-    """What decides the small model's graph: names with the same key export the same graph."""
+    """What decides the small model's graph: names with the same key export the same graph (the
+    class count and the image size change shapes, not the graph: one export stands for them)."""
     if get_entry(name).origin == "awaiting-search":
         return ("robnet", "searched genotype")
     config = get_entry(name).config
     args = config.arch_args
-    return (config.arch, str(args.get("genotype")), args.get("stem"), tuple(config.input_size))
+    family = {"resnet101": "resnet50", "resnet152": "resnet50"}.get(config.arch, config.arch)  # bottleneck ResNets
+    return (family, str(args.get("genotype")), args.get("stem"), str(args.get("denoise")),
+            config.input_size[-1] > 64)
 
 
 def architectures() -> list[list[str]]:
@@ -48,14 +52,23 @@ def small_model(name: str) -> torch.nn.Module:
     from robnetzoo.models.resnet import ResNet
     from robnetzoo.models.wide_resnet import WideResNet
 
+    config = get_entry(name).config
+    args = dict(config.arch_args) if config is not None else {}
+    classes = args.get("num_classes", 10)
     baselines = {
-        "resnet18": lambda: ResNet("basic", [1, 1, 1, 1]),
-        "resnet50": lambda: ResNet("bottleneck", [1, 1, 1, 1]),
-        "wrn-28-10": lambda: WideResNet(10, 2),
-        "densenet121": lambda: DenseNet((2, 2, 2, 2), growth=8),
+        "resnet18": lambda: ResNet("basic", [1, 1, 1, 1], classes, args.get("stem", "cifar"), args.get("denoise")),
+        "resnet50": lambda: ResNet("bottleneck", [1, 1, 1, 1], classes, args.get("stem", "cifar")),
+        "resnet101": lambda: ResNet("bottleneck", [1, 1, 1, 1], classes, "imagenet"),
+        "resnet152": lambda: ResNet("bottleneck", [1, 1, 1, 1], classes, "imagenet"),
+        "wrn-28-10": lambda: WideResNet(10, 2, classes),
+        "densenet121": lambda: DenseNet((2, 2, 2, 2), growth=8, num_classes=classes),
     }
-    if name in baselines:
-        return baselines[name]()
+    if config is not None and config.arch in baselines:
+        model = baselines[config.arch]()
+        from robnetzoo.config import attach_config
+
+        attach_config(model, config)  # its input size (224 for the ImageNet stem) travels with it
+        return model
     overrides: dict = {"C": 2, "layers": 3}
     if get_entry(name).origin == "awaiting-search":
         overrides["genotype"] = searched_genotype()
@@ -118,8 +131,8 @@ def test_every_registry_architecture_exports_with_fp32_parity(names, tmp_path):
 
 
 def robnet_sums(model: torch.nn.Module) -> int:
-    """Additions a RobNet's cells need: each node sums its non-'00' input edges, and an '11'
-    edge (both operations) sums its two."""
+    """Additions a RobNet needs: each node of a cell sums its non-'00' input edges, an '11'
+    edge (both operations) sums its two, and a denoising block adds its residual."""
     from robnetzoo.genotype import as_genotype
 
     args = model.zoo_config.arch_args
@@ -130,7 +143,7 @@ def robnet_sums(model: torch.nn.Module) -> int:
             edges = cell[start : start + inputs]
             sums += max(sum(code != "00" for code in edges) - 1, 0) + sum(code == "11" for code in edges)
             start += inputs
-    return sums
+    return sums + len(model.denoise)  # each denoising block adds its residual
 
 
 @pytest.mark.slow

@@ -138,22 +138,15 @@ def test_denoising_blocks_start_as_the_identity_and_refuse_what_does_not_exist()
         create_model("robnet-large", C=4, layers=3, denoise="median")
 
 
-def test_a_denoising_robnet_trains_on_digits_and_exports_with_parity(tmp_path):
-    pytest.importorskip("onnxruntime")
-    from robnetzoo.export.onnx import export_onnx
-    from robnetzoo.export.parity import parity
-    from robnetzoo.export.runtimes import OnnxRuntimeTarget
+def test_a_denoising_robnet_trains_on_digits(tmp_path):
+    """Training moves the blocks off the identity (their export parity: tests/export/test_zoo_parity.py)."""
     from robnetzoo.hub import load_folder
     from robnetzoo.search.runs import train_run
     from tests.support import tiny_recipe
 
-    recipe = tiny_recipe().with_overrides(epochs=1, train_examples=64, validation_size=32)
+    recipe = tiny_recipe().with_overrides(epochs=1, train_examples=32, validation_size=16, validation_attack="pgd2")
     train_run("robnet-large-denoise", dataset="digits", recipe=recipe, output=tmp_path / "run", width=4, layers=3,
-              seed=0, eval_n=16)
+              seed=0, eval_n=8)
     model = load_folder(tmp_path / "run")
     assert model.zoo_config.arch_args["denoise"] == "gaussian" and set(model.denoise) == {"stage1", "stage2", "stage3"}
     assert all(block.project.weight.abs().sum() > 0 for block in model.denoise.values())  # trained off the identity
-    exported = export_onnx(model, tmp_path / "model.onnx")
-    images, labels = __import__("robnetzoo").load_dataset("digits").batch(0, 8)
-    report = parity(model, OnnxRuntimeTarget(exported.path, model=model), images, labels)
-    assert report["clean"]["max_abs_diff"] <= 1e-4 and report["adversarial"]["top1_agreement"] == 100.0

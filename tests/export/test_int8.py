@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 
 from robnetzoo.cli.app import main  # noqa: E402
 
-PARITY_N = 96
+PARITY_N = 64
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def exported(digits_model, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("int8") / "export"
     report = export_model(digits_model, folder, precisions=("fp32", "fp16", "int8"), calibration_data="digits",
-                          calibration_n=128, parity_n=PARITY_N, quantization_debug=True)
+                          calibration_n=64, parity_n=PARITY_N, quantization_debug=True)
     return folder, report
 
 

@@ -271,33 +271,46 @@ _ENTRIES += [
         description="RobNet-large with a feature denoising block after each group of cells",
     ),
 ]
-for _depth, _paper_row, _params in (("50", (60.20, 32.76, 31.87, 31.81), 23_520_000),
-                                    ("101", (63.34, 35.38, 34.40, 34.32), 42_520_000),
-                                    ("152", (64.44, 36.99, 36.04, 35.99), 58_160_000)):
-    _ENTRIES.append(ModelEntry(
-        f"resnet{_depth}-imagenet",
-        _config(f"resnet{_depth}-imagenet", f"resnet{_depth}", dataset="imagenet", num_classes=1000,
-                input_size=(3, 224, 224), stem="imagenet"),
-        paper=dict(zip(("natural", "pgd10", "pgd20", "pgd100"), _paper_row)),
-        paper_params=_params,  # the paper's count is the backbone's, without the 1000-way classifier
-        origin="baseline",
-        description=f"ResNet-{_depth}, the standard ImageNet network (7x7 stem, max-pool), 224x224",
-    ))
-for _base, _row in _OTHER_TABLE.items():
-    for (_dataset, (_classes, _size)), _pgd100 in zip(OTHER_DATASETS.items(), _row):
-        _name = f"{_base}-{_dataset}"
-        if _name == "robnet-free-svhn":  # the authors released this one: its entry above
-            continue
-        _shape = {"dataset": _dataset, "num_classes": _classes, "input_size": (3, _size, _size)}
-        _ENTRIES.append(ModelEntry(
-            _name,
-            robnet_config(_name, _LARGE if _base == "robnet-large" else ROBNET_FREE_CELLS, **_shape)
-            if _base.startswith("robnet") else _config(_name, _base, **_shape),
-            paper={"pgd100": _pgd100},
+
+
+def _imagenet_resnets() -> list[ModelEntry]:
+    """The paper's ImageNet table's ResNets: the standard networks, 224x224."""
+    entries = []
+    for depth, row, params in (("50", (60.20, 32.76, 31.87, 31.81), 23_520_000),
+                               ("101", (63.34, 35.38, 34.40, 34.32), 42_520_000),
+                               ("152", (64.44, 36.99, 36.04, 35.99), 58_160_000)):
+        entries.append(ModelEntry(
+            f"resnet{depth}-imagenet",
+            _config(f"resnet{depth}-imagenet", f"resnet{depth}", dataset="imagenet", num_classes=1000,
+                    input_size=(3, 224, 224), stem="imagenet"),
+            paper=dict(zip(("natural", "pgd10", "pgd20", "pgd100"), row)),
+            paper_params=params,  # the paper's count is the backbone's, without the 1000-way classifier
             origin="baseline",
-            description=f"{_base} on {_dataset} ({_classes} classes, {_size}x{_size}"
-                        + (", the CIFAR stem" if _size != 32 else "") + ")",
+            description=f"ResNet-{depth}, the standard ImageNet network (7x7 stem, max-pool), 224x224",
         ))
+    return entries
+
+
+def _other_data_sets() -> list[ModelEntry]:
+    """The paper's table of SVHN, CIFAR-100 and Tiny-ImageNet (PGD-100), one row per figure."""
+    entries = []
+    for base, row in _OTHER_TABLE.items():
+        for (dataset, (classes, size)), pgd100 in zip(OTHER_DATASETS.items(), row):
+            name = f"{base}-{dataset}"
+            if name == "robnet-free-svhn":  # the authors released this one: its entry above
+                continue
+            shape = {"dataset": dataset, "num_classes": classes, "input_size": (3, size, size)}
+            config = (robnet_config(name, _LARGE if base == "robnet-large" else ROBNET_FREE_CELLS, **shape)
+                      if base.startswith("robnet") else _config(name, base, **shape))
+            entries.append(ModelEntry(
+                name, config, paper={"pgd100": pgd100}, origin="baseline",
+                description=f"{base} on {dataset} ({classes} classes, {size}x{size}"
+                            + (", the CIFAR stem" if size != 32 else "") + ")",
+            ))
+    return entries
+
+
+_ENTRIES += _imagenet_resnets() + _other_data_sets()
 
 REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
 

@@ -40,6 +40,15 @@ def parse_eps(text: str | float) -> float:
         raise InvalidInput(f"eps {text!r} is not a number; write 8/255 or 0.0314") from None
 
 
+def eps_text(eps: float, norm: str = "Linf") -> str:
+    """A radius as people write it: ``8/255`` for whole grey levels of an L-inf radius, else
+    the plain number (``ThreatModel.eps_text``; also for radii not yet tied to a threat model)."""
+    levels = eps * 255
+    if norm == "Linf" and abs(levels - round(levels)) < 1e-6:
+        return f"{round(levels)}/255"
+    return f"{eps:.4g}"
+
+
 @dataclass(frozen=True)
 class ThreatModel:
     """A norm (``"Linf"`` or ``"L2"``) and a radius ``eps`` in that norm, for pixels in [0, 1]."""
@@ -89,10 +98,7 @@ class ThreatModel:
 
     def eps_text(self) -> str:
         """``8/255`` for whole levels of an L-inf radius, else the plain number."""
-        levels = self.eps * 255
-        if self.norm == "Linf" and abs(levels - round(levels)) < 1e-6:
-            return f"{round(levels)}/255"
-        return f"{self.eps:.4g}"
+        return eps_text(self.eps, self.norm)
 
     def __str__(self) -> str:
         return f"{self.norm} eps={self.eps_text()}"

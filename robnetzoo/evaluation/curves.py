@@ -14,12 +14,12 @@ its Wilson interval shaded (matplotlib, imported only there).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 from .._io import atomic_write, read_json, write_json
 from ..errors import InvalidInput, option
+from ..threat import canonical_norm, eps_text
 from .checks import Check, eps_monotone
 from .report import EvalReport
 
@@ -36,22 +36,15 @@ def parse_eps_list(text: str | Sequence[float]) -> list[float]:
     radii = [parse_eps(item) for item in items]
     repeated = sorted({r for r in radii if radii.count(r) > 1})
     if repeated:
-        raise InvalidInput(f"eps {', '.join(_label(r) for r in repeated)} is given more than once", fix="give each radius once")
+        raise InvalidInput(f"eps {', '.join(eps_text(r) for r in repeated)} is given more than once", fix="give each radius once")
     if not radii:
         raise InvalidInput("the eps list is empty", fix="give at least one radius, e.g. 8/255")
     return radii
 
 
-def _label(eps: float) -> str:
-    """8/255 where the radius is a whole number of grey levels, else the decimal."""
-    levels = Fraction(eps).limit_denominator(255)
-    if abs(float(levels) - eps) < 1e-9 and levels.denominator == 255:
-        return f"{levels.numerator}/255"
-    return f"{eps:g}"
-
-
-def file_label(eps: float) -> str:
-    return _label(eps).replace("/", "_")
+def file_label(eps: float, norm: str = "Linf") -> str:
+    """A radius in a file name: ``1_255`` for 1/255."""
+    return eps_text(eps, norm).replace("/", "_")
 
 
 @dataclass
@@ -74,7 +67,7 @@ class RobustnessCurve:
         out = []
         for report in self.reports:
             metrics = {"clean": report.clean_accuracy, **report.robust_accuracy, "worst_case": report.worst_case_accuracy}
-            out.append({"eps": report.eps, "eps_label": _label(report.eps), "n": report.n_examples,
+            out.append({"eps": report.eps, "eps_label": report.threat().eps_text(), "n": report.n_examples,
                         "accuracy": metrics, "intervals_95": {m: list(report.interval(m)) for m in metrics}})
         return out
 
@@ -108,7 +101,8 @@ def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, outp
         raise InvalidInput(f"{folder} is a file; a curve's {option('output')} is a folder (one results file per radius)")
     reports = []
     for radius in sorted(radii):
-        path = folder / f"eps-{file_label(radius)}.json" if folder is not None else None
+        norm = canonical_norm(evaluate_kwargs.get("norm") or "Linf")
+        path = folder / f"eps-{file_label(radius, norm)}.json" if folder is not None else None
         reports.append(evaluate(model, dataset, eps=radius, output=path, resume=resume, overwrite=overwrite,
                                 **evaluate_kwargs))
     curve = RobustnessCurve(reports, [curve_check(reports).to_dict()])
@@ -153,7 +147,7 @@ def compare(paths: Sequence[str | Path], *, force: bool = False) -> list[Robustn
             if mine != theirs:
                 differences.append(f"{Path(path).name} has {what} {theirs}, {Path(paths[0]).name} {mine}")
         if len(curve.reports) == 1 and len(curves[0].reports) == 1 and report.eps != first.eps:
-            differences.append(f"{Path(path).name} has eps {_label(report.eps)}, {Path(paths[0]).name} {_label(first.eps)}")
+            differences.append(f"{Path(path).name} has eps {report.threat().eps_text()}, {Path(paths[0]).name} {first.threat().eps_text()}")
     if differences and not force:
         raise InvalidInput(f"not measured alike: {differences[0]}", fix=f"compare like with like, or pass {option('force', True)} "
                                                                          "to compare anyway (the comparison says so)")

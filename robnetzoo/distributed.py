@@ -78,7 +78,14 @@ def current() -> Context:
 
 
 def launched_by_torchrun() -> bool:
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether a launcher described a process group: torchrun (even of one process, so that a
+    one-GPU job still runs its collectives through NCCL) or any launcher of several."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def backend() -> str | None:
+    """The process group's backend (``nccl``, ``gloo``), or None in one process without one."""
+    return str(torch.distributed.get_backend()) if _initialised() else None
 
 
 def init_from_env(device: str | torch.device | None = None) -> Context:

@@ -255,7 +255,7 @@ def train_run(
 
     extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]
                       "validation_seed": VALIDATION_SEED}, "world_size": context.world_size,
-             "data_root": None if data_root is None else str(Path(data_root).resolve())}
+             "backend": distributed.backend(), "data_root": None if data_root is None else str(Path(data_root).resolve())}
     if context.is_main:
         path.mkdir(parents=True, exist_ok=True)
         recipe.save(path / RECIPE_FILE)

@@ -397,7 +397,8 @@ def _report(
             "images_per_second": {name: (n / seconds[name] if seconds[name] > 0 else None) for name in names},
         },
         settings={
-            "device": str(device), "batch_size": batch_size, "world_size": context.world_size, "seed": seed, "cascade": cascade,
+            "device": str(device), "batch_size": batch_size, "world_size": context.world_size,
+            "backend": distributed.backend(), "seed": seed, "cascade": cascade,
             "precision": precision, **applied,
             "source": None if crafter is None else {"model": crafter.name, "fingerprint": crafter.fingerprint},
             "transfer": [plan.name for plan in plans if plan.transfer],

@@ -211,6 +211,37 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
 
 
+def write_synthetic_cifar10(root: str | Path, n_train_per_batch: int = 4, n_test: int = 6, *, seed: int = 0) -> Path:
+    """Random images and labels in CIFAR-10's on-disk format (torchvision's pickled batches,
+    ``root/cifar-10-batches-py``), read back by ``load_dataset("cifar10", root=root)``.
+
+    For runs that must go through the real CIFAR-10 reader without the data set: the
+    paper-scale timings and the tests. ``root`` is returned; an existing batches folder is
+    never overwritten (FileExistsError).
+    """
+    root = Path(root)
+    folder = root / _CIFAR_FILES["cifar10"][0]
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+
+    def batch(n: int) -> dict:
+        return {
+            b"batch_label": b"synthetic",
+            b"labels": [int(x) for x in rng.integers(0, 10, n)],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"filenames": [f"{i}.png".encode() for i in range(n)],
+        }
+
+    for name in _CIFAR_FILES["cifar10"][1]:
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch(n_train_per_batch), handle, protocol=2)
+    with open(folder / "test_batch", "wb") as handle:
+        pickle.dump(batch(n_test), handle, protocol=2)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle, protocol=2)
+    return root
+
+
 def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, list[int]]:
     with open(path, "rb") as handle:
         batch = _ArrayUnpickler(handle, encoding="bytes").load()

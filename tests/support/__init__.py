@@ -6,10 +6,8 @@ built-in digits, and the tiny search and training settings. The loopback Hub is 
 from __future__ import annotations
 
 import collections
-import pickle
 from pathlib import Path
 
-import numpy as np
 import torch
 
 
@@ -38,26 +36,9 @@ def randomise_bn(model: torch.nn.Module) -> None:
 
 def write_cifar10(root: Path, n_train_per_batch: int = 4, n_test: int = 6) -> Path:
     """torchvision's on-disk CIFAR-10 format: pickled dicts with bytes keys."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
+    from robnetzoo.data import write_synthetic_cifar10
 
-    def batch(n: int) -> dict:
-        return {
-            b"batch_label": b"synthetic",
-            b"labels": [int(x) for x in rng.integers(0, 10, n)],
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [f"{i}.png".encode() for i in range(n)],
-        }
-
-    for i in range(1, 6):
-        with open(folder / f"data_batch_{i}", "wb") as handle:
-            pickle.dump(batch(n_train_per_batch), handle, protocol=2)
-    with open(folder / "test_batch", "wb") as handle:
-        pickle.dump(batch(n_test), handle, protocol=2)
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, handle, protocol=2)
-    return root
+    return write_synthetic_cifar10(root, n_train_per_batch, n_test)
 
 
 def train_digits_model(epochs: int = 3, seed: int = 0):

@@ -9,7 +9,11 @@ evaluation of the test set, where robnetzoo.evaluate also skips clean-misclassif
 and stops attacking an example once it is broken. Robust accuracies are printed beside the
 speeds: ours must be equal or lower (stronger), never bought with a weaker attack.
 
-    python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--json FILE (default: benchmarks/results/)]
+On CUDA, Part A adds our attack under bf16 autocast (``precision="bf16"``) beside fp32.
+``--smoke`` shrinks everything (a 3-cell, width-4 model; 32 training and 4 test images) to
+check the script runs end to end (``tools/gpu_check.py --tiny``); its figures mean nothing.
+
+    python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--smoke] [--json FILE (default: benchmarks/results/)]
 """
 
 from __future__ import annotations
@@ -64,11 +68,11 @@ def timed(fn, device, repeats=1):
     return (time.perf_counter() - begin) / repeats
 
 
-def part_a(device, batch, steps, repeats):
+def part_a(device, batch, steps, repeats, sizes):
     import torchattacks
 
     torch.manual_seed(0)
-    model = robnetzoo.create_model("robnet-large").to(device).eval()
+    model = robnetzoo.create_model("robnet-large", **sizes).to(device).eval()
     images = torch.rand(batch, 3, 32, 32, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
     fast = prepare_for_attack(model, device).module
@@ -79,6 +83,11 @@ def part_a(device, batch, steps, repeats):
     channels_last = images.contiguous(memory_format=torch.channels_last)
     results = {
         "robnetzoo": timed(lambda: ours.run(channels_last, labels, early_stop=False), device, repeats),
+    }
+    if device.type == "cuda":
+        ours_bf16 = attacks.build("pgd", fast, eps=EPS, alpha=ALPHA, steps=steps, precision="bf16")
+        results["robnetzoo, bf16 autocast"] = timed(lambda: ours_bf16.run(channels_last, labels, early_stop=False), device, repeats)
+    results |= {
         "robnetzoo, no folding/channels_last": timed(lambda: ours_plain.run(images, labels, early_stop=False), device, repeats),
         "torchattacks": timed(lambda: theirs(images, labels), device, repeats),
         "reference loop": timed(lambda: reference_pgd(model, images, labels, EPS, ALPHA, steps, generator), device, repeats),
@@ -86,7 +95,7 @@ def part_a(device, batch, steps, repeats):
     return {name: batch * steps / seconds for name, seconds in results.items()}  # image-steps/s
 
 
-def train_digits(device, epochs=3, adversarial=False):
+def train_digits(device, epochs=3, adversarial=False, n_train=None):
     """A small RobNet on digits; ``adversarial`` uses fast FGSM training (random start,
     step 1.25 eps, Wong et al. 2020) at eps 8/255 so that examples survive PGD."""
     from robnetzoo.config import ModelConfig, build_model
@@ -97,6 +106,8 @@ def train_digits(device, epochs=3, adversarial=False):
                          10, "digits", (3, 32, 32))
     model = build_model(config).to(device)
     data = load_dataset("digits", "train")
+    if n_train is not None:
+        data = data.head(n_train)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     # fast FGSM = one PGD step of 1.25 eps from a random start, crafted in training mode
     fgsm = attacks.build("pgd", model, eps=EPS, alpha=1.25 * EPS, steps=1, random_start=True, mode="keep", validate=False)
@@ -115,10 +126,12 @@ def train_digits(device, epochs=3, adversarial=False):
     return model.eval()
 
 
-def part_b(device, batch, eps, model):
+def part_b(device, batch, eps, model, n_test=None):
     import torchattacks
 
     test = load_dataset("digits", "test")
+    if n_test is not None:
+        test = test.head(n_test)
     n = len(test)
 
     def run_ours():
@@ -158,28 +171,37 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="Part A batch (robnet-large)")
     parser.add_argument("--steps", type=int, default=5, help="Part A PGD steps timed (per-step throughput)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
     parser.add_argument("--json", type=Path, default=default_path("attack_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
 
-    a = part_a(device, args.batch, args.steps, args.repeats)
+    sizes = {"C": 4, "layers": 3} if args.smoke else {}
+    if args.smoke:
+        args.batch, args.steps, args.repeats = 2, 1, 1
+    a = part_a(device, args.batch, args.steps, args.repeats, sizes)
     base = a["torchattacks"]
-    print(f"\nA. robnet-large, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs torchattacks)")
+    print(f"\nA. robnet-large {sizes or ''}, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs torchattacks)")
     for name, rate in a.items():
         print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}")
 
-    report = {"device": str(device), "torch": torch.__version__, "part_a": a, "part_b": {}}
+    report = {"device": str(device), "torch": torch.__version__, "smoke": args.smoke, "batch": args.batch,
+              "part_a": a, "part_b": {}}
     cases = [("standard training", "8/255", 8 / 255, False), ("standard training", "2/255", 2 / 255, False),
              ("fast-FGSM adversarial training", "8/255", 8 / 255, True)]
+    if args.smoke:
+        cases = cases[-1:]
     models = {}
     for training, eps_name, eps, adversarial in cases:
         if adversarial not in models:
-            models[adversarial] = train_digits(device, epochs=5 if adversarial else 3, adversarial=adversarial)
-        b = part_b(device, 120, eps, models[adversarial])
+            epochs = 1 if args.smoke else 5 if adversarial else 3
+            models[adversarial] = train_digits(device, epochs=epochs, adversarial=adversarial, n_train=32 if args.smoke else None)
+        b = part_b(device, 120, eps, models[adversarial], n_test=4 if args.smoke else None)
         report["part_b"][f"{training}, eps {eps_name}"] = b
         base = b["torchattacks loop"]["images_per_s"]
-        print(f"\nB. digits RobNet (C=8, 3 layers, {training}), whole PGD-20 evaluation of 360 test images, eps {eps_name}")
+        n_test = 4 if args.smoke else 360
+        print(f"\nB. digits RobNet (C=8, 3 layers, {training}), whole PGD-20 evaluation of {n_test} test images, eps {eps_name}")
         for name, row in b.items():
             print(f"  {name:38s} {row['images_per_s']:8.1f} img/s   x{row['images_per_s'] / base:.2f}   robust {row['robust_accuracy']:.2f}%")
     if args.json:

@@ -3,12 +3,18 @@ same model: torch eager (NCHW and channels_last), torch with BatchNorm folded, O
 (the shipped export, the export without the FactorizedReduce rewrite, whole batches, and the
 sweep of sub-batches at the largest batch that chose ``OnnxRuntimeTarget``'s default), ONNX
 Runtime int8 (the shipped per-channel graph with uint8 activations, and the int8-activation
-graph it replaced), AOTInductor; with ``--device cuda`` also ONNX Runtime's CUDA provider (where
-onnxruntime-gpu is installed) and TensorRT engines (where TensorRT is installed).
+graph it replaced), AOTInductor. With ``--device cuda``: torch eager, BN folded and AOTInductor
+on the GPU, ONNX Runtime's CUDA provider (where onnxruntime-gpu is installed) and TensorRT
+engines (where TensorRT is installed); ONNX Runtime's CPU sessions are left out there (they
+would measure the GPU machine's CPU).
 
     python benchmarks/runtime_throughput.py [--model robnet-large] [--width C --layers L]
         [--batch 1 --batch 8 --batch 64] [--seconds 3] [--sub-batch 16 --sub-batch 32]
-        [--skip-aoti] [--device cuda] [--json FILE (default: benchmarks/results/)]
+        [--skip-aoti] [--device cuda] [--smoke] [--json FILE (default: benchmarks/results/)]
+
+``--smoke`` measures a width-4, 3-cell model at batch 2 for 0.1 s per runtime, without
+AOTInductor and the graphs the shipped ones replaced, to check the script runs end to end
+(``tools/gpu_check.py --tiny``); its figures mean nothing.
 
 For each runtime and batch: images per second, the ratio to torch eager (NCHW) at that batch,
 latency percentiles per call (p50 / p90 / p99, ms) and the peak resident memory that running
@@ -88,7 +94,7 @@ def measure(run: Callable[[torch.Tensor], object], batch: int, seconds: float, d
             "peak_added_mb": (peak - before) / 1024 if peak is not None and before is not None else None}
 
 
-def gpu_runners(onnx_path: Path, fp16_path: Path, int8_path: Path, folder: Path, device: str) -> dict:
+def gpu_runners(onnx_path: Path, fp16_path: Path, int8_graph: Callable[[], Path], folder: Path, device: str) -> dict:
     """ONNX Runtime's CUDA provider and TensorRT engines, where installed (said when not)."""
     import onnxruntime
 
@@ -106,10 +112,34 @@ def gpu_runners(onnx_path: Path, fp16_path: Path, int8_path: Path, folder: Path,
         return runners
     from robnetzoo.export.tensorrt import TensorRTTarget, build_engine
 
-    for precision, path in (("fp32", onnx_path), ("fp16", fp16_path), ("int8", int8_path)):
+    for precision, path in (("fp32", onnx_path), ("fp16", fp16_path), ("int8", int8_graph())):
         engine = build_engine(path, folder / f"model-{precision}.engine", precision=precision, device=device)
         runners[f"tensorrt {precision}"] = TensorRTTarget(engine.path, device=device).logits
     return runners
+
+
+def cpu_onnx_targets(model: torch.nn.Module, onnx_path: Path, int8_path: Path, calibration: torch.Tensor,
+                     folder: Path, replaced: bool = True) -> dict[str, Any]:
+    """ONNX Runtime's CPU sessions: the shipped graphs and (``replaced``) the ones they replaced, whole batches."""
+    from robnetzoo.export.onnx import export_onnx
+    from robnetzoo.export.precision import to_int8
+    from robnetzoo.export.runtimes import OnnxRuntimeTarget
+
+    shipped = {"onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
+               "onnxruntime int8": OnnxRuntimeTarget(int8_path, sub_batch=None)}
+    if not replaced:
+        return shipped
+    unmerged = timed("ONNX export without the FactorizedReduce rewrite",
+                     lambda: export_onnx(model, folder / "unmerged.onnx", merge_reduce=False).path)
+    int8_acts = timed("int8 (per tensor, int8 activations: the earlier graph)",
+                      lambda: to_int8(onnx_path, folder / "model-int8-acts.onnx", calibration,
+                                      int8_activations=True, per_channel=False))
+    return {  # whole batches, one session.run each; the sub-batch sweep follows
+        "onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
+        "onnxruntime fp32, no reduce rewrite": OnnxRuntimeTarget(unmerged, sub_batch=None),
+        "onnxruntime int8": OnnxRuntimeTarget(int8_path, sub_batch=None),
+        "onnxruntime int8, int8 activations": OnnxRuntimeTarget(int8_acts, sub_batch=None),
+    }
 
 
 def timed(label: str, work: Callable[[], Any]) -> Any:
@@ -129,8 +159,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-aoti", action="store_true")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
     parser.add_argument("--json", type=Path, default=default_path("runtime_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
+    if args.smoke:
+        args.width, args.layers, args.batch, args.sub_batch, args.seconds, args.skip_aoti = 4, 3, [2], [1], 0.1, True
     overrides = {k: v for k, v in (("C", args.width), ("layers", args.layers)) if v is not None}
     model = robnetzoo.create_model(args.model, **overrides).eval()
     folded = fold_batchnorm(model)[0].eval().to(args.device)
@@ -145,28 +178,21 @@ def main() -> None:
     runners: dict[str, Callable[[torch.Tensor], object]] = {}
     only_at: dict[str, int] = {}  # runners measured at one batch only (the sub-batch sweep)
     sessions: dict[str, dict[str, Any]] = {}
+    on_cuda = args.device.startswith("cuda")
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         folder = Path(tmp)
         onnx_path = timed("ONNX export", lambda: export_onnx(model, folder / "model.onnx").path)
-        unmerged = timed("ONNX export without the FactorizedReduce rewrite",
-                         lambda: export_onnx(model, folder / "unmerged.onnx", merge_reduce=False).path)
         calibration, _ = take(first_n(load_dataset("digits", "train"), 64), list(range(64)))
-        int8_path = timed("int8 (per channel, uint8 activations)",
-                          lambda: to_int8(onnx_path, folder / "model-int8.onnx", calibration))
-        int8_acts = timed("int8 (per tensor, int8 activations: the earlier graph)",
-                          lambda: to_int8(onnx_path, folder / "model-int8-acts.onnx", calibration,
-                                          int8_activations=True, per_channel=False))
+        def int8_graph() -> Path:
+            return timed("int8 (per channel, uint8 activations)",
+                         lambda: to_int8(onnx_path, folder / "model-int8.onnx", calibration))
+
         runners[BASELINE] = model.to(args.device)
         runners["torch eager, channels_last"] = _channels_last(model, args.device)
         runners["torch, BN folded"] = folded
-        onnx_targets = {
-            # whole batches, one session.run each; the sub-batch sweep follows
-            "onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
-            "onnxruntime fp32, no reduce rewrite": OnnxRuntimeTarget(unmerged, sub_batch=None),
-            "onnxruntime int8": OnnxRuntimeTarget(int8_path, sub_batch=None),
-            "onnxruntime int8, int8 activations": OnnxRuntimeTarget(int8_acts, sub_batch=None),
-        }
-        for sub in sub_batches:
+        onnx_targets = {} if on_cuda else cpu_onnx_targets(model, onnx_path, int8_graph(), calibration, folder,
+                                                           replaced=not args.smoke)
+        for sub in sub_batches if not on_cuda else []:
             if sub < batches[-1]:
                 name = f"onnxruntime fp32, sub-batch {sub}"
                 onnx_targets[name] = OnnxRuntimeTarget(onnx_path, sub_batch=sub)
@@ -174,9 +200,9 @@ def main() -> None:
         for name, target in onnx_targets.items():
             runners[name] = target.logits
             sessions[name] = target.session_options
-        if args.device.startswith("cuda"):
+        if on_cuda:
             fp16_path = to_fp16(onnx_path, folder / "model-fp16.onnx")
-            runners.update(gpu_runners(onnx_path, fp16_path, int8_path, folder, args.device))
+            runners.update(gpu_runners(onnx_path, fp16_path, int8_graph, folder, args.device))
         if not args.skip_aoti:
             from robnetzoo.export.aoti import AotiTarget, export_aoti
 
@@ -189,7 +215,8 @@ def main() -> None:
     where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else host["name"]
     print(f"\n{args.model} {overrides or ''} on {where} ({', '.join(host['flags'] or ['flags unknown'])}), "
           f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}")
-    print(f"onnxruntime session options: {sessions['onnxruntime fp32']}; int8 kernel: {int8_kernel(precise=True)['kernel']}")
+    if "onnxruntime fp32" in sessions:
+        print(f"onnxruntime session options: {sessions['onnxruntime fp32']}; int8 kernel: {int8_kernel(precise=True)['kernel']}")
     header = "".join(f"{f'batch {b} img/s':>15}{'vs eager':>9}{'p50/p99 ms':>14}" for b in batches)
     print(f"{'runtime':<38}{header}{'peak MB':>9}")
     for name, by_batch in results.items():

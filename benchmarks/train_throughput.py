@@ -8,10 +8,13 @@ weights, see the same batches in the same order and follow the same per-step lr,
 accuracies printed beside the speeds say the speed was not bought with a weaker attack.
 
 Part A: a digits RobNet (C=8, 5 cells), one epoch each, then PGD-20 robust accuracy of both on
-the digits test split (``robnetzoo.evaluate``). Part B: full-size robnet-large at batch 32,
-seconds per training step (no accuracy: an untrained model).
+the digits test split (``robnetzoo.evaluate``). Part B: full-size robnet-large at batch 32
+(``--large-batch``), seconds per training step (no accuracy: an untrained model). On CUDA ours
+runs channels_last under bf16 autocast (the engine's default there), the textbook loop fp32.
+``--smoke`` shrinks everything (width 4, 3 cells, 16 training and 4 test images) to check the
+script runs end to end (``tools/gpu_check.py --tiny``); its figures mean nothing.
 
-    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--json FILE (default: benchmarks/results/)]
+    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--large-batch 32] [--smoke] [--json FILE (default: benchmarks/results/)]
 
 Run it alone: another torch process on the same cores slows both many times over.
 """
@@ -104,18 +107,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--large-steps", type=int, default=2, help="timed robnet-large steps (after 1 warm-up)")
+    parser.add_argument("--large-batch", type=int, default=32)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
     parser.add_argument("--json", type=Path, default=default_path("train_throughput"), help="raw figures (default: benchmarks/results/)")
     args = parser.parse_args()
     device = torch.device(args.device)
     results: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                     "machine": platform.processor() or platform.machine()}
+                     "machine": platform.processor() or platform.machine(), "smoke": args.smoke}
+    small = {"C": 4, "layers": 3} if args.smoke else {}
+    if args.smoke:
+        args.large_steps, args.large_batch = 1, 4
 
     # Part A: a digits RobNet, one epoch each, then robust accuracy.
-    recipe = PRESETS["demo"].with_overrides(epochs=1)
+    recipe = PRESETS["demo"].with_overrides(epochs=1, batch_size=8 if args.smoke else None)
     data = load_dataset("digits", "train")
     test = load_dataset("digits", "test")
-    config = derive_config(buildable_config("robnet-large"), dataset="digits", C=8, layers=5, num_classes=10)
+    if args.smoke:
+        data, test = data.head(16), test.head(4)
+    config = derive_config(buildable_config("robnet-large"), dataset="digits", num_classes=10, **({"C": 8, "layers": 5} | small))
     torch.manual_seed(0)
     ours_model = build_model(config)
     textbook_model = build_model(config)
@@ -137,8 +147,10 @@ def main() -> None:
 
     # Part B: full-size robnet-large, batch 32: per-step speed only.
     if not args.skip_large:
-        large = PRESETS["demo"].with_overrides(batch_size=32, epochs=1)
+        large = PRESETS["demo"].with_overrides(batch_size=args.large_batch, epochs=1)
         config = buildable_config("robnet-large")
+        if small:
+            config = derive_config(config, **small)
         torch.manual_seed(0)
         a = build_model(config)
         b = build_model(config)
@@ -146,10 +158,10 @@ def main() -> None:
         steps = args.large_steps + 1
         ours_rate, order = ours_epoch(a, data, large, device, steps=steps)
         textbook_rate = textbook_epoch(b, data, order, large, device, steps=steps)
-        results["robnet-large"] = {"batch": 32, "timed_steps": args.large_steps,
+        results["robnet-large"] = {"batch": args.large_batch, "overrides": small, "timed_steps": args.large_steps,
                                    "images_per_second": {"ours": ours_rate, "textbook": textbook_rate},
                                    "ratio": ours_rate / textbook_rate}
-        print(f"robnet-large (full size), batch 32, {args.large_steps} timed PGD-7 training steps on {device}:")
+        print(f"robnet-large ({small or 'full size'}), batch {args.large_batch}, {args.large_steps} timed PGD-7 training steps on {device}:")
         print(f"  ours {ours_rate:.2f} img/s, textbook {textbook_rate:.2f} img/s, ratio {ours_rate / textbook_rate:.2f}x")
     if args.json:
         write(args.json, results)

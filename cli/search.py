@@ -37,6 +37,7 @@ def search_command(
     supernet_attack: Optional[str] = typer.Option(None, help="pgd7 or fgsm-rs (FGSM from a random start, with the overfitting guard)."),
     study: Optional[str] = typer.Option(None, help="proxies: validate the proxies against 3-epoch finetuning on a finished search (give its folder as --analyse)."),
     plan: bool = flag("Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"),
+    timings: Optional[Path] = typer.Option(None, help="With --plan: hours at the rate measured in this file (benchmarks/paper_scale.py) instead of an estimate."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Search folder (default search-PRESET-seedS; never overwritten)."),
     resume: bool = flag("Continue the search in --output where it stopped.", "--resume"),
     analyse: Optional[Path] = typer.Option(None, "--analyse", help="Redo the leaderboard, analysis, plots and genotypes of a search folder."),
@@ -75,11 +76,13 @@ def search_command(
         scorer=scorer, width=width, layers=layers, seed=seed, bands=parsed_bands, sampler=sampler,
         candidate_seed=candidate_seed, supernet_attack=supernet_attack,
     )
+    if timings is not None and not plan:
+        raise InvalidInput("--timings prices a plan; add --plan (a search itself runs at whatever rate the device has)")
     if plan:
         from robnetzoo.search.plan import plan_search
 
         with bars:
-            work = plan_search(settings, device=device, data_root=data_root, progress=bars)
+            work = plan_search(settings, device=device, data_root=data_root, progress=bars, timings=timings)
         _print_plan(work, json_out)
         return
     folder = output or Path(f"search-{settings.preset}-seed{seed}")
@@ -202,9 +205,14 @@ def _print_plan(work: Any, json_out: bool) -> None:
     if json_out:
         emit_json(work)
         return
-    table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes; hours are an estimate "
-                        f"from {work['timed_steps']} timed steps on {work['device']})")
-    for column in ("phase", "what", "passes", "estimated hours"):
+    if work["estimate"]:
+        source = f"hours are an estimate from {work['timed_steps']} timed clean steps on {work['device']}"
+    else:
+        m = work["measured"]
+        source = (f"hours at the rate measured over {m['timed_steps']} {m['attack']} training steps on {m['device']}, "
+                  f"{m['precision']}, {m['date']} ({m['file']})" + ("; a smoke run: the figures mean nothing" if m["smoke"] else ""))
+    table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes; {source})")
+    for column in ("phase", "what", "passes", "estimated hours" if work["estimate"] else "hours"):
         table.add_column(column, justify="left" if column in ("phase", "what") else "right")
     for phase in work["phases"]:
         table.add_row(phase["phase"], phase["what"], f"{phase['passes']:,.0f}", f"{phase['hours']:.2f}")

@@ -8,18 +8,28 @@ estimate: a few real supernet steps (one clean forward+backward pass of a batch 
 width, depth, batch and input size (on random images: the data set is not read), and every
 pass is assumed to cost what one of those did. A sub-network is cheaper than the supernet's
 mean path, so the estimate leans high.
+
+Measured rates replace the estimate: ``benchmarks/paper_scale.py`` (one of the steps of
+``tools/gpu_check.py``) times real PGD-7 supernet training steps at a search's size on a GPU and
+writes seconds per pass; ``plan_search(timings=FILE)`` (``--timings FILE``) prices every phase at
+that rate instead, and says on which device and when it was measured. A timings file measured
+at another width, depth, batch, space or input size is refused: a rate does not carry across
+sizes. ``MEASURED_TIMINGS``, when the package ships one, is used the same way for the sizes it
+was measured at.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from robnetzoo._io import read_json
 from robnetzoo.data import NUM_CLASSES
-from robnetzoo.errors import InvalidInput
+from robnetzoo.errors import InvalidInput, option
 from robnetzoo.events import ProgressFn
 from robnetzoo.evaluation.evaluator import resolve_device
 
@@ -29,6 +39,9 @@ from .settings import SearchSettings
 TRAIN_SIZES = {"cifar10": 50000, "cifar100": 50000, "svhn": 73257, "digits": 1437, "tiny-imagenet": 100000}
 INPUT_SIZES = {"tiny-imagenet": 64, "imagenet": 224}
 TIMED_STEPS = 3
+TIMINGS_FORMAT = "robnetzoo-paper-scale-timings"
+MEASURED_TIMINGS = Path(__file__).with_name("paper_timings.json")  # shipped once measured on a GPU
+_SIZE_KEYS = ("width", "layers", "batch", "space", "input_size")
 
 
 def attack_passes(attack: str, params: dict[str, Any] | None = None) -> int:
@@ -114,15 +127,60 @@ def seconds_per_pass(settings: SearchSettings, device: torch.device, steps: int 
     return elapsed / (steps * batch)
 
 
+def read_timings(path: str | Path) -> dict[str, Any]:
+    """A timings file of ``benchmarks/paper_scale.py``: its supernet record, with where and when."""
+    fix = "time it again with benchmarks/paper_scale.py"
+    data = read_json(path, "paper-scale timings file", fix=fix, expect=dict, format=TIMINGS_FORMAT)
+    record = data.get("supernet")
+    if not isinstance(record, dict) or not all(k in record for k in (*_SIZE_KEYS, "seconds_per_pass", "timed_steps")):
+        raise InvalidInput(f"{path} holds no supernet timing; {fix}")
+    machine = data.get("machine", {})
+    return {**record, "device": data.get("device"), "date": machine.get("date"), "torch": machine.get("torch"),
+            "smoke": bool(data.get("smoke")), "file": str(path)}
+
+
+def _size(settings: SearchSettings) -> dict[str, Any]:
+    return {"width": settings.width, "layers": settings.layers, "batch": settings.supernet.batch_size,
+            "space": settings.space, "input_size": INPUT_SIZES.get(settings.dataset, 32)}
+
+
+def _describe(size: dict[str, Any]) -> str:
+    return f"C={size['width']}, {size['layers']} cells, batch {size['batch']}, space {size['space']}, {size['input_size']}px"
+
+
+def _measured(settings: SearchSettings, timings: str | Path | None) -> dict[str, Any] | None:
+    """The measured record that prices this search: the given file (refused at other sizes), or
+    the shipped one where it was measured at this search's size."""
+    if timings is None and not MEASURED_TIMINGS.is_file():
+        return None
+    record = read_timings(timings if timings is not None else MEASURED_TIMINGS)
+    size = _size(settings)
+    if any(record[k] != size[k] for k in _SIZE_KEYS):
+        if timings is None:
+            return None
+        raise InvalidInput(f"{timings} timed a supernet of {_describe(record)}; this search's is {_describe(size)}",
+                           fix=f"time this size with benchmarks/paper_scale.py, or drop {option('timings')}")
+    return record
+
+
 def plan_search(settings: SearchSettings, *, device: str | None = None, data_root: Any = None,
-                progress: ProgressFn | None = None) -> dict[str, Any]:
-    """The plan: passes per phase and, from ``seconds_per_pass``, estimated hours."""
+                progress: ProgressFn | None = None, timings: str | Path | None = None) -> dict[str, Any]:
+    """The plan: passes per phase and hours, at a measured rate (``timings``, see the module
+    docstring) or else at ``seconds_per_pass`` timed here (an estimate)."""
     phases = work_of(settings)
-    torch_device = torch.device(resolve_device(device))
-    per_pass = seconds_per_pass(settings, torch_device)
+    measured = _measured(settings, timings)
+    if measured is not None:
+        per_pass, name, steps = float(measured["seconds_per_pass"]), str(measured["device"]), int(measured["timed_steps"])
+    else:
+        torch_device = torch.device(resolve_device(device))
+        per_pass, steps = seconds_per_pass(settings, torch_device), TIMED_STEPS
+        name = torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else f"{torch_device.type} ({torch.get_num_threads()} threads)"
     for phase in phases:
         phase["hours"] = phase["passes"] * per_pass / 3600
-    name = torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else f"{torch_device.type} ({torch.get_num_threads()} threads)"
-    return {"preset": settings.preset, "device": name, "timed_steps": TIMED_STEPS, "seconds_per_pass": per_pass,
+    plan = {"preset": settings.preset, "device": name, "timed_steps": steps, "seconds_per_pass": per_pass,
             "phases": phases, "passes": sum(p["passes"] for p in phases), "hours": sum(p["hours"] for p in phases),
-            "estimate": True}
+            "estimate": measured is None}
+    if measured is not None:
+        plan["measured"] = {k: measured[k] for k in ("file", "device", "date", "torch", "attack", "precision",
+                                                      "timed_steps", "seconds_per_step", "smoke")}
+    return plan

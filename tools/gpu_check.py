@@ -1,9 +1,15 @@
 """Every CUDA path of robnetzoo in one prepared run, for a GPU machine held for minutes.
 
 The machine this is for has torch with CUDA and the project's runtime dependencies but no
-package registry, so the project is installed from the carried source tree and any extra
-wheels carried beside it (torchattacks for the textbook loops; fetch it where a registry is
-reachable: ``pip download torchattacks --no-deps -d wheels``). From the repository root:
+package registry, so the project is installed from the carried source tree and the wheels
+carried beside it: torchattacks (the textbook loops), pytest and its plugins (the gpu tests),
+onnxscript and its dependencies (the ONNX export), fetched where a registry is reachable for
+the machine's Python (``--python-version`` and ``--platform`` say which)::
+
+    pip download torchattacks pytest pytest-timeout pluggy iniconfig onnxscript onnx-ir ml_dtypes \
+        --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux_2_17_x86_64 -d wheels
+
+(about 6 MB). From the repository root:
 
     python tools/gpu_check.py --output OUT [--wheels wheels] [--device cuda] [--budget 480]
         [--only STEP,STEP] [--skip STEP,STEP] [--tiny]
@@ -107,7 +113,7 @@ info = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": to
         "bf16": torch.cuda.is_bf16_supported() if cuda else None,
         "gpu_memory_gb": torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None,
         "importable": {m: importlib.util.find_spec(m) is not None
-                       for m in ("onnx", "onnxruntime", "tensorrt", "torchattacks", "autoattack", "timm")}}
+                       for m in ("onnx", "onnxscript", "onnxruntime", "tensorrt", "torchattacks", "autoattack", "timm", "pytest")}}
 try:
     import onnxruntime
     info["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}

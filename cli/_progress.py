@@ -98,6 +98,11 @@ class ProgressView:
             note(event.message)
         elif isinstance(event, TrainingStarted):
             self._say(f"training {event.model} into {event.path}: {event.recipe}")
+            sizes = f"{event.train:,} train / {event.validation:,} held out" + (
+                f" / {event.test:,} test images" if event.test is not None else " images")
+            self._say(sizes + (f"; augment {event.augment}" if event.augment else ""))
+            if event.lr_note:
+                note(event.lr_note)
         elif isinstance(event, SearchStarted):
             self._say(f"{'resuming' if event.resume else 'searching'} into {event.folder}: {event.preset} preset, "
                       f"{event.dataset}, space {event.space}, {event.candidates} candidates")

@@ -30,6 +30,7 @@ def train_command(
     width: Optional[int] = typer.Option(None, help="RobNet width C (channels of the first cell)."),
     layers: Optional[int] = typer.Option(None, help="RobNet cell count."),
     train_n: Optional[int] = typer.Option(None, help="Train on the first N training images only (quick trials)."),
+    validation_size: Optional[int] = typer.Option(None, help="Hold out N training images for model selection (default: the recipe's rule, 10% up to 1,000)."),
     seed: int = typer.Option(0, help="Seed for weights, data order, augmentation and attacks."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
     resume: bool = flag("Continue the run in --output from its last checkpoint.", "--resume"),
@@ -49,7 +50,8 @@ def train_command(
     from robnetzoo.threat import parse_eps
 
     recipe = resolve_recipe(preset, epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
-                            eps=parse_eps(eps) if eps is not None else None, train_examples=train_n)
+                            eps=parse_eps(eps) if eps is not None else None, train_examples=train_n,
+                            validation_size=validation_size)
     names = expand(eval_attacks) if eval_attacks else None
     context = distributed.init_from_env(device)
     bars = ProgressView(enabled=not json_out or stderr.is_terminal, json_events=json_out, eval_prefix="test ")

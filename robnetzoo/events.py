@@ -56,6 +56,9 @@ class TrainingStarted(Event):
     train: int
     validation: int
     world_size: int
+    test: int | None = None
+    augment: str | None = None
+    lr_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def training_notes(
     ]
     chosen = "the last epoch" if not best or best.get("robust") is None else (
         f"epoch {best['epoch']} ({best['attack']} robust accuracy {best['robust']:.2f}%, clean {best['clean']:.2f}% "
-        f"on {recipe.validation_size} held-out training images)"
+        f"on {recipe.held_out_rule()})"
     )
     lines = [
         "## Training",

@@ -18,6 +18,13 @@ are marked so):
 * ``trades``: the TRADES loss (beta 6) on PGD-10 examples (Zhang et al. 2019: SGD lr 0.1,
   momentum 0.9, wd 2e-4).
 * ``demo``: the built-in digits, a few PGD-7 epochs: minutes on 2 CPU cores.
+
+Every preset states its learning rate at the batch it was set for (``lr_batch``) and scales it
+linearly to another ``batch_size``; the held-out part as a fraction of the training split with a
+cap (``validation_fraction``, ``validation_cap``: 10%, at most 1,000) unless ``validation_size``
+fixes a count; and ``augment="auto"``, which reads the data set: crop+flip for natural images;
+where a mirror image is another class, crop only (house numbers) or nothing (the built-in
+digits, centred 8x8 scans).
 """
 
 from __future__ import annotations
@@ -34,7 +41,11 @@ from robnetzoo.threat import ThreatModel
 SCHEDULES = ("cosine", "cyclic", "constant")
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("ce", "trades")
-AUGMENTS = ("none", "crop-flip")
+AUGMENTS = ("auto", "none", "crop", "crop-flip")
+# ``auto`` where a mirror image is another class (or no class): house numbers are cropped only;
+# the built-in digits (centred 8x8 scans) are left as they are, as the recipes measured on them were
+AUTO_AUGMENT = {"digits": "none", "svhn": "crop"}
+MAX_VALIDATION_FRACTION = 0.5
 ATTACK_MODES = ("eval", "train", "keep")
 
 
@@ -43,7 +54,10 @@ class Recipe:
     """One way to train a model adversarially. ``lr`` is the peak learning rate at a global
     batch of ``lr_batch`` (scaled linearly to ``batch_size``; no scaling when ``lr_batch`` is
     None). ``epochs`` counts the warm-up too. ``attack`` is a ``robnetzoo.attacks`` name
-    (``"none"`` trains on clean images), built with ``attack_params`` under ``threat_model``."""
+    (``"none"`` trains on clean images), built with ``attack_params`` under ``threat_model``.
+    The held-out part is ``validation_size`` images when set, else ``validation_fraction`` of the
+    training split, at most ``validation_cap`` (``held_out``); ``augment`` is resolved for the
+    data set by ``augment_for``."""
 
     name: str
     epochs: int
@@ -67,9 +81,11 @@ class Recipe:
     trades_beta: float = 6.0
     label_smoothing: float = 0.0
     cutout: int = 0
-    augment: str = "none"
+    augment: str = "auto"
     train_examples: int | None = None
-    validation_size: int = 1000
+    validation_size: int | None = None
+    validation_fraction: float = 0.1
+    validation_cap: int = 1000
     validation_attack: str = "pgd20"
     overfit_guard: bool = False
 
@@ -96,7 +112,11 @@ class Recipe:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.cutout >= 0, f"cutout must be >= 0 pixels, got {self.cutout}"),
-            (self.validation_size >= 1, f"validation_size must be >= 1, got {self.validation_size}"),
+            (self.validation_size is None or self.validation_size >= 1,
+             f"validation_size must be at least 1 (or null for the fraction), got {self.validation_size}"),
+            (0 < self.validation_fraction <= MAX_VALIDATION_FRACTION,
+             f"validation_fraction must be in (0, {MAX_VALIDATION_FRACTION}], got {self.validation_fraction}"),
+            (self.validation_cap >= 1, f"validation_cap must be at least 1, got {self.validation_cap}"),
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
             (self.train_examples is None or self.train_examples >= 1,
              f"train_examples must be at least 1 (or null for all), got {self.train_examples}"),
@@ -153,7 +173,32 @@ class Recipe:
         progress = (epoch - self.warmup_epochs) / (self.epochs - self.warmup_epochs)
         return self.final_lr + 0.5 * (peak - self.final_lr) * (1 + math.cos(math.pi * progress))
 
+    def lr_scaling(self) -> str | None:
+        """One sentence when the peak lr was scaled from the recipe's batch, else None."""
+        if self.lr_batch is None or self.lr_batch == self.batch_size:
+            return None
+        return (f"lr {self.peak_lr():.4g}: the recipe's {self.lr:g} at batch {self.lr_batch}, scaled linearly "
+                f"to batch {self.batch_size}")
+
     # ------------------------------------------------------------------ data
+
+    def held_out(self, n_train: int) -> int:
+        """Images of a training split of ``n_train`` held out for model selection."""
+        if self.validation_size is not None:
+            return self.validation_size
+        return max(1, min(self.validation_cap, round(self.validation_fraction * n_train)))
+
+    def held_out_rule(self) -> str:
+        if self.validation_size is not None:
+            return f"{self.validation_size} held-out training images"
+        return f"{self.validation_fraction:.0%} of the training images held out (at most {self.validation_cap:,})"
+
+    def augment_for(self, dataset: str | None = None) -> str:
+        """The augmentation applied on ``dataset`` (the recipe's own by default): ``auto`` is
+        ``AUTO_AUGMENT``'s where a mirror image is another class, crop+flip elsewhere."""
+        if self.augment != "auto":
+            return self.augment
+        return AUTO_AUGMENT.get(dataset or self.dataset, "crop-flip")
 
     def with_overrides(self, **changes: Any) -> "Recipe":
         """A copy with fields replaced (``None`` values are ignored: unset command-line options)."""
@@ -194,8 +239,9 @@ class Recipe:
         return (
             f"{self.name}: {self.epochs} epochs on {self.dataset}, batch {self.batch_size}, {self.optimizer} "
             f"{lr}, {self.schedule} schedule{warm}; {self.loss} loss on {attack}"
+            + f"; augment {self.augment_for()}" + (f" (auto for {self.dataset})" if self.augment == "auto" else "")
             + (f", cutout {self.cutout}" if self.cutout else "")
-            + f"; best checkpoint chosen on {self.validation_size} held-out training images"
+            + f"; best checkpoint chosen on {self.held_out_rule()}"
         )
 
 
@@ -211,37 +257,37 @@ PRESETS: dict[str, Recipe] = {
         name="paper", dataset="cifar10", epochs=170, batch_size=1536, lr=1.2, lr_batch=1536,
         weight_decay=1e-4, warmup_epochs=20, warmup_start_lr=0.02, final_lr=1e-3,
         attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
-        cutout=16, augment="crop-flip", validation_size=1000,
+        cutout=16, augment="auto",
     ),
     "fast": Recipe(
-        name="fast", dataset="cifar10", epochs=15, batch_size=128, lr=0.2, schedule="cyclic",
+        name="fast", dataset="cifar10", epochs=15, batch_size=128, lr=0.2, lr_batch=128, schedule="cyclic",
         weight_decay=5e-4, decay_bn_and_bias=True,
         attack="pgd1", attack_params={"alpha": 1.25 * 8 / 255, "random_start": True}, attack_mode="train",
-        augment="crop-flip", validation_size=1000, overfit_guard=True,
+        augment="auto", overfit_guard=True,
     ),
     "trades": Recipe(
-        name="trades", dataset="cifar10", epochs=76, batch_size=128, lr=0.1, weight_decay=2e-4,
+        name="trades", dataset="cifar10", epochs=76, batch_size=128, lr=0.1, lr_batch=128, weight_decay=2e-4,
         decay_bn_and_bias=True, final_lr=1e-3, attack="trades",
         attack_params={"alpha": 2 / 255, "steps": 10, "random_start": True}, attack_mode="eval",
-        loss="trades", trades_beta=6.0, augment="crop-flip", validation_size=1000,
+        loss="trades", trades_beta=6.0, augment="auto",
     ),
     "demo": Recipe(
-        name="demo", dataset="digits", epochs=3, batch_size=64, lr=0.05, final_lr=1e-3,
+        name="demo", dataset="digits", epochs=3, batch_size=64, lr=0.05, lr_batch=64, final_lr=1e-3,
         attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
-        validation_size=137,
+        augment="none",
     ),
 }
 
 
 def resolve_recipe(preset: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
                    lr: float | None = None, attack: str | None = None, eps: float | None = None,
-                   train_examples: int | None = None) -> Recipe:
+                   train_examples: int | None = None, validation_size: int | None = None) -> Recipe:
     """A preset (or recipe file) with the usual overrides applied; ``None`` leaves a field as
     the recipe has it, and ``eps`` changes the radius of the recipe's own threat model."""
     recipe = get_recipe(preset)
     threat = recipe.threat_model.with_overrides(eps=eps) if eps is not None else None
     return recipe.with_overrides(epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
-                                 train_examples=train_examples, threat_model=threat)
+                                 train_examples=train_examples, threat_model=threat, validation_size=validation_size)
 
 
 def get_recipe(name_or_path: str | Path) -> Recipe:

@@ -199,6 +199,21 @@ def _write_run(path: Path, identity: dict[str, Any], status: str, extra: dict[st
 # ---------------------------------------------------------------------------- the run
 
 
+def _held_out_size(recipe: Recipe, n_train: int, dataset: str) -> int:
+    """The recipe's held-out part of a training split of ``n_train``, refused in one line when
+    it leaves less than one batch to train on."""
+    held = recipe.held_out(n_train)
+    where = f"the {n_train:,} {dataset} training images"
+    if held >= n_train:
+        raise InvalidInput(f"holding out {held:,} images needs more than {where}",
+                           fix=f"lower {option('validation_size')} (at most {n_train - recipe.batch_size:,} here)")
+    if n_train - held < recipe.batch_size:
+        raise InvalidInput(f"holding out {held:,} of {where} leaves {n_train - held:,} to train on, fewer than one "
+                           f"batch of {recipe.batch_size}",
+                           fix=f"lower {option('validation_size')} or {option('batch_size')}")
+    return held
+
+
 def train_run(
     model: str,
     *,
@@ -238,7 +253,8 @@ def train_run(
         recipe = recipe.with_overrides(dataset=dataset)
     full_train = load_dataset(dataset, "train", data_root)
     test = load_dataset(dataset, "test", data_root)
-    train, validation = train_validation_split(full_train, recipe.validation_size, seed=VALIDATION_SEED)
+    held_out = _held_out_size(recipe, len(full_train), dataset)  # type: ignore[arg-type]
+    train, validation = train_validation_split(full_train, held_out, seed=VALIDATION_SEED)
     if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
         train = first_n(train, recipe.train_examples)
     example = train[0][0]
@@ -254,14 +270,19 @@ def train_run(
         return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
 
     extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]
-                      "validation_seed": VALIDATION_SEED}, "world_size": context.world_size,
+                      "validation_seed": VALIDATION_SEED, "validation_rule": recipe.held_out_rule(),
+                      "augment": recipe.augment_for()},
+             "lr": {"peak": recipe.peak_lr(), "recipe_lr": recipe.lr, "recipe_batch": recipe.lr_batch,
+                    "batch": recipe.batch_size, "scaled": recipe.lr_scaling()},
+             "world_size": context.world_size,
              "backend": distributed.backend(), "data_root": None if data_root is None else str(Path(data_root).resolve())}
     if context.is_main:
         path.mkdir(parents=True, exist_ok=True)
         recipe.save(path / RECIPE_FILE)
         _write_run(path, identity, "training", extra)
     report_progress(TrainingStarted(model=config.name, recipe=recipe.describe(), path=str(path), train=len(train),  # type: ignore[arg-type]
-                                    validation=len(validation), world_size=context.world_size))  # type: ignore[arg-type]
+                                    validation=len(validation), world_size=context.world_size,  # type: ignore[arg-type]
+                                    test=len(test), augment=recipe.augment_for(), lr_note=recipe.lr_scaling()))  # type: ignore[arg-type]
 
     def log_epoch(entry: dict[str, Any]) -> None:  # the whole log, rewritten: a resumed run repeats no line
         lines = "".join(json.dumps(e) + "\n" for e in trainer.history)

@@ -57,6 +57,9 @@ def test_round_trip_through_json(tmp_path):
     ({"attack": "pgdx"}, "unknown attack 'pgdx'"),
     ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd7'"),
     ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
+    ({"validation_fraction": 0.6}, "validation_fraction must be in (0, 0.5], got 0.6"),
+    ({"validation_fraction": 0}, "validation_fraction must be in (0, 0.5], got 0"),
+    ({"augment": "mirror"}, "augment must be one of auto, none, crop, crop-flip, got 'mirror'"),
 ])
 def test_impossible_recipes_are_refused_in_one_line(tmp_path, change, message):
     data = {**get_recipe("demo").to_dict(), **change}
@@ -78,3 +81,48 @@ def test_an_l2_recipe_is_possible():
     recipe = Recipe(name="l2", epochs=10, batch_size=128, lr=0.1, attack="pgdl2",
                     attack_params={"steps": 7}, threat_model={"norm": "L2", "eps": 0.5})
     assert recipe.threat_model == ThreatModel("L2", 0.5) and not math.isnan(recipe.lr_at(5))
+
+
+def test_the_held_out_part_is_a_fraction_of_the_data_set_with_a_cap():
+    fast = PRESETS["fast"]
+    assert fast.held_out(50_000) == 1000  # CIFAR-10: 10% capped at 1,000, the size the recipes always used
+    assert fast.held_out(1437) == 144  # the built-in digits: 10%, not CIFAR's 1,000 of 1,437
+    assert fast.with_overrides(validation_size=137).held_out(1437) == 137  # a count overrides the rule
+    assert fast.with_overrides(validation_fraction=0.5, validation_cap=10**6).held_out(1437) == 718
+    assert "10% of the training images held out (at most 1,000)" in fast.describe()
+
+
+def test_auto_augmentation_never_mirrors_what_a_mirror_changes():
+    for name in ("paper", "fast", "trades"):
+        recipe = PRESETS[name]
+        assert recipe.augment == "auto" and recipe.augment_for() == "crop-flip"  # CIFAR-10
+        assert recipe.augment_for("digits") == "none" and recipe.augment_for("svhn") == "crop"
+        assert recipe.augment_for("cifar100") == recipe.augment_for("tiny-imagenet") == "crop-flip"
+    assert PRESETS["fast"].with_overrides(augment="crop-flip").augment_for("digits") == "crop-flip"  # asked for
+
+
+def test_crop_only_shifts_and_never_mirrors():
+    import torch
+
+    from robnetzoo.search.training import _augment
+
+    images = torch.rand(64, 3, 32, 32)
+    for augment, mirrored in (("crop", False), ("crop-flip", True)):
+        out = _augment(images, PRESETS["fast"].with_overrides(augment=augment), torch.Generator().manual_seed(0))
+        padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+        flips = 0
+        for i in range(len(images)):  # each output is a 32x32 window of the padded image, mirrored or not
+            windows = [padded[i, :, r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
+            straight = any(torch.equal(out[i], w) for w in windows)
+            flips += not straight and any(torch.equal(out[i], w.flip(-1)) for w in windows)
+            assert straight or any(torch.equal(out[i], w.flip(-1)) for w in windows)
+        assert (flips > 0) == mirrored
+
+
+def test_the_lr_scales_linearly_from_the_batch_it_was_set_for_and_says_so():
+    fast = PRESETS["fast"]
+    assert fast.lr_batch == fast.batch_size == 128 and fast.lr_scaling() is None
+    half = fast.with_overrides(batch_size=64)
+    assert half.peak_lr() == pytest.approx(0.1) and half.lr_at(6, batch_size=64) == pytest.approx(0.1)
+    assert half.lr_scaling() == "lr 0.1: the recipe's 0.2 at batch 128, scaled linearly to batch 64"
+    assert all(PRESETS[name].lr_batch == PRESETS[name].batch_size for name in PRESETS)

@@ -45,6 +45,8 @@ def test_unknown_preset(capsys, tmp_path):
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
         ({"attack": "pgdl2"}, "cannot serve the Linf threat model"),
+        ({"validation_fraction": 0.75}, "validation_fraction must be in (0, 0.5], got 0.75"),
+        ({"augment": "mirror"}, "augment must be one of auto, none, crop, crop-flip"),
     ],
 )
 def test_bad_recipe_files(capsys, tmp_path, recipe_file, changes, message):
@@ -116,3 +118,15 @@ def test_a_genotype_file_trains_a_new_architecture(capsys, tmp_path, recipe_file
     config = ModelConfig.load(tmp_path / "run" / "config.json")
     assert config.name == "robnet-candidate-7" and config.genotype() == genotype
     assert config.arch_args["C"] == 4 and config.arch_args["layers"] == 3
+
+
+@pytest.mark.parametrize("size, message", [
+    ("1437", "holding out 1,437 images needs more than the 1,437 digits training images; lower --validation-size "
+             "(at most 1,373 here)"),
+    ("1400", "holding out 1,400 of the 1,437 digits training images leaves 37 to train on, fewer than one batch "
+             "of 64; lower --validation-size or --batch-size"),
+    ("0", "validation_size must be at least 1"),
+])
+def test_a_held_out_part_that_leaves_too_little_to_train_on(capsys, tmp_path, size, message):
+    _refused(capsys, [*BASE, "--preset", "demo", "--validation-size", size, "--output", str(tmp_path / "r")], message)
+    assert not (tmp_path / "r").exists()

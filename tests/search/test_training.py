@@ -72,3 +72,13 @@ def test_a_run_killed_mid_epoch_resumes_to_bitwise_equal_weights(tmp_path):
     log_killed = [json.loads(line) for line in (killed / "train_log.jsonl").read_text().splitlines()]
     strip = lambda log: [{k: v for k, v in e.items() if k not in ("seconds", "images_per_second")} for e in log]
     assert strip(log_whole) == strip(log_killed)
+
+
+def test_a_run_records_its_splits_augmentation_and_learning_rate(finished_run):
+    run = json.loads((finished_run / "run.json").read_text())
+    # the recipe holds out 48 of the 1,437 digits training images and trains on its first 128
+    assert {k: run["data"][k] for k in ("train", "validation", "test")} == {"train": 128, "validation": 48, "test": 360}
+    assert run["data"]["validation_rule"] == "48 held-out training images" and run["data"]["augment"] == "none"
+    # the demo's lr 0.05 was set for batch 64; this run's batch is 32
+    assert run["lr"] == {"peak": 0.025, "recipe_lr": 0.05, "recipe_batch": 64, "batch": 32,
+                         "scaled": "lr 0.025: the recipe's 0.05 at batch 64, scaled linearly to batch 32"}

@@ -55,6 +55,8 @@ CHECKPOINT_FORMAT = "robnetzoo-train-checkpoint"
 CHECKPOINT_VERSION = 1
 GUARD_EXAMPLES = 256  # the fixed held-out batch the catastrophic-overfitting guard attacks
 GUARD_COLLAPSE = 0.5  # a guard check below this fraction of the best robust accuracy is a collapse
+GUARD_SHARE = 0.25  # the guard's checks cost at most this share of the training passes between them
+GUARD_PASSES = 11  # a check is PGD-10: 10 attack passes and a forward per image
 CLEAN_MONITOR_EVERY = 10  # clean training accuracy is sampled on every 10th batch (one eval-mode forward)
 
 BatchHook = Callable[[nn.Module, torch.Generator], None]
@@ -251,11 +253,28 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
 
+    def guard_every(self) -> int:
+        """Training steps between overfitting-guard checks: four an epoch, or fewer where a check
+        (PGD-10 on the guard images) would cost more than ``GUARD_SHARE`` of the training passes
+        since the last one. On a small data set four checks of 256 images cost more than the
+        epoch they watch (the digits' fast recipe: 2.4 times its FGSM training)."""
+        from .plan import attack_passes
+
+        guard_images = min(GUARD_EXAMPLES, len(self.guard_data)) if self.guard_data is not None else 0  # type: ignore[arg-type]
+        step_passes = self.recipe.batch_size * attack_passes(self.recipe.attack, self.recipe.attack_params)
+        by_cost = -(-guard_images * GUARD_PASSES // max(1, int(GUARD_SHARE * step_passes)))
+        return max(1, self.steps_per_epoch // 4, by_cost)
+
+    def request_stop(self, reason: str) -> None:
+        """End ``fit`` after the current epoch, recording ``reason`` as how it stopped: for a
+        caller's own criterion (a benchmark's target accuracy) through ``on_epoch``."""
+        self.stopped = reason
+
     def fit(self, resume: bool = False) -> TrainResult:
         if resume and self.checkpoint is not None and self.checkpoint.is_file():
             self.load_checkpoint(self.checkpoint)
         last_save = time.monotonic()
-        guard_every = max(1, self.steps_per_epoch // 4)
+        guard_every = self.guard_every() if self.recipe.overfit_guard else 0
         while self.epoch < self.recipe.epochs and self.stopped == "finished":
             order = distributed.epoch_order(
                 len(self.train_data), self.seed, self.epoch, self.context, drop_last=True  # type: ignore[arg-type]
@@ -269,7 +288,8 @@ class Trainer:
                 self.step += 1
                 due = time.monotonic() - last_save >= self.checkpoint_interval
                 due = self._accumulate(metrics, len(labels), time.perf_counter() - begin, due)
-                if self.recipe.overfit_guard and self.step % guard_every == 0 and self.step < self.steps_per_epoch:
+                global_step = self.epoch * self.steps_per_epoch + self.step
+                if self.recipe.overfit_guard and global_step % guard_every == 0 and self.step < self.steps_per_epoch:
                     if self._overfit_guard():
                         break
                 if due and self.step < self.steps_per_epoch:
@@ -496,15 +516,18 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 
 def _augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
-    """Seeded batch augmentation: random crop (pad 4) and horizontal flip, then cutout."""
-    if recipe.augment == "crop-flip":
+    """Seeded batch augmentation: random crop (pad 4), a horizontal flip unless the recipe's
+    augmentation for its data set is crop only, then cutout."""
+    augment = recipe.augment_for()
+    if augment in ("crop", "crop-flip"):
         n, _, h, w = images.shape
         padded = nn.functional.pad(images, (4, 4, 4, 4))
         offsets = torch.randint(0, 9, (n, 2), generator=generator)
-        flips = torch.rand(n, generator=generator) < 0.5
+        flips = torch.rand(n, generator=generator) < 0.5  # drawn for crop too: one random stream per recipe
         rows = offsets[:, 0, None] + torch.arange(h)  # n, h
         cols = offsets[:, 1, None] + torch.arange(w)  # n, w
-        cols = torch.where(flips[:, None], cols.flip(1), cols)
+        if augment == "crop-flip":
+            cols = torch.where(flips[:, None], cols.flip(1), cols)
         images = padded[torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None],
                         rows[:, None, :, None], cols[:, None, None, :]]
     if recipe.cutout:

@@ -142,3 +142,17 @@ def test_trades_trains_on_its_own_examples_and_measures_clean_accuracy_every_bat
     entry = result.history[0]
     assert entry["loss"] == entry["loss"] and entry["train_clean_accuracy"] is not None  # finite; measured
     assert any(not torch.equal(before[k], v) for k, v in trainer.module.state_dict().items())
+
+
+def test_the_guard_checks_four_times_an_epoch_unless_a_check_would_cost_more_than_a_quarter():
+    def trainer(n_train: int, n_guard: int, batch: int) -> Trainer:
+        images = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+        data = lambda n: TensorImageDataset(images.expand(n, -1, -1, -1), torch.zeros(n, dtype=torch.long), 10, "x")
+        recipe = PRESETS["fast"].with_overrides(batch_size=batch)
+        return Trainer(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10)), recipe, data(n_train), None,
+                       guard=data(n_guard))
+
+    # the digits: 20 steps of 64 images, 2 FGSM passes each (128 a step), against PGD-10 on 144 images (1,584)
+    assert trainer(1293, 144, 64).guard_every() == 50  # ceil(1584 / (0.25 * 128))
+    # a large data set: four checks an epoch cost less than a quarter of it
+    assert trainer(25600, 1000, 128).guard_every() == 200 // 4

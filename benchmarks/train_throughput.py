@@ -2,8 +2,8 @@
 
 The textbook loop is what most papers' code does: a ``DataLoader`` over the training tensors,
 ``torchattacks.PGD`` (eps 8/255, alpha 2/255, 7 steps, random start; set to craft in training
-mode, as the RobNets authors did and as our ``demo`` recipe does) and an SGD step. Ours is
-``robnetzoo.search.training.Trainer`` running the ``demo`` recipe. Both start from the same
+mode, as the RobNets authors did and as our PGD-7 recipe does) and an SGD step. Ours is
+``robnetzoo.search.training.Trainer`` running that PGD-7 recipe (``benchmarks/_recipes.py``). Both start from the same
 weights, see the same batches in the same order and follow the same per-step lr, so the robust
 accuracies printed beside the speeds say the speed was not bought with a weaker attack.
 
@@ -37,9 +37,9 @@ from robnetzoo import distributed  # noqa: E402
 from robnetzoo.config import build_model  # noqa: E402
 from robnetzoo.data import load_dataset  # noqa: E402
 from robnetzoo.registry import buildable_config, derive_config  # noqa: E402
-from robnetzoo.search.recipes import PRESETS  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
 
+from _recipes import PGD7_DIGITS  # benchmarks/_recipes.py: the PGD-7 recipe compared
 from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
@@ -120,7 +120,7 @@ def main() -> None:
         args.large_steps, args.large_batch = 1, 4
 
     # Part A: a digits RobNet, one epoch each, then robust accuracy.
-    recipe = PRESETS["demo"].with_overrides(epochs=1, batch_size=8 if args.smoke else None)
+    recipe = PGD7_DIGITS.with_overrides(epochs=1, batch_size=8 if args.smoke else None)
     data = load_dataset("digits", "train")
     test = load_dataset("digits", "test")
     if args.smoke:
@@ -147,7 +147,7 @@ def main() -> None:
 
     # Part B: full-size robnet-large, batch 32: per-step speed only.
     if not args.skip_large:
-        large = PRESETS["demo"].with_overrides(batch_size=args.large_batch, epochs=1)
+        large = PGD7_DIGITS.with_overrides(batch_size=args.large_batch, epochs=1)
         config = buildable_config("robnet-large")
         if small:
             config = derive_config(config, **small)

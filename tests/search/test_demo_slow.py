@@ -1,5 +1,6 @@
-"""The issue's acceptance run: the demo preset makes a digits RobNet (C=8, 5 cells) far more
-robust than standard training of the same architecture. About 12 minutes on 2 CPU cores."""
+"""The demo's acceptance run: the demo preset makes a digits RobNet (C=8, 5 cells) far more
+robust than standard training of the same architecture. About 10 minutes on 2 CPU cores (the demo
+run alone took 297 s in benchmarks/demo_choice.py)."""
 
 from __future__ import annotations
 

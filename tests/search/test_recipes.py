@@ -34,7 +34,10 @@ def test_presets_hold_the_published_facts():
     assert paper.epochs == 170 and paper.warmup_epochs == 20
     assert PRESETS["fast"].attack_params["alpha"] == pytest.approx(1.25 * 8 / 255) and PRESETS["fast"].overfit_guard
     assert PRESETS["trades"].loss == "trades" and PRESETS["trades"].trades_beta == 6.0
-    assert PRESETS["demo"].dataset == "digits"
+    demo, fast = PRESETS["demo"], PRESETS["fast"]
+    assert demo.dataset == "digits" and demo.epochs == 8 and demo.batch_size == 64 and demo.peak_lr() == pytest.approx(0.1)
+    # the fast recipe on the digits: its attack, schedule and guard, no field of its own
+    assert demo.with_overrides(name="fast", dataset="cifar10", epochs=15, batch_size=128) == fast
     assert all(name in PRESETS["paper"].describe() for name in ("pgd7", "Linf eps=8/255", "170 epochs"))
 
 
@@ -55,7 +58,7 @@ def test_round_trip_through_json(tmp_path):
     ({"warmup_epochs": 200}, "warmup_epochs must be in"),
     ({"schedule": "step"}, "schedule must be one of"),
     ({"attack": "pgdx"}, "unknown attack 'pgdx'"),
-    ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd7'"),
+    ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd"),
     ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
     ({"validation_fraction": 0.6}, "validation_fraction must be in (0, 0.5], got 0.6"),
     ({"validation_fraction": 0}, "validation_fraction must be in (0, 0.5], got 0"),
@@ -125,4 +128,5 @@ def test_the_lr_scales_linearly_from_the_batch_it_was_set_for_and_says_so():
     half = fast.with_overrides(batch_size=64)
     assert half.peak_lr() == pytest.approx(0.1) and half.lr_at(6, batch_size=64) == pytest.approx(0.1)
     assert half.lr_scaling() == "lr 0.1: the recipe's 0.2 at batch 128, scaled linearly to batch 64"
-    assert all(PRESETS[name].lr_batch == PRESETS[name].batch_size for name in PRESETS)
+    assert all(PRESETS[name].lr_batch is not None for name in PRESETS)  # every preset says its lr's batch
+    assert PRESETS["demo"].lr_scaling() == "lr 0.1: the recipe's 0.2 at batch 128, scaled linearly to batch 64"

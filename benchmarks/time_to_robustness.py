@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -58,7 +57,7 @@ from robnetzoo.search.runs import VALIDATION_SEED  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
 from robnetzoo.stats import wilson_interval  # noqa: E402
 
-from _recipes import PGD7_DIGITS  # benchmarks/_recipes.py: the PGD-7 recipe compared
+from _recipes import PGD7_DIGITS, textbook_step  # benchmarks/_recipes.py: the PGD-7 recipe compared
 from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 METHODS = ("ours-pgd7", "textbook-pgd7", "ours-fast")
@@ -130,15 +129,7 @@ def train_textbook(model, recipe, train, validation, target: float, max_seconds:
     for epoch in range(recipe.epochs):
         model.train()
         for step, (images, labels) in enumerate(loader):
-            for group in optimizer.param_groups:
-                group["lr"] = recipe.lr_at(epoch + step / steps)
-            images = images.float()
-            adversarial = attack(images, labels)
-            model.train()
-            loss = F.cross_entropy(model(adversarial), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            textbook_step(model, attack, optimizer, recipe.lr_at(epoch + step / steps), images.float(), labels)
         seconds = clock.training_seconds()
         figures = clock.measure(lambda: held_out_pgd20(model, validation))
         record_epoch(curve, epoch + 1, seconds, figures, "textbook-pgd7")

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,7 +38,7 @@ from robnetzoo.data import load_dataset  # noqa: E402
 from robnetzoo.registry import buildable_config, derive_config  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
 
-from _recipes import PGD7_DIGITS  # benchmarks/_recipes.py: the PGD-7 recipe compared
+from _recipes import PGD7_DIGITS, textbook_step  # benchmarks/_recipes.py: the PGD-7 recipe compared
 from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
@@ -70,15 +69,8 @@ def textbook_epoch(model, data, order, recipe, device, steps=None):
         if step == 1:  # the first step is warm-up (allocations), as for ours
             sync(device)
             begin, images_seen = time.perf_counter(), 0
-        for group in optimizer.param_groups:
-            group["lr"] = recipe.lr_at(step / len(batches))
         images, labels = images.float().to(device), labels.to(device)
-        adversarial = attack(images, labels)
-        model.train()
-        loss = F.cross_entropy(model(adversarial), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        textbook_step(model, attack, optimizer, recipe.lr_at(step / len(batches)), images, labels)
         images_seen += len(labels)
     sync(device)
     return images_seen / (time.perf_counter() - begin)

@@ -112,7 +112,7 @@ def training_part(train, device: torch.device, steps: int, seconds: float, batch
     torch.manual_seed(0)
     trainer = Trainer(build_model(config), recipe, train, None, device=device, seed=0)
     figures = time_steps(trainer, steps, seconds)
-    images = TRAIN_SIZES["cifar10"] - recipe.validation_size
+    images = TRAIN_SIZES["cifar10"] - recipe.held_out(TRAIN_SIZES["cifar10"])
     passes = recipe.epochs * images * figures["passes_per_image"]
     return {"model": config.name, "recipe": recipe.name, **figures, "epochs": recipe.epochs, "train_images": images,
             "recipe_hours": passes * figures["seconds_per_pass"] / 3600}

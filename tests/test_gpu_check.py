@@ -2,9 +2,9 @@
 script, the benchmarks it drives and the torchrun smoke cannot rot while no GPU runs them.
 
 The install step never runs here (the suite's environment is installed already). The default
-tier runs the steps only this script has (environment, pytest -m gpu, the paper-scale timings,
-the torchrun smoke: about 25 s on 2 cores); the slow tier runs every step, the attack,
-training and runtime benchmarks' smoke runs too (about 55 s)."""
+tier runs the environment and paper-scale steps (about 10 s on 2 cores) and the script's
+running machinery; the slow tier runs every step (about 55 s): pytest -m gpu, the attack,
+training and runtime benchmarks' smoke runs and the one-process torchrun too."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _module():
     return sys.modules["gpu_check"]
 
 
-OWN_STEPS = ["environment", "pytest-gpu", "paper-scale", "torchrun"]
+DEFAULT_STEPS = ["environment", "paper-scale"]
 
 
 def _tiny(out: Path, *args: str) -> tuple[dict, subprocess.CompletedProcess]:
@@ -53,24 +53,18 @@ def _tiny(out: Path, *args: str) -> tuple[dict, subprocess.CompletedProcess]:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu-check") / "out"
-    steps, done = _tiny(out, "--only", ",".join(OWN_STEPS))
+    steps, done = _tiny(out, "--only", ",".join(DEFAULT_STEPS))
     return out, steps
 
 
-def test_the_scripts_own_steps_run_on_cpu_and_record_their_figures(tiny_run):
+def test_the_environment_and_paper_scale_steps_run_on_cpu_and_record_their_figures(tiny_run):
     out, steps = tiny_run
-    assert [name for name, record in steps.items() if record["status"] == "passed"] == OWN_STEPS
+    assert [name for name, record in steps.items() if record["status"] == "passed"] == DEFAULT_STEPS
     assert steps["install"] == {"status": "skipped", "why": "not asked for"}
     assert steps["environment"]["figures"]["cuda_available"] is False
-    tests = steps["pytest-gpu"]["figures"]
-    assert tests["tests"] >= 5 and tests["skipped"] == tests["tests"]  # no CUDA here: each gpu test skips
-    assert all(outcome.startswith("skipped: ") and outcome != "skipped: " for outcome in tests["outcomes"].values())
     paper = steps["paper-scale"]["figures"]
     assert paper["supernet"]["timed_steps"] == paper["training"]["timed_steps"] == 2
     assert paper["supernet"]["seconds_per_pass"] > 0 and paper["training"]["recipe_hours"] > 0
-    # a one-process torchrun still forms a process group: gloo here, NCCL on a GPU
-    assert steps["torchrun"]["figures"]["train"] == {"status": "finished", "world_size": 1, "backend": "gloo"}
-    assert steps["torchrun"]["figures"]["eval"]["backend"] == "gloo"
 
 
 @pytest.mark.slow
@@ -78,10 +72,16 @@ def test_every_step_but_the_install_runs_on_cpu(tmp_path):
     """About 55 s on 2 cores: slow."""
     steps, done = _tiny(tmp_path / "out", "--skip", "install")
     assert [name for name, record in steps.items() if record["status"] == "skipped"] == ["install"]
+    tests = steps["pytest-gpu"]["figures"]
+    assert tests["tests"] >= 5 and tests["skipped"] == tests["tests"]  # no CUDA here: each gpu test skips
+    assert all(outcome.startswith("skipped: ") and outcome != "skipped: " for outcome in tests["outcomes"].values())
     attack = steps["attack"]["figures"]["ratio_to_torchattacks"]
     assert attack["torchattacks"] == 1 and set(attack) >= {"robnetzoo", "reference loop"}
     assert set(steps["train"]["figures"]) == {"digits", "robnet-large"}
     assert "onnxruntime fp32" in steps["runtime"]["figures"]["ratio_to_eager"]
+    # a one-process torchrun still forms a process group: gloo here, NCCL on a GPU
+    assert steps["torchrun"]["figures"]["train"] == {"status": "finished", "world_size": 1, "backend": "gloo"}
+    assert steps["torchrun"]["figures"]["eval"]["backend"] == "gloo"
     assert "attack" in done.stdout and "x1.00" in done.stdout
 
 

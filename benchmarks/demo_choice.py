@@ -18,6 +18,7 @@ Run it alone (about 20 minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -56,13 +57,12 @@ def main() -> None:
             result = train_run("robnet-large", dataset="digits", recipe=recipe, output=Path(tmp) / "run", width=8,
                                layers=5, seed=0, device="cpu")
             seconds = time.perf_counter() - began
+            n_val = json.loads((result.path / "run.json").read_text())["data"]["validation"]  # the run's own split
         best, report = result.best or {}, result.report
-        held = len(result.history) and result.history[0].get("val_robust_accuracy") is not None
-        n_val = 144
         robust = best.get("robust")
         rows[name] = {"recipe": recipe.describe(), "seconds": seconds, "epochs_run": len(result.history),
                       "held_out_pgd20": robust, "held_out_n": n_val,
-                      "held_out_interval": wilson_interval(round(robust * n_val / 100), n_val) if held and robust is not None else None,
+                      "held_out_interval": wilson_interval(round(robust * n_val / 100), n_val) if robust is not None else None,
                       "test": {"n": report.n_examples, "clean": report.clean_accuracy,
                                "pgd20": report.robust_accuracy.get("pgd20"), "pgd20_interval": report.interval("pgd20")},
                       "eligible": seconds <= args.budget}

@@ -56,7 +56,7 @@ CHECKPOINT_VERSION = 1
 GUARD_EXAMPLES = 256  # the fixed held-out batch the catastrophic-overfitting guard attacks
 GUARD_COLLAPSE = 0.5  # a guard check below this fraction of the best robust accuracy is a collapse
 GUARD_SHARE = 0.25  # the guard's checks cost at most this share of the training passes between them
-GUARD_PASSES = 11  # a check is PGD-10: 10 attack passes and a forward per image
+GUARD_ATTACK = "pgd10"  # what a guard check attacks the held-out batch with
 CLEAN_MONITOR_EVERY = 10  # clean training accuracy is sampled on every 10th batch (one eval-mode forward)
 
 BatchHook = Callable[[nn.Module, torch.Generator], None]
@@ -262,7 +262,7 @@ class Trainer:
 
         guard_images = min(GUARD_EXAMPLES, len(self.guard_data)) if self.guard_data is not None else 0  # type: ignore[arg-type]
         step_passes = self.recipe.batch_size * attack_passes(self.recipe.attack, self.recipe.attack_params)
-        by_cost = -(-guard_images * GUARD_PASSES // max(1, int(GUARD_SHARE * step_passes)))
+        by_cost = -(-guard_images * attack_passes(GUARD_ATTACK) // max(1, int(GUARD_SHARE * step_passes)))
         return max(1, self.steps_per_epoch // 4, by_cost)
 
     def request_stop(self, reason: str) -> None:
@@ -354,7 +354,7 @@ class Trainer:
         steady = getattr(self.before_batch, "steady", None)  # a hook that changes the model per batch
         if steady is not None:
             steady(self.module)  # names the fixed model to check; the next batch draws anew
-        check = self._validate(n_examples=GUARD_EXAMPLES, attack="pgd10", data=self.guard_data)
+        check = self._validate(n_examples=GUARD_EXAMPLES, attack=GUARD_ATTACK, data=self.guard_data)
         if check is None:
             return False
         self.guard_best = max(self.guard_best, check["robust"])

@@ -18,7 +18,7 @@ from ._progress import ProgressView
 
 def train_command(
     model: str = typer.Argument(..., help="Registry name (robnet-large, resnet18, ...) or a genotype .json file."),
-    dataset: str = typer.Option("digits", help="Data set: digits (built in), cifar10, cifar100, svhn, ..."),
+    dataset: str = typer.Option("digits", help="Data set: digits (built in), mnist, fashion-mnist, cifar10, cifar100, svhn, ..."),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
     preset: str = typer.Option("demo", help="Recipe: paper, fast, trades, demo, or a recipe .json file."),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder (created; never overwritten)."),
@@ -26,7 +26,7 @@ def train_command(
     batch_size: Optional[int] = typer.Option(None, help="Global batch (the lr scales with it where the recipe says so)."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate at the recipe's reference batch."),
     attack: Optional[str] = typer.Option(None, help="Training attack (pgd7, pgd1 = FGSM with random start, none)."),
-    eps: Optional[str] = typer.Option(None, help="Training threat model radius (8/255); also the evaluation's."),
+    eps: Optional[str] = typer.Option(None, help="Training threat model radius (default: the data set's, 8/255, 0.3 for mnist, 0.1 for fashion-mnist); also the evaluation's."),
     width: Optional[int] = typer.Option(None, help="RobNet width C (channels of the first cell)."),
     layers: Optional[int] = typer.Option(None, help="RobNet cell count."),
     train_n: Optional[int] = typer.Option(None, help="Train on the first N training images only (quick trials)."),
@@ -51,7 +51,7 @@ def train_command(
 
     recipe = resolve_recipe(preset, epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
                             eps=parse_eps(eps) if eps is not None else None, train_examples=train_n,
-                            validation_size=validation_size)
+                            validation_size=validation_size, dataset=dataset)
     names = expand(eval_attacks) if eval_attacks else None
     context = distributed.init_from_env(device)
     bars = ProgressView(enabled=not json_out or stderr.is_terminal, json_events=json_out, eval_prefix="test ")

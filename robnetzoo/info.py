@@ -23,7 +23,29 @@ def weights_status(entry: ModelEntry) -> str:
     return entry.weights_source
 
 
-DATASET_ORDER = {"cifar10": 0, "imagenet": 1, "svhn": 2, "cifar100": 3, "tiny-imagenet": 4, "digits": 5}
+DATASET_ORDER = {"cifar10": 0, "imagenet": 1, "svhn": 2, "cifar100": 3, "tiny-imagenet": 4, "mnist": 5,
+                 "fashion-mnist": 6, "digits": 7}
+
+
+def dataset_facts(name: str, root: str | None = None) -> dict[str, Any]:
+    """One data set's facts (``robnetzoo.data.DATASET_INFO``) and, for the IDX sets, which files
+    would be read (``found``: the training images' path, or None)."""
+    from .data import IDX_DATASETS, dataset_info, find_idx_files
+
+    facts = dataset_info(name).to_dict()
+    if name in IDX_DATASETS:
+        found = find_idx_files(name, root, "train")
+        facts["found"] = None if found is None else str(found[0].parent)
+    elif name == "digits":
+        facts["found"] = "built in"
+    return facts
+
+
+def dataset_table(root: str | None = None) -> list[dict[str, Any]]:
+    """Every data set of the zoo with its classes, image size and threat model (``dataset_facts``)."""
+    from .data import DATASETS
+
+    return [dataset_facts(name, root) for name in sorted(DATASETS, key=lambda n: DATASET_ORDER.get(n, 99))]
 
 
 def zoo_table(pattern: str | None = None, dataset: str | None = None) -> list[dict[str, Any]]:

@@ -208,6 +208,31 @@ class Recipe:
         _check_keys(changes, f"overrides of recipe {self.name!r}")
         return replace(self, **changes)
 
+    def at_threat(self, threat: ThreatModel) -> "Recipe":
+        """This recipe against ``threat``, its attack's step sizes scaled with the radius (a
+        PGD-7 step of 2/255 at 8/255 becomes 0.075 at MNIST's 0.3), so changing the radius never
+        leaves an attack that cannot reach it."""
+        if threat == self.threat_model:
+            return self
+        params = dict(self.attack_params)
+        old = self.threat_model.eps
+        if "alpha" in params and threat.norm == self.threat_model.norm and old > 0:
+            params["alpha"] = params["alpha"] * threat.eps / old
+        return replace(self, threat_model=threat, attack_params=params)
+
+    def for_dataset(self, dataset: str) -> "Recipe":
+        """This recipe on ``dataset``: a recipe at its own data set's usual radius moves to the
+        new data set's (``robnetzoo.data.default_threat``: 0.3 for MNIST, 0.1 for
+        Fashion-MNIST), with its steps scaled; a radius chosen on purpose is kept."""
+        from robnetzoo.data import default_threat
+
+        if dataset == self.dataset:
+            return self
+        moved = replace(self, dataset=dataset)
+        if self.threat_model == default_threat(self.dataset):
+            moved = moved.at_threat(default_threat(dataset))
+        return moved
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["threat_model"] = self.threat_model.to_dict()
@@ -286,13 +311,19 @@ PRESETS: dict[str, Recipe] = {
 
 def resolve_recipe(preset: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
                    lr: float | None = None, attack: str | None = None, eps: float | None = None,
-                   train_examples: int | None = None, validation_size: int | None = None) -> Recipe:
+                   train_examples: int | None = None, validation_size: int | None = None,
+                   dataset: str | None = None) -> Recipe:
     """A preset (or recipe file) with the usual overrides applied; ``None`` leaves a field as
-    the recipe has it, and ``eps`` changes the radius of the recipe's own threat model."""
+    the recipe has it. ``dataset`` moves the recipe to that data set (and its usual radius,
+    ``Recipe.for_dataset``); ``eps`` then changes the radius of the recipe's threat model, with
+    the attack's steps scaled (``Recipe.at_threat``)."""
     recipe = get_recipe(preset)
-    threat = recipe.threat_model.with_overrides(eps=eps) if eps is not None else None
+    if dataset is not None:
+        recipe = recipe.for_dataset(dataset)
+    if eps is not None:
+        recipe = recipe.at_threat(recipe.threat_model.with_overrides(eps=eps))
     return recipe.with_overrides(epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
-                                 train_examples=train_examples, threat_model=threat, validation_size=validation_size)
+                                 train_examples=train_examples, validation_size=validation_size)
 
 
 def get_recipe(name_or_path: str | Path) -> Recipe:

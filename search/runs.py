@@ -249,8 +249,7 @@ def train_run(
     device = resolve_device(distributed.device_for(context, device))
     path = Path(output)
     report_progress = (progress if context.is_main else None) or (lambda event: None)
-    if recipe.dataset != dataset:
-        recipe = recipe.with_overrides(dataset=dataset)
+    recipe = recipe.for_dataset(dataset)
     full_train = load_dataset(dataset, "train", data_root)
     test = load_dataset(dataset, "test", data_root)
     held_out = _held_out_size(recipe, len(full_train), dataset)  # type: ignore[arg-type]

@@ -136,8 +136,8 @@ class SearchSettings:
                 recipe = self.supernet if key == "supernet_epochs" else self.finetune
                 changes[key.split("_")[0]] = recipe.with_overrides(epochs=changes.pop(key))
         if "dataset" in changes:
-            changes["supernet"] = changes.get("supernet", self.supernet).with_overrides(dataset=changes["dataset"])
-            changes["finetune"] = changes.get("finetune", self.finetune).with_overrides(dataset=changes["dataset"])
+            changes["supernet"] = changes.get("supernet", self.supernet).for_dataset(changes["dataset"])
+            changes["finetune"] = changes.get("finetune", self.finetune).for_dataset(changes["dataset"])
         return dataclasses.replace(self, **changes)
 
     @property

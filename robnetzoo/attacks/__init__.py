@@ -4,7 +4,8 @@
     adversarial = attack(images, labels)          # NCHW in [0, 1]
 
 Names: ``fgsm``, ``pgd`` (``alpha``, ``steps``, ``random_start``), ``pgd<k>`` for any k (alpha
-2/255, random start, as the paper: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
+eps/4, random start: the paper's 2/255 at 8/255, and a step that keeps pace with a larger
+radius such as MNIST's 0.3: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
 (``decay``), ``cw`` (CW margin loss under L-inf PGD), ``trades`` (PGD on the KL divergence
 from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``,
 ``square`` / ``square<k>`` (score-based, a budget of k queries, 1000 by default; ``p_init``;
@@ -83,6 +84,12 @@ def norms_of(name: str) -> tuple[str, ...]:
     return attack_class(name).norms
 
 
+def pgd_step(eps: float | None) -> float:
+    """The step of ``pgd<k>`` at radius ``eps``: eps/4, the paper's 2/255 at 8/255 (and 2/255
+    for a zero radius, where any step is projected away)."""
+    return eps / 4 if eps else 2 / 255
+
+
 def build(
     name: str,
     model: nn.Module,
@@ -110,7 +117,7 @@ def build(
         )
     match = _PGD_K.match(name)
     if match:
-        params = {"steps": int(match.group(1)), "alpha": 2 / 255, "random_start": True, **params}
+        params = {"steps": int(match.group(1)), "alpha": pgd_step(eps), "random_start": True, **params}
     match = _SQUARE_K.match(name)
     if match:
         params = {"queries": int(match.group(1)), **params}

@@ -94,5 +94,5 @@ def test_models_groups_by_data_set_with_each_tables_paper_columns(capsys):
     out = capsys.readouterr().out
     titles = [line.strip().split(":")[0] for line in out.splitlines() if "robnetzoo models (paper" in line]
     assert titles == ["cifar10", "imagenet", "svhn", "cifar100", "tiny-imagenet"] and "paper pgd10" in out
-    assert main(["models", "--dataset", "mnist"]) == 2
-    assert "unknown dataset 'mnist'" in capsys.readouterr().err
+    assert main(["models", "--dataset", "no-such-set"]) == 2
+    assert "unknown dataset 'no-such-set'" in capsys.readouterr().err

@@ -85,8 +85,9 @@ def norms_of(name: str) -> tuple[str, ...]:
 
 
 def pgd_step(eps: float | None) -> float:
-    """The step of ``pgd<k>`` at radius ``eps``: eps/4, the paper's 2/255 at 8/255 (and 2/255
-    for a zero radius, where any step is projected away)."""
+    """The default step of the L-inf iterative attacks (``pgd<k>``, ``pgd``, ``cw``,
+    ``mifgsm``, ``trades``) at radius ``eps``: eps/4, the paper's and torchattacks' 2/255 at
+    8/255 (and 2/255 for a zero radius, where any step is projected away)."""
     return eps / 4 if eps else 2 / 255
 
 
@@ -118,6 +119,8 @@ def build(
     match = _PGD_K.match(name)
     if match:
         params = {"steps": int(match.group(1)), "alpha": pgd_step(eps), "random_start": True, **params}
+    elif issubclass(cls, PGD) and not issubclass(cls, PGDL2) and eps is not None:
+        params = {"alpha": pgd_step(eps), **params}  # pgd, cw, mifgsm, trades: torchattacks' 2/255 at 8/255
     match = _SQUARE_K.match(name)
     if match:
         params = {"queries": int(match.group(1)), **params}

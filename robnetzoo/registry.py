@@ -246,6 +246,13 @@ _ENTRIES = [
         description="WideResNet-28-10",
     ),
     ModelEntry(
+        "wrn-10-1",
+        _config("wrn-10-1", "wide-resnet", depth=10, widen_factor=1),
+        origin="baseline",
+        description="WideResNet-10-1: the smallest WideResNet (one block per stage), the hand-designed baseline "
+                    "beside small searched RobNets",
+    ),
+    ModelEntry(
         "densenet121",
         _config("densenet121", "densenet121"),
         paper=_paper(82.72, 54.14, 47.93, 47.46, 51.70, 48.19),

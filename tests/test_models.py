@@ -8,6 +8,7 @@ from robnetzoo.profile import count_parameters
 from robnetzoo.registry import REGISTRY, buildable_config, list_models
 
 EXPECTED_PARAMS = {
+    "wrn-10-1": 77_850,
     "robnet-large": 6_842_710,
     "robnet-free": 5_439_790,
     "robnet-free-svhn": 5_439_790,

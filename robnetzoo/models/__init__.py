@@ -15,7 +15,7 @@ from ..errors import InvalidInput
 from .densenet import densenet121
 from .resnet import resnet18, resnet50, resnet101, resnet152
 from .robnet import RobNet
-from .wide_resnet import wrn_28_10
+from .wide_resnet import WideResNet, wrn_28_10
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "robnet": RobNet,
@@ -24,6 +24,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet101": resnet101,
     "resnet152": resnet152,
     "wrn-28-10": wrn_28_10,
+    "wide-resnet": WideResNet,  # any depth and widen factor: the small hand-designed baselines
     "densenet121": densenet121,
 }
 

@@ -1,4 +1,5 @@
-"""WideResNet-28-10 for CIFAR (pre-activation blocks), the paper's WRN baseline."""
+"""WideResNets for CIFAR (pre-activation blocks): the paper's WRN-28-10 baseline, and any depth
+and widen factor (``wide-resnet``) for the small hand-designed baselines."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import InvalidInput
 from .head import ClassifierHead
 
 
@@ -33,8 +35,9 @@ class WideResNet(ClassifierHead, nn.Module):
 
     def __init__(self, depth: int = 28, widen_factor: int = 10, num_classes: int = 10) -> None:
         super().__init__()
-        if (depth - 4) % 6:
-            raise ValueError(f"WideResNet depth must be 6n+4, got {depth}")
+        if depth < 10 or (depth - 4) % 6 or widen_factor < 1:
+            raise InvalidInput(f"a WideResNet needs a depth of 6n+4 (10, 16, 22, 28...) and a widen factor >= 1, "
+                               f"got depth {depth}, widen factor {widen_factor}")
         n = (depth - 4) // 6
         widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)

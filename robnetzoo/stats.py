@@ -54,7 +54,8 @@ def partial_rank_correlation(x: list[float], y: list[float], given: list[float],
                              resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
     """The Spearman partial correlation of ``x`` and ``y`` given ``given`` (Pearson of the
     ranks' residuals after a linear fit on the ranks of ``given``), with a bootstrap 95%
-    interval: how ``x`` goes with ``y`` at a fixed ``given``."""
+    interval and the t-test's p (n - 3 degrees of freedom): how ``x`` goes with ``y`` at a
+    fixed ``given``."""
     from scipy import stats
 
     out: dict[str, Any] = {"n": len(x), "value": None, "interval": None}
@@ -75,7 +76,11 @@ def partial_rank_correlation(x: list[float], y: list[float], given: list[float],
     draws = [partial(xs[p], ys[p], zs[p]) for p in (rng.integers(0, len(xs), len(xs)) for _ in range(resamples))]
     draws = [d for d in draws if np.isfinite(d)]
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
-    return {**out, "value": value, "interval": [float(low), float(high)]}
+    p = None
+    if np.isfinite(value) and abs(value) < 1:  # t with n - 3 degrees of freedom (one variable partialled out)
+        t = value * np.sqrt((len(xs) - 3) / (1 - value ** 2))
+        p = float(2 * stats.t.sf(abs(t), len(xs) - 3))
+    return {**out, "value": value, "interval": [float(low), float(high)], "p": p}
 
 
 def mean_interval(values: list[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
@@ -129,3 +134,84 @@ def verdict(p: float | None, effect: float | None, expected_sign: int, *, smalle
     if p >= alpha or effect == 0:
         return "cannot decide"
     return "supports" if (effect > 0) == (expected_sign > 0) else "contradicts"
+
+
+# ----------------------------------------------------------------- families of tests and nested designs
+
+
+def holm(pvalues: dict[str, float | None]) -> dict[str, float | None]:
+    """Holm's step-down adjustment of a family of p-values (name -> p; None is not a test and
+    stays None): each adjusted p is compared with 0.05 as the family's error rate demands."""
+    tested = sorted((p, name) for name, p in pvalues.items() if p is not None)
+    m, running, adjusted = len(tested), 0.0, {}
+    for rank, (p, name) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[name] = running
+    return {name: adjusted.get(name) for name in pvalues}
+
+
+def nested_bootstrap_difference(pick: list[float], arms: list[list[float]], *, seed: int = 0,
+                                resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+    """The pick's mean minus the mean of a random arm of architectures, each measured over
+    seeds, with a 95% percentile interval from a two-stage bootstrap: architectures of the arm
+    are resampled, then seeds within each architecture (and within the pick), so both the choice
+    of random architectures and the training noise widen the interval. ``p`` is the two-sided
+    bootstrap p of "no difference" (twice the smaller share of resampled differences on either
+    side of 0)."""
+    rng = np.random.default_rng(seed)
+    pick_values = np.asarray(pick, dtype=float)
+    arm_values = [np.asarray(a, dtype=float) for a in arms if len(a)]
+    if len(pick_values) == 0 or len(arm_values) < 2:
+        return {"value": None, "interval": None, "p": None, "n_architectures": len(arm_values), "resamples": resamples}
+    estimate = pick_values.mean() - np.mean([a.mean() for a in arm_values])
+    draws = np.empty(resamples)
+    for i in range(resamples):
+        chosen = rng.integers(0, len(arm_values), len(arm_values))
+        arm_mean = np.mean([rng.choice(arm_values[c], len(arm_values[c])).mean() for c in chosen])
+        draws[i] = rng.choice(pick_values, len(pick_values)).mean() - arm_mean
+    low, high = np.percentile(draws, [2.5, 97.5])
+    p = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
+    return {"value": float(estimate), "interval": [float(low), float(high)], "p": p,
+            "n_architectures": len(arm_values), "resamples": resamples}
+
+
+def variance_components(groups: dict[str, list[float]]) -> dict[str, Any]:
+    """How much of the spread of a measurement is between groups (architectures) and how much
+    within them (seeds): a one-way ANOVA (``scipy.stats.f_oneway``) with the between-group
+    standard deviation of the means, the pooled within-group standard deviation, and the share
+    of variance between groups (the intraclass correlation, ANOVA estimator, floored at 0)."""
+    from scipy import stats
+
+    values = [np.asarray(v, dtype=float) for v in groups.values() if len(v)]
+    out: dict[str, Any] = {"groups": len(values), "per_group": [len(v) for v in values], "F": None, "p": None,
+                           "between_sd": None, "within_sd": None, "icc": None}
+    if len(values) < 2 or min(len(v) for v in values) < 2:
+        return out
+    means = np.array([v.mean() for v in values])
+    within = float(np.sqrt(np.mean([v.var(ddof=1) for v in values])))
+    k = float(np.mean([len(v) for v in values]))
+    between_var = max(0.0, float(means.var(ddof=1)) - within ** 2 / k)
+    test = stats.f_oneway(*values)
+    return {**out, "F": None if not np.isfinite(test.statistic) else float(test.statistic),
+            "p": None if not np.isfinite(test.pvalue) else float(test.pvalue),
+            "between_sd": float(np.sqrt(between_var)), "means_sd": float(means.std(ddof=1)), "within_sd": within,
+            "icc": between_var / (between_var + within ** 2) if between_var + within ** 2 > 0 else None}
+
+
+def mcnemar(first: str | list[bool], second: str | list[bool]) -> dict[str, Any]:
+    """The exact McNemar test of two classifiers judged on the same images (each a string of
+    ``1``/``0`` or a list of bools, one per image, concatenated over any repeats of the design):
+    only the images they disagree on count, ``first_only`` survived by the first alone and
+    ``second_only`` by the second alone; p is the two-sided binomial p of an even split
+    (``scipy.stats.binomtest``)."""
+    from scipy import stats
+
+    a = [c in ("1", True) for c in first]
+    b = [c in ("1", True) for c in second]
+    if len(a) != len(b):
+        raise ValueError(f"paired results of unequal length: {len(a)} and {len(b)}")
+    first_only = sum(x and not y for x, y in zip(a, b))
+    second_only = sum(y and not x for x, y in zip(a, b))
+    discordant = first_only + second_only
+    p = float(stats.binomtest(first_only, discordant, 0.5).pvalue) if discordant else None
+    return {"n": len(a), "first_only": first_only, "second_only": second_only, "p": p}

@@ -2,8 +2,9 @@
 repeated with 3 seeds (supernet training and scoring noise) on the same candidates (candidate
 seed 0), and once with the fast supernet (FGSM with a random start, ``--supernet-attack
 fgsm-rs``) at seed 0; then the rank agreement of each pair of leaderboards on their common
-candidates (Kendall's tau and Spearman with bootstrap 95% intervals, the top-5 overlap), with
-every run's phase timings. Searches already finished in ``--work`` are reused, not redone.
+candidates (Kendall's tau and Spearman with bootstrap 95% intervals, the top-5 overlap), and
+within each budget band (Kendall's tau, and how often two runs choose the same band winner),
+with every run's phase timings. Searches already finished in ``--work`` are reused, not redone.
 
     python benchmarks/search_stability.py [--work searches/] [--seeds 0 1 2] [--json FILE]
 
@@ -58,6 +59,13 @@ def main() -> None:
         print(f"{key}: Kendall {k['value']:.2f} [{k['interval'][0]:.2f}, {k['interval'][1]:.2f}], Spearman "
               f"{s['value']:.2f} [{s['interval'][0]:.2f}, {s['interval'][1]:.2f}] on {result['common']} common "
               f"candidates; cell top-5 overlap {result['cell_top5_overlap']}/5")
+    for band in ("small", "medium", "large"):  # the capacity gradient removed: agreement within one budget
+        rows = [(key, r["within_band"][band]) for key, r in agreement.items()]
+        same = [w["same_winner"] for _, w in rows if w["same_winner"] is not None]
+        print(f"within {band}: " + "; ".join(
+            f"{key} Kendall {w['kendall']['value']:.2f} (n={w['n']})" if w["kendall"]["value"] is not None
+            else f"{key} Kendall — (n={w['n']})" for key, w in rows)
+            + f"; the same winner in {sum(same)} of {len(same)} pairs of runs")
     for key, phase in seconds.items():
         print(f"{key}: " + ", ".join(f"{name} {value:.0f} s" for name, value in phase.items()))
     write(args.json, {"runs": {k: str(v) for k, v in runs.items()}, "seconds": seconds, "agreement": agreement})

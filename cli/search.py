@@ -35,6 +35,8 @@ def search_command(
     sampler: Optional[str] = typer.Option(None, help="edge (independent per-edge codes, as published) or density (a density per cell first)."),
     candidate_seed: Optional[int] = typer.Option(None, help="Seed of the candidates' genotypes alone (default: --seed)."),
     supernet_attack: Optional[str] = typer.Option(None, help="pgd7 or fgsm-rs (FGSM from a random start, with the overfitting guard)."),
+    supernets: Optional[int] = typer.Option(None, help="Supernets trained from different seeds; candidates are ranked by their mean score (one more re-scores the choices)."),
+    eps: Optional[str] = typer.Option(None, help="The threat model's radius (default: the preset's; 8/255 for CIFAR-10)."),
     study: Optional[str] = typer.Option(None, help="proxies: validate the proxies against 3-epoch finetuning on a finished search (give its folder as --analyse)."),
     plan: bool = flag("Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"),
     timings: Optional[Path] = typer.Option(None, help="With --plan: hours at the rate measured in this file (benchmarks/paper_scale.py) instead of an estimate."),
@@ -74,7 +76,7 @@ def search_command(
         space=space, dataset=dataset, candidates=candidates, free_candidates=free_candidates,
         supernet_epochs=supernet_epochs, finetune_epochs=finetune_epochs, finetune_subset=finetune_subset,
         scorer=scorer, width=width, layers=layers, seed=seed, bands=parsed_bands, sampler=sampler,
-        candidate_seed=candidate_seed, supernet_attack=supernet_attack,
+        candidate_seed=candidate_seed, supernet_attack=supernet_attack, supernets=supernets, eps=eps,
     )
     if timings is not None and not plan:
         raise InvalidInput("--timings prices a plan; add --plan (a search itself runs at whatever rate the device has)")
@@ -138,14 +140,20 @@ def _print(result: Any, json_out: bool) -> None:
             findings.add_row(f"proxy {proxy} vs finetuning (n={proxies['n']})", "measured",
                              f"Spearman {_ci(rho)}, {fmt(proxies[proxy]['cost_ratio'], 1)}x cheaper")
     stdout.print(findings)
-    chosen = Table(title="chosen architectures (genotypes/, cells/)")
-    for column in ("model", "#", "convs/cell", "search robust %", "hold-out robust %", "params", "train it"):
+    settings = result.settings
+    threat = settings.supernet.threat_model
+    chosen = Table(title=f"chosen architectures (genotypes/, cells/) on {settings.dataset} at {threat}",
+                   caption=f"search robust %: mean over {settings.supernets} supernet(s); against the runner-up: "
+                           "exact McNemar on the images both were scored on; hold-out: images and a supernet "
+                           "no choice read")
+    for column in ("model", "#", "convs/cell", "search robust %", "runner-up # (robust %), McNemar p",
+                   "hold-out robust %", "params", "train it"):
         chosen.add_column(column, justify="left" if column in ("model", "train it") else "right")
     for name, row in result.selection.items():
         held = row.get("holdout")
         search_score = fmt(row["robust"], 1) + (f" [{row['robust_low']:.1f}, {row['robust_high']:.1f}]"
                                                 if row.get("robust_low") is not None else "")
-        chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score,
+        chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score, _runner_up(row),
                        "—" if held is None else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
                                                 f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
                        millions(row["parameters"]), escape(train_command(name, row, result.folder)))
@@ -153,6 +161,15 @@ def _print(result: Any, json_out: bool) -> None:
     plots = ", ".join(a.get("plots", []))
     stderr.print(f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
                  markup=False, soft_wrap=True)
+
+
+def _runner_up(row: dict) -> str:
+    second = row.get("runner_up")
+    if not second:
+        return "— (alone in its band)"
+    test = second.get("mcnemar") or {}
+    p = "—" if test.get("p") is None else f"{test['p']:.2g}"
+    return f"#{second['index']} ({fmt(second['robust'], 1)}), p={p}"
 
 
 def _ci(stat: Optional[dict]) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from robnetzoo.genotype import Genotype
-from robnetzoo.stats import paired_permutation_test, partial_rank_correlation, rank_correlation, verdict
+from robnetzoo.stats import holm, paired_permutation_test, partial_rank_correlation, rank_correlation, verdict
 
 
 def conv_counts(genotype: Genotype, reading: str = "inputs") -> dict[str, int]:
@@ -209,14 +209,43 @@ def analyse(rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any
     f3_tuned = finding_fsp(rows, space="free", weights="finetuned", seed=seed)
     result = {"measured_on": measured, "finding1_density": f1, "finding2_direct_edges": f2, "finding3_fsp": f3,
               "finding3_fsp_finetuned": f3_tuned, "proxies": proxy_agreement(rows, seed)}
-    verdicts = {"finding1_density": f1["verdict"], "finding1_window": f1["window_verdict"],
-                "finding1_connectivity": f1["connectivity_verdict"],
-                "finding2_small_budget": f2["inputs"]["small_budget"]["verdict"] if pairs else "cannot decide",
-                "finding2_interaction": f2["inputs"]["interaction"]["verdict"] if pairs else "cannot decide",
-                "finding3_fsp": f3["verdict"]}
-    result["verdicts"] = [{"claim": FINDINGS[key], "key": key, "verdict": value} for key, value in verdicts.items()]
+    result["verdicts"] = primary_verdicts(f1, f2 if pairs else None, f3)
+    result["family"] = {"correction": "Holm", "claims": list(PRIMARY), "alpha": 0.05}
     result["notes"] = [_summary_line(result["verdicts"])]
     return result
+
+
+# The pre-named primary claims, corrected together (Holm); the density window is a check of
+# Finding 1 away from the sparse end, reported beside them uncorrected.
+PRIMARY = ("finding1_density", "finding1_connectivity", "finding2_small_budget", "finding2_interaction", "finding3_fsp")
+
+
+def primary_verdicts(f1: dict[str, Any], f2: dict[str, Any] | None, f3: dict[str, Any]) -> list[dict[str, Any]]:
+    """A verdict per claim: each primary claim's p Holm-adjusted over the family ``PRIMARY``
+    (a claim with no test keeps "cannot decide"), then the paper's sign decides."""
+    tests: dict[str, tuple[float | None, float | None, int, float | None]] = {  # p, effect, sign, smallest p
+        "finding1_density": (f1["all"]["p"], f1["all"]["value"], +1, None),
+        "finding1_connectivity": (f1["identity_given_convs"].get("p"), f1["identity_given_convs"]["value"], +1, None),
+        "finding2_small_budget": (None, None, +1, None), "finding2_interaction": (None, None, -1, None),
+        "finding3_fsp": ((f3.get("deep_raw") or {}).get("p"), (f3.get("deep_raw") or {}).get("mean"), +1,
+                         (f3.get("deep_raw") or {}).get("smallest_possible_p")),
+    }
+    if f2 is not None:
+        small, trend = f2["inputs"]["small_budget"], f2["inputs"]["interaction"]["spearman_gain_vs_convs"]
+        tests["finding2_small_budget"] = (small["wilcoxon_p"], small["mean"], +1, None)
+        tests["finding2_interaction"] = (trend["p"], trend["value"], -1, None)
+    adjusted = holm({key: test[0] for key, test in tests.items()})
+    out = []
+    for key in ("finding1_density", "finding1_window", "finding1_connectivity", "finding2_small_budget",
+                "finding2_interaction", "finding3_fsp"):
+        if key == "finding1_window":
+            out.append({"claim": FINDINGS[key], "key": key, "verdict": f1["window_verdict"], "p": f1["window"]["p"],
+                        "p_holm": None, "primary": False})
+            continue
+        p, effect, sign, smallest = tests[key]
+        out.append({"claim": FINDINGS[key], "key": key, "p": p, "p_holm": adjusted[key], "primary": True,
+                    "verdict": verdict(adjusted[key], effect, sign, smallest_possible_p=smallest)})
+    return out
 
 
 def _summary_line(verdicts: list[dict[str, Any]]) -> str:
@@ -225,4 +254,5 @@ def _summary_line(verdicts: list[dict[str, Any]]) -> str:
         groups[v["verdict"]].append(v["key"].replace("finding", "F").replace("_", " "))
     return ("this search supports: " + (", ".join(groups["supports"]) or "none") + "; contradicts: "
             + (", ".join(groups["contradicts"]) or "none") + "; cannot decide: "
-            + (", ".join(groups["cannot decide"]) or "none") + " (analysis.json holds each test)")
+            + (", ".join(groups["cannot decide"]) or "none")
+            + f" (Holm over the {len(PRIMARY)} primary claims; analysis.json holds each test)")

@@ -30,7 +30,9 @@ by ``supernet.at_depth``).
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,6 +44,7 @@ from robnetzoo import distributed
 from robnetzoo.config import build_model
 from robnetzoo.data import first_n, take
 from robnetzoo.evaluation import evaluate
+from robnetzoo.evaluation.store import read_results_file
 from robnetzoo.genotype import Genotype
 from robnetzoo.profile import count_macs, count_parameters
 from robnetzoo.registry import FAMILY_C, FAMILY_LAYERS, robnet_config
@@ -140,13 +143,20 @@ def judge(model: nn.Module, images: Dataset, settings: SearchSettings, device: t
           n_examples: int | None = None) -> dict[str, Any]:
     """Clean and robust accuracy on the first ``n_examples`` of ``images`` (the search's
     scoring images by default) under the scoring attack and the shared attack seed, with the
-    counts and 95% Wilson intervals."""
+    counts and 95% Wilson intervals, and ``robust_bits`` (one character per image, ``1`` when
+    it stayed correctly classified under the attack): the same images and noise for every
+    candidate, so two candidates' bits pair up image by image."""
     threat = settings.supernet.threat_model
-    report = evaluate(model, images, attacks=[settings.score_attack], norm=threat.norm, eps=threat.eps,
-                      n_examples=n_examples or settings.score_examples, device=device, seed=score_seed(settings.seed))
+    with tempfile.TemporaryDirectory() as scratch:  # the per-image marks, for paired tests between candidates
+        results = Path(scratch) / "results.jsonl"
+        report = evaluate(model, images, attacks=[settings.score_attack], norm=threat.norm, eps=threat.eps,
+                          n_examples=n_examples or settings.score_examples, device=device,
+                          seed=score_seed(settings.seed), output=results)
+        marks = read_results_file(results)["results"][settings.score_attack]
     robust = report.counts["robust"][settings.score_attack]
     return {"clean": report.clean_accuracy, "robust": report.robust_accuracy[settings.score_attack],
-            "n": report.n_examples, "robust_correct": robust, "robust_interval": list(wilson_interval(robust, report.n_examples))}
+            "n": report.n_examples, "robust_correct": robust, "robust_interval": list(wilson_interval(robust, report.n_examples)),
+            "robust_bits": "".join("1" if mark == "1" else "0" for mark in marks)}
 
 
 def inherited_score(supernet: Supernet, genotype: Genotype, *, images: Dataset, calibration: Dataset,

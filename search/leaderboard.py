@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from robnetzoo._io import atomic_write_text, read_jsonl, write_json
 from robnetzoo.errors import CorruptFile, option
+from robnetzoo.stats import wilson_interval
 
 CSV_COLUMNS = (
     "rank", "index", "space", "score", "robust", "robust_low", "robust_high", "clean", "finetune_robust",
@@ -67,6 +68,30 @@ class Ledger:
                 handle.truncate(keep)
 
 
+def screen_stage(replica: int) -> str:
+    """The ledger stage of the inherited score under supernet ``replica`` (0: ``screen``)."""
+    return "screen" if replica == 0 else f"screen-{replica}"
+
+
+def over_supernets(records: dict[tuple[str, int], dict[str, Any]], index: int) -> dict[str, Any]:
+    """Candidate ``index``'s inherited score averaged over every supernet that scored it: the
+    mean robust and clean accuracy, each supernet's robust accuracy, a Wilson interval over the
+    pooled image-supernet pairs (the same images repeat under each supernet, so it is narrower
+    than an interval over independent images would be), and the per-image marks of every
+    supernet joined, for paired tests."""
+    scores = []
+    replica = 0
+    while (screen_stage(replica), index) in records:
+        record = records[(screen_stage(replica), index)]
+        scores.append(record["inherited"] if replica == 0 else record)
+        replica += 1
+    correct, n = sum(s["robust_correct"] for s in scores), sum(s["n"] for s in scores)
+    return {"robust": sum(s["robust"] for s in scores) / len(scores), "clean": sum(s["clean"] for s in scores) / len(scores),
+            "n": scores[0]["n"], "supernets": len(scores), "per_supernet": [s["robust"] for s in scores],
+            "interval": list(wilson_interval(correct, n)) if len(scores) > 1 else scores[0]["robust_interval"],
+            "bits": "".join(s.get("robust_bits", "") for s in scores)}
+
+
 def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str,
                      kept_free: set[int] | None = None) -> list[dict[str, Any]]:
     """One row per screened candidate, cell-based ones first, each space best first by ``scorer`` (robust accuracy for
@@ -78,7 +103,8 @@ def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str
         if stage != "screen":
             continue
         tuned = records.get(("finetune", index))
-        inherited, fsp = screen["inherited"], screen["fsp"]
+        fsp = screen["fsp"]
+        inherited = over_supernets(records, index)
         row = {
             "index": index, "space": screen["space"], "genotype": screen["genotype"],
             "density": screen["density"], "cell_densities": screen["cell_densities"],
@@ -89,7 +115,8 @@ def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str
             "parameters": screen["parameters"], "macs": screen["macs"],
             "score_n": inherited["n"],
             "inherited_robust": inherited["robust"], "inherited_clean": inherited["clean"],
-            "inherited_interval": inherited["robust_interval"],
+            "inherited_interval": inherited["interval"], "supernets": inherited["supernets"],
+            "supernet_robust": inherited["per_supernet"],
             "fsp_loss": fsp["deep_loss"], "fsp_raw_loss": fsp["deep_raw_loss"], "fsp_cells": fsp["cells"],
             "fsp_relative_cells": fsp["relative_cells"],
             "finetune_robust": None if tuned is None else tuned["robust"],
@@ -97,11 +124,12 @@ def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str
             "finetune_interval": None if tuned is None else tuned["robust_interval"],
             "finetune_fsp_cells": None if tuned is None else tuned["fsp"]["cells"],
             "seconds": screen["seconds"] + (0.0 if tuned is None else tuned["seconds"]),
-            "screen_seconds": {"inherited": inherited["seconds"], "fsp": fsp["seconds"]},
+            "screen_seconds": {"inherited": screen["inherited"]["seconds"], "fsp": fsp["seconds"]},
             "finetune_seconds": None if tuned is None else tuned["seconds"],
             "fsp_kept": None if screen["space"] != "free" else index in (kept_free or set()),
         }
         row["score"], row["robust"], row["clean"] = _score(row, scorer)
+        row["paired_bits"] = (tuned or {}).get("robust_bits", "") if scorer == "finetune" else inherited["bits"]
         interval = row["finetune_interval"] if scorer == "finetune" else row["inherited_interval"]
         row["robust_low"], row["robust_high"] = (None, None) if row["robust"] is None or interval is None else interval
         rows.append(row)

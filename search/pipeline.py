@@ -4,16 +4,20 @@ Phases, each resumable where it stopped:
 
 1. **supernet** — the one-shot supernet trained by the one engine (``Trainer``) with path
    dropout, checkpointed like any training run (``supernet/checkpoint.pt``); its final weights
-   go to ``supernet/supernet.safetensors``.
+   go to ``supernet/supernet.safetensors``. With ``supernets`` K > 1, K supernets from
+   different seeds (``supernet``, ``supernet-1``...), and one more for the hold-out re-score.
 2. **screen** — every candidate's cheap scores from the supernet's weights (``inherited`` and
-   per-cell FSP losses) and its facts (density, convolutions, final-size parameters and MACs).
+   per-cell FSP losses) and its facts (density, convolutions, final-size parameters and MACs);
+   under each further supernet its ``inherited`` score again (stage ``screen-1``...).
 3. **finetune** — the candidates to finetune: every one for ``--scorer finetune`` (the cell-free
    ones after the FSP filter), otherwise ``finetune_subset`` cell-based ones drawn at random,
    against which the proxies are judged.
 4. **pairs** — Finding 2's paired experiment (``search.pairs``): base cells and their twins
    with one convolution moved to a direct edge, scored alike.
 5. **holdout** — the architecture chosen for each budget band, re-scored on held-out training
-   images nothing else uses (a winner's search score is biased upward by its selection).
+   images nothing else reads (not even the overfitting guard, which watches the validation
+   images) under one more supernet that no choice read: a winner's search score is biased
+   upward by its selection, both by the images and by the supernet's own training noise.
 6. **analysis** and **selection** — the leaderboard and the results table, ``analysis.json``,
    plots, cell drawings and ``report.html``, and the genotype of each band
    (``genotypes/robnet-*.json``); ``summary.json`` last, which marks the search finished.
@@ -47,7 +51,7 @@ from robnetzoo.weights import read_safetensors, write_safetensors
 
 from . import analysis as findings
 from .candidates import candidate_seed, finetune, finetuned_model, inherited_score, judge, screen
-from .leaderboard import Ledger, leaderboard_rows, write_leaderboard
+from .leaderboard import Ledger, leaderboard_rows, screen_stage, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
 from .selection import select, write_genotypes
@@ -187,16 +191,25 @@ def load_search_data(settings: SearchSettings, data_root: str | Path | None = No
 # ---------------------------------------------------------------------------------- the phases
 
 
+def supernet_dir(replica: int) -> str:
+    """The folder of supernet ``replica``: ``supernet`` for the first, ``supernet-1``... after."""
+    return SUPERNET_DIR if replica == 0 else f"{SUPERNET_DIR}-{replica}"
+
+
 def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, device: torch.device,
-                   progress: ProgressFn, guard: Dataset | None = None) -> Supernet:
-    """Phase 1; returns the trained supernet (read back from its folder when already done)."""
+                   progress: ProgressFn, guard: Dataset | None = None, replica: int = 0) -> Supernet:
+    """Phase 1; returns the trained supernet ``replica`` (read back from its folder when
+    already done). Replica 0 is seeded by the search's seed alone (a one-supernet search is
+    what it always was); each further replica by a seed derived from it and its number."""
     from .sampling import PathDropout
 
     num_classes = NUM_CLASSES.get(settings.dataset, getattr(train, "num_classes", 10))
+    init_seed = derive_seed(settings.seed, "supernet-init", *([replica] if replica else []))
+    train_seed = settings.seed if replica == 0 else derive_seed(settings.seed, "supernet-train", replica)
     with torch.random.fork_rng(devices=[]):  # the initial weights follow the search's seed alone
-        torch.manual_seed(derive_seed(settings.seed, "supernet-init"))
+        torch.manual_seed(init_seed)
         supernet = Supernet(settings.width, settings.layers, num_classes, space=settings.space)
-    directory = folder / SUPERNET_DIR
+    directory = folder / supernet_dir(replica)
     weights = directory / "supernet.safetensors"
     if weights.is_file():
         supernet.load_state_dict(read_safetensors(weights), strict=True)
@@ -214,7 +227,7 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
             handle.write(json.dumps(entry) + "\n")
 
     trainer = Trainer(
-        supernet, recipe, train, None, device=device, seed=settings.seed, guard=guard,
+        supernet, recipe, train, None, device=device, seed=train_seed, guard=guard,
         checkpoint=directory / "checkpoint.pt",
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
         progress=progress, on_epoch=on_epoch,
@@ -333,9 +346,13 @@ def run_search(
     seconds: dict[str, float] = {}
 
     began = time.perf_counter()
-    report(SearchPhase("supernet", epochs=settings.supernet.epochs))
-    supernet = train_supernet(settings, folder, train, device=device, progress=report, guard=data.holdout)
-    supernet.eval()
+    replicas = settings.supernets + (1 if data.holdout is not None else 0)  # the last one re-scores the choices
+    supernets = []
+    for replica in range(replicas):  # the guard reads the validation images: the hold-out stays unread
+        report(SearchPhase("supernet", epochs=settings.supernet.epochs))
+        supernets.append(train_supernet(settings, folder, train, device=device, progress=report,
+                                        guard=data.validation, replica=replica).eval())
+    supernet = supernets[0]
     seconds["supernet"] = time.perf_counter() - began
 
     ledger = Ledger(folder / LEDGER_FILE)
@@ -344,6 +361,12 @@ def run_search(
     run_stage("screen", plan, ledger, lambda c: screen(
         supernet, c.genotype, index=c.index, space=c.space, validation=validation, calibration=train,
         settings=settings, device=device), report)
+    for replica in range(1, settings.supernets):  # the same candidates, images and noise under each other supernet
+        report(SearchPhase("screen", total=len(plan)))
+        run_stage(screen_stage(replica), plan, ledger, lambda c, r=replica: {  # type: ignore[misc]
+            "stage": screen_stage(r), "index": c.index, "space": c.space,
+            **inherited_score(supernets[r], c.genotype, images=validation, calibration=train, settings=settings,
+                              device=device)}, report)
     seconds["screen"] = time.perf_counter() - began
 
     records = ledger.read()
@@ -356,7 +379,7 @@ def run_search(
         settings=settings, device=device), report)
     seconds["finetune"] = time.perf_counter() - began
 
-    pair_plan = plan_pairs(settings.genotype_seed, settings.pairs_per_count)
+    pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed, even with --candidate-seed
     began = time.perf_counter()
     report(SearchPhase("pairs", total=len(pair_plan)))
     run_stage("pair", pair_plan, ledger, lambda p: score_pair(  # type: ignore[arg-type]
@@ -370,7 +393,7 @@ def run_search(
         chosen = [Candidate(r["index"], r["space"], Genotype.parse(r["genotype"])) for r in select(rows, settings.bands)[0].values()]
         report(SearchPhase("holdout", total=len(chosen)))
         run_stage("holdout", chosen, ledger, lambda c: rescore(
-            supernet, c, holdout=data.holdout, train=train, settings=settings, device=device), report)  # type: ignore[arg-type]
+            supernets[-1], c, holdout=data.holdout, train=train, settings=settings, device=device), report)  # type: ignore[arg-type]
     seconds["holdout"] = time.perf_counter() - began
 
     result = analyse(folder, settings=settings, progress=report, write=context.is_main)

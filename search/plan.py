@@ -84,10 +84,14 @@ def work_of(settings: SearchSettings) -> list[dict[str, Any]]:
     per_inherited = score_images * score + settings.calibration_images / 3
     chosen = 4 if settings.holdout_size else 0
     per_holdout = settings.holdout_size * score + (per_finetune if settings.scorer == "finetune" else 0)
+    replicas = settings.supernets + (1 if settings.holdout_size else 0)  # one more re-scores the choices
+    n = n_cell + n_free
     return [
-        {"phase": "supernet", "what": f"{recipe.epochs} epochs x {supernet_n:,} images, {settings.supernet_attack}",
-         "passes": recipe.epochs * supernet_n * attack_passes(recipe.attack, recipe.attack_params)},
-        {"phase": "screen", "what": f"{n_cell + n_free:,} candidates (inherited + FSP)", "passes": (n_cell + n_free) * per_screen},
+        {"phase": "supernet", "what": f"{replicas} x {recipe.epochs} epochs x {supernet_n:,} images, {settings.supernet_attack}",
+         "passes": replicas * recipe.epochs * supernet_n * attack_passes(recipe.attack, recipe.attack_params)},
+        {"phase": "screen", "what": f"{n:,} candidates (inherited + FSP)"
+         + (f", inherited again under {settings.supernets - 1} more supernet(s)" if settings.supernets > 1 else ""),
+         "passes": n * per_screen + (settings.supernets - 1) * n * per_inherited},
         {"phase": "finetune", "what": f"{tuned:,} candidates x {ft.epochs} epochs x {finetune_n:,} images",
          "passes": tuned * per_finetune},
         {"phase": "pairs", "what": f"{pair_networks} networks of Finding 2", "passes": pair_networks * per_inherited},

@@ -21,6 +21,7 @@ from typing import Any
 from robnetzoo._io import atomic_write_text
 from robnetzoo.genotype import Genotype
 from robnetzoo.registry import FAMILY_LAYERS
+from robnetzoo.stats import mcnemar
 
 FAMILY = ("small", "medium", "large")
 
@@ -47,17 +48,33 @@ def select(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> tup
                 notes.append(f"no scored cell-based candidate has {low}-{high} convolutions per cell: robnet-{name} "
                              "is not chosen (sample more candidates, or the density sampler)")
             continue
-        chosen[f"robnet-{name}"] = {**min(fits, key=lambda r: r["rank"]), "band": [low, high]}
+        ranked = sorted(fits, key=lambda r: r["rank"])
+        chosen[f"robnet-{name}"] = {**ranked[0], "band": [low, high],
+                                    "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)}
     free = [r for r in rows if r["space"] == "free" and r["rank"] is not None]
     if free:
         top = max(high for _, high in bands.values())
         fits = [r for r in free if r["convs_per_cell"] <= top]
         if fits:
-            chosen["robnet-free"] = {**min(fits, key=lambda r: r["rank"]), "band": [0, top]}
+            ranked = sorted(fits, key=lambda r: r["rank"])
+            chosen["robnet-free"] = {**ranked[0], "band": [0, top],
+                                     "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)}
         else:
             notes.append(f"no kept cell-free candidate averages at most {top} convolutions per cell: robnet-free "
                          "is not chosen")
     return chosen, notes
+
+
+def runner_up(winner: dict[str, Any], second: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The band's second-best candidate and the exact McNemar test of the winner against it on
+    the images (and supernets) both were scored on: whether the winner is better, or merely
+    ahead. None for a band of one candidate."""
+    if second is None:
+        return None
+    out = {"index": second["index"], "robust": second.get("robust"), "genotype": second.get("genotype")}
+    bits_a, bits_b = winner.get("paired_bits") or "", second.get("paired_bits") or ""
+    out["mcnemar"] = mcnemar(bits_a, bits_b) if bits_a and len(bits_a) == len(bits_b) else None
+    return out
 
 
 def final_genotype(row: dict[str, Any], layers: int = FAMILY_LAYERS) -> Genotype:

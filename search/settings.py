@@ -64,6 +64,9 @@ class SearchSettings:
     used by nothing else, re-score the chosen architectures (the search score of a winner is
     biased upward by its selection). ``supernet_attack`` ``fgsm-rs`` trains the supernet with
     FGSM from a random start (a quarter of PGD-7's passes) under the overfitting guard.
+    ``supernets`` supernets, trained from different seeds, each score every candidate; the
+    leaderboard ranks by the mean, so the choice does not hang on one supernet's training noise.
+    The hold-out re-score uses one more supernet, which no choice read.
     """
 
     preset: str
@@ -89,6 +92,7 @@ class SearchSettings:
     holdout_size: int = 0
     candidate_seed: int | None = None
     supernet_attack: str = "pgd7"
+    supernets: int = 1
     seed: int = 0
 
     @property
@@ -121,6 +125,8 @@ class SearchSettings:
             out.append(f"unknown sampler {self.sampler!r} (use one of {', '.join(SAMPLERS)})")
         if self.supernet_attack not in SUPERNET_ATTACKS:
             out.append(f"unknown supernet attack {self.supernet_attack!r} (use one of {', '.join(SUPERNET_ATTACKS)})")
+        if self.supernets < 1:
+            out.append(f"{option('supernets')} must be at least 1, got {self.supernets}")
         if self.pairs_per_count < 0 or self.holdout_size < 0:
             out.append(f"{option('pairs_per_count')} and {option('holdout_size')} must be 0 or more")
         band_problem = bands_problem(self.bands)
@@ -129,7 +135,8 @@ class SearchSettings:
         return out
 
     def with_overrides(self, **changes: Any) -> "SearchSettings":
-        """These settings with some changed; ``None`` values are left alone."""
+        """These settings with some changed; ``None`` values are left alone. ``dataset`` moves
+        the recipes to that data set (and its usual radius); ``eps`` sets the radius."""
         changes = {k: v for k, v in changes.items() if v is not None}
         for key in ("supernet_epochs", "finetune_epochs"):
             if key in changes:
@@ -138,6 +145,13 @@ class SearchSettings:
         if "dataset" in changes:
             changes["supernet"] = changes.get("supernet", self.supernet).for_dataset(changes["dataset"])
             changes["finetune"] = changes.get("finetune", self.finetune).for_dataset(changes["dataset"])
+        if "eps" in changes:  # the radius of every attack of the search, steps scaled with it
+            from robnetzoo.threat import parse_eps
+
+            eps = parse_eps(changes.pop("eps"))
+            for key in ("supernet", "finetune"):
+                recipe = changes.get(key, getattr(self, key))
+                changes[key] = recipe.at_threat(recipe.threat_model.with_overrides(eps=eps))
         return dataclasses.replace(self, **changes)
 
     @property
@@ -250,6 +264,7 @@ PRESETS: dict[str, SearchSettings] = {
         finetune=_pgd7("demo-finetune", epochs=3, lr=0.02),
         scorer="inherited", finetune_subset=0, score_attack="pgd7", validation_size=256, score_examples=160,
         calibration_images=128, fsp_examples=32, sampler="density", pairs_per_count=6, holdout_size=160,
+        supernets=2,
     ),
     "paper": SearchSettings(
         preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,

@@ -8,8 +8,11 @@ agreement is the reference's own reliability, the ceiling any proxy can reach. E
 (proxies and finetuned) is measured under the same common random numbers, and the proxies are
 re-timed in the same run, so the cost ratio compares the two protocols on one machine at one
 time. It reports, with bootstrap 95% intervals: Spearman and Kendall of each proxy against
-finetuning, the reliability ceiling, the top-1 regret within each budget band, the cost
-ratio, and Finding 3 on the finetuned weights. It resumes from its own ledger.
+finetuning (over all drawn candidates, and within each budget band, where the capacity gradient
+that spans the bands is gone), the reliability ceiling and the ``inherited`` proxy's agreement
+on the same candidates the ceiling was measured on (the only like-for-like comparison), the
+top-1 regret within each band beside a random pick's expected regret, the cost ratio, and
+Finding 3 on the finetuned weights. It resumes from its own ledger.
 """
 
 from __future__ import annotations
@@ -116,23 +119,33 @@ def analyse_proxy_study(done: dict[tuple[str, int], dict[str, Any]], search_reco
     reliability = {"spearman": rank_correlation([a for a, _ in twice], [b for _, b in twice], seed=seed),
                    "kendall": rank_correlation([a for a, _ in twice], [b for _, b in twice], method="kendall", seed=seed),
                    "mean_abs_difference": sum(abs(a - b) for a, b in twice) / len(twice) if twice else None}
-    regret = {}
+    # the proxy against the ceiling on the very candidates the ceiling was measured on
+    repeated = {i for (stage, i) in done if stage == "finetune-2"}
+    on_ceiling = [r for r in rows if r["index"] in repeated]
+    proxies["inherited"]["on_ceiling_candidates"] = rank_correlation(
+        [r["inherited_robust"] for r in on_ceiling], [r["finetune_robust"] for r in on_ceiling], seed=seed)
+    regret, within = {}, {}
     for band in settings.bands:
         members = [r for r in rows if band_of(r["convs_per_cell"], settings.bands) == band]
+        within[band] = rank_correlation([m["inherited_robust"] for m in members],
+                                        [m["finetune_robust"] for m in members], seed=seed)
         if len(members) < 2:
-            regret[band] = {"n": len(members), "regret": None}
+            regret[band] = {"n": len(members), "regret": None, "random_pick_regret": None}
             continue
         best = max(m["finetune_robust"] for m in members)
         pick = max(members, key=lambda m: (m["inherited_robust"], -m["index"]))
         regret[band] = {"n": len(members), "regret": best - pick["finetune_robust"], "best_finetuned": best,
-                        "proxy_pick": pick["index"], "proxy_pick_finetuned": pick["finetune_robust"]}
+                        "proxy_pick": pick["index"], "proxy_pick_finetuned": pick["finetune_robust"],
+                        # what picking one of the band's candidates at random loses, on average
+                        "random_pick_regret": best - sum(m["finetune_robust"] for m in members) / len(members)}
     fsp_tuned = finding_fsp(rows, space="cell", weights="finetuned", seed=seed)
     verdicts = [_agreement_line(name, proxy["spearman"], reliability["spearman"]) for name, proxy in proxies.items()]
     reference_name = (f"{settings.finetune.epochs}-epoch {settings.finetune.attack.upper()} finetuning"
                       f"{'' if settings.finetune.train_examples is None else f' on {settings.finetune.train_examples} images'}")
     return {"study": "proxies", "reference": reference_name, "n": len(rows), "proxies": proxies,
             "reliability": {**reliability, "n": len(twice)}, "finetune_seconds": finetune_seconds,
-            "regret_within_bands": regret, "finding3_on_finetuned_weights": fsp_tuned,
+            "regret_within_bands": regret, "agreement_within_bands": within,
+            "finding3_on_finetuned_weights": fsp_tuned,
             "screen_reproduced_search_scores": same, "verdicts": verdicts,
             "scoring": {"images": settings.score_examples, "attack": settings.score_attack,
                         "common_random_numbers": True}}
@@ -143,6 +156,7 @@ def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) ->
         return f"{name}: cannot decide (no spread to rank)"
     low, high = stat["interval"]
     cl = ceiling.get("interval") or [float("nan"), float("nan")]
+    # the ceiling is measured on a subset (its own n): compared with the proxy on that subset only
     figure = (f"Spearman {stat['value']:.2f} [{low:.2f}, {high:.2f}] (n={stat['n']}) against a reliability ceiling "
               f"of {ceiling['value'] if ceiling['value'] is not None else float('nan'):.2f} [{cl[0]:.2f}, {cl[1]:.2f}] "
               f"(n={ceiling['n']})")
@@ -157,8 +171,11 @@ def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 
     """Rank agreement of two searches' leaderboards on the candidates they share (the same
     genotype in the same space): Kendall's tau and Spearman of their inherited robust
     accuracy, with bootstrap 95% intervals, and how many of each one's top 5 the other's top 5
-    holds. Two searches with the same candidate seed share every candidate."""
+    holds; and within each budget band (``PAPER_BANDS``) of the cell-based candidates, Kendall's
+    tau and whether the two choose the same winner. Two searches with the same candidate seed
+    share every candidate."""
     from .results import load_results
+    from .settings import PAPER_BANDS
 
     a, b = load_results(first), load_results(second)
     theirs = {(r["space"], r["genotype"]): r for r in b if r.get("inherited_robust") is not None}
@@ -169,6 +186,15 @@ def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 
     cell = [(r, s) for r, s in common if r["space"] == "cell"]
     top_a = {r["genotype"] for r, _ in sorted(cell, key=lambda p: -p[0]["inherited_robust"])[:5]}
     top_b = {s["genotype"] for _, s in sorted(cell, key=lambda p: -p[1]["inherited_robust"])[:5]}
+    within: dict[str, Any] = {}  # inside a band the capacity gradient is gone: what is left is the choice itself
+    for band, (low, high) in PAPER_BANDS.items():
+        members = [(r, t) for r, t in cell if low <= r["convs_per_cell"] <= high]
+        winner_a = max(members, key=lambda p: (p[0]["inherited_robust"], p[0]["genotype"]), default=None)
+        winner_b = max(members, key=lambda p: (p[1]["inherited_robust"], p[1]["genotype"]), default=None)
+        within[band] = {"n": len(members),
+                        "kendall": rank_correlation([r["inherited_robust"] for r, _ in members],
+                                                    [t["inherited_robust"] for _, t in members], method="kendall", seed=seed),
+                        "same_winner": None if winner_a is None else winner_a[0]["genotype"] == winner_b[1]["genotype"]}  # type: ignore[index]
     return {"first": str(first), "second": str(second), "common": len(common),
             "kendall": rank_correlation(x, y, method="kendall", seed=seed), "spearman": rank_correlation(x, y, seed=seed),
-            "cell_top5_overlap": len(top_a & top_b)}
+            "cell_top5_overlap": len(top_a & top_b), "within_band": within}

@@ -44,7 +44,8 @@ def _resumable_copy(finished: Path, target: Path) -> Path:
     ``finished``, so the candidates' numbers must come out identical)."""
     target.mkdir()
     shutil.copy(finished / "search.json", target / "search.json")
-    shutil.copytree(finished / "supernet", target / "supernet")
+    for supernet in finished.glob("supernet*"):
+        shutil.copytree(supernet, target / supernet.name)
     return target
 
 
@@ -62,6 +63,10 @@ def test_the_search_leaves_leaderboard_results_analysis_report_drawings_and_geno
     for row in rows:
         assert 0 <= row["robust"] <= row["clean"] <= 100 if row["robust"] is not None else True
         assert len(row["fsp_cells"]) == 3
+        # the score is the mean over the two supernets, and the per-image marks of both pair up
+        assert row["supernets"] == 2 and row["inherited_robust"] == sum(row["supernet_robust"]) / 2
+        assert len(row["paired_bits"]) == 2 * 32 and set(row["paired_bits"]) <= {"0", "1"}
+        assert row["paired_bits"].count("1") == round(sum(row["supernet_robust"]) * 32 / 100)
     csv_lines = (finished_search / "leaderboard.csv").read_text().splitlines()
     assert csv_lines[0].startswith("rank,index,space,score") and len(csv_lines) == 11
 
@@ -81,9 +86,18 @@ def test_the_search_leaves_leaderboard_results_analysis_report_drawings_and_geno
         assert (finished_search / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((finished_search / "summary.json").read_text())
     chosen = summary["selection"]
+    assert analysis["family"]["correction"] == "Holm" and len(analysis["family"]["claims"]) == 5
+    primary = [v for v in analysis["verdicts"] if v["primary"]]
+    assert all(v["p_holm"] is None or v["p_holm"] >= v["p"] for v in primary)
+    assert {p.name for p in finished_search.glob("supernet*")} == {"supernet", "supernet-1", "supernet-2"}
     for name, row in chosen.items():  # every choice in its band of convolutions per cell, re-scored on the hold-out
         low, high = row["band"]
         assert low <= row["convs_per_cell"] <= high
+        second = row["runner_up"]
+        if second is not None and second["mcnemar"] is not None:  # paired on the same 32 images x 2 supernets
+            test = second["mcnemar"]
+            a, b = row["paired_bits"], next(r for r in rows if r["index"] == second["index"])["paired_bits"]
+            assert test["n"] == 64 and test["first_only"] == sum(x == "1" and y == "0" for x, y in zip(a, b))
         assert row["holdout"]["n"] == 32 and 0 <= row["holdout"]["robust"] <= 100
         assert (finished_search / "cells" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "<svg" in (finished_search / "cells" / f"{name}.svg").read_text()[:2000]
@@ -233,6 +247,8 @@ def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
     assert "gap: 8-8" in _fails(capsys, "--analyse", finished, "--bands", "small=0-7,medium=9-10,large=11-13")
     assert "unknown sampler 'sobol'" in _fails(capsys, "--preset", tiny, "--sampler", "sobol", "-o", out)
     assert "unknown supernet attack 'cw'" in _fails(capsys, "--preset", tiny, "--supernet-attack", "cw", "-o", out)
+    assert "--supernets must be at least 1, got 0" in _fails(capsys, "--preset", tiny, "--supernets", "0", "-o", out)
+    assert "eps must be in [0, 1]" in _fails(capsys, "--preset", tiny, "--eps", "8", "-o", out)
     assert "not a finished search" in _fails(capsys, "--study", "proxies", "--analyse", str(tmp_path))
     assert "unknown study 'vibes'" in _fails(capsys, "--study", "vibes", "--analyse", finished)
     assert "needs the folder of a finished search" in _fails(capsys, "--study", "proxies")
@@ -262,7 +278,8 @@ def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(tmp_path
     from robnetzoo.search.settings import PRESETS
 
     phases = {p["phase"]: p for p in work_of(PRESETS["paper"])}
-    assert phases["supernet"]["passes"] == 300 * (50000 - 10000 - 5000) * 8  # PGD-7: 8 passes per image
+    # PGD-7: 8 passes per image, and a second supernet that only the hold-out re-score reads
+    assert phases["supernet"]["passes"] == 2 * 300 * (50000 - 10000 - 5000) * 8
     assert phases["finetune"]["passes"] > phases["supernet"]["passes"]  # 1,500 candidates x 3 epochs
     fast = {p["phase"]: p for p in work_of(PRESETS["paper"].with_overrides(supernet_attack="fgsm-rs"))}
     assert fast["supernet"]["passes"] * 4 == phases["supernet"]["passes"]  # FGSM-RS: 2 passes per image

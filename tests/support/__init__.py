@@ -84,13 +84,15 @@ SEARCH_SEED = 3
 def tiny_settings(seed: int = SEARCH_SEED):
     """The demo preset cut to seconds: a C=2, 3-cell supernet, one epoch on 128 images, 6
     cell-based and 4 cell-free candidates judged on 32 validation images, 2 finetuned, one pair
-    base per convolution count, the choices re-scored on 32 hold-out images."""
+    base per convolution count, every candidate scored under 2 supernets, the choices re-scored on
+    32 hold-out images under a third."""
     from robnetzoo.search.settings import PRESETS
 
     demo = PRESETS["demo"]
     return demo.with_overrides(
         width=2, layers=3, candidates=6, free_candidates=4, finetune_subset=2, validation_size=64,
         score_examples=32, fsp_examples=16, calibration_images=64, seed=seed, pairs_per_count=1, holdout_size=32,
+        supernets=2,
         supernet=demo.supernet.with_overrides(epochs=1, batch_size=32, train_examples=128),
         finetune=demo.finetune.with_overrides(batch_size=32, train_examples=64),
     )

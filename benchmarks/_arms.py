@@ -1,0 +1,107 @@
+"""Architectures trained from scratch side by side: the one runner the discrimination and
+search-vs-random benchmarks share.
+
+A ``Job`` is one architecture (a registry name or a genotype file), one recipe, one seed, one
+data set; ``run_jobs`` trains each with ``robnetzoo.search.runs.train_run`` (what ``robnetzoo
+train`` runs: the held-out best epoch, then the test evaluation) in a temporary folder and
+appends one JSON line per finished job to a ledger, so a killed benchmark resumes where it
+stopped and a finished job is never trained twice. ``workers`` processes run jobs at once, one
+torch thread each (two 2-thread processes on 2 cores slow each other down many times).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from robnetzoo.search.recipes import Recipe
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str  # unique within a ledger: what the row is found by
+    model: str  # a registry name or a genotype .json file
+    dataset: str
+    recipe: Recipe
+    seed: int
+    width: int | None = None
+    layers: int | None = None
+    eval_attacks: tuple[str, ...] = ("pgd20",)
+    eval_n: int | None = None
+    data_root: str | None = None
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Train ``job`` from scratch and return its row (test figures, time, the best epoch)."""
+    from robnetzoo.search.runs import train_run
+
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train_run(job.model, dataset=job.dataset, recipe=job.recipe, output=Path(tmp) / "run",
+                           data_root=job.data_root, width=job.width, layers=job.layers, seed=job.seed, device="cpu",
+                           eval_attacks=list(job.eval_attacks), eval_n=job.eval_n)
+        params = json.loads((Path(tmp) / "run" / "config.json").read_text())
+    report = result.report
+    assert report is not None
+    return {"key": job.key, "model": job.model, "dataset": job.dataset, "seed": job.seed, "tags": job.tags,
+            "threat": str(report.threat()), "n": report.n_examples, "clean": report.clean_accuracy,
+            "robust": dict(report.robust_accuracy), "worst_case": report.worst_case_accuracy,
+            "best_epoch": (result.best or {}).get("epoch"), "epochs": len(result.history),
+            "held_out_robust": (result.best or {}).get("robust"), "seconds": time.perf_counter() - began,
+            "config_name": params.get("name"), "recipe": job.recipe.name}
+
+
+def read_ledger(path: Path) -> dict[str, dict[str, Any]]:
+    """The finished rows of a ledger by key; a torn last line (a kill mid-write) is dropped."""
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        rows[row["key"]] = row
+    return rows
+
+
+def run_jobs(jobs: list[Job], ledger: Path, *, workers: int = 2,
+             on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Every job's row, training those the ledger lacks (``workers`` at a time)."""
+    done = read_ledger(ledger)
+    todo = [job for job in jobs if job.key not in done]
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    if done:
+        text = "".join(json.dumps(row) + "\n" for row in done.values())
+        ledger.write_text(text)  # drops a torn tail before appending
+    if todo:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_one_thread) as pool:
+            futures = {pool.submit(run_job, job): job for job in todo}
+            for future in as_completed(futures):
+                row = future.result()
+                with ledger.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                done[row["key"]] = row
+                if on_row is not None:
+                    on_row(row)
+    return {job.key: done[job.key] for job in jobs}
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    data = asdict(job)
+    data["recipe"] = job.recipe.to_dict()
+    return data

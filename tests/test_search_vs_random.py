@@ -1,0 +1,57 @@
+"""benchmarks/search_vs_random.py and benchmarks/discrimination.py: the verdicts they print follow
+from their figures, and a folder that is not a finished search is one line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from robnetzoo.genotype import Genotype
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import search_vs_random  # noqa: E402
+
+
+def _rows(pick: list[float], randoms: list[list[float]]) -> dict:
+    rows = {}
+    for arm, arch, values in [("pick", "pick", pick)] + [("random", f"random{i}", v) for i, v in enumerate(randoms)]:
+        for seed, value in enumerate(values):
+            rows[f"small|{arm}|{arch}|seed{seed}"] = {"tags": {"band": "small", "arm": arm, "arch": arch},
+                                                      "worst_case": value, "robust": {"pgd20": value + 1}}
+    rows["all|baseline|wrn-10-1|seed0"] = {"tags": {"band": "all", "arm": "baseline", "arch": "wrn-10-1"},
+                                           "worst_case": 40.0, "robust": {"pgd20": 41.0}}
+    return rows
+
+
+PICK = {"small": Genotype.from_codes(["01"] * 3 + ["00"] * 11)}
+RANDOM = [[50.0, 52.0], [48.0, 47.0], [51.0, 53.0], [49.0, 50.0], [50.0, 49.0]]
+
+
+def test_a_pick_far_above_the_random_arm_beats_random():
+    result = search_vs_random.analyse(_rows([70.0, 71.0], RANDOM), PICK, 2, "worst_case", 0)
+    band = result["bands"]["small"]
+    assert band["verdict"] == "beats random" and band["rank"] == 1 and band["of"] == 6
+    assert band["difference"]["interval"][0] > 0 and result["baseline"]["mean"] == 40.0
+
+
+@pytest.mark.parametrize("pick, verdict", [([50.0, 50.5], "cannot tell from random"),
+                                           ([30.0, 31.0], "worse than random")])
+def test_a_pick_inside_or_below_the_arm_is_not_called_better(pick, verdict):
+    band = search_vs_random.analyse(_rows(pick, RANDOM), PICK, 2, "worst_case", 0)["bands"]["small"]
+    assert band["verdict"] == verdict
+    assert search_vs_random.analyse(_rows(pick, RANDOM), PICK, 2, "pgd20", 0)["measure"] == "pgd20"
+
+
+def test_a_folder_that_is_not_a_finished_search_is_one_line_exit_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a search")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "search_vs_random.py"), "--search", str(tmp_path),
+                           "--ledger", str(tmp_path / "ledger.jsonl"), "--json", str(tmp_path / "out.json")],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "is not a finished search" in lines[0], done.stderr
+    assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "out.json").exists()

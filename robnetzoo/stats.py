@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 
-def wilson_interval(correct: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% interval (percent) for an accuracy of ``correct / total``."""
+def wilson_interval(correct: int, total: int) -> tuple[float, float]:
+    """95% Wilson score interval (percent) for an accuracy of ``correct / total``
+    (``scipy.stats.binomtest(...).proportion_ci``)."""
+    from scipy import stats
+
     if total <= 0:
         return (0.0, 100.0)
-    p = correct / total
-    denominator = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
+    interval = stats.binomtest(int(correct), int(total)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (100 * max(0.0, float(interval.low)), 100 * min(1.0, float(interval.high)))
 
 
 # ----------------------------------------------------------------- rank statistics with intervals
@@ -84,13 +83,20 @@ def partial_rank_correlation(x: list[float], y: list[float], given: list[float],
 
 
 def mean_interval(values: list[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
-    """The mean of ``values`` with a percentile bootstrap 95% interval."""
+    """The mean of ``values`` with a 95% interval: Student's t (a percentile bootstrap covers
+    well under 95% at the handful of values a per-budget mean has: about 89% at n = 6), and a
+    zero-width interval when every value is the same. ``seed`` and ``resamples`` are kept for
+    callers that pass them; the interval no longer resamples."""
+    from scipy import stats
+
     if not values:
-        return {"n": 0, "mean": None, "interval": None}
+        return {"n": 0, "mean": None, "interval": None, "method": None}
     data = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), (resamples, len(data)))].mean(axis=1)
-    return {"n": len(values), "mean": float(data.mean()), "interval": [float(v) for v in np.percentile(means, [2.5, 97.5])]}
+    mean = float(data.mean())
+    if len(data) < 2 or float(data.std()) == 0.0:
+        return {"n": len(values), "mean": mean, "interval": [mean, mean] if len(data) >= 2 else None, "method": "t"}
+    low, high = stats.t.interval(0.95, len(data) - 1, loc=mean, scale=stats.sem(data))
+    return {"n": len(values), "mean": mean, "interval": [float(low), float(high)], "method": "t"}
 
 
 def wilcoxon(differences: list[float]) -> dict[str, Any]:
@@ -107,21 +113,24 @@ def wilcoxon(differences: list[float]) -> dict[str, Any]:
 
 
 def paired_permutation_test(differences: list[float], *, seed: int = 0, resamples: int = 10000) -> dict[str, Any]:
-    """Two-sided sign-flip permutation test that paired ``differences`` have mean 0 (exact
-    enumeration up to 14 pairs); with the smallest p-value the design could give."""
+    """Two-sided sign-flip permutation test that paired ``differences`` have mean 0
+    (``scipy.stats.permutation_test`` on the pairs: exact enumeration of the 2^n sign patterns up
+    to 14 pairs, ``resamples`` random ones beyond); with the smallest p-value the design could give."""
+    from scipy import stats
+
     n = len(differences)
     out: dict[str, Any] = {"n": n, "mean": float(np.mean(differences)) if n else None, "p": None,
                            "smallest_possible_p": 2 / 2 ** n if n else None}
     if n < 2:
         return out
     data = np.asarray(differences, dtype=float)
-    observed = abs(data.mean())
-    if n <= 14:
-        signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2 - 1
-    else:
-        signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, n))
-    flipped = np.abs((signs * data).mean(axis=1))
-    return {**out, "p": float((flipped >= observed - 1e-12).mean())}
+    if not data.any():
+        return {**out, "p": 1.0}
+    test = stats.permutation_test((data, np.zeros(n)), lambda x, y, axis: np.mean(x - y, axis=axis),
+                                  permutation_type="samples", vectorized=True,
+                                  n_resamples=np.inf if n <= 14 else resamples, alternative="two-sided",
+                                  rng=np.random.default_rng(seed))
+    return {**out, "p": float(min(1.0, test.pvalue))}
 
 
 def verdict(p: float | None, effect: float | None, expected_sign: int, *, smallest_possible_p: float | None = None,

@@ -18,9 +18,9 @@ by PGD-20 (step eps/4) on the test split. Declared before the run, per setting:
     python benchmarks/discrimination.py [--settings digits:8/255,digits:32/255,fashion-mnist:0.1]
         [--seeds 2] [--epochs 5] [--width 4] [--layers 5] [--train-n 3000] [--test-n 500] [--workers 2]
 
-Run it alone (about 35 minutes on 2 cores at the defaults). Fashion-MNIST needs its files
-(Debian's ``dataset-fashion-mnist``, or ``--data-root``); ``--ledger`` keeps finished trainings,
-so a killed run resumes.
+Run it alone: about 40 minutes on 2 cores at the defaults (42 measured, with other work on the
+machine part of the time). Fashion-MNIST needs its files (Debian's ``dataset-fashion-mnist``, or
+``--data-root``); ``--ledger`` keeps finished trainings, so a killed run resumes.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def main() -> None:
             print(f"    {arch:18s} pgd20 {', '.join(f'{v:.1f}' for v in values)}  clean "
                   f"{', '.join(f'{v:.1f}' for v in s['clean'][arch])}")
     write(args.json, {"settings": per_setting, "architectures": archs, "seeds": args.seeds, "epochs": args.epochs,
-                      "width": args.width, "layers": args.layers, "train_n": args.train_n, "test_n": args.test_n,
+                      "width": args.width, "layers": args.layers, "train_n": args.train_n, "test_n": args.test_n, "workers": args.workers, "threads_per_worker": 1,
                       "recipe": "demo (FGSM-rs, cyclic, overfitting guard) moved to each data set and radius",
                       "validation": VALIDATION, "demo_band": DEMO_BAND, "rows": list(rows.values())})
 

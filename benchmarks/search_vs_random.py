@@ -183,6 +183,23 @@ def analyse(rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: 
             "baseline": {"arch": BASELINE, "mean": float(np.mean(baseline)) if baseline else None, "values": baseline}}
 
 
+EVIDENCE = Path(__file__).resolve().parents[1] / "search" / "search_vs_random.json"
+
+
+def record_evidence(settings: SearchSettings, picks: dict[str, Genotype], result: dict[str, Any], source: Path) -> None:
+    """``search/search_vs_random.json``: the verdict on each band's pick, which a demo search
+    with these very settings and picks shows beside its choice (``robnetzoo.search.evidence``)."""
+    import datetime
+
+    bands = {band: {"genotype": str(picks[band]), "verdict": b["verdict"], "difference": b["difference"]["value"],
+                    "interval": b["difference"]["interval"], "p_holm": b["p_holm"], "rank": b["rank"], "of": b["of"]}
+             for band, b in result["bands"].items()}
+    EVIDENCE.write_text(json.dumps({"settings": settings.to_dict(), "measure": result["measure"],
+                                    "source": f"benchmarks/results/{source.name}",
+                                    "date": datetime.date.today().isoformat(), "bands": bands}, indent=1) + "\n")
+    print(f"verdicts for the demo's picks: {EVIDENCE}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--search", type=Path, help="a finished search folder (default: run the demo search)")
@@ -230,9 +247,11 @@ def main() -> None:
                   f"{fmt(b['p_holm']):>9s} {b['rank']:>3d}/{b['of']:<2d} {fmt(c['between_sd']):>8s} "
                   f"{fmt(c['within_sd']):>8s} {published:>9s}  {b['verdict']}")
         print(f"{BASELINE} (hand-designed baseline): {result['baseline']['mean']:.1f}")
+    if settings.preset == "demo":  # the demo's own picks: their verdicts travel with the package
+        record_evidence(settings, picks, results[PRIMARY], args.json)
     write(args.json, {"search": str(folder), "dataset": settings.dataset, "threat": str(settings.supernet.threat_model),
                       "width": settings.width, "layers": settings.layers, "epochs": args.epochs, "seeds": args.seeds,
-                      "random": args.random, "random_seed": args.random_seed, "test_n": n,
+                      "random": args.random, "random_seed": args.random_seed, "test_n": n, "workers": args.workers, "threads_per_worker": 1,
                       "recipe": recipe_for(settings, args.epochs).describe(),
                       "picks": {band: "".join(g.cells[0]) for band, g in picks.items()},
                       "results": results, "rows": list(rows.values()),

@@ -147,7 +147,7 @@ def _print(result: Any, json_out: bool) -> None:
                            "exact McNemar on the images both were scored on; hold-out: images and a supernet "
                            "no choice read")
     for column in ("model", "#", "convs/cell", "search robust %", "runner-up # (robust %), McNemar p",
-                   "hold-out robust %", "params", "train it"):
+                   "hold-out robust %", "retrained vs random", "params", "train it"):
         chosen.add_column(column, justify="left" if column in ("model", "train it") else "right")
     for name, row in result.selection.items():
         held = row.get("holdout")
@@ -156,11 +156,22 @@ def _print(result: Any, json_out: bool) -> None:
         chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score, _runner_up(row),
                        "—" if held is None else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
                                                 f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
-                       millions(row["parameters"]), escape(train_command(name, row, result.folder)))
+                       escape(_vs_random(row)), millions(row["parameters"]), escape(train_command(name, row, result.folder)))
     stdout.print(chosen)
     plots = ", ".join(a.get("plots", []))
     stderr.print(f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
                  markup=False, soft_wrap=True)
+
+
+def _vs_random(row: dict) -> str:
+    measured = row.get("vs_random")
+    if not measured:
+        return "—"
+    if measured.get("verdict") is None:
+        return measured["why"]
+    low, high = measured["interval"]
+    return (f"{measured['verdict']}: {measured['difference']:+.1f} points [{low:+.1f}, {high:+.1f}], "
+            f"rank {measured['rank']} of {measured['of']} ({measured['source']})")
 
 
 def _runner_up(row: dict) -> str:

@@ -51,11 +51,12 @@ from robnetzoo.weights import read_safetensors, write_safetensors
 
 from . import analysis as findings
 from .candidates import candidate_seed, finetune, finetuned_model, inherited_score, judge, screen
+from .evidence import benchmark_verdicts
 from .leaderboard import Ledger, leaderboard_rows, screen_stage, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
 from .selection import select, write_genotypes
-from .settings import SearchSettings
+from .settings import SearchSettings, radius_note
 from .supernet import Supernet
 from .training import Trainer
 
@@ -427,11 +428,19 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
     for name, row in selection.items():
         held = records.get(("holdout", row["index"]))
         row["holdout"] = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
-    training = folder / SUPERNET_DIR / TRAINING_FILE
-    supernet_notes = [f"supernet: {n}" for n in read_json(training, "supernet's training.json", expect=dict,
-                                                           fix="train the search again in a new folder").get("notes", [])] \
-        if training.is_file() else []
+    for name, measured in benchmark_verdicts(settings.to_dict(), selection).items():
+        selection[name]["vs_random"] = measured
+    supernet_notes = []
+    for replica in range(settings.supernets + 1):  # every supernet's training notes (a guard's stop...)
+        training = folder / supernet_dir(replica) / TRAINING_FILE
+        if training.is_file():
+            said = read_json(training, "supernet's training.json", expect=dict,
+                             fix="train the search again in a new folder").get("notes", [])
+            supernet_notes += [f"{supernet_dir(replica)}: {n}" for n in said]
     notes = supernet_notes + list(result_analysis.get("notes", [])) + selection_notes
+    why = radius_note(settings)
+    if why is not None:
+        notes.append(why)
     report(SearchPhase("analysis"))
     if write:
         write_leaderboard(rows, folder)

@@ -55,3 +55,23 @@ def test_a_folder_that_is_not_a_finished_search_is_one_line_exit_2(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "is not a finished search" in lines[0], done.stderr
     assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "out.json").exists()
+
+
+def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarked():
+    from robnetzoo.search.evidence import benchmark_verdicts
+    from robnetzoo.search.settings import PRESETS
+
+    settings = PRESETS["demo"].to_dict()
+    evidence = {"settings": settings, "measure": "worst_case", "source": "benchmarks/results/x.json", "date": "d",
+                "bands": {"small": {"genotype": "01" * 14, "verdict": "cannot tell from random", "difference": 1.5,
+                                    "interval": [-2.0, 5.0], "p_holm": 0.6, "rank": 2, "of": 6}}}
+    same = {"robnet-small": {"space": "cell", "genotype": "01" * 14}, "robnet-free": {"space": "free", "genotype": "x"}}
+    shown = benchmark_verdicts(settings, same, evidence)
+    assert set(shown) == {"robnet-small"} and shown["robnet-small"]["verdict"] == "cannot tell from random"
+    assert shown["robnet-small"]["interval"] == [-2.0, 5.0] and shown["robnet-small"]["source"].endswith("x.json")
+    other_pick = benchmark_verdicts(settings, {"robnet-small": {"space": "cell", "genotype": "11" * 14}}, evidence)
+    assert other_pick["robnet-small"]["verdict"] is None and "another cell" in other_pick["robnet-small"]["why"]
+    other_seed = benchmark_verdicts({**settings, "seed": 4}, same, evidence)
+    assert other_seed["robnet-small"]["verdict"] is None and "not benchmarked" in other_seed["robnet-small"]["why"]
+    more_pairs = benchmark_verdicts({**settings, "pairs_per_count": 9}, same, evidence)  # pairs never enter a choice
+    assert more_pairs["robnet-small"]["verdict"] == "cannot tell from random"

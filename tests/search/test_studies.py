@@ -21,7 +21,12 @@ def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceilin
     for stat in (inherited["spearman"], outcome["reliability"]["spearman"]):
         if stat["value"] is not None:
             assert stat["interval"][0] <= stat["value"] <= stat["interval"][1]
-    assert set(outcome["regret_within_bands"]) == {"small", "medium", "large"}
+    assert set(outcome["regret_within_bands"]) == set(outcome["agreement_within_bands"]) == {"small", "medium", "large"}
+    for band in outcome["regret_within_bands"].values():  # a random pick's regret beside the proxy's
+        assert (band["regret"] is None) == (band["random_pick_regret"] is None)
+        if band["regret"] is not None:
+            assert 0 <= band["random_pick_regret"] <= band["best_finetuned"]
+    assert inherited["on_ceiling_candidates"]["n"] == 2  # the proxy on the ceiling's own candidates
     assert outcome["finding3_on_finetuned_weights"]["weights"] == "finetuned"
     assert json.loads((folder / "studies" / "proxies.json").read_text())["drawn"] == outcome["drawn"]
     ledger = (folder / "studies" / "proxies.jsonl").read_text().splitlines()
@@ -59,6 +64,9 @@ def test_two_searches_agree_on_their_common_candidates(finished_search, tmp_path
 
     same = leaderboard_agreement(finished_search, finished_search)
     assert same["common"] == 10 and same["cell_top5_overlap"] == 5
+    within = same["within_band"]
+    assert set(within) == {"small", "medium", "large"} and sum(w["n"] for w in within.values()) <= 6
+    assert all(w["same_winner"] is (True if w["n"] else None) for w in within.values())
     if same["kendall"]["value"] is not None:
         assert abs(same["kendall"]["value"] - 1) < 1e-9
 

@@ -199,7 +199,7 @@ def _figures(a: dict) -> dict:
            "finding1_connectivity": f"partial Spearman of identity bits given convs {_ci(f1['identity_given_convs'])}"}
     if "inputs" in f2:
         small, trend = f2["inputs"]["small_budget"], f2["inputs"]["interaction"]["spearman_gain_vs_convs"]
-        if small["mean"] is not None:
+        if small["mean"] is not None and small["interval"] is not None:
             out["finding2_small_budget"] = (f"gain {small['mean']:+.2f} [{small['interval'][0]:+.2f}, "
                                             f"{small['interval'][1]:+.2f}] points, n={small['n']} pairs, "
                                             f"Wilcoxon p={_p(small['wilcoxon_p'])}")

@@ -47,7 +47,8 @@ def write_plots(rows: list[dict[str, Any]], analysis: dict[str, Any], folder: Pa
             continue
         per = [p for p in f2[reading]["per_count"] if p["mean"] is not None]
         ax.errorbar([p["convs"] + offset for p in per], [p["mean"] for p in per],
-                    yerr=[[p["mean"] - p["interval"][0] for p in per], [p["interval"][1] - p["mean"] for p in per]],
+                    yerr=[[p["mean"] - (p["interval"] or [p["mean"]] * 2)[0] for p in per],  # n = 1: no interval
+                          [(p["interval"] or [p["mean"]] * 2)[1] - p["mean"] for p in per]],
                     fmt="o", capsize=3, label=f"direct = {reading}")
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(xlabel="convolutions per cell (the budget)", ylabel="robust gain of the move (points)",

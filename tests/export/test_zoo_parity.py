@@ -4,7 +4,8 @@ by the same code: RobNets at C=2 with 3 layers (robnet-free: its first 3 cells),
 with one block per stage (the ImageNet stem, denoising blocks and class counts as their entries
 say); BatchNorm statistics are randomised so that folding is really
 exercised. Names that share an architecture at this size (robnet-large and -v2 differ only in
-width and depth; robnet-free and -free-svhn only in data) are exported once. robnet-small and
+width and depth; robnet-free and -free-svhn only in data; the WideResNets only in size) are
+exported once. robnet-small and
 -medium are whatever genotype the search picks: a sampled one with '00' edges stands in. The
 full-size models are the ``slow`` test at the bottom."""
 
@@ -35,7 +36,8 @@ def architecture_key(name: str) -> tuple:
         return ("robnet", "searched genotype")
     config = get_entry(name).config
     args = config.arch_args
-    family = {"resnet101": "resnet50", "resnet152": "resnet50"}.get(config.arch, config.arch)  # bottleneck ResNets
+    family = {"resnet101": "resnet50", "resnet152": "resnet50",  # bottleneck ResNets
+              "wide-resnet": "wrn-28-10"}.get(config.arch, config.arch)  # one WideResNet graph at any size
     return (family, str(args.get("genotype")), args.get("stem"), str(args.get("denoise")),
             config.input_size[-1] > 64)
 
@@ -61,6 +63,7 @@ def small_model(name: str) -> torch.nn.Module:
         "resnet101": lambda: ResNet("bottleneck", [1, 1, 1, 1], classes, "imagenet"),
         "resnet152": lambda: ResNet("bottleneck", [1, 1, 1, 1], classes, "imagenet"),
         "wrn-28-10": lambda: WideResNet(10, 2, classes),
+        "wide-resnet": lambda: WideResNet(10, 1, classes),
         "densenet121": lambda: DenseNet((2, 2, 2, 2), growth=8, num_classes=classes),
     }
     if config is not None and config.arch in baselines:

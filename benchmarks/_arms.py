@@ -20,7 +20,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from robnetzoo.search.recipes import Recipe
+from robnetzoo.search.recipes import PRESETS, Recipe
+from robnetzoo.threat import ThreatModel
+
+VALIDATION = 144  # held-out images for the best epoch (the digits' 10%), the same on every data set
+
+
+def scratch_recipe(dataset: str, threat: ThreatModel, epochs: int, train_examples: int | None = None) -> Recipe:
+    """The one recipe both benchmarks train from scratch with: the ``demo`` preset (FGSM-RS,
+    cyclic lr, the overfitting guard) moved to ``dataset`` at ``threat``, for ``epochs``."""
+    recipe = PRESETS["demo"].for_dataset(dataset).at_threat(threat)
+    return recipe.with_overrides(name=f"demo-{dataset}", epochs=epochs, validation_size=VALIDATION,
+                                 train_examples=train_examples)
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,17 @@ import torch  # noqa: E402
 from robnetzoo.data import DATASET_INFO  # noqa: E402
 from robnetzoo.genotype import Genotype  # noqa: E402
 from robnetzoo.registry import ROBNET_LARGE_CELL  # noqa: E402
-from robnetzoo.search.recipes import PRESETS, Recipe  # noqa: E402
+from robnetzoo.search.recipes import Recipe  # noqa: E402
 from robnetzoo.search.sampling import cell_with_convs  # noqa: E402
 from robnetzoo.seeding import derive_seed  # noqa: E402
 from robnetzoo.stats import holm, variance_components  # noqa: E402
 from robnetzoo.threat import ThreatModel, parse_eps  # noqa: E402
 
-from _arms import Job, run_jobs  # benchmarks/_arms.py: train side by side, resumable ledger
+from _arms import VALIDATION, Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
 from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 REFERENCE = "robnet-large"
 DEMO_BAND = (30.0, 80.0)
-VALIDATION = 144  # held-out images for the best epoch (the digits' 10%), the same on every data set
 
 
 def architectures(folder: Path) -> dict[str, str]:
@@ -66,9 +65,7 @@ def architectures(folder: Path) -> dict[str, str]:
 
 
 def recipe_for(dataset: str, eps: float, epochs: int, train_n: int | None) -> Recipe:
-    recipe = PRESETS["demo"].for_dataset(dataset).at_threat(ThreatModel("Linf", eps))
-    return recipe.with_overrides(name=f"demo-{dataset}", epochs=epochs, validation_size=VALIDATION,
-                                 train_examples=train_n if dataset != "digits" else None)
+    return scratch_recipe(dataset, ThreatModel("Linf", eps), epochs, train_n if dataset != "digits" else None)
 
 
 def main() -> None:

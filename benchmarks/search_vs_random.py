@@ -52,19 +52,18 @@ import torch  # noqa: E402
 from robnetzoo.errors import InvalidInput  # noqa: E402
 from robnetzoo.genotype import Genotype  # noqa: E402
 from robnetzoo.registry import ROBNET_LARGE_CELL  # noqa: E402
-from robnetzoo.search.recipes import PRESETS, Recipe  # noqa: E402
+from robnetzoo.search.recipes import Recipe  # noqa: E402
 from robnetzoo.search.sampling import cell_with_convs  # noqa: E402
 from robnetzoo.search.settings import SearchSettings  # noqa: E402
 from robnetzoo.seeding import derive_seed  # noqa: E402
 from robnetzoo.stats import holm, nested_bootstrap_difference, variance_components  # noqa: E402
 from robnetzoo.threat import ThreatModel, parse_eps  # noqa: E402
 
-from _arms import Job, run_jobs  # benchmarks/_arms.py: train side by side, resumable ledger
+from _arms import Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
 from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 BANDS = ("small", "medium", "large")
 BASELINE = "wrn-10-1"
-VALIDATION = 144
 PRIMARY = "worst_case"
 
 
@@ -105,8 +104,7 @@ def run_demo_search(folder: Path, eps: float | None) -> Path:
 
 
 def recipe_for(settings: SearchSettings, epochs: int) -> Recipe:
-    recipe = PRESETS["demo"].for_dataset(settings.dataset).at_threat(settings.supernet.threat_model)
-    return recipe.with_overrides(name=f"demo-{settings.dataset}", epochs=epochs, validation_size=VALIDATION)
+    return scratch_recipe(settings.dataset, settings.supernet.threat_model, epochs)
 
 
 def plan(picks: dict[str, Genotype], settings: SearchSettings, args: argparse.Namespace, folder: Path) -> list[Job]:

@@ -4,7 +4,10 @@ seed 0), and once with the fast supernet (FGSM with a random start, ``--supernet
 fgsm-rs``) at seed 0; then the rank agreement of each pair of leaderboards on their common
 candidates (Kendall's tau and Spearman with bootstrap 95% intervals, the top-5 overlap), and
 within each budget band (Kendall's tau, and how often two runs choose the same band winner),
-with every run's phase timings. Searches already finished in ``--work`` are reused, not redone.
+with every run's phase timings. The paired experiments (Finding 2's moved convolutions, Finding
+1's densified twins) draw fresh base cells in every seed, so their gains are also pooled over
+the PGD-7 seeds: the mean gain with its t interval and Wilcoxon test over all pairs, and each
+seed's mean beside it (the FGSM-RS run re-scores seed 0's bases, so it stays out of the pool). Searches already finished in ``--work`` are reused, not redone.
 
     python benchmarks/search_stability.py [--work searches/] [--seeds 0 1 2] [--json FILE]
 
@@ -20,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from robnetzoo.search.pipeline import SUMMARY_FILE, run_search  # noqa: E402
+from robnetzoo.search.leaderboard import Ledger  # noqa: E402
+from robnetzoo.search.pairs import analyse_pairs  # noqa: E402
+from robnetzoo.search.pipeline import LEDGER_FILE, SUMMARY_FILE, run_search  # noqa: E402
 from robnetzoo.search.settings import PRESETS  # noqa: E402
 from robnetzoo.search.studies import leaderboard_agreement  # noqa: E402
 
@@ -33,6 +38,33 @@ def search(folder: Path, **changes: object) -> dict:
         settings = PRESETS["demo"].with_overrides(**changes)
         run_search(settings, folder, resume=(folder / "search.json").is_file(), device="cpu")
     return json.loads((folder / SUMMARY_FILE).read_text())
+
+
+def pair_records(folder: Path) -> list[dict]:
+    """A finished search's paired-experiment records (Finding 2 and the densified twins)."""
+    return [r for (stage, _), r in sorted(Ledger(folder / LEDGER_FILE).read().items()) if stage == "pair"]
+
+
+def pooled_pairs(folders: dict[str, Path]) -> dict:
+    """Finding 2's small-budget gain (``inputs`` reading) and the densified twins' gain, per
+    seed and pooled over seeds (independent bases: each seed draws its own)."""
+    per_seed = {name: analyse_pairs(pair_records(folder)) for name, folder in folders.items()}
+    pooled = analyse_pairs([r for folder in folders.values() for r in pair_records(folder)])
+
+    def figures(result: dict) -> dict:
+        return {"finding2_small_budget": result["inputs"]["small_budget"],
+                "finding2_interaction": result["inputs"]["interaction"],
+                "connectivity": result["connectivity"]}
+    return {"pooled_over": list(folders), "pooled": figures(pooled),
+            "per_seed": {name: figures(result) for name, result in per_seed.items()}}
+
+
+def _gain(stat: dict) -> str:
+    if stat.get("mean") is None or stat.get("interval") is None:
+        return "—"
+    p = "—" if stat.get("wilcoxon_p") is None else f"{stat['wilcoxon_p']:.2g}"
+    return (f"{stat['mean']:+.2f} [{stat['interval'][0]:+.2f}, {stat['interval'][1]:+.2f}] points, "
+            f"n={stat.get('n', stat.get('pairs'))}, Wilcoxon p={p}")
 
 
 def main() -> None:
@@ -66,9 +98,14 @@ def main() -> None:
             f"{key} Kendall {w['kendall']['value']:.2f} (n={w['n']})" if w["kendall"]["value"] is not None
             else f"{key} Kendall — (n={w['n']})" for key, w in rows)
             + f"; the same winner in {sum(same)} of {len(same)} pairs of runs")
+    paired = pooled_pairs({name: folder for name, folder in runs.items() if name.startswith("pgd7-")})
+    for name, figures in [("pooled", paired["pooled"]), *paired["per_seed"].items()]:
+        print(f"{name}: Finding 2 at 2-4 convs {_gain(figures['finding2_small_budget'])}; "
+              f"densified twins {_gain(figures['connectivity'])}")
     for key, phase in seconds.items():
         print(f"{key}: " + ", ".join(f"{name} {value:.0f} s" for name, value in phase.items()))
-    write(args.json, {"runs": {k: str(v) for k, v in runs.items()}, "seconds": seconds, "agreement": agreement})
+    write(args.json, {"runs": {k: str(v) for k, v in runs.items()}, "seconds": seconds, "agreement": agreement,
+                      "paired_experiments": paired})
     print(f"raw figures: {args.json}", file=sys.stderr)
 
 

@@ -197,6 +197,11 @@ def _figures(a: dict) -> dict:
     out = {"finding1_density": f"Spearman {_ci(f1['all'])}, n={f1['n']}",
            "finding1_window": f"Spearman {_ci(f1['window'])}, n={f1['window']['n']}",
            "finding1_connectivity": f"partial Spearman of identity bits given convs {_ci(f1['identity_given_convs'])}"}
+    twins = f2.get("connectivity") or {}
+    if twins.get("pairs") and twins.get("interval") is not None:
+        out["finding1_connectivity"] = (f"densified twin's gain {twins['mean']:+.2f} [{twins['interval'][0]:+.2f}, "
+                                        f"{twins['interval'][1]:+.2f}] points, n={twins['pairs']} pairs at fixed convs, "
+                                        f"Wilcoxon p={_p(twins['wilcoxon_p'])}")
     if "inputs" in f2:
         small, trend = f2["inputs"]["small_budget"], f2["inputs"]["interaction"]["spearman_gain_vs_convs"]
         if small["mean"] is not None and small["interval"] is not None:

@@ -11,6 +11,12 @@ edge to a direct edge, identity bits unchanged (``sampling.moved_pair``). The ba
 twins are scored by ``inherited`` on the same images with the same attack noise, so the pair's
 difference is the move's effect plus the proxy's noise, which the paired test accounts for.
 The paper's claim is an interaction: the effect is positive at small k and shrinks as k grows.
+
+The same base cells carry Finding 1's connectivity test: each base's *densified* twin
+(``sampling.densified_twin``: every identity bit on, the same convolutions) is scored alike, so
+"density helps beyond capacity" is a paired comparison at a fixed number of convolutions
+rather than a partial correlation over candidates whose identity bits and convolutions the
+sampler ties together.
 """
 
 from __future__ import annotations
@@ -24,19 +30,21 @@ from robnetzoo.genotype import Genotype
 from robnetzoo.seeding import derive_seed
 from robnetzoo.stats import mean_interval, rank_correlation, verdict, wilcoxon
 
-from .sampling import DIRECT_READINGS, cell_with_convs, moved_pair
+from .sampling import DIRECT_READINGS, cell_with_convs, densified_twin, moved_pair
 
 COUNTS = tuple(range(2, 8))  # convolutions per cell: the small budgets the claim is about, and beyond
 
 
 @dataclass(frozen=True)
 class PairBase:
-    """One base cell of the paired experiment and its moved twin under each reading."""
+    """One base cell of the paired experiments: its moved twin under each reading (Finding 2)
+    and its densified twin (Finding 1's connectivity)."""
 
     index: int
     convs: int
     base: Genotype
     moved: dict[str, Genotype]
+    densified: Genotype
 
 
 def plan_pairs(seed: int, per_count: int) -> list[PairBase]:
@@ -49,10 +57,12 @@ def plan_pairs(seed: int, per_count: int) -> list[PairBase]:
             while True:
                 base = cell_with_convs(generator, k)
                 moved = {reading: moved_pair(generator, base, reading) for reading in DIRECT_READINGS}
-                if all(m is not None for m in moved.values()):
+                densified = densified_twin(base)
+                if all(m is not None for m in moved.values()) and densified is not None:
                     break
             plan.append(PairBase(len(plan), k, Genotype((base,)),
-                                 {r: Genotype((m,)) for r, m in moved.items() if m is not None}))
+                                 {r: Genotype((m,)) for r, m in moved.items() if m is not None},
+                                 Genotype((densified,))))
     return plan
 
 
@@ -88,7 +98,23 @@ def analyse_pairs(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any
             "interaction": {"spearman_gain_vs_convs": trend,
                             "verdict": verdict(trend["p"], trend["value"], -1)},
         }
+    out["connectivity"] = connectivity_pairs(records, seed)
     return out
+
+
+def connectivity_pairs(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Finding 1's connectivity test: the densified twin's robust-accuracy gain over its base
+    (same convolutions, every identity bit on), its mean with a t interval and a paired
+    Wilcoxon test over all bases; the verdict is on "density helps beyond capacity". Records
+    written before the twin existed have none and give n = 0 ("cannot decide")."""
+    with_twin = [r for r in records if r.get("densified") is not None]
+    diffs = [r["densified"]["robust"] - r["base"]["robust"] for r in with_twin]
+    added = [sum(a != b for a, b in zip(str(r["densified"]["genotype"]), str(r["base"]["genotype"]))) for r in with_twin]
+    test = wilcoxon(diffs)
+    return {"pairs": len(diffs), **mean_interval(diffs, seed=seed), "wilcoxon_p": test["p"],
+            "smallest_possible_p": test["smallest_possible_p"],
+            "identity_bits_added": _mean([float(a) for a in added]),
+            "verdict": verdict(test["p"], _mean(diffs), +1, smallest_possible_p=test["smallest_possible_p"])}
 
 
 def _mean(values: list[float]) -> float | None:

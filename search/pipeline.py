@@ -243,15 +243,18 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
 
 def score_pair(supernet: Supernet, pair: PairBase, *, validation: Dataset, calibration: Dataset,
                settings: SearchSettings, device: torch.device) -> dict[str, Any]:
-    """Finding 2's record of one base cell: its inherited score and its moved twins'."""
+    """The paired experiments' record of one base cell: its inherited score, its moved twins'
+    (Finding 2) and its densified twin's (Finding 1's connectivity)."""
     def score(genotype: Genotype) -> dict[str, Any]:
         return {"genotype": str(genotype), **inherited_score(supernet, genotype, images=validation, calibration=calibration,
                                                              settings=settings, device=device)}
 
     base = score(pair.base)
     moved = {reading: score(genotype) for reading, genotype in pair.moved.items()}
+    densified = score(pair.densified)
     return {"stage": "pair", "index": pair.index, "convs": pair.convs, "base": base, "moved": moved,
-            "seconds": base["seconds"] + sum(m["seconds"] for m in moved.values())}
+            "densified": densified,
+            "seconds": base["seconds"] + densified["seconds"] + sum(m["seconds"] for m in moved.values())}
 
 
 def rescore(supernet: Supernet, candidate: Candidate, *, holdout: Dataset, train: Dataset, settings: SearchSettings,

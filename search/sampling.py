@@ -9,7 +9,9 @@ cell-free genotype can have dense deep cells and sparse shallow ones.
 
 ``moved_pair`` builds Finding 2's paired design: a cell with exactly k convolutions, and the
 same cell with one convolution moved from a skip edge to a direct edge (identity bits
-unchanged), under either reading of "direct" (``DIRECT_READINGS``).
+unchanged), under either reading of "direct" (``DIRECT_READINGS``). ``densified_twin`` builds
+Finding 1's connectivity test on the same base cells: every identity bit switched on, the
+convolutions left as they are.
 
 A candidate's genotype depends on (seed, its index) only, so any number of processes lists the
 same candidates; duplicates are redrawn from the same candidate's stream.
@@ -110,6 +112,16 @@ def moved_pair(generator: torch.Generator, base: tuple[str, ...], reading: str) 
         if connected(Genotype((tuple(cell),))):
             return tuple(cell)
     return None
+
+
+def densified_twin(base: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``base`` with every identity bit on and its convolutions unchanged: more connectivity at
+    the same capacity (an identity edge has no parameters), so the pair's difference is
+    Finding 1's density effect with the capacity gradient held fixed. None when every identity
+    bit is already on (adding bits never disconnects a cell)."""
+    if all(code[0] == "1" for code in base):
+        return None
+    return tuple("1" + code[1] for code in base)
 
 
 def cell_densities(genotype: Genotype) -> list[float]:

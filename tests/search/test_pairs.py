@@ -1,12 +1,14 @@
-"""Finding 2's paired design: pairs that differ by one moved convolution, and the tests on them."""
+"""The paired designs: Finding 2's pairs that differ by one moved convolution, Finding 1's
+densified twins at the same convolutions, and the tests on them."""
 
 from __future__ import annotations
 
 import torch
 
 from robnetzoo.genotype import Genotype
-from robnetzoo.search.pairs import COUNTS, analyse_pairs, plan_pairs
-from robnetzoo.search.sampling import DIRECT_READINGS, cell_with_convs, connected, is_direct, moved_pair
+from robnetzoo.search.analysis import primary_verdicts
+from robnetzoo.search.pairs import COUNTS, analyse_pairs, connectivity_pairs, plan_pairs
+from robnetzoo.search.sampling import DIRECT_READINGS, cell_with_convs, connected, densified_twin, is_direct, moved_pair
 
 
 def test_a_moved_pair_differs_by_one_convolution_from_a_skip_to_a_direct_edge():
@@ -33,6 +35,31 @@ def test_pairs_are_planned_for_every_count_and_both_readings_from_the_seed_alone
     assert all(set(p.moved) == set(DIRECT_READINGS) for p in plan)
     assert [str(p.base) for p in plan] == [str(p.base) for p in plan_pairs(seed=5, per_count=2)]
     assert [str(p.base) for p in plan_pairs(seed=5, per_count=3)][:2] == [str(p.base) for p in plan[:2]]
+
+
+def test_a_densified_twin_adds_identity_bits_and_keeps_every_convolution():
+    for p in plan_pairs(seed=3, per_count=3):
+        base, twin = p.base.cells[0], p.densified.cells[0]
+        assert [c[1] for c in twin] == [c[1] for c in base]  # same convolutions: same capacity
+        assert all(c[0] == "1" for c in twin) and any(c[0] == "0" for c in base)
+        assert p.densified.density() > p.base.density()
+    assert densified_twin(("11",) * 14) is None
+
+
+def test_connectivity_is_the_paired_gain_of_the_densified_twins_and_decides_the_primary_claim():
+    records = [{"index": i, "convs": 2 + i % 6, "base": {"robust": 30.0, "genotype": "00" * 14},
+                "densified": {"robust": 33.0 + 0.1 * (i % 4), "genotype": "10" * 14},
+                "moved": {"inputs": {"robust": 30.0}, "chain": {"robust": 30.0}}} for i in range(12)]
+    twins = connectivity_pairs(records)
+    assert twins["pairs"] == 12 and twins["identity_bits_added"] == 14 and 3.0 < twins["mean"] < 3.4
+    assert twins["verdict"] == "supports" and twins["interval"][0] > 0
+    f1 = {"all": {"p": 0.5, "value": 0.1}, "window": {"p": 0.5}, "window_verdict": "cannot decide",
+          "identity_given_convs": {"p": 0.9, "value": -0.01}}
+    f3 = {"deep_raw": None}
+    verdicts = {v["key"]: v for v in primary_verdicts(f1, analyse_pairs(records), f3)}
+    assert verdicts["finding1_connectivity"]["verdict"] == "supports"  # the twins decide, not the partial correlation
+    assert verdicts["finding1_connectivity"]["p"] == twins["wilcoxon_p"]
+    assert connectivity_pairs([{k: v for k, v in r.items() if k != "densified"} for r in records])["pairs"] == 0
 
 
 def _record(index, k, base, inputs, chain):

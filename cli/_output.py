@@ -49,3 +49,24 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 def millions(value: int | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f}M"
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]], *, right: tuple[str, ...] = ()) -> None:
+    """A result table: drawn by Rich on a terminal, its first column (a name people copy) never
+    cut; tab-separated with a header line when stdout is a pipe or a file, so ``| grep``,
+    ``| cut`` and spreadsheets read every name whole."""
+    if not stdout.is_terminal:
+        sys.stdout.write("\t".join(columns) + "\n")
+        sys.stdout.write("".join("\t".join(row) + "\n" for row in rows))
+        sys.stdout.flush()
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    for index, column in enumerate(columns):
+        table.add_column(column, justify="right" if column in right else "left", no_wrap=index == 0,
+                         min_width=max([len(column), *(len(r[0]) for r in rows)]) if index == 0 else None)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))
+    stdout.print(table)

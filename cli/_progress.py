@@ -28,7 +28,7 @@ STAGE_WORDS = {"screen": "screening {} candidates", "finetune": "finetuning {} c
                "holdout": "re-scoring the {} chosen candidates on the hold-out images",
                "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)"}
 STAGE_LABELS = {"screen": "screening", "finetune": "finetuning", "pair": "Finding 2 pairs", "holdout": "hold-out",
-                "study": "study"}
+                "study": "study", "timing": "timing supernet steps"}
 
 
 class ProgressView:

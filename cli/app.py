@@ -7,6 +7,7 @@ traceback shown under ``--debug``.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
@@ -36,7 +37,9 @@ _state = {"debug": False}
 FLAG_NAMES = {
     "root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack",
     "calibration": "--calibration-data", "checkpoint_interval": "--checkpoint-minutes", "train_examples": "--train-n",
-    "quantization_debug": "--debug",
+    "quantization_debug": "--debug-int8",
+    # the command line has no flag for it: the cached copy is removed instead
+    "force_download": "remove the cached copy with `hf cache delete`, then rerun",
 }
 
 
@@ -100,19 +103,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         code = 130
-    except Exception as exc:  # a bug: say so, and show where under --debug
-        if _state["debug"]:
-            stderr.print_exception()
+    except OSError as exc:  # a file or folder the system refuses: the user's to fix, unless it is a bug
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            code = _internal_error(exc)
         else:
-            stderr.print(
-                f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
-                "(run with --debug for the traceback)",
-                highlight=False, soft_wrap=True,
-            )
-        code = 1
+            where = f" {exc.filename}" if exc.filename else ""
+            stderr.print(f"[red]error:[/red] {escape(f'cannot use{where}: {exc.strerror}; {ENVIRONMENT_ERRNOS[exc.errno]}')}",
+                         highlight=False, soft_wrap=True)
+            code = 2
+    except Exception as exc:  # a bug: say so, and show where under --debug
+        code = _internal_error(exc)
     if argv is None:
         sys.exit(code)
     return code
+
+
+# Refusals of the system the user can fix, with the fix: permissions, a read-only or full disk.
+ENVIRONMENT_ERRNOS = {
+    errno.EACCES: "check its permissions, or choose another location",
+    errno.EPERM: "check its permissions, or choose another location",
+    errno.EROFS: "it is on a read-only file system; choose another location",
+    errno.ENOSPC: "the disk is full; free space or choose another location",
+    errno.EDQUOT: "the disk quota is exhausted; free space or choose another location",
+}
+
+
+def _internal_error(exc: BaseException) -> int:
+    if _state["debug"]:
+        stderr.print_exception()
+    else:
+        stderr.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
+                     "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
+    return 1
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ def eval_command(
     runtime: Optional[str] = typer.Option(None, help="Judge a deployment runtime beside torch: onnxruntime, aoti or tensorrt."),
     precision: str = typer.Option("fp32", help="With --runtime: fp32, fp16 or int8 (onnxruntime, tensorrt; aoti is fp32)."),
     artifact: Optional[Path] = typer.Option(None, help="With --runtime: an exported .onnx / .pt2 / .engine (default: export now)."),
+    trust_artifact: bool = flag("With --runtime aoti/tensorrt --artifact: load it (it runs native code; only files you "
+                                "made or trust).", "--trust-artifact"),
     calibration_data: Optional[str] = typer.Option(None, help="With --runtime --precision int8: calibration data set."),
     calibration_n: int = typer.Option(256, help="Calibration images for int8."),
     sanity: bool = flag("Add the unbounded-eps check: PGD at an unbounded radius must reach 0% robust.", "--sanity"),
@@ -92,7 +94,8 @@ def eval_command(
         _eval_runtime(model, runtime=runtime, precision=precision, artifact=artifact, calibration_data=calibration_data,
                       calibration_n=calibration_n, attacks=names, eps=eps_value, norm=norm, dataset=dataset,
                       data_root=data_root, download=download, n_examples=n_examples, batch_size=batch_size,
-                      seed=seed, device=device, output=output, json_out=json_out, revision=revision)
+                      seed=seed, device=device, output=output, json_out=json_out, revision=revision,
+                      trust_artifact=trust_artifact)
         return
     # Under torchrun each rank evaluates every world_size-th example; rank 0 merges and prints.
     context = distributed.init_from_env(device)
@@ -152,7 +155,8 @@ def eval_command(
 def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optional[Path], calibration_data: Optional[str],
                   calibration_n: int, attacks: Any, eps: Any, norm: Optional[str], dataset: Optional[str],
                   data_root: Optional[Path], download: bool, n_examples: Optional[int], batch_size: int, seed: int,
-                  device: str, output: Optional[Path], json_out: bool, revision: Optional[str]) -> None:
+                  device: str, output: Optional[Path], json_out: bool, revision: Optional[str],
+                  trust_artifact: bool = False) -> None:
     """``eval --runtime``: torch and the runtime side by side (transfer attacks, flips)."""
     import robnetzoo
     from robnetzoo.export.runtime_eval import evaluate_on_runtime
@@ -167,7 +171,7 @@ def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optiona
             net, data, runtime=runtime, precision=precision, artifact=artifact, calibration=calibration_data,
             calibration_n=calibration_n, data_root=data_root, attacks=attacks,
             eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
-            device=device, progress=bars,
+            device=device, progress=bars, trust_artifact=trust_artifact,
         )
     if json_out:
         emit_json(result.to_dict())
@@ -207,7 +211,7 @@ def _eval_curve(model: str, *, eps: str, attack: Optional[List[str]], norm: Opti
     """``eval --eps A,B,C``: one evaluation per radius, the curve's table and its plot."""
     import robnetzoo
     from robnetzoo._io import output_mode
-    from robnetzoo.evaluation.curves import evaluate_curve, parse_eps_list, plot_curves
+    from robnetzoo.evaluation.curves import check_curve_folder, check_plot_path, evaluate_curve, parse_eps_list, plot_curves
     from robnetzoo.evaluation.evaluator import check_request
 
     radii = parse_eps_list(eps)
@@ -215,8 +219,13 @@ def _eval_curve(model: str, *, eps: str, attack: Optional[List[str]], norm: Opti
         check_request(eps=radius, norm=norm)
     names = check_request(attacks=attack or None, n_examples=n_examples, batch_size=batch_size)
     plot_path = plot or ((output / "curve.png") if output is not None else Path("robustness-curve.png"))
-    output_mode(plot_path, "a plot", holds=plot_path.exists() and output is None, overwrite=overwrite, can_resume=False,
-                folder=False, argument="plot")
+    check_plot_path(plot_path)
+    if output is not None:
+        check_curve_folder(output, radii, norm=norm, resume=resume, overwrite=overwrite)
+    # the curve folder's own plot follows the folder's rule; any other existing file is the user's
+    plot_is_the_curves = plot is None and output is not None
+    output_mode(plot_path, "a plot", holds=plot_path.exists() and not plot_is_the_curves, overwrite=overwrite,
+                can_resume=False, folder=False, argument="plot")
     net = load_model(model, revision=revision)
     data = robnetzoo.load_dataset(dataset or config_of(net).dataset, "test", data_root, download=download)
     bars = ProgressView(enabled=not json_out or stderr.is_terminal)

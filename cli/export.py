@@ -27,7 +27,7 @@ def export_command(
     keep_float: Optional[List[str]] = typer.Option(None, help="int8: leave this node in fp32 (a node name, or stem, "
                                                               "classifier); repeat for several."),
     debug: bool = flag("int8: write each tensor's error against fp32 (quantization_debug.json), worst first.",
-                       "--debug"),
+                       "--debug-int8"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder for the artifacts (default: export-MODEL)."),
     overwrite: bool = flag("Replace this model's earlier export in --output.", "--overwrite"),
     parity_data: Optional[str] = typer.Option(None, help="Test images for the parity report (default: the model's data set)."),
@@ -61,7 +61,7 @@ def export_command(
     source = report["parity_data"]
     images = "synthetic images (no test set on disk)" if source["dataset"] == "synthetic" else \
         f"{source['dataset']} test images"
-    table = Table(title=f"{report['identity']['name']}: parity with torch on {source['n']} {images}")
+    table = Table(title=escape(f"{report['identity']['name']}: parity with torch on {source['n']} {images}"))
     for column in ("artifact", "precision", "run as", "size", "clean max |diff|", "clean top-1 agree %",
                    "adversarial max |diff|", "adversarial top-1 agree %"):
         table.add_column(column, justify="left" if column in ("artifact", "run as") else "right")

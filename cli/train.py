@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -10,6 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+
+from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, flag
 from ._output import emit_json, emit_json_line, note, stderr, stdout
@@ -60,7 +64,7 @@ def train_command(
             result = train_run(
                 model, dataset=dataset, recipe=recipe, output=output, data_root=data_root, width=width, layers=layers,
                 seed=seed, device=device, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,
-                sync_batchnorm=sync_bn, checkpoint_interval=checkpoint_minutes * 60, progress=bars,
+                sync_batchnorm=sync_bn, checkpoint_interval=_checkpoint_seconds(checkpoint_minutes), progress=bars,
             )
     except KeyboardInterrupt:
         note(f"stopped; the last checkpoint is in {output}: rerun the same command with --resume to continue",
@@ -120,3 +124,11 @@ def publish_command(
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("publish")(publish_command)
+
+
+def _checkpoint_seconds(minutes: float) -> float:
+    """``--checkpoint-minutes`` in seconds, refused in its own unit when it is not a duration."""
+    if not math.isfinite(minutes) or minutes < 0:
+        raise InvalidInput(f"--checkpoint-minutes must be 0 or more minutes, got {minutes:g}",
+                           fix="give the minutes between checkpoints within an epoch (10 by default)")
+    return minutes * 60

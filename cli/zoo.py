@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.markup import escape
 
 from ._common import flag
-from ._output import emit_json, fmt, millions, stderr, stdout
+from ._output import emit_json, fmt, millions, print_table, stderr, stdout
 
 
 def models(
@@ -36,19 +36,20 @@ def models(
     if json_out:
         emit_json(rows)
         return
+    piped = not stdout.is_terminal
     for name in dict.fromkeys(row["dataset"] for row in rows):
         group = [row for row in rows if row["dataset"] == name]
         columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
-        table = Table(title=f"{name}: robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)")
-        for column in ("name", "params", "paper params", *(f"paper {c}" for c in columns), "weights"):
-            table.add_column(column, justify="right" if column.startswith(("params", "paper")) else "left")
-        for row in group:
-            table.add_row(
-                row["name"], millions(row["params"]), millions(row["paper_params"]),
-                *(fmt(row["paper"].get(c)) for c in columns),
-                escape(row["weights"]),
-            )
-        stdout.print(table)
+        if piped:  # one tab-separated table for the whole zoo, the data set a column of its own
+            group, columns = rows, list(ALL_PAPER_COLUMNS)
+        headers = ["name", *(["dataset"] if piped else []), "params", "paper params", *(f"paper {c}" for c in columns),
+                   "weights"]
+        print_table(f"{name}: robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)", headers, [
+            [row["name"], *([row["dataset"]] if piped else []), millions(row["params"]), millions(row["paper_params"]),
+             *(fmt(row["paper"].get(c)) for c in columns), row["weights"]] for row in group],
+            right=tuple(h for h in headers if h.startswith(("params", "paper"))))
+        if piped:
+            break
     stderr.print("weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
                  "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
                  "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",

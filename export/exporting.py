@@ -26,6 +26,7 @@ from robnetzoo._io import output_mode, read_json, write_json
 from robnetzoo.config import config_of
 from robnetzoo.data import dataset_num_classes, first_n, load_dataset, take
 from robnetzoo.errors import InvalidInput, NotFound, option
+from robnetzoo.evaluation.evaluator import resolve_device
 
 from .host import cpu, int8_kernel, saturation_warning
 from .onnx import model_identity
@@ -71,6 +72,9 @@ def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
         else:
             graphs[precision] = to_int8(written.path, target, calibration, symmetric=tensorrt, **(int8 or {}))
     return written, graphs
+
+
+MAX_PARITY_N = 100_000  # more than any test split parity is measured on; bounds the synthetic images too
 
 
 def parity_images(model: nn.Module, identity: dict[str, Any], parity_data: str | None, n: int,
@@ -174,14 +178,16 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if (quantization_debug or keep_float) and "int8" not in precisions:
         what = option("quantization_debug") if quantization_debug else option("keep_float")
         raise InvalidInput(f"{what} is about int8 graphs and none is exported", fix=f"add {option('precision', 'int8')}")
-    if parity_n < 1:  # calibration_n is checked where the calibration images are read
-        raise InvalidInput(f"{option('parity_n')} must be at least 1, got {parity_n}")
+    if not 1 <= parity_n <= MAX_PARITY_N:  # calibration_n is checked where the calibration images are read
+        raise InvalidInput(f"{option('parity_n')} must be from 1 to {MAX_PARITY_N:,}, got {parity_n}",
+                           fix="parity needs a few hundred images at most")
+    resolve_device(device)  # an unknown or absent device is refused before anything is written
     gpu = device if device.startswith("cuda") else "cuda"
     if "tensorrt" in formats:
         from .tensorrt import require_cuda, require_tensorrt
 
+        require_cuda(gpu)  # first: without a GPU, installing TensorRT would not help
         require_tensorrt()
-        require_cuda(gpu)
     folder = Path(folder)
     identity = model_identity(model)
     check_folder(folder, identity, overwrite)

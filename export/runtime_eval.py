@@ -60,11 +60,24 @@ class RuntimeComparison:
                 "runtime_info": self.runtime_info}
 
 
+# Runtimes whose artifacts are native code (an AOTInductor package is a compiled shared library;
+# a TensorRT engine may carry plugins): loading one runs it. Only the user can vouch for a file's
+# source; a sidecar or digest beside it is written by whoever wrote the file.
+NATIVE_ARTIFACTS = ("aoti", "tensorrt")
+
+
 def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", artifact: str | Path | None = None,
-                   workdir: Path, calibration: torch.Tensor | None = None, device: str = "cpu") -> tuple[Any, Path]:
-    """The runtime's target for ``model`` (and the artifact it runs), exporting if needed."""
+                   workdir: Path, calibration: torch.Tensor | None = None, device: str = "cpu",
+                   trust_artifact: bool = False) -> tuple[Any, Path]:
+    """The runtime's target for ``model`` (and the artifact it runs), exporting if needed. A
+    given ``artifact`` of a runtime that runs native code is loaded only with
+    ``trust_artifact=True``."""
     if runtime not in RUNTIMES:
         raise InvalidInput(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    if artifact is not None and runtime in NATIVE_ARTIFACTS and not trust_artifact:
+        raise InvalidInput(f"loading {artifact} runs the native code it holds ({runtime} artifacts are compiled "
+                           "programs)", fix=f"pass {option('trust_artifact', True)} if you made it or trust its "
+                           f"source, or drop {option('artifact')} to export one now")
     from .precision import PRECISIONS
 
     if precision not in PRECISIONS:
@@ -72,8 +85,8 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
     if runtime == "tensorrt":  # unverified: see export/tensorrt.py
         from .tensorrt import TensorRTTarget, build_engine, require_cuda, require_tensorrt
 
+        require_cuda(device)  # first: without a GPU, installing TensorRT would not help
         require_tensorrt()
-        require_cuda(device)
         if artifact is None:
             _, graphs = onnx_graphs(model, workdir, (precision,), calibration, tensorrt=True)
             artifact = build_engine(graphs[precision], workdir / "model.engine", precision=precision, device=device).path
@@ -101,8 +114,10 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
                         calibration_n: int = 256, data_root: str | Path | None = None,
                         attacks: Sequence[str] | None = None, eps: float | None = None, norm: str | None = None,
                         n_examples: int | None = None, batch_size: int = 200, seed: int = 0,
-                        device: str | None = "cpu", progress: Any = None) -> RuntimeComparison:
+                        device: str | None = "cpu", progress: Any = None,
+                        trust_artifact: bool = False) -> RuntimeComparison:
     """Torch and ``runtime`` judged on the same examples; see the module docstring.
+    ``trust_artifact``: load a given aoti or tensorrt ``artifact`` (it runs native code).
 
     ``calibration`` (int8 exported on the fly): images, or the name of a data set whose first
     ``calibration_n`` training images are used."""
@@ -118,7 +133,7 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
             calibration = calibration_images(calibration, calibration_n, input_size, data_root)
     with tempfile.TemporaryDirectory(prefix="robnetzoo-runtime-") as tmp:
         target, path = runtime_target(runtime, model, precision=precision, artifact=artifact, workdir=Path(tmp),
-                                      calibration=calibration, device=device)
+                                      calibration=calibration, device=device, trust_artifact=trust_artifact)
         common = dict(attacks=attacks, eps=eps, norm=norm, n_examples=n_examples, batch_size=batch_size, seed=seed,
                       progress=progress)
         on_torch = evaluate(model, dataset, device=device, **common)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import CorruptFile, InvalidInput, NotFound, option
+from .errors import CorruptFile, InvalidInput, MissingDependency, NotFound, option
 
 
 def current_umask() -> int:
@@ -141,6 +141,42 @@ def read_jsonl(path: str | Path, kind: str, *, fix: str) -> list[dict[str, Any]]
     return records
 
 
+def append_jsonl(path: Path, records: list[dict[str, Any]], *, sort_keys: bool = False) -> None:
+    """Append ``records`` to a JSON-lines file, durably. A kill mid-append leaves a last line
+    without its newline; it is cut first, so the new line never glues onto it (``read_jsonl``
+    already ignores it: its record is redone)."""
+    lines = "".join(json.dumps(r, sort_keys=sort_keys) + "\n" for r in records)
+    if not lines:
+        return
+    path = Path(path)
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(path, "r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# torch.load(weights_only=True) is only a safe reader of untrusted files from torch 2.10 on:
+# 2.5.1 and older run code from a crafted file (CVE-2025-32434), and so do releases before
+# 2.10.0 through another path (GHSA-63cw-57p8-fm3p). pyproject.toml requires 2.10; this check
+# holds where an older torch was installed around that requirement.
+SAFE_TORCH_LOAD = (2, 10)
+
+
+def require_safe_torch_load(version: str) -> None:
+    """Refuse to read pickled checkpoints on a torch whose safe loading can run code."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None or (int(match.group(1)), int(match.group(2))) < SAFE_TORCH_LOAD:
+        raise MissingDependency(
+            f"torch {version} can run code hidden in a checkpoint even with safe loading, so robnetzoo "
+            f"reads none with it; upgrade: pip install 'torch>={SAFE_TORCH_LOAD[0]}.{SAFE_TORCH_LOAD[1]}' "
+            "(safetensors weights load on any version)")
+
+
 def read_checkpoint(path: str | Path, kind: str, *, fix: str, format: str | None = None,
                     trust_pickle: bool = False) -> Any:
     """A ``torch.save`` file, loaded without unpickling code (``weights_only=True``) unless the
@@ -148,6 +184,7 @@ def read_checkpoint(path: str | Path, kind: str, *, fix: str, format: str | None
     ``format`` is the value a robnetzoo checkpoint's ``"format"`` key must hold."""
     import torch
 
+    require_safe_torch_load(torch.__version__)
     path = Path(path)
     if path.is_dir():
         raise InvalidInput(f"{path} is a folder", fix=f"give the {kind} file")

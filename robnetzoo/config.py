@@ -20,14 +20,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import IntegrityError, InvalidInput
+from .errors import IntegrityError, InvalidInput, option
 from .genotype import Genotype
+from .naming import check_name
 from .threat import ThreatModel
 
 if TYPE_CHECKING:
     from torch import nn
 
 SCHEMA_VERSION = 1
+# Bounds on what a config may describe, checked before anything is allocated (a config is often
+# someone else's file): ImageNet's inputs and classes sit well inside them.
+MAX_CHANNELS, MIN_SIDE, MAX_SIDE, MAX_CLASSES = 4, 8, 1024, 100_000
+MAX_PARAMETERS = 1_000_000_000  # 4 GB of fp32 weights; the largest RobustBench models have under 0.3B
 
 
 def _version() -> str:
@@ -62,6 +67,16 @@ class ModelConfig:
         object.__setattr__(self, "arch_args", _canonical_arch_args(self.arch_args))
         object.__setattr__(self, "threat_model", ThreatModel.from_dict(self.threat_model))
         object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        check_name(self.name, "model name")
+        check_name(self.dataset, "data set name")
+        channels, height, width = self.input_size if len(self.input_size) == 3 else (0, 0, 0)
+        if not (1 <= channels <= MAX_CHANNELS and MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
+            raise InvalidInput(f"input_size {list(self.input_size)} is not an image size robnetzoo builds for",
+                               fix=f"give [channels, height, width] with 1-{MAX_CHANNELS} channels and sides of "
+                                   f"{MIN_SIDE}-{MAX_SIDE} pixels")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or not 2 <= self.num_classes <= MAX_CLASSES:
+            raise InvalidInput(f"num_classes {self.num_classes!r} is not a number of classes",
+                               fix=f"give a whole number from 2 to {MAX_CLASSES:,}")
 
     def with_overrides(self, **overrides: Any) -> "ModelConfig":
         """A copy with constructor arguments replaced (``num_classes`` updates both places)."""
@@ -96,7 +111,10 @@ class ModelConfig:
         if not isinstance(data, dict):
             raise IntegrityError(f"{source} is not a JSON object; re-save the model")
         version = data.get("schema_version", SCHEMA_VERSION)
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise IntegrityError(f"{source} has schema_version {version!r}, which is not a version number (1, 2, ...); "
+                                 "re-save the model")
+        if version > SCHEMA_VERSION:
             raise IntegrityError(
                 f"{source} has schema_version {version!r}, newer than this robnetzoo reads "
                 f"({SCHEMA_VERSION}); upgrade robnetzoo (pip install -U robnetzoo)"
@@ -126,7 +144,7 @@ class ModelConfig:
         from ._io import read_json
 
         data = read_json(path, "model config.json", expect=dict, missing=f"{path} is missing; a model folder needs config.json",
-                         fix="re-save the model, or download it again (force_download=True)")
+                         fix=f"re-save the model, or download it again ({option('force_download', True)})")
         return cls.from_dict(data, source=str(path))
 
 
@@ -146,6 +164,8 @@ def attach_config(model: "nn.Module", config: ModelConfig) -> "nn.Module":
 
 def build_model(config: ModelConfig) -> "nn.Module":
     """Build an untrained model from its config and attach the config as ``model.zoo_config``."""
+    import torch
+
     from .models import build_architecture
 
     if config.arch_args.get("num_classes", config.num_classes) != config.num_classes:
@@ -153,4 +173,10 @@ def build_model(config: ModelConfig) -> "nn.Module":
             f"config says num_classes={config.num_classes} but arch_args say "
             f"{config.arch_args['num_classes']}; make them agree"
         )
+    if torch.get_default_device().type != "meta":  # first on the meta device: its size costs nothing
+        with torch.device("meta"):
+            size = sum(p.numel() for p in build_architecture(config.arch, config.arch_args).parameters())
+        if size > MAX_PARAMETERS:
+            raise InvalidInput(f"{config.name}'s config describes {size:,} parameters ({size * 4 / 1e9:.0f} GB), more "
+                               f"than robnetzoo builds ({MAX_PARAMETERS:,})", fix="check its arch_args (C, layers, width)")
     return attach_config(build_architecture(config.arch, config.arch_args), config)

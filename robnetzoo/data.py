@@ -313,11 +313,28 @@ def write_synthetic_cifar10(root: str | Path, n_train_per_batch: int = 4, n_test
     return root
 
 
-def _read_cifar_batch(path: Path, label_key: bytes) -> tuple[np.ndarray, list[int]]:
-    with open(path, "rb") as handle:
-        batch = _ArrayUnpickler(handle, encoding="bytes").load()
-    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data, list(batch[label_key])
+def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, list[int]]:
+    """One CIFAR batch file: a dict of ``data`` (N x 3072 bytes) and N labels below
+    ``num_classes``; anything else is ``ValueError`` naming what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            batch = _ArrayUnpickler(handle, encoding="bytes").load()
+    except OSError as exc:
+        raise ValueError(f"{path.name}: {exc.strerror or exc}") from None
+    if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
+        raise ValueError(f"{path.name} is not a CIFAR batch (a dict with data and {label_key.decode()})")
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path.name}: data is {data.shape}, not N x 3072")
+    labels = batch[label_key]
+    if not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != len(data):
+        raise ValueError(f"{path.name}: {len(data)} images but "
+                         f"{len(labels) if hasattr(labels, '__len__') else 'no list of'} labels")
+    labels = [int(label) for label in labels]
+    out_of_range = [label for label in labels if not 0 <= label < num_classes]
+    if out_of_range:
+        raise ValueError(f"{path.name}: label {out_of_range[0]} outside 0-{num_classes - 1}")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def _cifar(name: str) -> Callable[[Path, str, bool], Dataset]:
@@ -341,8 +358,8 @@ def _cifar(name: str) -> Callable[[Path, str, bool], Dataset]:
                 f"{option('root')} pointing at the folder that holds {folder}",
             )
         try:
-            parts = [_read_cifar_batch(f, label_key) for f in files]
-        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+            parts = [_read_cifar_batch(f, label_key, NUM_CLASSES[name]) for f in files]
+        except (pickle.UnpicklingError, KeyError, ValueError, TypeError, EOFError) as exc:
             raise IntegrityError(
                 f"{name} batch under {root / folder} is unreadable ({exc}); download it again"
             ) from None

@@ -8,6 +8,8 @@ failures are turned into one line that says what to do, not a stack of HTTP erro
 
 from __future__ import annotations
 
+import html
+
 import logging
 import os
 import tempfile
@@ -19,8 +21,9 @@ from torch import nn
 
 from ._io import atomic_write_text, output_mode
 from .config import ModelConfig, build_model, config_of
-from .errors import IntegrityError, InvalidInput, NotFound
+from .errors import IntegrityError, InvalidInput, NotFound, option
 from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
+from .naming import is_name
 from .weights import load_strict, read_safetensors, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -56,8 +59,9 @@ def save_pretrained(
     checks: Iterable[Mapping[str, Any]] = (),
 ) -> Path:
     """Write a Hub folder. Each file is written atomically, so a kill leaves the old one whole.
-    A folder that already holds a model is replaced only with ``overwrite=True``; other files
-    in the folder (a training run's) are left alone.
+    A folder that already holds any file this writes (a model, or a README.md or eval results
+    of the user's) is replaced only with ``overwrite=True``; other files in the folder (a
+    training run's) are left alone.
 
     ``eval_results`` are dicts with ``metric`` (``"clean"`` or an attack name), ``accuracy``
     (percent), and optionally ``eps``, ``n_examples``, ``split``: they go to the card's
@@ -66,7 +70,8 @@ def save_pretrained(
     """
     config = model_config(model)
     directory = Path(save_directory)
-    holds = (directory / CONFIG_NAME).is_file() or (directory / WEIGHTS_NAME).is_file()
+    ours = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, Path(EVAL_RESULTS_NAME).parts[0])  # .eval_results/ as a whole
+    holds = any((directory / name).exists() for name in ours)
     output_mode(directory, "a model", holds=holds, overwrite=overwrite, can_resume=False, require_empty=False,
                 argument="save_directory")
     try:
@@ -142,31 +147,37 @@ def model_card(
         tags=["robnetzoo", "adversarial-robustness", "image-classification", config.arch, f"arxiv:{PAPER_ARXIV}"],
         datasets=[config.dataset],
         model_name=config.name,
-        base_model=_hub_id(base) if base else None,
+        base_model=_hub_id(base) if base and is_repo_or_name(base) else None,  # metadata the Hub links
         eval_results=results or None,
     )
     genotype = config.genotype()
+    name, arch, dataset = (html.escape(str(v)) for v in (config.name, config.arch, config.dataset))
+    measured = bool(results)
+    what = (f"An adversarially trained `{arch}`" if measured else
+            f"A `{arch}` whose robustness this card does not report (no evaluation was saved with it; "
+            "it may be untrained)")
     lines = [
         "---",
         data.to_yaml(),
         "---",
         "",
-        f"# {config.name}",
+        f"# {name}",
         "",
-        f"An adversarially robust `{config.arch}` from the robnetzoo model zoo, "
-        f"for {config.dataset} ({config.num_classes} classes, input {'x'.join(map(str, config.input_size))}, "
+        f"{what}, from the robnetzoo model zoo, "
+        f"for {dataset} ({config.num_classes} classes, input {'x'.join(map(str, config.input_size))}, "
         "pixels in [0, 1], no normalisation).",
         "",
         "```python",
         "import robnetzoo",
-        f'model = robnetzoo.from_pretrained("{repo_id or (config.name if config.derived_from is None else "ORG/REPO-OR-FOLDER")}")  # eval mode',
+        f'model = robnetzoo.from_pretrained("{_loading_source(config, repo_id)}")  # eval mode',  # a name: no quotes in it
         "```",
         "",
         f"Threat model: {config.threat_model.norm}, eps = {config.threat_model.eps_text()}.",
     ]
     if config.derived_from:
         changed = ", ".join(f"{k}={v}" for k, v in config.derived_from["changed"].items() if k != "genotype")
-        lines += ["", f"Derived from `{config.derived_from['name']}` ({changed or 'genotype changed'}): "
+        lines += ["", f"Derived from `{html.escape(str(config.derived_from['name']))}` "
+                  f"({html.escape(changed) or 'genotype changed'}): "
                   "not the published model, and the paper's numbers for it do not apply."]
     if genotype is not None:
         lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
@@ -183,6 +194,28 @@ def model_card(
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
+
+
+def _loading_source(config: ModelConfig, repo_id: str | None) -> str:
+    """What ``from_pretrained`` takes to load this card's model: where it is published, else the
+    zoo name of a published registry model, else the folder the card sits in (a derived or
+    unpublished model has no other home)."""
+    if repo_id:
+        return repo_id
+    if config.derived_from is None:
+        try:
+            entry = get_entry(config.name)
+        except NotFound:
+            entry = None
+        if entry is not None and entry.on_hub and entry.config is not None and entry.config.same_architecture(config):
+            return config.name
+    return "PATH/TO/THIS/FOLDER"
+
+
+def is_repo_or_name(text: str) -> bool:
+    """A registry name or a Hub repo id (``org/name``), each part a name (``naming.is_name``)."""
+    parts = text.split("/")
+    return len(parts) <= 2 and all(is_name(part) for part in parts)
 
 
 def _hub_id(name: str) -> str:
@@ -259,6 +292,9 @@ def from_pretrained(
     """
     source = resolve_source(name_or_repo_or_dir)
     if source.kind == "folder":
+        if revision is not None:  # a folder has one version: asking for another is a mistake, not a no-op
+            raise InvalidInput(f"{source.value} is a local folder, which has no revisions",
+                               fix=f"drop {option('revision')}, or name the Hub repo (hf-hub:ORG/NAME)")
         return load_folder(Path(source.value), map_location)
     repo_id = _repo_id_of(source)
     unpublished = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -48,17 +50,43 @@ def dataset_table(root: str | None = None) -> list[dict[str, Any]]:
     return [dataset_facts(name, root) for name in sorted(DATASETS, key=lambda n: DATASET_ORDER.get(n, 99))]
 
 
+# The registry's parameter counts, counted once (``count_zoo_parameters``) and shipped, so that
+# listing the zoo builds no model; a test rebuilds every model and compares.
+PARAMETER_COUNTS_FILE = Path(__file__).with_name("_data") / "parameter_counts.json"
+
+
+def count_zoo_parameters() -> dict[str, int]:
+    """Every buildable registry model's parameter count, built on the meta device (no memory;
+    seconds for the whole zoo): what ``PARAMETER_COUNTS_FILE`` holds."""
+    counts = {}
+    for name in sorted(REGISTRY):
+        if REGISTRY[name].buildable:
+            with torch.device("meta"):
+                counts[name] = count_parameters(build_model(buildable_config(name)))
+    return counts
+
+
+def _shipped_counts() -> dict[str, int]:
+    try:
+        return json.loads(PARAMETER_COUNTS_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def zoo_table(pattern: str | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
     """One row per registry model (of ``dataset`` only, when given), grouped by data set;
-    parameters are counted on the meta device (no memory)."""
+    parameters from the shipped counts (a model missing there is counted on the meta device)."""
     rows = []
+    shipped = _shipped_counts()
     names = [n for n in list_models(pattern) if dataset is None or REGISTRY[n].dataset == dataset]
     for name in sorted(names, key=lambda n: (DATASET_ORDER.get(REGISTRY[n].dataset, 99), n)):
         entry = REGISTRY[name]
         params = None
         if entry.buildable:
-            with torch.device("meta"):
-                params = count_parameters(build_model(buildable_config(name)))
+            params = shipped.get(name)
+            if params is None:
+                with torch.device("meta"):
+                    params = count_parameters(build_model(buildable_config(name)))
         rows.append(
             {
                 "name": name,
@@ -125,3 +153,10 @@ def draw_model(source: str, path: str, **kwargs: Any) -> str:
     genotype = Genotype.from_codes(data["genotype"])
     return str(draw_genotype(genotype, path, title=f"{data['name']} ({len(genotype.cells)} cell"
                                                   f"{'' if genotype.shared else 's'}, density {genotype.density():.2f})"))
+
+
+if __name__ == "__main__":  # python -m robnetzoo.info: rewrite the shipped parameter counts
+    from ._io import write_json
+
+    write_json(PARAMETER_COUNTS_FILE, count_zoo_parameters(), indent=1)
+    print(PARAMETER_COUNTS_FILE)

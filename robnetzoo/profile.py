@@ -35,8 +35,11 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
     was_training = model.training
     try:
         model.eval()
-        device = next(model.parameters()).device
-        model(torch.zeros(1, *input_size, device=device))
+        # on the meta device: shapes only, so a large input size costs no memory for activations
+        from torch.func import functional_call
+
+        state = {name: torch.empty_like(t, device="meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
+        functional_call(model, state, (torch.zeros(1, *input_size, device="meta"),))
     finally:
         model.train(was_training)
         for handle in handles:

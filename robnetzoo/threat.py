@@ -13,6 +13,7 @@ Pixels are in [0, 1], so an L-inf radius above 1 means nothing, while an L2 radi
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from fractions import Fraction
 from typing import Any, Mapping
 
@@ -32,12 +33,15 @@ def canonical_norm(norm: str) -> str:
 
 def parse_eps(text: str | float) -> float:
     """``8/255``, ``0.031`` or ``0.5`` as a float; the range is checked by ``ThreatModel``."""
-    if isinstance(text, (int, float)):
-        return float(text)
     try:
-        return float(Fraction(str(text).strip()))
+        value = float(text) if isinstance(text, (int, float)) else float(Fraction(str(text).strip()))
     except (ValueError, ZeroDivisionError):
         raise InvalidInput(f"eps {text!r} is not a number; write 8/255 or 0.0314") from None
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise InvalidInput(f"eps {text!r} is not a finite number; write 8/255 or 0.0314")
+    return value
 
 
 def eps_text(eps: float, norm: str = "Linf") -> str:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from robnetzoo._io import atomic_write_text, read_jsonl, write_json
+from robnetzoo._io import append_jsonl, atomic_write_text, read_jsonl, write_json
 from robnetzoo.errors import CorruptFile, option
 from robnetzoo.stats import wilson_interval
 
@@ -48,24 +46,7 @@ class Ledger:
         return records
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
-        lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-        if not lines:
-            return
-        self._drop_torn_tail()
-        with open(self.path, "a") as handle:
-            handle.write(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def _drop_torn_tail(self) -> None:
-        """A kill mid-write leaves a last line without its newline: cut it before appending."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as handle:
-                handle.truncate(keep)
+        append_jsonl(self.path, list(records), sort_keys=True)  # a torn last line is cut first
 
 
 def screen_stage(replica: int) -> str:

@@ -29,8 +29,8 @@ import torch
 
 from robnetzoo._io import read_json
 from robnetzoo.data import NUM_CLASSES
-from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import ProgressFn
+from robnetzoo.errors import CorruptFile, InvalidInput, option
+from robnetzoo.events import Note, ProgressFn, StageProgress, ignore
 from robnetzoo.evaluation.evaluator import resolve_device
 
 from .pairs import COUNTS
@@ -99,9 +99,15 @@ def work_of(settings: SearchSettings) -> list[dict[str, Any]]:
     ]
 
 
-def seconds_per_pass(settings: SearchSettings, device: torch.device, steps: int = TIMED_STEPS) -> float:
+def seconds_per_pass(settings: SearchSettings, device: torch.device, steps: int = TIMED_STEPS,
+                     progress: ProgressFn | None = None) -> float:
     """Seconds per image forward+backward pass of the supernet, timed over ``steps`` real
-    training steps (after one warm-up) at the search's size and batch, on random images."""
+    training steps (after one warm-up) at the search's size and batch, on random images. At the
+    paper's size on a CPU this takes minutes, so it says what it times and reports every step
+    (``StageProgress`` of the ``timing`` stage: a bar with its ETA)."""
+    report = progress or ignore
+    report(Note(f"timing {steps} supernet training steps ({_describe(_size(settings))}) on {device} to price the "
+                f"plan, after one warm-up step; a timings file ({option('timings')}) prices it without timing"))
     from .sampling import PathDropout
     from .supernet import Supernet
 
@@ -128,6 +134,7 @@ def seconds_per_pass(settings: SearchSettings, device: torch.device, steps: int 
             torch.cuda.synchronize()
         if step:
             elapsed += time.perf_counter() - began
+        report(StageProgress("timing", step + 1, steps + 1))
     return elapsed / (steps * batch)
 
 
@@ -138,7 +145,12 @@ def read_timings(path: str | Path) -> dict[str, Any]:
     record = data.get("supernet")
     if not isinstance(record, dict) or not all(k in record for k in (*_SIZE_KEYS, "seconds_per_pass", "timed_steps")):
         raise InvalidInput(f"{path} holds no supernet timing; {fix}")
+    wrong = [k for k in _SIZE_KEYS if not isinstance(record[k], (int, str)) or isinstance(record[k], bool)]
+    wrong += [k for k in ("seconds_per_pass", "timed_steps")
+              if isinstance(record[k], bool) or not isinstance(record[k], (int, float)) or not record[k] > 0]
     machine = data.get("machine", {})
+    if wrong or not isinstance(machine, dict):
+        raise CorruptFile(path, "paper-scale timings file", f"wrong types for {', '.join(wrong) or 'machine'}", fix=fix)
     return {**record, "device": data.get("device"), "date": machine.get("date"), "torch": machine.get("torch"),
             "smoke": bool(data.get("smoke")), "file": str(path)}
 
@@ -177,7 +189,7 @@ def plan_search(settings: SearchSettings, *, device: str | None = None, data_roo
         per_pass, name, steps = float(measured["seconds_per_pass"]), str(measured["device"]), int(measured["timed_steps"])
     else:
         torch_device = torch.device(resolve_device(device))
-        per_pass, steps = seconds_per_pass(settings, torch_device), TIMED_STEPS
+        per_pass, steps = seconds_per_pass(settings, torch_device, progress=progress), TIMED_STEPS
         name = torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else f"{torch_device.type} ({torch.get_num_threads()} threads)"
     for phase in phases:
         phase["hours"] = phase["passes"] * per_pass / 3600
@@ -185,6 +197,6 @@ def plan_search(settings: SearchSettings, *, device: str | None = None, data_roo
             "phases": phases, "passes": sum(p["passes"] for p in phases), "hours": sum(p["hours"] for p in phases),
             "estimate": measured is None}
     if measured is not None:
-        plan["measured"] = {k: measured[k] for k in ("file", "device", "date", "torch", "attack", "precision",
+        plan["measured"] = {k: measured.get(k) for k in ("file", "device", "date", "torch", "attack", "precision",
                                                       "timed_steps", "seconds_per_step", "smoke")}
     return plan

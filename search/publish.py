@@ -138,6 +138,22 @@ def _upload(path: Path, repo_id: str, *, private: bool, revision: str | None, to
                 "log in with `hf auth login` or pass --token (a write token)"
             ) from None
         raise InvalidInput(f"the Hub refused the upload to {repo_id}: {str(exc).splitlines()[0]}") from None
-    except OSError as exc:  # connection refused, DNS: the environment, not the run
-        raise InvalidInput(f"cannot reach the Hub to upload {repo_id} ({exc}); check the network or HF_ENDPOINT") from None
+    except _network_errors() as exc:  # connection refused, DNS, timeouts: the environment, not the run
+        raise InvalidInput(f"cannot reach the Hub to upload {repo_id} ({type(exc).__name__}: {exc})",
+                           fix="check the network, or HF_ENDPOINT") from None
     return str(getattr(info, "commit_url", info))
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a failed connection raises: ``OSError`` (requests' errors derive from it), and the
+    transport errors of the HTTP client huggingface_hub uses (``httpx``, or ``httpx2`` from
+    huggingface_hub 2), which it lets through and which do not."""
+    import importlib
+
+    errors: list[type[BaseException]] = [OSError]
+    for client in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(client).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)

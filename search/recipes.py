@@ -38,6 +38,7 @@ from typing import Any
 
 from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound
+from robnetzoo.naming import is_name
 from robnetzoo.threat import ThreatModel
 
 SCHEDULES = ("cosine", "cyclic", "constant")
@@ -99,9 +100,12 @@ class Recipe:
 
     def _problems(self) -> list[str]:
         checks = [
+            (is_name(self.name), "name must be letters, digits, '.', '_' and '-' (it reaches file names and model cards)"),
+            (is_name(self.dataset), "dataset must be a data set's name"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
+             f"lr must be a positive finite number, got {self.lr}"),
             (self.lr_batch is None or self.lr_batch >= 1, f"lr_batch must be at least 1, got {self.lr_batch}"),
             (self.final_lr >= 0 and self.warmup_start_lr >= 0, "final_lr and warmup_start_lr must be >= 0"),
             (0 <= self.warmup_epochs < self.epochs,

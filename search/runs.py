@@ -36,6 +36,7 @@ from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.evaluation.evaluator import resolve_device
 from robnetzoo.genotype import Genotype
+from robnetzoo.naming import slug
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
 from robnetzoo.registry import buildable_config, derive_config
 from robnetzoo.weights import load_strict, read_safetensors
@@ -88,7 +89,7 @@ def model_config_for(
     if path.suffix == ".json" or path.is_file():
         genotype = read_genotype(path)
         base = buildable_config(GENOTYPE_BASE)
-        config = derive_config(base, model_name=f"robnet-{path.stem}", dataset=dataset,
+        config = derive_config(base, model_name=f"robnet-{slug(path.stem)}", dataset=dataset,
                                genotype=genotype.to_json(), **overrides)
     else:
         base = buildable_config(model)

@@ -28,6 +28,7 @@ from typing import Any
 
 from robnetzoo._io import read_json
 from robnetzoo.errors import InvalidInput, NotFound, option
+from robnetzoo.naming import is_name
 from robnetzoo.registry import FAMILY_LAYERS
 
 from .recipes import Recipe
@@ -107,6 +108,8 @@ class SearchSettings:
 
     def _problems(self) -> list[str]:
         out = []
+        if not is_name(self.preset):
+            out.append(f"preset {self.preset!r} is not a name (letters, digits, '.', '_' and '-'; it names the search's folder)")
         if self.space not in SPACES:
             out.append(f"unknown space {self.space!r} (use one of {', '.join(SPACES)})")
         if self.scorer not in SCORERS:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .._io import atomic_write, read_json, write_json
-from ..errors import InvalidInput, option
+from .._io import OutputMode, atomic_write, output_mode, read_json, write_json
+from ..errors import CorruptFile, InvalidInput, option
 from ..threat import canonical_norm, eps_text
 from .checks import Check, eps_monotone
 from .report import EvalReport
@@ -89,6 +89,33 @@ def curve_check(reports: Sequence[EvalReport]) -> Check:
     return worst
 
 
+def check_curve_folder(folder: Path, radii: Sequence[float], *, norm: str | None, resume: bool,
+                       overwrite: bool) -> None:
+    """The output rule for a curve folder: one that holds a curve is continued (``resume``, at
+    the same radii: other radii would replace its ``curve.json`` with a different curve) or
+    replaced (``overwrite``); one that holds anything else is not ours to fill."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(f"{folder} is a file; a curve's {option('output')} is a folder (one results file per radius)")
+    holds = folder.is_dir() and ((folder / CURVE_FILE).exists() or any(folder.glob("eps-*.json")))
+    mode = output_mode(folder, "a robustness curve", holds=holds, resume=resume, overwrite=overwrite,
+                       resume_needs_one=False)
+    if mode is not OutputMode.RESUME:
+        return
+    label = canonical_norm(norm or "Linf")
+    asked = sorted(f"eps-{file_label(r, label)}.json" for r in radii)
+    there = sorted(p.name for p in folder.glob("eps-*.json"))
+    if (folder / CURVE_FILE).exists() and there != asked:
+        raise InvalidInput(f"{folder} holds a curve at other radii ({', '.join(n[4:-5] for n in there)})",
+                           fix=f"resume it with the same {option('eps')}, pass {option('overwrite', True)} to replace "
+                               f"it, or choose another {option('output')}", path=folder)
+
+
+def check_plot_path(path: Path) -> None:
+    """Refuse a plot name ``plot_curves`` cannot write, before any work is done."""
+    if Path(path).suffix.lstrip(".").lower() not in ("png", "svg"):
+        raise InvalidInput(f"cannot plot to {Path(path).name}: name a .png or .svg file")
+
+
 def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, output: str | Path | None = None,
                    resume: bool = False, overwrite: bool = False, **evaluate_kwargs: Any) -> RobustnessCurve:
     """``robnetzoo.evaluate`` at every radius of ``eps`` (see the module docstring); the other
@@ -97,8 +124,8 @@ def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, outp
 
     radii = parse_eps_list(eps) if isinstance(eps, str) else parse_eps_list(list(eps))
     folder = Path(output) if output is not None else None
-    if folder is not None and folder.exists() and not folder.is_dir():
-        raise InvalidInput(f"{folder} is a file; a curve's {option('output')} is a folder (one results file per radius)")
+    if folder is not None:
+        check_curve_folder(folder, radii, norm=evaluate_kwargs.get("norm"), resume=resume, overwrite=overwrite)
     reports = []
     for radius in sorted(radii):
         norm = canonical_norm(evaluate_kwargs.get("norm") or "Linf")
@@ -124,7 +151,14 @@ def read_results(path: str | Path) -> RobustnessCurve:
         curve = path / CURVE_FILE if path.is_dir() else path
         data = read_json(curve, "robnetzoo curve", expect=dict, fix="rerun the curve with --output DIR --resume",
                          missing=f"{path} holds no {CURVE_FILE}: not a finished curve (rerun it with --resume)")
-        return RobustnessCurve([EvalReport.from_dict(r) for r in data["reports"]], data.get("checks", []))
+        fix = "rerun the curve with --output DIR --resume"
+        reports = data.get("reports")
+        if not isinstance(reports, list) or not reports or not all(isinstance(r, dict) for r in reports):
+            raise CorruptFile(curve, "robnetzoo curve", "it lists no reports", fix=fix)
+        try:
+            return RobustnessCurve([EvalReport.from_dict(r) for r in reports], list(data.get("checks", [])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFile(curve, "robnetzoo curve", f"a report is damaged ({exc})", fix=fix) from None
     report = read_results_file(path, fix="rerun the evaluation with --output")["report"]
     if not isinstance(report, dict):
         raise InvalidInput(f"{path} holds no finished evaluation (interrupted?)",
@@ -165,9 +199,8 @@ def plot_curves(curves: Sequence[RobustnessCurve], path: str | Path, *, metric: 
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    check_plot_path(path)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "svg"):
-        raise InvalidInput(f"cannot plot to {path.name}: name a .png or .svg file")
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for curve in curves:
         rows = curve.rows()

@@ -22,17 +22,19 @@ object, rewritten after every batch) are still read, and resumed into version 3.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._io import atomic_write_text, read_jsonl
+from .._io import append_jsonl, atomic_write_text, read_jsonl
 from ..errors import CorruptFile, InvalidInput, option
 
 RESULTS_VERSION = 3
 READABLE_VERSIONS = (2, 3)
 PENDING, CORRECT, WRONG, SKIPPED = "-", "1", "0", "x"
 KIND = "robnetzoo results file"
+# No evaluation has more examples than this (ImageNet's training split has 1.28M): a header
+# that claims more is damaged or hostile, and is refused before per-example marks are allocated.
+MAX_EXAMPLES = 2_000_000
 
 
 def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, Any]:
@@ -60,7 +62,10 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
     if not records or records[0].get("version") not in READABLE_VERSIONS or not isinstance(records[0].get("header"), dict):
         raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION} (no header line)", fix=fix)
     header = records[0]["header"]
-    n = int(header["n_examples"])
+    n = header.get("n_examples")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_EXAMPLES or not isinstance(header.get("attacks"), list):
+        raise CorruptFile(path, KIND, f"its header's n_examples {n!r} is not a count of examples "
+                          f"(1 to {MAX_EXAMPLES:,}) or it lists no attacks", fix=fix)
     phases = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
     seconds: dict[str, float] = {}
     report = None
@@ -164,7 +169,4 @@ class ResultsStore:
 
     def _append(self, record: dict[str, Any]) -> None:
         assert self.path is not None
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_jsonl(self.path, [record])  # a line torn by a kill is cut, never glued onto

@@ -119,7 +119,8 @@ def test_a_damaged_export_report_and_sidecar(digits_folder, tmp_path, capsys):
     package = tmp_path / "model.pt2"
     package.write_bytes(b"PK\x03\x04")
     (tmp_path / "model.pt2.json").write_text("not json")
-    _one_line_exit_2(["eval", str(digits_folder), "--runtime", "aoti", "--artifact", str(package), "--n-examples", "4"],
+    _one_line_exit_2(["eval", str(digits_folder), "--runtime", "aoti", "--artifact", str(package), "--trust-artifact",
+                      "--n-examples", "4"],
                      capsys, tmp_path / "model.pt2.json")
 
 

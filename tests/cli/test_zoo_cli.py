@@ -90,9 +90,19 @@ def test_models_groups_by_data_set_with_each_tables_paper_columns(capsys):
     assert sorted(r["name"] for r in rows) == ["resnet101-imagenet", "resnet152-imagenet", "resnet50-imagenet",
                                                "robnet-large-imagenet"]
     assert all(set(r["paper"]) == {"natural", "pgd10", "pgd20", "pgd100"} for r in rows)
-    assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    titles = [line.strip().split(":")[0] for line in out.splitlines() if "robnetzoo models (paper" in line]
-    assert titles == ["cifar10", "imagenet", "svhn", "cifar100", "tiny-imagenet"] and "paper pgd10" in out
+    assert main(["models"]) == 0  # through a pipe: tab-separated, every name whole, the data set a column
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0].split("\t"), [line.split("\t") for line in lines[1:]]
+    assert header[:2] == ["name", "dataset"] and "paper pgd10" in header and all(len(r) == len(header) for r in rows)
+    assert list(dict.fromkeys(r[1] for r in rows))[:5] == ["cifar10", "imagenet", "svhn", "cifar100", "tiny-imagenet"]
+    assert {"robnet-large", "robnet-free", "robnet-large-imagenet"} <= {r[0] for r in rows}
     assert main(["models", "--dataset", "no-such-set"]) == 2
     assert "unknown dataset 'no-such-set'" in capsys.readouterr().err
+
+
+def test_the_shipped_parameter_counts_are_the_models_own():
+    """``robnetzoo models`` reads its counts from a shipped file instead of building the zoo;
+    every model is rebuilt here (meta device) so the file cannot drift from the code."""
+    from robnetzoo.info import _shipped_counts, count_zoo_parameters
+
+    assert _shipped_counts() == count_zoo_parameters(), "rewrite it: python -m robnetzoo.info"

@@ -127,7 +127,7 @@ def test_int8_bad_input_is_one_line_and_writes_nothing(digits_folder, tmp_path, 
          "unknown calibration method 'kl'; use --calibration-method minmax|entropy|percentile"),
         (["--precision", "int8", "--calibration-data", "digits", "--calibration-n", "16", "--keep-float", "node_nope"],
          "the graph has no node 'node_nope' to keep in float"),
-        (["--debug"], "--debug is about int8 graphs and none is exported; add --precision int8"),
+        (["--debug-int8"], "--debug-int8 is about int8 graphs and none is exported; add --precision int8"),
         (["--parity-data", "mnist-not-a-set"], "unknown dataset 'mnist-not-a-set'"),
     ]
     for extra, message in cases:

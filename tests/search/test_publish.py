@@ -94,3 +94,18 @@ def test_publish_refuses_in_one_line(run_copy, hub, capsys, change, args, messag
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], err  # one line (after any progress note)
     assert "lab/x" not in hub.store
+
+
+def test_publish_without_a_network_is_one_line(run_copy, monkeypatch, capsys):
+    """A Hub that cannot be reached (a closed loopback port): the transport error is the
+    environment's, named in one line with the fix, not an internal error."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", f"http://127.0.0.1:{port}")
+    code = main(["publish", str(run_copy), "--repo-id", "lab/x", "--token", "write-token"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "cannot reach the Hub" in errors[0] and "HF_ENDPOINT" in errors[0], err

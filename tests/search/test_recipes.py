@@ -51,7 +51,8 @@ def test_round_trip_through_json(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"lr": -0.1}, "lr must be positive"),
+    ({"lr": -0.1}, "lr must be a positive finite number"),
+    ({"lr": float("inf")}, "lr must be a positive finite number"),
     ({"epochs": 0}, "epochs must be at least 1"),
     ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
     ({"threat_model": {"norm": "L2", "eps": 0.5}}, "cannot serve the L2 threat model"),

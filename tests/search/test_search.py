@@ -292,3 +292,18 @@ def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(tmp_path
 
     assert [p["passes"] for p in plan["phases"]] == [p["passes"] for p in work_of(get_preset(str(settings)))]
     assert plan["hours"] == pytest.approx(plan["passes"] * plan["seconds_per_pass"] / 3600)
+
+
+def test_a_timed_plan_says_what_it_times_and_reports_every_step(tmp_path):
+    """Pricing a plan without a timings file trains the supernet for a few steps, minutes at
+    the paper's size on a CPU: it says so first and moves a bar (with its ETA) every step."""
+    from robnetzoo.events import Note, StageProgress
+    from robnetzoo.search.plan import plan_search
+    from robnetzoo.search.settings import get_preset
+
+    events = []
+    plan_search(get_preset(str(_settings_file(tmp_path))), device="cpu", progress=events.append)
+    notes = [e for e in events if isinstance(e, Note)]
+    steps = [e for e in events if isinstance(e, StageProgress) and e.phase == "timing"]
+    assert notes and "timing" in notes[0].message and "timings" in notes[0].message and events[0] is notes[0]
+    assert [e.done for e in steps] == list(range(1, steps[0].total + 1)) and steps[-1].done == steps[-1].total

@@ -41,7 +41,8 @@ def test_unknown_preset(capsys, tmp_path):
     "changes, message",
     [
         ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
-        ({"lr": -0.1}, "lr must be positive"),
+        ({"lr": -0.1}, "lr must be a positive finite number"),
+        ({"lr": float("inf")}, "lr must be a positive finite number"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
         ({"attack": "pgdl2"}, "cannot serve the Linf threat model"),

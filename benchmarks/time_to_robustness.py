@@ -53,7 +53,7 @@ from robnetzoo.config import build_model  # noqa: E402
 from robnetzoo.data import load_dataset, train_validation_split  # noqa: E402
 from robnetzoo.registry import buildable_config, derive_config  # noqa: E402
 from robnetzoo.search.recipes import PRESETS  # noqa: E402
-from robnetzoo.search.runs import VALIDATION_SEED  # noqa: E402
+from robnetzoo.data import VALIDATION_SEED  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
 from robnetzoo.stats import wilson_interval  # noqa: E402
 

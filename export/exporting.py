@@ -26,7 +26,7 @@ from robnetzoo._io import output_mode, read_json, write_json
 from robnetzoo.config import config_of
 from robnetzoo.data import dataset_num_classes, first_n, load_dataset, take
 from robnetzoo.errors import InvalidInput, NotFound, option
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.device import resolve_device
 
 from .host import cpu, int8_kernel, saturation_warning
 from .onnx import model_identity

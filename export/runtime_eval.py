@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.evaluation import EvalReport, evaluate
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.device import resolve_device
 
 from robnetzoo.config import config_of
 

@@ -1,7 +1,7 @@
 """TensorRT: an engine built from the exported ONNX graph, and a runtime target that runs it on
 torch CUDA tensors. NEVER RUN: TensorRT's libraries come from NVIDIA's own index, not from
-PyPI, so the test suite type-checks this module against ``tensorrt-stubs`` (``typings/``) and its
-engine tests are marked ``gpu`` (``python -m pytest -m gpu`` on a CUDA machine with TensorRT).
+PyPI, so the test suite type-checks this module against ``tensorrt-stubs`` (``.stubs/``,
+installed by ``tools/tensorrt_stubs.py``) and its engine tests are marked ``gpu`` (``python -m pytest -m gpu`` on a CUDA machine with TensorRT).
 
 Written for TensorRT 10 and 11 with one code path:
 

@@ -193,6 +193,11 @@ def first_n(dataset: Dataset, n: int) -> Dataset:
     return subset
 
 
+# The seed of every held-out split of a training set: the same images are held out by
+# ``robnetzoo train``, the search and the benchmarks, for a data set and size.
+VALIDATION_SEED = 0
+
+
 def train_validation_split(dataset: Dataset, validation_size: int, *, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Split a *training* set into (train, validation) by a seeded permutation.
 

@@ -41,10 +41,10 @@ from torch.utils.data import Dataset
 
 from robnetzoo import distributed
 from robnetzoo._io import OutputMode, output_mode, read_json, write_json
-from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
+from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress, ignore
+from robnetzoo.device import resolve_device
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import read_safetensors, write_safetensors
@@ -63,7 +63,6 @@ from .training import Trainer
 SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
 SUPERNET_DIR = "supernet"
 TRAINING_FILE = "training.json"  # how the supernet's training ended (a guard's stop, its notes)
-VALIDATION_SEED = 0  # the same held-out split as robnetzoo train's: never the test split
 HOLDOUT_SEED = 1  # the re-scoring images, carved from what is left of the training split
 
 
@@ -338,7 +337,7 @@ def run_search(
 ) -> SearchResult:
     """Run (or resume) the search described by ``settings`` in the folder ``output``."""
     context = distributed.current()
-    report: ProgressFn = (progress if context.is_main else None) or (lambda event: None)
+    report: ProgressFn = (progress if context.is_main else None) or ignore
     folder = Path(output)
     device = torch.device(resolve_device(distributed.device_for(context, device)))
     plan = plan_candidates(settings)  # bad --candidates fail before anything is written
@@ -414,7 +413,7 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
     """Leaderboard, analysis, plots, drawings, report and selection from a search folder's
     ledger (also a finished search's, to redo them, e.g. with other ``bands``)."""
     folder = Path(folder)
-    report = progress or (lambda event: None)
+    report = progress or ignore
     settings = settings or read_settings(folder)
     if bands:
         settings = settings.with_overrides(bands=bands)

@@ -31,7 +31,7 @@ from robnetzoo._io import read_json
 from robnetzoo.data import NUM_CLASSES
 from robnetzoo.errors import CorruptFile, InvalidInput, option
 from robnetzoo.events import Note, ProgressFn, StageProgress, ignore
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.device import resolve_device
 
 from .pairs import COUNTS
 from .settings import SearchSettings

@@ -5,7 +5,7 @@ and threat model, loss, augmentation); ``lr_at(epoch)`` is its schedule as a pur
 the engine and the tests read the same numbers. ``to_dict``/``from_dict`` round-trip through
 JSON (``recipe.json`` of a run) and refuse unknown keys and impossible values in one line.
 
-Presets (facts from ``shared/reference/robnets_recipes.md``; choices the authors never stated
+Presets (facts from the authors' published training script and paper; choices the authors never stated
 are marked so):
 
 * ``paper``: the authors' public script. SGD momentum 0.9, weight decay 1e-4 (none on BatchNorm

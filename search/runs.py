@@ -30,11 +30,11 @@ from robnetzoo import distributed
 from robnetzoo._io import OutputMode, atomic_write_text, output_mode, read_json, write_json
 from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
-from robnetzoo.data import NUM_CLASSES, first_n, load_dataset, train_validation_split
+from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
 from robnetzoo.errors import CorruptFile, InvalidInput, option
-from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted
+from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted, ignore
 from robnetzoo.evaluation import EvalReport, evaluate
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.device import resolve_device
 from robnetzoo.genotype import Genotype
 from robnetzoo.naming import slug
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
@@ -54,7 +54,6 @@ EVAL_FILE = "eval.json"
 EVAL_RESULTS_FILE = "eval_results.json"
 HUB_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
 RUN_FORMAT = "robnetzoo-run"
-VALIDATION_SEED = 0  # the validation split is the same for every run of a data set and size
 GENOTYPE_BASE = "robnet-large"  # a genotype file trains a RobNet of this shape (C, layers) by default
 
 
@@ -249,7 +248,7 @@ def train_run(
         raise InvalidInput(f"{option('checkpoint_interval')} must be >= 0 seconds, got {checkpoint_interval}")
     device = resolve_device(distributed.device_for(context, device))
     path = Path(output)
-    report_progress = (progress if context.is_main else None) or (lambda event: None)
+    report_progress = (progress if context.is_main else None) or ignore
     recipe = recipe.for_dataset(dataset)
     full_train = load_dataset(dataset, "train", data_root)
     test = load_dataset(dataset, "test", data_root)

@@ -26,7 +26,8 @@ from robnetzoo.errors import InvalidInput, option
 from robnetzoo.seeding import derive_seed
 from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, edge_inputs
 
-SAMPLERS = ("edge", "density")
+from .settings import SAMPLERS
+
 CODES = ("00", "01", "10", "11")
 
 

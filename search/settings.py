@@ -33,7 +33,7 @@ from robnetzoo.registry import FAMILY_LAYERS
 
 from .recipes import Recipe
 
-SPACES = ("cell", "free", "both")
+SPACES = ("cell", "free", "both")  # "both": a supernet trained for either space, taking any genotype
 SCORERS = ("finetune", "inherited", "fsp")
 SAMPLERS = ("edge", "density")
 SUPERNET_ATTACKS = ("pgd7", "fgsm-rs")

@@ -25,8 +25,8 @@ import torch
 from robnetzoo import distributed
 from robnetzoo._io import write_json
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, StageProgress
-from robnetzoo.evaluation.evaluator import resolve_device
+from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, StageProgress, ignore
+from robnetzoo.device import resolve_device
 from robnetzoo.seeding import derive_seed
 from robnetzoo.stats import rank_correlation
 
@@ -53,7 +53,7 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
         raise InvalidInput(f"{folder} is not a finished search (no {SUMMARY_FILE})",
                            fix=f"name the folder of a finished search, or finish this one with {option('resume', True)} first",
                            path=folder)
-    report = progress or (lambda event: None)
+    report = progress or ignore
     settings = read_settings(folder)
     data = load_search_data(settings, data_root)
     torch_device = torch.device(resolve_device(device))

@@ -28,7 +28,8 @@ from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, as_genotype, edg
 from robnetzoo.models.robnet import MULTIPLIER, cell_plan
 from robnetzoo.ops import FactorizedReduce, ReLUConvBN, SepConv
 
-SPACES = ("cell", "free", "both")  # "both": trained for either space, takes any genotype
+from .settings import SPACES
+
 
 
 class SuperEdge(nn.Module):

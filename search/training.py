@@ -44,7 +44,7 @@ from robnetzoo._io import atomic_write
 from robnetzoo._io import read_checkpoint as read_torch_file
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep
+from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep, ignore
 from robnetzoo.evaluation import evaluate
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import weights_fingerprint
@@ -146,7 +146,7 @@ class Trainer:
         self.checkpoint_interval = float(checkpoint_interval)
         self.before_batch = before_batch
         self.validation_batch_size = validation_batch_size
-        self.progress = (progress if self.context.is_main else None) or (lambda event: None)
+        self.progress = (progress if self.context.is_main else None) or ignore
         self.on_epoch = on_epoch if self.context.is_main else None
 
         if sync_batchnorm and self.device.type != "cuda":

@@ -43,7 +43,8 @@ from .. import distributed
 from .._io import check_writable_file, output_mode
 from ..data import dataset_num_classes, first_n, take
 from ..errors import InvalidInput, option
-from ..events import EvalProgress, ProgressFn
+from ..device import resolve_device
+from ..events import EvalProgress, ProgressFn, ignore
 from ..seeding import derive_seed
 from ..threat import ThreatModel
 from .checks import Check, run_checks, warn_failed
@@ -130,7 +131,7 @@ def evaluate(
     }
     context = distributed.current()
     store = ResultsStore(output_path if context.is_main else None, header, resume, read_from=output_path)
-    report_progress = (progress if context.is_main else None) or (lambda event: None)
+    report_progress = (progress if context.is_main else None) or ignore
 
     _clean_pass(target, dataset, batch_size, store, report_progress, context)
     standing = store.bits("clean")
@@ -205,21 +206,6 @@ def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> P
     output_mode(path, "results of an earlier evaluation", holds=path.exists(), resume=resume, overwrite=overwrite,
                 folder=False, resume_needs_one=False)
     return path
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)  # type: ignore[arg-type]
-    except RuntimeError:
-        raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInput(f"{option('device', 'cuda')} asked for, but CUDA is not available here",
-                           fix=f"use {option('device', 'cpu')} or {option('device', 'auto')}")
-    if resolved.type not in ("cpu", "cuda", "mps"):
-        raise InvalidInput(f"device {device!r} is not supported; use auto, cpu or cuda")
-    return resolved
 
 
 def _check_classes(target: Any, dataset: Dataset, example: torch.Tensor, model_name: str) -> None:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from robnetzoo.cli.app import main
 
-pytestmark = pytest.mark.gpu
-
-
-@pytest.fixture(autouse=True)
-def _needs_cuda():
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
+pytestmark = pytest.mark.gpu  # deselected by default; skipped without CUDA by conftest.py
 
 
 def test_training_on_cuda_with_bf16_resumes_and_evaluates(tmp_path):

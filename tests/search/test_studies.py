@@ -37,8 +37,8 @@ def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceilin
     assert again["proxies"]["inherited"]["spearman"] == inherited["spearman"]
     second = [json.loads(line) for line in ledger if '"finetune-2"' in line]
     first = {json.loads(line)["index"]: json.loads(line) for line in ledger if '"stage": "finetune"' in line}
-    assert any(r["robust"] != first[r["index"]]["robust"] or r["clean"] != first[r["index"]]["clean"] for r in second) or \
-        all(r["train_seconds"] > 0 for r in second)  # a second seed is another finetuning
+    # a second seed is another finetuning: some score moves
+    assert any(r["robust"] != first[r["index"]]["robust"] or r["clean"] != first[r["index"]]["clean"] for r in second)
 
 
 def test_the_demo_never_calls_a_few_sgd_steps_finetuning():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import warnings
 
 import click
 import typer
@@ -85,6 +86,24 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) 0, 1 or 2."""
     args = sys.argv[1:] if argv is None else argv
     _state["debug"] = "--debug" in args
+    # Warnings (torch's, a library's) are held until the command ends: a refused command prints
+    # its one line alone, and any other shows them after its output, each once.
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(args)
+    if code != 2:
+        seen = set()
+        for w in caught:
+            key = (str(w.message), w.category, w.filename, w.lineno)
+            if key not in seen:
+                seen.add(key)
+                sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _run(args: list[str]) -> int:
+    """The app on ``args``, every outcome an exit code (the error boundary)."""
     try:
         result = app(args=args, prog_name="robnetzoo", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -113,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
             code = 2
     except Exception as exc:  # a bug: say so, and show where under --debug
         code = _internal_error(exc)
-    if argv is None:
-        sys.exit(code)
     return code
 
 

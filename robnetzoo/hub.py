@@ -24,7 +24,7 @@ from .config import ModelConfig, build_model, config_of
 from .errors import IntegrityError, InvalidInput, NotFound, option
 from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
 from .naming import is_name
-from .weights import load_strict, read_safetensors, write_safetensors
+from .weights import check_state_dict, load_strict, read_safetensors, safetensors_shapes, write_safetensors
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -257,6 +257,8 @@ def load_folder(directory: str | Path, map_location: str | torch.device = "cpu")
     """Load a local Hub folder strictly; the model comes back in eval mode."""
     directory = Path(directory)
     config = ModelConfig.load(directory / CONFIG_NAME)
+    with torch.device("meta"):  # config against the weights' header first: a mismatch allocates nothing
+        check_state_dict(build_model(config), safetensors_shapes(directory / WEIGHTS_NAME), str(directory / WEIGHTS_NAME))
     model = build_model(config)
     state = read_safetensors(directory / WEIGHTS_NAME, map_location)
     load_strict(model, state, str(directory / WEIGHTS_NAME))

@@ -54,12 +54,31 @@ def load_strict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source
     return model
 
 
+def safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors a ``.safetensors`` file holds, as meta tensors of their shapes, read from its
+    header alone: what ``check_state_dict`` compares with a model before anything is allocated."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise NotFound(f"{path} is missing; a model folder needs model.safetensors", path=path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: torch.empty(handle.get_slice(key).get_shape(), device="meta") for key in handle.keys()}
+    except PermissionError:
+        raise  # not a damaged file: the system's refusal, said as such
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFile(path, "safetensors weights file", f"corrupt or truncated: {exc}",
+                          fix=f"download it again ({option('force_download', True)}) or re-save the model") from None
+
+
 def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Load a ``.safetensors`` file; truncation or corruption becomes one clear error."""
     if not path.is_file():
         raise NotFound(f"{path} is missing; a model folder needs model.safetensors", path=path)
     try:
         return load_file(str(path), device=str(map_location))
+    except PermissionError:
+        raise  # not a damaged file: the system's refusal, said as such
     except (SafetensorError, OSError, ValueError) as exc:
         raise CorruptFile(path, "safetensors weights file", f"corrupt or truncated: {exc}",
                           fix=f"download it again ({option('force_download', True)}) or re-save the model") from None

@@ -261,3 +261,58 @@ def test_a_model_card_escapes_what_it_did_not_write_and_says_what_an_unmeasured_
     measured = model_card(config, [{"metric": "clean", "accuracy": 90.0}], repo_id="org/demo")
     assert "An adversarially trained" in measured and "from_pretrained(\"org/demo\")" in measured
     assert slug("x<img src=x onerror=alert(1)>") == "x-img-src-x-onerror-alert-1"  # a genotype file's stem
+
+
+# ---------------------------------------------------------------------------- allocation
+
+
+def test_a_config_that_disagrees_with_its_weights_is_refused_before_anything_is_allocated(tmp_path):
+    """A config claiming C=800 beside the weights of a C=4 network: 471M parameters (1.9 GB)
+    would be built and then found not to match. The header is compared on the meta device
+    first, so the refusal costs no memory (measured in a fresh process)."""
+    import subprocess
+    import sys
+
+    import robnetzoo
+
+    folder = tmp_path / "model"
+    robnetzoo.save_pretrained(robnetzoo.create_model("robnet-large", C=4, layers=3, dataset="digits"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["arch_args"]["C"] = 800
+    (folder / "config.json").write_text(json.dumps(config))
+    code = ("import resource, robnetzoo\n"
+            "try:\n"
+            f"    robnetzoo.from_pretrained({str(folder)!r})\n"
+            "except robnetzoo.IntegrityError as error:\n"
+            "    print('refused' if 'do not match' in str(error) else 'other')\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
+                         cwd=Path(__file__).parents[2]).stdout.split()
+    assert out[0] == "refused" and int(out[1]) < 1500, out  # MB: the interpreter and torch, not 1.9 GB of weights
+
+
+# ------------------------------------------------------------------------------ warnings
+
+
+def test_a_refused_command_prints_its_line_alone_and_others_show_their_warnings_after(capsys):
+    """Warnings raised before a refusal (torch's, say) never come before the error line."""
+    import warnings
+
+    import typer
+
+    from robnetzoo.cli.app import app
+    from robnetzoo.errors import InvalidInput
+
+    def warn_then(fail: bool = typer.Option(False, "--fail")) -> None:
+        warnings.warn("a library's warning", UserWarning)
+        if fail:
+            raise InvalidInput("the refusal")
+
+    app.command("warn-then")(warn_then)
+    try:
+        assert main(["warn-then", "--fail"]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == ["error: the refusal"]
+        assert main(["warn-then"]) == 0
+        assert "a library's warning" in capsys.readouterr().err
+    finally:
+        app.registered_commands.pop()

@@ -99,7 +99,7 @@ CASES = [
          "label 99 outside 0-9"),
     # info
     Case("info config with C=0", lambda s, m: ["info", _config(s, m, C=0)], "C=0"),
-    Case("info config with C=20000", lambda s, m: ["info", _config(s, m, C=20000)], "more than robnetzoo builds"),
+    Case("info config with C=20000", lambda s, m: ["info", _config(s, m, C=20000)], "do not match the architecture"),  # the header check, on the meta device
     Case("info config with a 30000x30000 input", lambda s, m: ["info", _config(s, m, input_size=[3, 30000, 30000])],
          "not an image size"),
     Case("info config with schema_version '1'", lambda s, m: ["info", _config(s, m, schema_version="1")],
@@ -316,3 +316,12 @@ def test_a_refused_command_prints_its_line_alone_and_others_show_their_warnings_
         assert "a library's warning" in capsys.readouterr().err
     finally:
         app.registered_commands.pop()
+
+
+def test_a_config_describing_too_many_parameters_is_refused_before_it_is_built():
+    import robnetzoo
+    from robnetzoo.config import build_model, config_of
+
+    config = config_of(robnetzoo.create_model("robnet-large", C=4, layers=3)).with_overrides(C=20000)
+    with pytest.raises(robnetzoo.InvalidInput, match="more than robnetzoo builds"):
+        build_model(config)

@@ -36,24 +36,27 @@ def models(
     if json_out:
         emit_json(rows)
         return
-    piped = not stdout.is_terminal
-    for name in dict.fromkeys(row["dataset"] for row in rows):
-        group = [row for row in rows if row["dataset"] == name]
-        columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
-        if piped:  # one tab-separated table for the whole zoo, the data set a column of its own
-            group, columns = rows, list(ALL_PAPER_COLUMNS)
-        headers = ["name", *(["dataset"] if piped else []), "params", "paper params", *(f"paper {c}" for c in columns),
-                   "weights"]
-        print_table(f"{name}: robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)", headers, [
-            [row["name"], *([row["dataset"]] if piped else []), millions(row["params"]), millions(row["paper_params"]),
-             *(fmt(row["paper"].get(c)) for c in columns), row["weights"]] for row in group],
-            right=tuple(h for h in headers if h.startswith(("params", "paper"))))
-        if piped:
-            break
+    title = "robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)"
+    if not stdout.is_terminal:  # one tab-separated table for the whole zoo, the data set a column of its own
+        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True)
+    else:
+        for name in dict.fromkeys(row["dataset"] for row in rows):
+            group = [row for row in rows if row["dataset"] == name]
+            columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
+            _models_table(f"{name}: {title}", group, columns, with_dataset=False)
     stderr.print("weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
                  "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
                  "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",
                  markup=False, soft_wrap=True)
+
+
+def _models_table(title: str, rows: list[dict], columns: list[str], *, with_dataset: bool) -> None:
+    headers = ["name", *(["dataset"] if with_dataset else []), "params", "paper params",
+               *(f"paper {c}" for c in columns), "weights"]
+    print_table(title, headers, [
+        [row["name"], *([row["dataset"]] if with_dataset else []), millions(row["params"]),
+         millions(row["paper_params"]), *(fmt(row["paper"].get(c)) for c in columns), row["weights"]] for row in rows],
+        right=tuple(h for h in headers if h.startswith(("params", "paper"))))
 
 
 def _datasets_table(root: Optional[Path], json_out: bool) -> None:

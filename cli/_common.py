@@ -12,7 +12,9 @@ from ._output import stderr
 # The attack names and eps syntax, for --help (tests/cli check this against the library).
 ATTACK_HELP = (
     "Attack: fgsm, pgd, pgd<k> (pgd7, pgd20, pgd100), pgdl2, mifgsm, cw, trades (PGD on TRADES' KL), "
-    "deepfool, autoattack, square, square<k> (score-based, k queries: also runs against a deployment runtime), "
+    "deepfool, autoattack (the reference), apgd-ce, apgd-dlr, apgd-t, apgd-cascade (APGD-CE, APGD-T on what stands, "
+    "Square where no gradient was usable: AutoAttack's verdict for a fraction of its passes), "
+    "square, square<k> (score-based, k queries: also runs against a deployment runtime), "
     "or paper (fgsm, pgd20, pgd100, deepfool, mifgsm); repeat for several. "
     "Default: pgd20 (Linf), pgdl2 (L2)."
 )

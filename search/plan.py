@@ -20,7 +20,6 @@ was measured at.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from robnetzoo.device import resolve_device
 
 from .pairs import COUNTS
 from .settings import SearchSettings
+from .training import attack_passes
 
 TRAIN_SIZES = {"cifar10": 50000, "cifar100": 50000, "svhn": 73257, "digits": 1437, "tiny-imagenet": 100000}
 INPUT_SIZES = {"tiny-imagenet": 64, "imagenet": 224}
@@ -42,20 +42,6 @@ TIMED_STEPS = 3
 TIMINGS_FORMAT = "robnetzoo-paper-scale-timings"
 MEASURED_TIMINGS = Path(__file__).with_name("paper_timings.json")  # shipped once measured on a GPU
 _SIZE_KEYS = ("width", "layers", "batch", "space", "input_size")
-
-
-def attack_passes(attack: str, params: dict[str, Any] | None = None) -> int:
-    """Forward+backward passes per image of one adversarial example (and its training step)."""
-    match = re.fullmatch(r"pgd(\d+)", attack)
-    if match:
-        return int(match[1]) + 1
-    if attack == "fgsm":
-        return 2
-    if attack == "pgd":
-        return int((params or {}).get("steps", 10)) + 1
-    if attack == "none":
-        return 1
-    raise InvalidInput(f"cannot plan the attack {attack!r}: use a pgd<k> or fgsm recipe")
 
 
 def work_of(settings: SearchSettings) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from torch.utils.data import Dataset
 from robnetzoo import attacks as attack_suite
 from robnetzoo import distributed
 from robnetzoo._io import atomic_write
-from robnetzoo._io import read_checkpoint as read_torch_file
+from robnetzoo._io import read_torch_file
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep, ignore
@@ -86,6 +86,24 @@ class _Running:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
+
+
+def attack_passes(attack: str, params: dict[str, Any] | None = None) -> int:
+    """Forward+backward passes per image of one adversarial example and its training step
+    (the attack's own count, ``robnetzoo.attacks.planned_passes``, plus one)."""
+    if attack == "none":
+        return 1
+    passes = attack_suite.planned_passes(attack, params) if _known(attack) else None
+    if passes is None or passes.backward == 0:  # not a gradient attack a training step runs
+        raise InvalidInput(f"cannot plan the attack {attack!r}: use a pgd<k> or fgsm recipe")
+    return passes.backward + 1
+
+
+def _known(attack: str) -> bool:
+    try:
+        return attack_suite.expand([attack]) == [attack]  # one attack, not a suite such as ``paper``
+    except InvalidInput:
+        return False
 
 
 class Trainer:
@@ -258,8 +276,6 @@ class Trainer:
         (PGD-10 on the guard images) would cost more than ``GUARD_SHARE`` of the training passes
         since the last one. On a small data set four checks of 256 images cost more than the
         epoch they watch (the digits' fast recipe: 2.4 times its FGSM training)."""
-        from .plan import attack_passes
-
         guard_images = min(GUARD_EXAMPLES, len(self.guard_data)) if self.guard_data is not None else 0  # type: ignore[arg-type]
         step_passes = self.recipe.batch_size * attack_passes(self.recipe.attack, self.recipe.attack_params)
         by_cost = -(-guard_images * attack_passes(GUARD_ATTACK) // max(1, int(GUARD_SHARE * step_passes)))
@@ -464,7 +480,7 @@ class Trainer:
         distributed.barrier()
 
     def load_checkpoint(self, path: Path) -> None:
-        state = read_checkpoint(path)
+        state = read_training_checkpoint(path)
         if state["world_size"] != self.context.world_size:
             raise InvalidInput(
                 f"cannot resume: {path} was written by {state['world_size']} process(es), this run has "
@@ -479,7 +495,7 @@ class Trainer:
         self.stopped, self.guard_best, self.notes = state["stopped"], float(state["guard_best"]), list(state["notes"])
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """A training checkpoint, read without unpickling code (``weights_only=True``)."""
     state = read_torch_file(path, "robnetzoo training checkpoint", format=CHECKPOINT_FORMAT,
                             fix=f"start a new run with another {option('output')}")

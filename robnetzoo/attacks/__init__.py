@@ -10,7 +10,14 @@ radius such as MNIST's 0.3: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgs
 from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``,
 ``square`` / ``square<k>`` (score-based, a budget of k queries, 1000 by default; ``p_init``;
 needs only logits, so it also runs directly against a deployment runtime).
+``apgd-ce`` and ``apgd-dlr`` (APGD, Croce & Hein 2020: ``steps``, ``rho``; L-inf or L2),
+``apgd-t`` (APGD on the targeted DLR loss against ``targets`` classes in turn), and
+``apgd-cascade``: APGD-CE, then APGD-T on the examples still standing, then Square only where
+no gradient was usable: AutoAttack's verdict for a fraction of its passes (see ``cascade``).
 ``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm.
+
+Cost: every attack counts the image-passes it spends (``attack.passes``), and
+``planned_passes(name)`` says what one example standing to the end costs, before anything runs.
 
 Every attack serves a threat model (``robnetzoo.threat.ThreatModel``): ``norm`` defaults to
 the attack's own (L2 for ``pgdl2``, L-inf for the rest) and ``eps`` to that norm's usual radius
@@ -28,8 +35,10 @@ from torch import nn
 
 from ..errors import InvalidInput
 from ..threat import ThreatModel, canonical_norm
+from .apgd import APGD, APGDTargeted
 from .autoattack import AutoAttack
-from .base import MODES, Attack, AttackResult, Noise, check_images
+from .base import MODES, Attack, AttackResult, Noise, Passes, check_images
+from .cascade import APGDCascade
 from .deepfool import DeepFool
 from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2, TradesKL
 from .square import Square
@@ -44,7 +53,13 @@ ATTACKS: dict[str, type[Attack]] = {
     "deepfool": DeepFool,
     "autoattack": AutoAttack,
     "square": Square,
+    "apgd-ce": APGD,
+    "apgd-dlr": APGD,
+    "apgd-t": APGDTargeted,
+    "apgd-cascade": APGDCascade,
 }
+# Names that are one class with other defaults.
+_NAME_DEFAULTS: dict[str, dict[str, Any]] = {"apgd-dlr": {"loss": "dlr"}}
 PAPER_SUITE = ("fgsm", "pgd20", "pgd100", "deepfool", "mifgsm")
 _PGD_K = re.compile(r"^pgd(\d+)$")
 _SQUARE_K = re.compile(r"^square(\d+)$")  # square<k>: a budget of k queries (square alone: 1000)
@@ -124,6 +139,7 @@ def build(
     match = _SQUARE_K.match(name)
     if match:
         params = {"queries": int(match.group(1)), **params}
+    params = {**_NAME_DEFAULTS.get(name, {}), **params}
     unknown = sorted(set(params) - set(cls.keywords()))
     if unknown:
         raise InvalidInput(
@@ -135,8 +151,19 @@ def build(
     return attack
 
 
+def planned_passes(name: str, params: dict[str, Any] | None = None, *, eps: float | None = None,
+                   norm: str | None = None) -> Passes | None:
+    """The image-passes attack ``name`` spends on one example that stands to its end (an upper
+    bound: early stopping only lowers it), for planning work before any model exists; None
+    where it depends on the model (the reference AutoAttack)."""
+    if attack_class(name) is AutoAttack:
+        return None
+    return build(name, nn.Identity(), eps=eps, norm=norm, **(params or {})).planned_passes()
+
+
 __all__ = [
     "Attack", "AttackResult", "ATTACKS", "PAPER_SUITE", "available", "build", "expand", "check_images",
-    "attack_class", "norms_of", "MODES", "Noise",
-    "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack", "Square",
+    "attack_class", "norms_of", "planned_passes", "MODES", "Noise", "Passes",
+    "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack", "Square", "APGD", "APGDTargeted",
+    "APGDCascade",
 ]

@@ -39,7 +39,7 @@ class AutoAttack(Attack):
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
         attack = self.reference(
-            self.model, eps=self.eps, norm=self.norm, version=self.version,
+            self.counted_model(), eps=self.eps, norm=self.norm, version=self.version,
             device=images.device, seed=self.seed,
         )
         images = images.contiguous()  # the reference code uses .view(), which channels_last breaks

@@ -19,6 +19,13 @@ sequence of calls repeats exactly (``generator`` is that stream, for checkpoints
 evaluator passes ``example_seeds`` instead: one seed per example, so an example's random
 start depends on its own index only, never on the batch it lands in or the batch size.
 
+Cost. Every attack counts the image-passes it spends (``passes``: forward and backward, one
+per image per pass through the model, whatever the batch), so an evaluation can say what its
+verdict cost and two attacks can be compared at equal cost (AutoAttack's count in Croce &
+Hein's and A3's papers is the same unit). Counting happens where the model is called
+(``logits``), so an attack cannot forget it: a backward pass is counted when a gradient reaches
+the model's output, once per ``autograd.grad`` through it.
+
 ``run(...)`` is what the evaluator uses: it also returns which examples were *broken*, i.e.
 misclassified at any iterate (the AutoAttack convention), and with ``early_stop=True`` an
 example stops being attacked, and stops costing forward/backward passes, once it is broken;
@@ -43,6 +50,33 @@ from ..config import config_of
 MODES = ("eval", "train", "keep")
 # Keywords that change how an attack runs but never what it returns.
 _NOT_RESULT_PARAMS = {"validate", "verbose"}
+
+
+@dataclass
+class Passes:
+    """Image-passes through the model: ``forward`` and ``backward`` (an input gradient of a
+    batch of b images is b backward passes). Adds and subtracts, for per-batch deltas."""
+
+    forward: int = 0
+    backward: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.forward + self.backward
+
+    def __add__(self, other: "Passes") -> "Passes":
+        return Passes(self.forward + other.forward, self.backward + other.backward)
+
+    def __sub__(self, other: "Passes") -> "Passes":
+        return Passes(self.forward - other.forward, self.backward - other.backward)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"forward": self.forward, "backward": self.backward}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Passes":
+        data = data or {}
+        return cls(int(data.get("forward", 0)), int(data.get("backward", 0)))
 
 
 @dataclass
@@ -111,6 +145,14 @@ class Noise:
     def randn(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return self._draw(torch.randn, shape, dtype)
 
+    def subset(self, index: torch.Tensor) -> "Noise":
+        """The draws of the examples at ``index`` only (an attack that runs again on the ones
+        still standing): per-example streams continue where they were, the shared one too."""
+        part = Noise(self.device, self.generator)
+        if self.rows is not None:
+            part.rows = [self.rows[i] for i in index.tolist()]
+        return part
+
 
 class Attack:
     """Base class. Subclasses implement ``_perturb``; they never touch the model's mode.
@@ -152,6 +194,7 @@ class Attack:
         self.mode = mode
         self.validate = bool(validate)
         self.generator: torch.Generator | None = None  # the attack's own stream, made on first use
+        self.passes = Passes()  # image-passes spent so far, over every call (see the module docstring)
 
     @property
     def eps(self) -> float:
@@ -237,10 +280,29 @@ class Attack:
     # -- helpers for subclasses --------------------------------------------------------
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits for ``x``, counted: every model call of an attack goes through here."""
         if self.precision == "bf16":
             with torch.autocast(x.device.type, dtype=torch.bfloat16):
-                return self.model(x).float()
-        return self.model(x)
+                out = self.model(x).float()
+        else:
+            out = self.model(x)
+        self.passes.forward += len(x)
+        if out.requires_grad:  # a gradient that reaches the output is one backward pass per image
+            out.register_hook(self._count_backward)
+        return out
+
+    def _count_backward(self, grad: torch.Tensor) -> None:
+        self.passes.backward += len(grad)
+
+    def planned_passes(self) -> Passes | None:
+        """The passes one example costs if it stands to the end, judging included (an upper
+        bound: early stopping only lowers it); None where it depends on the model."""
+        return None
+
+    def counted_model(self) -> nn.Module:
+        """The model as a module whose calls this attack counts (for code that calls a model
+        itself, such as the reference AutoAttack)."""
+        return _CountedModel(self)
 
     def project(self, adversarial: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """Back into the threat model's ball around ``images``, and into [0, 1]."""
@@ -272,6 +334,18 @@ class Attack:
         raise NotImplementedError
 
 
+class _CountedModel(nn.Module):
+    """``attack.model`` behind ``attack.logits``: calls are counted in ``attack.passes``."""
+
+    def __init__(self, attack: Attack) -> None:
+        super().__init__()
+        self.inner = attack.model  # registered, so .eval()/.to() reach the real model
+        self._attack = [attack]  # a list: not a submodule, no reference cycle through _modules
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._attack[0].logits(x)
+
+
 class IterativeAttack(Attack):
     """Gradient steps on a loss, shrinking the batch to the examples still standing.
 
@@ -282,17 +356,36 @@ class IterativeAttack(Attack):
 
     steps = 1
     random_start = False  # PGD and its kin take it as a keyword
+    # False: the last gradient evaluation only judges and observes its point (APGD evaluates
+    # the point its last step reached); True: one more step follows it, then a judging forward.
+    final_step_moves = True
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(logits, labels, reduction="sum")
+        """Per-example losses to maximise (a vector; the loop sums them for the gradient)."""
+        return nn.functional.cross_entropy(logits, labels, reduction="none")
 
     def loss_of(self, logits: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, state: dict) -> torch.Tensor:
-        """The loss of the examples at ``index`` (of the batch); a loss that depends on more
-        than the labels (TRADES' clean prediction) reads it from ``state``."""
+        """The per-example losses of the examples at ``index`` (of the batch); a loss that
+        depends on more than the labels (TRADES' clean prediction, APGD-T's target) reads it
+        from ``state``."""
         return self.loss(logits, labels)
+
+    def gradient_evaluations(self) -> int:
+        """How many forward-and-backward passes each example standing to the end costs."""
+        return self.steps
+
+    def planned_passes(self) -> Passes:
+        evaluations = self.gradient_evaluations()
+        return Passes(evaluations + int(self.final_step_moves), evaluations)  # + the judging forward
 
     def init_state(self, images: torch.Tensor) -> dict:
         return {}
+
+    def observe(self, iteration: int, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor,
+                index: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """See each evaluated point before the step from it; may move it (and its gradient)
+        elsewhere, as APGD's checkpoints restart from the best point so far."""
+        return x, grad
 
     def step(self, x, grad, images, index, state) -> torch.Tensor:
         raise NotImplementedError
@@ -301,19 +394,32 @@ class IterativeAttack(Attack):
         return self.random_point(images, noise) if self.random_start else images.clone()
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
+        adversarial, broken, _ = self.iterate(images, labels, early_stop, noise, judge)
+        return adversarial, broken
+
+    def iterate(self, images: torch.Tensor, labels: torch.Tensor, early_stop: bool, noise: Noise,
+                judge: bool = True, context: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """The attack loop. Returns the adversarial images, which examples were broken, and the
+        loop's final state; ``context`` joins the state (per-example data the loss reads, such
+        as APGD-T's target classes)."""
         adversarial = self.start(images, noise)
         broken = torch.zeros(len(images), dtype=torch.bool, device=images.device)
         active = torch.arange(len(images), device=images.device)
-        state = self.init_state(images)
-        for _ in range(self.steps):
+        state = {**self.init_state(images), **(context or {})}
+        evaluations = self.gradient_evaluations()
+        for iteration in range(evaluations):
             if len(active) == 0:
                 break
             x = adversarial[active].requires_grad_(True)
             logits = self.logits(x)
             fooled = logits.detach().argmax(1) != labels[active]
             broken[active[fooled]] = True
-            grad = input_gradient(self.loss_of(logits, labels[active], active, state), x)
-            updated = self.step(x.detach(), grad, images[active], active, state)
+            losses = self.loss_of(logits, labels[active], active, state)
+            grad = input_gradient(losses.sum(), x)
+            point, grad = self.observe(iteration, x.detach(), losses.detach(), grad, active, state)
+            if not self.final_step_moves and iteration == evaluations - 1:
+                return adversarial, broken, state  # adversarial holds this last point, judged already
+            updated = self.step(point, grad, images[active], active, state)
             if early_stop:  # keep the iterate that fooled the model; attack only the rest
                 keep = ~fooled
                 adversarial[active[keep]] = updated[keep]
@@ -322,7 +428,7 @@ class IterativeAttack(Attack):
                 adversarial[active] = updated
         if judge and len(active):
             broken[active] |= self.is_fooled(adversarial[active], labels[active])
-        return adversarial, broken
+        return adversarial, broken, state
 
 
 def input_gradient(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

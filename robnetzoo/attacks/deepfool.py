@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import InvalidInput
-from .base import Attack
+from .base import Attack, Passes
 
 
 class DeepFool(Attack):
@@ -23,6 +23,9 @@ class DeepFool(Attack):
         if steps < 1 or candidates < 2:
             raise InvalidInput(f"DeepFool needs steps >= 1 and candidates >= 2, got {steps}, {candidates}")
         self.steps, self.overshoot, self.candidates = int(steps), float(overshoot), int(candidates)
+
+    def planned_passes(self):
+        return Passes(self.steps + 1, self.steps * self.candidates)  # one backward per candidate class
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
         total = torch.zeros_like(images)

@@ -50,8 +50,8 @@ class TradesKL(PGD):
 
     def loss_of(self, logits, labels, index, state):
         return torch.nn.functional.kl_div(
-            torch.log_softmax(logits.float(), dim=1), state["clean"][index], reduction="sum"
-        )
+            torch.log_softmax(logits.float(), dim=1), state["clean"][index], reduction="none"
+        ).sum(1)
 
 
 class CW(PGD):
@@ -66,7 +66,7 @@ class CW(PGD):
     def loss(self, logits, labels):
         true = logits.gather(1, labels[:, None]).squeeze(1)
         other = logits.masked_fill(torch.nn.functional.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
-        return torch.clamp(other.max(1).values - true, max=self.kappa).sum()
+        return torch.clamp(other.max(1).values - true, max=self.kappa)
 
 
 class MIFGSM(PGD):

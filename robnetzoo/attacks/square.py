@@ -18,7 +18,7 @@ import math
 import torch
 
 from ..errors import InvalidInput
-from .base import Attack
+from .base import Attack, Passes
 
 # The reference's schedule: (fraction of the budget, divisor of p_init) after each breakpoint.
 _SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256),
@@ -49,6 +49,9 @@ class Square(Attack):
         if queries < 1 or not 0 < p_init <= 1:
             raise InvalidInput(f"Square needs queries >= 1 and p_init in (0, 1], got {queries} and {p_init}")
         self.queries, self.p_init = int(queries), float(p_init)
+
+    def planned_passes(self):
+        return Passes(self.queries + 1, 0)  # the queries and the judging forward
 
     @torch.no_grad()
     def margin(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

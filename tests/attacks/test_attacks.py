@@ -107,7 +107,7 @@ def test_bad_images(digits_model, images, message):
 
 
 def test_bad_names_and_eps(digits_model):
-    with pytest.raises(InvalidInput, match="valid: autoattack, cw, deepfool"):
+    with pytest.raises(InvalidInput, match="valid: apgd-cascade, apgd-ce, apgd-dlr, apgd-t, autoattack, cw, deepfool"):
         attacks.build("pgdd", digits_model)
     with pytest.raises(InvalidInput, match=r"eps must be in \[0, 1\] for Linf.*did you mean 8/255"):
         attacks.build("pgd20", digits_model, eps=8)

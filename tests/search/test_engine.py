@@ -10,7 +10,7 @@ from robnetzoo.config import build_model
 from robnetzoo.data import TensorImageDataset, load_dataset, train_validation_split
 from robnetzoo.errors import CorruptFile
 from robnetzoo.search.recipes import PRESETS
-from robnetzoo.search.training import Trainer, _augment, _optimizer, read_checkpoint
+from robnetzoo.search.training import Trainer, _augment, _optimizer, read_training_checkpoint
 from tests.support import tiny_config
 
 
@@ -126,10 +126,10 @@ def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"format": "robnetzoo-train-checkpoint", "payload": _Payload()}, path)
     with pytest.raises(CorruptFile, match="not a readable robnetzoo training checkpoint .*Unsupported global"):
-        read_checkpoint(path)
+        read_training_checkpoint(path)
     torch.save({"format": "something-else"}, path)
     with pytest.raises(CorruptFile, match="its format is not 'robnetzoo-train-checkpoint'"):
-        read_checkpoint(path)
+        read_training_checkpoint(path)
 
 
 def test_trades_trains_on_its_own_examples_and_measures_clean_accuracy_every_batch():

@@ -97,7 +97,8 @@ def eval_results_entries(config: ModelConfig, eval_results: Iterable[Mapping[str
         threat = config.threat_model.with_overrides(norm=result.get("norm"), eps=result.get("eps"))
         task = "clean" if metric == "clean" else f"{metric}-{threat.norm.lower()}-{threat.eps_text().replace('/', '_')}"
         notes = [f"n={result['n_examples']}" if "n_examples" in result else None,
-                 None if metric == "clean" else f"robust accuracy, {threat}", f"split {result.get('split', 'test')}"]
+                 None if metric == "clean" else f"robust accuracy, {threat}", f"split {result.get('split', 'test')}",
+                 cost_text(result)]
         entries.append({"dataset": {"id": HUB_DATASETS.get(config.dataset, config.dataset), "task_id": task},
                         "value": round(float(result["accuracy"]), 2), "notes": "; ".join(n for n in notes if n)})
     return entries
@@ -109,14 +110,36 @@ def eval_results_yaml(config: ModelConfig, eval_results: Iterable[Mapping[str, A
     return yaml.safe_dump(eval_results_entries(config, eval_results), sort_keys=False)
 
 
+def cost_text(result: Mapping[str, Any]) -> str | None:
+    """What one measurement cost, from an eval-results row (None when the row does not say)."""
+    if "forward_passes" not in result:
+        return None
+    return (f"cost {int(result['forward_passes']):,} forward + {int(result['backward_passes']):,} backward "
+            f"image-passes, {float(result['seconds']):.1f} s on {result.get('device') or 'an unrecorded device'}")
+
+
 def model_card(
     config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = "",
     repo_id: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
 ) -> str:
     """The README.md of a model repo: YAML metadata the Hub indexes (``pipeline_tag``, the
     paper's arXiv id, ``base_model`` for a derived model, ``model-index``), then a human
-    summary with the evaluation's sanity checks. ``repo_id`` (where the card is published) is
-    what its loading snippet names."""
+    summary with the evaluation's cost and sanity checks. ``repo_id`` (where the card is
+    published) is what its loading snippet names. Every name that reaches the card is escaped."""
+    eval_results = list(eval_results)
+    data = card_metadata(config, eval_results)
+    lines = ["---", data.to_yaml(), "---", "", *_card_summary(config, measured=bool(eval_results), repo_id=repo_id),
+             *_card_evaluation(eval_results, list(checks)),
+             "", f"The RobNet family: Guo et al., \"When NAS Meets Robustness\", CVPR 2020, "
+             f"[arXiv:{PAPER_ARXIV}](https://arxiv.org/abs/{PAPER_ARXIV})."]
+    if notes:
+        lines += ["", notes]
+    return "\n".join(lines) + "\n"
+
+
+def card_metadata(config: ModelConfig, eval_results: list[Mapping[str, Any]]) -> Any:
+    """The card's YAML front matter (``huggingface_hub.ModelCardData``), with a ``model-index``
+    entry per eval-results row."""
     from huggingface_hub import EvalResult, ModelCardData
 
     results = []
@@ -140,7 +163,7 @@ def model_card(
             )
         )
     base = config.derived_from["name"] if config.derived_from else None
-    data = ModelCardData(
+    return ModelCardData(
         library_name="robnetzoo",
         license="mit",
         pipeline_tag="image-classification",
@@ -150,17 +173,15 @@ def model_card(
         base_model=_hub_id(base) if base and is_repo_or_name(base) else None,  # metadata the Hub links
         eval_results=results or None,
     )
-    genotype = config.genotype()
+
+
+def _card_summary(config: ModelConfig, *, measured: bool, repo_id: str | None) -> list[str]:
+    """What the model is, how to load it, its threat model, where it comes from, its genotype."""
     name, arch, dataset = (html.escape(str(v)) for v in (config.name, config.arch, config.dataset))
-    measured = bool(results)
     what = (f"An adversarially trained `{arch}`" if measured else
             f"A `{arch}` whose robustness this card does not report (no evaluation was saved with it; "
             "it may be untrained)")
     lines = [
-        "---",
-        data.to_yaml(),
-        "---",
-        "",
         f"# {name}",
         "",
         f"{what}, from the robnetzoo model zoo, "
@@ -179,21 +200,27 @@ def model_card(
         lines += ["", f"Derived from `{html.escape(str(config.derived_from['name']))}` "
                   f"({html.escape(changed) or 'genotype changed'}): "
                   "not the published model, and the paper's numbers for it do not apply."]
+    genotype = config.genotype()
     if genotype is not None:
         lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
                   "", "```", *("".join(c) for c in genotype.cells), "```"]
-    checks = list(checks)
+    return lines
+
+
+def _card_evaluation(eval_results: list[Mapping[str, Any]], checks: list[Mapping[str, Any]]) -> list[str]:
+    """What each measurement cost, and the evaluation's sanity checks."""
+    lines: list[str] = []
+    costs = [(str(result["metric"]), cost_text(result)) for result in eval_results if cost_text(result)]
+    if costs:
+        lines += ["", "What each measurement cost (passes through the model count the same on any machine):", ""]
+        lines += [f"- `{html.escape(metric)}`: {html.escape(str(text))}" for metric, text in costs]
     if checks:
         failed = [c for c in checks if c.get("passed") is False]
         lines += ["", f"Sanity checks of the evaluation: {sum(c.get('passed') is True for c in checks)} passed, "
                   f"{len(failed)} failed" + ("." if not failed else ":"), ""]
         lines += [f"- {'passed' if c.get('passed') else ('FAILED' if c.get('passed') is False else 'not run')}: "
                   f"`{c['name']}`: {c['summary']}" for c in checks]
-    lines += ["", f"The RobNet family: Guo et al., \"When NAS Meets Robustness\", CVPR 2020, "
-              f"[arXiv:{PAPER_ARXIV}](https://arxiv.org/abs/{PAPER_ARXIV})."]
-    if notes:
-        lines += ["", notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _loading_source(config: ModelConfig, repo_id: str | None) -> str:

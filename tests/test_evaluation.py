@@ -65,6 +65,10 @@ def test_resume_after_an_interrupted_run_gives_the_same_numbers(digits_model, di
     assert saved["results"]["pgd7"].count("-") == N - 48 and saved["report"] is None
     resumed = robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **kwargs)
     assert resumed.counts == whole.counts
+    # each example's passes depend on it alone, so the killed-and-resumed run spent exactly the
+    # uninterrupted run's passes (the first part's were saved with its marks, none counted twice)
+    passes = lambda report: {k: (v["forward"], v["backward"]) for k, v in report.cost["phases"].items()}  # noqa: E731
+    assert passes(resumed) == passes(whole)
     assert read_results_file(path)["report"]["counts"] == whole.counts
     with pytest.raises(InvalidInput, match="different threat_model"):
         robnetzoo.evaluate(digits_model, digits, output=path, resume=True, **{**kwargs, "eps": 3 / 255})
@@ -189,7 +193,7 @@ def test_l2_threat_model_end_to_end(digits_model, digits, tmp_path):
     assert large.robust_accuracy["pgdl2"] <= report.robust_accuracy["pgdl2"]
     # the default attack follows the norm
     assert robnetzoo.evaluate(digits_model, digits, norm="L2", n_examples=8).attacks == ["pgdl2"]
-    with pytest.raises(InvalidInput, match="cannot serve the L2 threat model; for L2 use autoattack, pgdl2"):
+    with pytest.raises(InvalidInput, match="cannot serve the L2 threat model; for L2 use apgd-cascade, apgd-ce, apgd-dlr, apgd-t, autoattack, pgdl2"):
         robnetzoo.evaluate(digits_model, digits, norm="L2", eps=0.5, attacks=["pgd20"])
 
 
@@ -334,3 +338,27 @@ def test_resume_with_a_smaller_batch_size_gives_the_same_numbers(digits_model, d
     assert read_results_file(path)["results"]["pgd7"].count("-") == N - 40
     resumed = robnetzoo.evaluate(digits_model, digits, batch_size=20, output=path, resume=True, **kwargs)
     assert resumed.counts == whole.counts
+
+
+def test_every_report_says_what_each_phase_cost_in_passes_and_seconds(digits_model, digits):
+    report = robnetzoo.evaluate(digits_model, digits, attacks=["fgsm", "pgd7"], eps=2 / 255, n_examples=N)
+    phases, total = report.cost["phases"], report.cost["total"]
+    assert phases["clean"]["forward"] == N and phases["clean"]["backward"] == 0  # one forward per example
+    attacked = report.counts["attacked"]
+    for name, planned in (("fgsm", robnetzoo.attacks.planned_passes("fgsm")),
+                          ("pgd7", robnetzoo.attacks.planned_passes("pgd7"))):
+        assert 0 < phases[name]["backward"] <= planned.backward * attacked[name]
+        assert attacked[name] <= phases[name]["forward"] <= planned.forward * attacked[name]
+    # early exit: PGD-7 stops attacking what it broke, so it spends less than its full budget
+    assert phases["pgd7"]["backward"] < 7 * attacked["pgd7"]
+    assert total["forward"] == sum(p["forward"] for p in phases.values()) and report.cost["device"] == "cpu"
+    rows = report.eval_results()
+    assert rows[2]["metric"] == "pgd7" and rows[2]["backward_passes"] == phases["pgd7"]["backward"]
+    assert report.to_dict()["cost"] == report.cost
+
+
+def test_apgd_cascade_through_the_evaluator_breaks_at_least_what_pgd20_breaks(digits_model, digits):
+    report = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20", "apgd-cascade"], eps=2 / 255, n_examples=48,
+                                attack_params={"apgd-cascade": {"steps": 20, "targets": 1}})
+    assert report.robust_accuracy["apgd-cascade"] <= report.robust_accuracy["pgd20"] + 100 / 48  # one example of noise
+    assert report.cost["phases"]["apgd-cascade"]["backward"] > 0

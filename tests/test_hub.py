@@ -158,3 +158,23 @@ def test_the_card_carries_the_hubs_metadata_and_eval_results_in_both_forms(tmp_p
     if hasattr(huggingface_hub, "parse_eval_result_entries"):  # the Hub client's own reader of the format
         parsed = huggingface_hub.parse_eval_result_entries(entries)
         assert [p.value for p in parsed] == [81.23, 40.5] and parsed[1].task_id == "pgd20-linf-8_255"
+
+
+def test_the_card_says_what_each_measurement_cost(tmp_path):
+    import yaml
+
+    import robnetzoo
+    from robnetzoo.hub import EVAL_RESULTS_NAME, save_pretrained
+
+    model = robnetzoo.create_model("robnet-large", C=4, layers=3)
+    rows = [{"metric": "clean", "accuracy": 81.0, "n_examples": 64, "forward_passes": 64, "backward_passes": 0,
+             "seconds": 0.5, "device": "cpu"},
+            {"metric": "pgd20", "accuracy": 40.5, "n_examples": 64, "forward_passes": 1024, "backward_passes": 990,
+             "seconds": 12.25, "device": "cpu"}]
+    folder = save_pretrained(model, tmp_path / "m", eval_results=rows)
+    card = (folder / "README.md").read_text()
+    assert "`pgd20`: cost 1,024 forward + 990 backward image-passes, 12.2 s on cpu" in card
+    entries = yaml.safe_load((folder / EVAL_RESULTS_NAME).read_text())
+    assert "cost 1,024 forward + 990 backward" in entries[1]["notes"]
+    plain = save_pretrained(model, tmp_path / "n", eval_results=[{"metric": "clean", "accuracy": 81.0}])
+    assert "What each measurement cost" not in (plain / "README.md").read_text()  # nothing claimed where nothing was counted

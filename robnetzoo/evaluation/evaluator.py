@@ -274,13 +274,16 @@ def _shard_batches(n: int, batch_size: int, context: distributed.Context) -> Ite
         yield mine[start : start + batch_size]
 
 
-def _merge(store: ResultsStore, phase: str, marks: dict[int, str], did_work: bool) -> bool:
-    """Record every rank's marks of this batch; True when any rank did something."""
-    gathered = distributed.all_gather_objects((marks, did_work))
-    for rank_marks, _ in gathered:
+def _merge(store: ResultsStore, phase: str, marks: dict[int, str], did_work: bool,
+           spent: attack_suite.Passes | None = None) -> bool:
+    """Record every rank's marks and image-passes of this batch; True when any rank did something."""
+    spent = spent or attack_suite.Passes()
+    gathered = distributed.all_gather_objects((marks, did_work, spent.to_dict()))
+    for rank_marks, _, rank_spent in gathered:
         for index, mark in rank_marks.items():
             store.record(phase, index, mark)
-    return any(worked for _, worked in gathered)
+        store.spend(phase, rank_spent["forward"], rank_spent["backward"])
+    return any(worked for _, worked, _ in gathered)
 
 
 def _clean_pass(
@@ -299,7 +302,7 @@ def _clean_pass(
                 predicted = target.logits(target_inputs(target, images)).argmax(1).cpu()
             marks = {i: CORRECT if ok else WRONG for i, ok in zip(todo, (predicted == labels).tolist())}
         store.seconds["clean"] += time.perf_counter() - begin
-        if _merge(store, "clean", marks, bool(todo)):
+        if _merge(store, "clean", marks, bool(todo), attack_suite.Passes(forward=len(todo))):
             store.save()
             progress(EvalProgress("clean", store.done("clean"), n, store.count("clean")))
 
@@ -315,38 +318,50 @@ def _attack_pass(
         marks = {i: SKIPPED for i in todo if not standing[i]}
         begin = time.perf_counter()
         attacked = [i for i in todo if standing[i]]
+        spent = attack_suite.Passes()
         if attacked:
             images, labels = take(dataset, attacked)
             seeds = [example_seed(seed, name, i) for i in attacked]
-            broken = _attack_batch(plan, target, images, labels, seeds)
+            broken, spent = _attack_batch(plan, target, images, labels, seeds)
             marks.update({i: WRONG if was_broken else CORRECT for i, was_broken in zip(attacked, broken.tolist())})
         store.seconds[name] += time.perf_counter() - begin
-        if _merge(store, name, marks, bool(todo)):
+        if _merge(store, name, marks, bool(todo), spent):
             store.save()
             progress(EvalProgress(name, store.done(name), n, store.count(name)))
 
 
 def _attack_batch(
     plan: _AttackPlan, target: Any, images: torch.Tensor, labels: torch.Tensor, seeds: list[int]
-) -> torch.Tensor:
-    """Which of these (clean-correct) examples the attack breaks, judged by the target."""
+) -> tuple[torch.Tensor, attack_suite.Passes]:
+    """Which of these (clean-correct) examples the attack breaks, judged by the target, and the
+    image-passes that cost (the attack's own count, plus the judging and confirming forwards)."""
+    attacks_used = [plan.attack] + ([plan.confirm] if plan.confirm is not None else [])
+    before = [attack_suite.Passes(**a.passes.to_dict()) for a in attacks_used]
+    extra = attack_suite.Passes()
     x = plan.inputs(images)
     y = labels.to(x.device)
     result = plan.attack.run(x, y, early_stop=not plan.transfer, example_seeds=seeds)
     if plan.transfer:  # the source crafted them; the target judges the final iterate
         with torch.inference_mode():
             predicted = target.logits(target_inputs(target, result.adversarial)).argmax(1).cpu()
-        return predicted != labels
-    broken = result.broken
-    if plan.confirm is not None:  # bf16 decided the early stops: confirm in fp32
-        with torch.no_grad():  # not inference_mode: broken is updated in place below
-            broken = plan.attack.model(result.adversarial).argmax(1) != y
-        disputed = result.broken & ~broken
-        if disputed.any():
-            index = disputed.nonzero().squeeze(1).tolist()
-            retry = plan.confirm.run(x[disputed], y[disputed], early_stop=True, example_seeds=[seeds[i] for i in index])
-            broken[disputed] = retry.broken
-    return broken.cpu()
+        broken = predicted != labels
+        extra.forward += len(images)
+    else:
+        broken = result.broken
+        if plan.confirm is not None:  # bf16 decided the early stops: confirm in fp32
+            with torch.no_grad():  # not inference_mode: broken is updated in place below
+                broken = plan.attack.model(result.adversarial).argmax(1) != y
+            extra.forward += len(images)
+            disputed = result.broken & ~broken
+            if disputed.any():
+                index = disputed.nonzero().squeeze(1).tolist()
+                retry = plan.confirm.run(x[disputed], y[disputed], early_stop=True,
+                                         example_seeds=[seeds[i] for i in index])
+                broken[disputed] = retry.broken
+    spent = extra
+    for attack, start in zip(attacks_used, before):
+        spent = spent + (attack.passes - start)
+    return broken.cpu(), spent
 
 
 def _report(
@@ -366,6 +381,11 @@ def _report(
         "attacked": {name: store.count(name, CORRECT + WRONG) for name in names},
     }
     seconds = store.seconds
+    phases = {name: {**store.passes[name], "seconds": seconds[name]} for name in ["clean", *names]}
+    cost = {
+        "device": str(device), "world_size": context.world_size, "phases": phases,
+        "total": {key: sum(phase[key] for phase in phases.values()) for key in ("forward", "backward", "seconds")},
+    }
     applied = target.prepared.summary() if isinstance(target, TorchTarget) else {"runtime": type(target).__name__}
     return EvalReport(
         model=store.header["model"],
@@ -382,6 +402,7 @@ def _report(
             "attack_seconds": {name: seconds[name] for name in names},
             "images_per_second": {name: (n / seconds[name] if seconds[name] > 0 else None) for name in names},
         },
+        cost=cost,
         settings={
             "device": str(device), "batch_size": batch_size, "world_size": context.world_size,
             "backend": distributed.backend(), "seed": seed, "cascade": cascade,

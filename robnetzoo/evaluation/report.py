@@ -16,6 +16,11 @@ class EvalReport:
     ``counts`` holds ``clean``, ``robust`` (per attack), ``worst_case`` and ``attacked`` (per
     attack: how many examples that attack actually ran on; clean-misclassified ones are never
     attacked, and with cascade neither are those an earlier attack broke).
+
+    ``cost`` is what the verdict cost: ``device``, ``world_size``, ``phases`` (``clean`` and each
+    attack: ``forward`` and ``backward`` image-passes through the model and ``seconds``) and
+    their ``total``. Passes are counted where the model is called (``robnetzoo.attacks.Passes``),
+    so they compare across machines where seconds do not.
     """
 
     model: str
@@ -31,6 +36,7 @@ class EvalReport:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)  # robnetzoo.evaluation.checks, each a Check's dict
+    cost: dict[str, Any] = field(default_factory=dict)
 
     def failed_checks(self) -> list[dict[str, Any]]:
         return [check for check in self.checks if check.get("passed") is False]
@@ -69,10 +75,19 @@ class EvalReport:
 
     def eval_results(self, split: str = "test") -> list[dict[str, Any]]:
         """The rows a model card's ``model-index`` takes (``hub.save_pretrained(eval_results=)``)."""
-        rows = [{"metric": "clean", "accuracy": self.clean_accuracy, "n_examples": self.n_examples, "split": split}]
+        rows = [{"metric": "clean", "accuracy": self.clean_accuracy, "n_examples": self.n_examples, "split": split,
+                 **self._cost_of("clean")}]
         rows += [
             {"metric": name, "accuracy": self.robust_accuracy[name], "n_examples": self.n_examples,
-             "split": split, **self.threat_model}
+             "split": split, **self.threat_model, **self._cost_of(name)}
             for name in self.attacks
         ]
         return rows
+
+    def _cost_of(self, phase: str) -> dict[str, Any]:
+        """A phase's cost as an eval-results row carries it (nothing for a report without costs)."""
+        spent = self.cost.get("phases", {}).get(phase)
+        if spent is None:
+            return {}
+        return {"forward_passes": spent["forward"], "backward_passes": spent["backward"],
+                "seconds": round(float(spent["seconds"]), 3), "device": self.cost.get("device")}

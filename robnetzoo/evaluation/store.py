@@ -15,7 +15,8 @@ example ImageNet run: each save rewrites a file whose size grows with the number
 examples; ``benchmarks/results_store.py`` measures both). A kill mid-append tears at
 most the last line, which reading drops (that batch is redone). ``read_results_file`` folds the
 lines into one dict: ``version``, ``header``, ``results`` (per phase, the marks as one string),
-``seconds`` and ``report`` (None until the evaluation finished). Version 2 files (one JSON
+``seconds``, ``passes`` (per phase, the forward and backward image-passes spent so far) and
+``report`` (None until the evaluation finished). Version 2 files (one JSON
 object, rewritten after every batch) are still read, and resumed into version 3.
 """
 
@@ -57,7 +58,7 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
         if not isinstance(data, dict) or data.get("version") != 2 or not isinstance(data.get("header"), dict):
             raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION}", fix=fix)
         return {"version": 2, "header": data["header"], "results": dict(data.get("results", {})),
-                "seconds": dict(data.get("seconds", {})), "report": data.get("report")}
+                "seconds": dict(data.get("seconds", {})), "passes": {}, "report": data.get("report")}
     records = read_jsonl(path, KIND, fix=fix)
     if not records or records[0].get("version") not in READABLE_VERSIONS or not isinstance(records[0].get("header"), dict):
         raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION} (no header line)", fix=fix)
@@ -68,6 +69,7 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
                           f"(1 to {MAX_EXAMPLES:,}) or it lists no attacks", fix=fix)
     phases = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
     seconds: dict[str, float] = {}
+    passes: dict[str, dict[str, int]] = {}
     report = None
     try:
         for record in records[1:]:
@@ -78,12 +80,14 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
                         raise ValueError(f"unknown mark {mark!r} in {phase}")
                     phases[phase][index] = mark
             seconds.update({k: float(v) for k, v in record.get("seconds", {}).items()})
+            passes.update({k: {"forward": int(v["forward"]), "backward": int(v["backward"])}
+                           for k, v in record.get("passes", {}).items()})
             if "report" in record:
                 report = record["report"]
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise CorruptFile(path, KIND, f"a batch line is damaged ({exc})", fix=fix) from None
     return {"version": RESULTS_VERSION, "header": header, "results": {k: "".join(v) for k, v in phases.items()},
-            "seconds": seconds, "report": report}
+            "seconds": seconds, "passes": passes, "report": report}
 
 
 def _marks_record(indices: list[int], marks: str) -> dict[str, Any]:
@@ -107,6 +111,7 @@ class ResultsStore:
         n = header["n_examples"]
         self.phases: dict[str, list[str]] = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
         self.seconds: dict[str, float] = {name: 0.0 for name in self.phases}
+        self.passes: dict[str, dict[str, int]] = {name: {"forward": 0, "backward": 0} for name in self.phases}
         self._unsaved: dict[str, dict[int, str]] = {}
         self._started = False  # the file holds this store's header (and every mark saved so far)
         if resume and source is not None and source.is_file():
@@ -128,8 +133,14 @@ class ResultsStore:
                     raise CorruptFile(source, KIND, f"unknown marks in {name}", fix=fix)
                 self.phases[name] = list(marks)
         self.seconds.update(data["seconds"])
+        self.passes.update({k: v for k, v in data["passes"].items() if k in self.passes})
         # A version 3 file written by this path is continued by appending; anything else is rewritten.
         self._started = data["version"] == RESULTS_VERSION and source == self.path and data["report"] is None
+
+    def spend(self, phase: str, forward: int, backward: int) -> None:
+        """Add image-passes a phase spent (saved with the next batch, like its seconds)."""
+        self.passes[phase]["forward"] += int(forward)
+        self.passes[phase]["backward"] += int(backward)
 
     def pending(self, phase: str, indices: Iterable[int]) -> list[int]:
         marks = self.phases[phase]
@@ -156,13 +167,14 @@ class ResultsStore:
         if not self._started:  # a new file (or a rewrite): header and every mark so far, atomically
             done = {name: _marks_record([i for i, m in enumerate(marks) if m != PENDING],
                                         "".join(m for m in marks if m != PENDING)) for name, marks in self.phases.items()}
-            lines = [{"version": RESULTS_VERSION, "header": self.header}, {"marks": done, "seconds": self.seconds}]
+            lines = [{"version": RESULTS_VERSION, "header": self.header},
+                     {"marks": done, "seconds": self.seconds, "passes": self.passes}]
             atomic_write_text(self.path, "".join(json.dumps(line) + "\n" for line in lines))
             self._started, self._unsaved = True, {}
         elif self._unsaved:
             marks = {phase: _marks_record(list(changed), "".join(changed.values()))
                      for phase, changed in self._unsaved.items()}
-            self._append({"marks": marks, "seconds": self.seconds})
+            self._append({"marks": marks, "seconds": self.seconds, "passes": self.passes})
             self._unsaved = {}
         if report is not None:
             self._append({"report": report})

@@ -60,10 +60,7 @@ def eval_command(
 ) -> None:
     """Clean and robust accuracy under attacks, beside the paper's numbers where they apply, with
     the sanity checks (gradient masking, randomness, monotonicity, black box beating white box)."""
-    import robnetzoo
-    from robnetzoo import distributed
     from robnetzoo.evaluation.evaluator import check_request
-    from robnetzoo.registry import paper_reference
     from robnetzoo.threat import parse_eps
 
     # everything the command line alone can get wrong, before anything is loaded
@@ -97,28 +94,46 @@ def eval_command(
                       seed=seed, device=device, output=output, json_out=json_out, revision=revision,
                       trust_artifact=trust_artifact)
         return
+    _eval_torch(model, names=names, eps=eps_value, norm=norm, dataset=dataset, data_root=data_root,
+                download=download, n_examples=n_examples, batch_size=batch_size, device=device, seed=seed,
+                cascade=cascade, bf16=bf16, output=output, resume=resume, overwrite=overwrite, weights=weights,
+                trust_pickle=trust_pickle, revision=revision, sanity=sanity, info_path=info_path, json_out=json_out)
+
+
+def _eval_torch(model: str, *, names: Optional[List[str]], eps: Optional[float], norm: Optional[str],
+                dataset: Optional[str], data_root: Optional[Path], download: bool, n_examples: Optional[int],
+                batch_size: int, device: str, seed: int, cascade: bool, bf16: bool, output: Optional[Path],
+                resume: bool, overwrite: bool, weights: Optional[Path], trust_pickle: bool, revision: Optional[str],
+                sanity: bool, info_path: Optional[Path], json_out: bool) -> None:
+    """``eval`` on torch: the plain evaluation, or RobustBench's protocol when ``info_path`` is set."""
+    import robnetzoo
+    from robnetzoo import distributed
+    from robnetzoo.registry import paper_reference
+
     # Under torchrun each rank evaluates every world_size-th example; rank 0 merges and prints.
     context = distributed.init_from_env(device)
     net = load_model(model, revision=revision, weights=weights, trust_pickle=trust_pickle)
     config = config_of(net)
-    if preset is not None:  # RobustBench's protocol for the data set (refused before anything is read if it has none)
+    if info_path is not None:  # refused before the data set is read if RobustBench does not cover it
         from robnetzoo.evaluation.robustbench import protocol
         from robnetzoo.threat import ThreatModel
 
-        rules = protocol(dataset or config.dataset, ThreatModel().with_overrides(norm=norm or config.threat_model.norm).norm)
-        names, cascade = rules["attacks"], rules["cascade"]
-        n_examples = n_examples or rules["n_examples"]
+        protocol(dataset or config.dataset, ThreatModel().with_overrides(norm=norm or config.threat_model.norm).norm)
     data = robnetzoo.load_dataset(dataset or config.dataset, "test", data_root, download=download)
     bars = ProgressView(enabled=context.is_main and (not json_out or stderr.is_terminal))
+    common = dict(norm=norm, n_examples=n_examples, batch_size=batch_size, device=device, seed=seed,
+                  precision="bf16" if bf16 else "fp32", output=output, resume=resume, overwrite=overwrite,
+                  progress=bars, sanity=sanity)
+    info = None
     try:
         with bars, warnings.catch_warnings():
             warnings.simplefilter("ignore", RobustnessCheckWarning)  # rendered below, one line each
-            report = robnetzoo.evaluate(
-                net, data, attacks=names, eps=eps_value, norm=norm, n_examples=n_examples, batch_size=batch_size,
-                device=device, seed=seed, cascade=cascade,
-                precision="bf16" if bf16 else "fp32", output=output, resume=resume, overwrite=overwrite, progress=bars,
-                sanity=sanity,
-            )
+            if info_path is not None:
+                from robnetzoo.evaluation.robustbench import benchmark
+
+                report, info = benchmark(net, data, **common)
+            else:
+                report = robnetzoo.evaluate(net, data, attacks=names, eps=eps, cascade=cascade, **common)
     except KeyboardInterrupt:
         note(_interrupted(bars, output), style="red", label="interrupted")
         raise typer.Exit(130) from None
@@ -133,23 +148,39 @@ def eval_command(
     render_checks(report.checks)
     if info_path is not None:
         from robnetzoo._io import write_json
-        from robnetzoo.evaluation.robustbench import model_info as robustbench_info
 
-        write_json(info_path, robustbench_info(report, config, paper=paper if reference is not None else None))
+        write_json(info_path, info)
         stderr.print(f"RobustBench model_info: {info_path}", markup=False)
     if json_out:
         emit_json({**report.to_dict(), "paper": paper})
         return
+    print_report(report, paper)
+
+
+def print_report(report: Any, paper: dict[str, float]) -> None:
+    """The evaluation's table: each metric with its interval, the paper's figure where it
+    applies, and what it cost."""
     table = Table(title=escape(f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})"))
-    for column in ("metric", "accuracy %", "95% CI", "paper %", "seconds"):
+    for column in ("metric", "accuracy %", "95% CI", "paper %", "seconds", "passes fwd+bwd"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    rows = [("clean", report.clean_accuracy, "natural", report.timings["clean_seconds"])]
-    rows += [(name, report.robust_accuracy[name], name, report.timings["attack_seconds"][name]) for name in report.attacks]
-    rows.append(("worst case", report.worst_case_accuracy, None, None))
-    for label, value, paper_key, seconds in rows:
+    phases = report.cost["phases"]
+    rows = [("clean", report.clean_accuracy, "natural", phases["clean"])]
+    rows += [(name, report.robust_accuracy[name], name, phases[name]) for name in report.attacks]
+    rows.append(("worst case", report.worst_case_accuracy, None, report.cost["total"]))
+    for label, value, paper_key, spent in rows:
         low, high = report.interval("worst_case" if label == "worst case" else label)
-        table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}", fmt(paper.get(paper_key) if paper_key else None), fmt(seconds, 1))
+        table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}", fmt(paper.get(paper_key) if paper_key else None),
+                      fmt(spent["seconds"], 1), f"{_count(spent['forward'])}+{_count(spent['backward'])}")
+    table.caption = escape(f"worst case: every attack's cost together, on {report.cost['device']}")
     stdout.print(table)
+
+
+def _count(passes: int) -> str:
+    """An image-pass count, short: 812, 12.3k, 4.56M."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if passes >= limit:
+            return f"{passes / limit:.3g}{suffix}"
+    return str(passes)
 
 
 def _eval_runtime(model: str, *, runtime: str, precision: str, artifact: Optional[Path], calibration_data: Optional[str],

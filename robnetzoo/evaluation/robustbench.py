@@ -6,7 +6,8 @@ describes each entry by a ``model_info/<dataset>/<threat>/<name>.json`` file wit
 its ``robustbench.utils.ModelInfo`` plus ``unreliable``. ``protocol`` gives the evaluator's
 settings for a data set (refusing one RobustBench does not cover) and ``model_info`` the file,
 filled from what the model's config, the registry and the report know; accuracies are strings
-with two decimals, as RobustBench writes them.
+with two decimals, as RobustBench writes them. ``benchmark`` runs the whole protocol from Python
+(what ``robnetzoo eval --preset robustbench`` calls), as RobustBench's own ``benchmark`` does.
 
 RobustBench's own ``benchmark`` cannot run in this project's test suite: the release on PyPI
 imports AutoAttack as ``autoattack`` (its GitHub package; PyPI's is ``pyautoattack``) and loads
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ModelConfig
+from ..config import ModelConfig, config_of
 from ..errors import InvalidInput, option
+from ..threat import ThreatModel
 from .report import EvalReport
 
 COVERED = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 5_000}  # RobustBench's data sets, its example counts
@@ -74,3 +76,26 @@ def model_info(report: EvalReport, config: ModelConfig | None, *, paper: dict[st
         "footnote": footnote,
         "unreliable": any(check.get("passed") is False for check in report.checks),
     }
+
+
+def benchmark(model: Any, dataset: Any, *, norm: str | None = None, n_examples: int | None = None,
+              **evaluate_kwargs: Any) -> tuple[EvalReport, dict[str, Any]]:
+    """RobustBench's protocol on ``model``: standard AutoAttack, no cascade, on the first examples
+    RobustBench takes of ``dataset`` (``n_examples`` fewer, for a quick look: the file then says
+    it is not comparable). Returns the report and the ``model_info`` dict, which carries the
+    paper's figure where the registry's row applies (``registry.paper_reference``).
+    ``evaluate_kwargs`` go to ``evaluate`` (``batch_size``, ``device``, ``seed``, ``output``...),
+    except what the protocol fixes."""
+    from ..registry import paper_reference
+    from .evaluator import evaluate
+
+    fixed = sorted(set(evaluate_kwargs) & {"attacks", "cascade", "eps", "attack_params"})
+    if fixed:
+        raise InvalidInput(f"RobustBench's protocol fixes {', '.join(fixed)}; drop them")
+    config = config_of(model)
+    own_norm = config.threat_model.norm if config is not None else "Linf"
+    rules = protocol(str(getattr(dataset, "name", None)), ThreatModel().with_overrides(norm=norm or own_norm).norm)
+    report = evaluate(model, dataset, attacks=rules["attacks"], cascade=rules["cascade"], norm=norm,
+                      n_examples=n_examples or rules["n_examples"], **evaluate_kwargs)
+    reference = paper_reference(config, dataset=report.dataset, threat_model=report.threat()) if config else None
+    return report, model_info(report, config, paper=reference[1] if reference is not None else None)

@@ -74,3 +74,17 @@ def test_robustbench_preset_refuses_what_robustbench_does_not_cover(digits_folde
     assert not (tmp_path / "i.json").exists()
     assert main(["eval", str(digits_folder), "--preset", "robustbench", "-a", "pgd7"]) == 2
     assert "drop --attack" in capsys.readouterr().err
+
+
+def test_the_protocol_runs_from_python_and_fixes_its_own_settings(digits_model):
+    """``benchmark`` is RobustBench's protocol as a library function: it refuses what the
+    protocol fixes, and a data set RobustBench does not cover, before evaluating anything."""
+    import robnetzoo
+    from robnetzoo.errors import InvalidInput
+    from robnetzoo.evaluation.robustbench import benchmark
+
+    digits = robnetzoo.load_dataset("digits")
+    with pytest.raises(InvalidInput, match="fixes attacks"):
+        benchmark(digits_model, digits, attacks=["pgd20"])
+    with pytest.raises(InvalidInput, match="RobustBench covers"):
+        benchmark(digits_model, digits)

@@ -82,3 +82,23 @@ class AotiTarget:
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.runner(images.to(self.device, torch.float32).contiguous())
+
+
+# -- AOTInductor in the runtime table (export/registry.py) ------------------------------------
+
+
+def export_for_aoti(job: Any) -> dict[str, dict[str, Any]]:
+    """``model-<device>.pt2`` compiled for the job's device, with its parity."""
+    from .parity import parity
+
+    package = export_aoti(job.model, job.folder / f"model-{job.device.split(':')[0]}.pt2", device=job.device)
+    target = AotiTarget(package.path, model=job.model, device=job.device)
+    return {"aoti": {**package.to_dict(), "precision": "fp32",
+                     "parity": parity(job.model, target, job.images, job.labels)}}
+
+
+def aoti_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
+                calibration: torch.Tensor | None, device: str) -> tuple[AotiTarget, Path]:
+    """The AOTInductor target of ``artifact``, or of a package compiled now into ``workdir``."""
+    path = artifact if artifact is not None else export_aoti(model, workdir / "model.pt2", device=device).path
+    return AotiTarget(path, model=model, device=device), path

@@ -28,13 +28,12 @@ from robnetzoo.data import dataset_num_classes, first_n, load_dataset, take
 from robnetzoo.errors import InvalidInput, NotFound, option
 from robnetzoo.device import resolve_device
 
-from .host import cpu, int8_kernel, saturation_warning
+from .host import cpu
 from .onnx import model_identity
-from .parity import parity, parity_of_each, synthetic_images
+from .parity import synthetic_images
+from .registry import ExportJob, Runtime, runtimes_for
 
 REPORT_FILE = "export_report.json"
-FORMATS = ("onnx", "aoti", "tensorrt")
-SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
 
 
 def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> None:
@@ -49,29 +48,6 @@ def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> Non
             raise InvalidInput(f"{folder} holds the export of another model ({name})",
                                fix=f"choose another {option('output')}", path=folder)
     output_mode(folder, "an export of this model", holds=report.is_file(), overwrite=overwrite, can_resume=False)
-
-
-def onnx_graphs(model: nn.Module, folder: Path, precisions: tuple[str, ...],
-                calibration: torch.Tensor | None, *, tensorrt: bool = False,
-                int8: dict[str, Any] | None = None) -> tuple[Any, dict[str, Path]]:
-    """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
-    (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs, or with
-    ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``).
-    ``int8``: ``to_int8``'s options (per_channel, method, keep_float)."""
-    from .onnx import export_onnx
-    from .precision import to_fp16, to_int8
-
-    written = export_onnx(model, folder / "model.onnx")
-    graphs = {}
-    for precision in precisions:
-        target = folder / f"model{SUFFIX[precision]}{'-symmetric' if tensorrt and precision == 'int8' else ''}.onnx"
-        if precision == "fp32":
-            graphs[precision] = written.path
-        elif precision == "fp16":
-            graphs[precision] = to_fp16(written.path, target)
-        else:
-            graphs[precision] = to_int8(written.path, target, calibration, symmetric=tensorrt, **(int8 or {}))
-    return written, graphs
 
 
 MAX_PARITY_N = 100_000  # more than any test split parity is measured on; bounds the synthetic images too
@@ -108,30 +84,6 @@ def parity_images(model: nn.Module, identity: dict[str, Any], parity_data: str |
     return images, labels, {"dataset": dataset, "split": "test", "n": len(images)}
 
 
-def onnxruntime_parity(model: nn.Module, graphs: dict[str, Path], images: torch.Tensor,
-                       labels: torch.Tensor) -> dict[str, dict[str, Any]]:
-    """Parity of each ONNX graph (by precision) on ONNX Runtime, all on the same adversarial
-    examples; int8 beside its ideal (in float) and default-session figures, with the kernel
-    that ran and the session options."""
-    from .runtimes import OnnxRuntimeTarget
-
-    targets = {precision: OnnxRuntimeTarget(path, model=model) for precision, path in graphs.items()}
-    judged = {f"{precision}": target for precision, target in targets.items()}
-    if "int8" in graphs:
-        judged["int8 ideal"] = OnnxRuntimeTarget(graphs["int8"], optimize=False)  # the QDQ graph computed in float
-        judged["int8 default session"] = OnnxRuntimeTarget(graphs["int8"], precise_int8=False)
-    results = parity_of_each(model, judged, images, labels)
-    entries = {precision: {"session_options": target.session_options, "parity": results[precision]}
-               for precision, target in targets.items()}
-    if "int8" in graphs:
-        warning = saturation_warning()
-        entries["int8"].update(
-            ideal_int8_parity=results["int8 ideal"], default_session_parity=results["int8 default session"],
-            int8_kernel=int8_kernel(precise=targets["int8"].precise_int8),
-            default_session_int8_kernel=int8_kernel(precise=False), warnings=[warning] if warning else [])
-    return entries
-
-
 def calibration_images(dataset: str, n: int, input_size: Any, root: str | Path | None = None,
                        download: bool = False) -> torch.Tensor:
     """The first ``n`` training images of ``dataset``: what int8 graphs are calibrated on
@@ -152,23 +104,59 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
                  keep_float: tuple[str, ...] = (), quantization_debug: bool = False,
                  parity_data: str | None = None, parity_n: int = 64, seed: int = 0,
                  data_root: str | Path | None = None, overwrite: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Export ``model`` in ``formats`` (ONNX and TensorRT at each of ``precisions``, AOTInductor
-    in fp32) into ``folder``; returns (and writes) the report. int8 is calibrated on the first
-    ``calibration_n`` training images of ``calibration_data`` by ``calibration_method``, with
-    per-channel weights unless ``per_channel=False`` and ``keep_float`` nodes left in fp32;
-    ``quantization_debug`` writes each tensor's error (``quantization_debug.json``). TensorRT
-    engines are built from the ONNX graphs (written beside them) on ``device`` if it is a GPU,
-    else on ``cuda``. Parity images: see ``parity_images`` (``seed`` for synthetic ones)."""
+    """Export ``model`` in ``formats`` (each a runtime of ``registry.RUNTIMES``: ONNX and TensorRT
+    at each of ``precisions``, AOTInductor in fp32) into ``folder``; returns (and writes) the
+    report. int8 is calibrated on the first ``calibration_n`` training images of
+    ``calibration_data`` by ``calibration_method``, with per-channel weights unless
+    ``per_channel=False`` and ``keep_float`` nodes left in fp32; ``quantization_debug`` writes
+    each tensor's error (``quantization_debug.json``). TensorRT engines are built from the ONNX
+    graphs (written beside them) on ``device`` if it is a GPU, else on ``cuda``. Parity images:
+    see ``parity_images`` (``seed`` for synthetic ones)."""
+    runtimes = _check_request(formats, precisions, calibration_data, calibration_method, keep_float,
+                              quantization_debug, parity_n)
+    resolve_device(device)  # an unknown or absent device is refused before anything is written
+    gpu = device if device.startswith("cuda") else "cuda"
+    for runtime in runtimes:
+        if runtime.check_environment is not None:
+            runtime.check_environment(gpu)
+    folder = Path(folder)
+    identity = model_identity(model)
+    check_folder(folder, identity, overwrite)
+    images, labels, parity_source = parity_images(model, identity, parity_data, parity_n, data_root, seed)
+    calibration = None
+    if "int8" in precisions:
+        calibration = calibration_images(calibration_data, calibration_n, identity["input_size"], data_root)  # type: ignore[arg-type]
+    folder.mkdir(parents=True, exist_ok=True)
+    job = ExportJob(model=model, folder=folder, precisions=precisions, calibration=calibration,
+                    calibration_data=calibration_data, images=images, labels=labels, device=device, gpu=gpu,
+                    int8_options={"per_channel": per_channel, "method": calibration_method,
+                                  "keep_float": tuple(keep_float)},
+                    quantization_debug=quantization_debug)
+    if parity_source["dataset"] == "synthetic":
+        job.warnings.append(f"parity measured on {parity_n} synthetic images ({parity_source['why']}); "
+                            "give real test images as parity_data (--parity-data)")
+    artifacts: dict[str, Any] = {}
+    for runtime in runtimes:
+        artifacts.update(runtime.export(job))
+    report = {
+        "identity": identity, "parity_data": parity_source, "artifacts": artifacts, "versions": _versions(),
+        "machine": platform.machine(), "host": cpu(), "warnings": list(dict.fromkeys(job.warnings)),
+    }
+    write_json(folder / REPORT_FILE, report, indent=1)
+    return report
+
+
+def _check_request(formats: tuple[str, ...], precisions: tuple[str, ...], calibration_data: str | None,
+                   calibration_method: str, keep_float: tuple[str, ...], quantization_debug: bool,
+                   parity_n: int) -> list[Runtime]:
+    """Everything about an export request that can be wrong before anything is read; returns
+    the runtimes asked for."""
     from .precision import CALIBRATION_METHODS, PRECISIONS
 
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise InvalidInput(f"unknown export format {', '.join(unknown) or '(none)'}; use {', '.join(FORMATS)}")
     bad = [p for p in precisions if p not in PRECISIONS]
     if bad or not precisions:
         raise InvalidInput(f"unknown precision {', '.join(bad) or '(none)'}; use {', '.join(PRECISIONS)}")
-    if "aoti" in formats and precisions != ("fp32",):
-        raise InvalidInput("AOTInductor packages are fp32 here; export fp16 and int8 as ONNX")
+    runtimes = runtimes_for(formats, precisions)
     if "int8" in precisions and calibration_data is None:
         raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME (and "
                            f"{option('calibration_n')} N), e.g. the model's training set")
@@ -178,83 +166,13 @@ def export_model(model: nn.Module, folder: str | Path, *, formats: tuple[str, ..
     if (quantization_debug or keep_float) and "int8" not in precisions:
         what = option("quantization_debug") if quantization_debug else option("keep_float")
         raise InvalidInput(f"{what} is about int8 graphs and none is exported", fix=f"add {option('precision', 'int8')}")
+    if quantization_debug and "onnx" not in formats:
+        raise InvalidInput(f"{option('quantization_debug')} compares ONNX Runtime's int8 graph with fp32",
+                           fix=f"add {option('format', 'onnx')}")
     if not 1 <= parity_n <= MAX_PARITY_N:  # calibration_n is checked where the calibration images are read
         raise InvalidInput(f"{option('parity_n')} must be from 1 to {MAX_PARITY_N:,}, got {parity_n}",
                            fix="parity needs a few hundred images at most")
-    resolve_device(device)  # an unknown or absent device is refused before anything is written
-    gpu = device if device.startswith("cuda") else "cuda"
-    if "tensorrt" in formats:
-        from .tensorrt import require_cuda, require_tensorrt
-
-        require_cuda(gpu)  # first: without a GPU, installing TensorRT would not help
-        require_tensorrt()
-    folder = Path(folder)
-    identity = model_identity(model)
-    check_folder(folder, identity, overwrite)
-    images, labels, parity_source = parity_images(model, identity, parity_data, parity_n, data_root, seed)
-    calibration = None
-    int8_options = {"per_channel": per_channel, "method": calibration_method, "keep_float": tuple(keep_float)}
-    if "int8" in precisions:
-        calibration = calibration_images(calibration_data, calibration_n, identity["input_size"], data_root)  # type: ignore[arg-type]
-    folder.mkdir(parents=True, exist_ok=True)
-    artifacts: dict[str, Any] = {}
-    warnings: list[str] = []
-    if parity_source["dataset"] == "synthetic":
-        warnings.append(f"parity measured on {parity_n} synthetic images ({parity_source['why']}); "
-                        "give real test images as parity_data (--parity-data)")
-    if "onnx" in formats or "tensorrt" in formats:
-        from .precision import fp16_range, read_int8_recipe
-
-        written, graphs = onnx_graphs(model, folder, precisions, calibration, int8=int8_options)
-        calibrated = {"calibration": {"dataset": calibration_data, "split": "train",
-                                      "n": len(calibration) if calibration is not None else 0}}
-        judged = onnxruntime_parity(model, graphs, images, labels)
-        for precision, path in graphs.items():
-            entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
-                     **judged[precision]}
-            if precision == "int8":
-                entry.update(calibrated, quantization=read_int8_recipe(path))
-                warnings += entry["warnings"]
-            if precision == "fp16":
-                entry["fp16_range"] = fp16_range(written.path)
-                if entry["fp16_range"]["overflow"] or entry["fp16_range"]["flushed"]:
-                    warnings.append(f"fp16: {entry['fp16_range']['overflow']} weights beyond 65504 are clipped and "
-                                    f"{entry['fp16_range']['flushed']} below 2^-24 become 0")
-            artifacts[f"onnx{SUFFIX[precision]}"] = entry
-        if quantization_debug:
-            from .quant_debug import DEBUG_FILE, quantization_error
-
-            debug = quantization_error(written.path, graphs["int8"], images[:32])
-            write_json(folder / DEBUG_FILE, debug, indent=1)
-            artifacts["onnx-int8"]["quantization_debug"] = {"path": str(folder / DEBUG_FILE),
-                                                            "worst_tensors": debug["tensors"][:5]}
-        if "tensorrt" in formats:  # unverified: see export/tensorrt.py
-            from .tensorrt import TensorRTTarget, build_engine
-
-            if "int8" in graphs:  # TensorRT's int8 form, beside ONNX Runtime's, from the same fp32 export
-                from .precision import to_int8
-
-                symmetric = to_int8(written.path, folder / "model-int8-symmetric.onnx", calibration, symmetric=True,
-                                    **int8_options)  # type: ignore[arg-type]
-                graphs = {**graphs, "int8": symmetric}
-            for precision, path in graphs.items():
-                engine = build_engine(path, folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=gpu)
-                target = TensorRTTarget(engine.path, model=model, device=gpu)
-                artifacts[f"tensorrt{SUFFIX[precision]}"] = {
-                    **engine.to_dict(), "parity": parity(model, target, images, labels),
-                    **(calibrated if precision == "int8" else {})}
-    if "aoti" in formats:
-        from .aoti import AotiTarget, export_aoti
-
-        package = export_aoti(model, folder / f"model-{device.split(':')[0]}.pt2", device=device)
-        target = AotiTarget(package.path, model=model, device=device)
-        artifacts["aoti"] = {**package.to_dict(), "precision": "fp32", "parity": parity(model, target, images, labels)}
-    report = {
-        "identity": identity, "parity_data": parity_source, "artifacts": artifacts, "versions": _versions(),
-        "machine": platform.machine(), "host": cpu(), "warnings": list(dict.fromkeys(warnings)),
-    }
-    write_json(folder / REPORT_FILE, report, indent=1)
-    return report
+    return runtimes
 
 
 def _versions() -> dict[str, str]:

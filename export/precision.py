@@ -262,3 +262,31 @@ def graph_precision(path: str | Path) -> str:
     if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
         return "fp16"
     return "fp32"
+
+
+def onnx_graphs(model: Any, folder: Path, precisions: tuple[str, ...], calibration: torch.Tensor | None, *,
+                tensorrt: bool = False, int8: dict[str, Any] | None = None) -> tuple[Any, dict[str, Path]]:
+    """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
+    (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs, or with
+    ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``).
+    ``int8``: ``to_int8``'s options (per_channel, method, keep_float)."""
+    from .onnx import export_onnx
+
+    written = export_onnx(model, folder / "model.onnx")
+    graphs = {}
+    for precision in precisions:
+        if precision == "fp32":
+            graphs[precision] = written.path
+        elif precision == "fp16":
+            graphs[precision] = to_fp16(written.path, folder / "model-fp16.onnx")
+        else:
+            graphs[precision] = int8_graph(written.path, folder, calibration, tensorrt=tensorrt, **(int8 or {}))
+    return written, graphs
+
+
+def int8_graph(fp32: Path, folder: Path, calibration: torch.Tensor | None, *, tensorrt: bool = False,
+               **options: Any) -> Path:
+    """The int8 graph of the fp32 export ``fp32``: ``model-int8.onnx`` for ONNX Runtime
+    (uint8 activations), ``model-int8-symmetric.onnx`` for TensorRT (symmetric, its only form)."""
+    name = "model-int8-symmetric.onnx" if tensorrt else "model-int8.onnx"
+    return to_int8(fp32, folder / name, calibration, symmetric=tensorrt, **options)

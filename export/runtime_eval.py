@@ -33,11 +33,10 @@ from robnetzoo.device import resolve_device
 
 from robnetzoo.config import config_of
 
-from .exporting import calibration_images, onnx_graphs
-from .host import cpu, int8_kernel, saturation_warning
+from .exporting import calibration_images
 from .parity import parity_of_each
+from .registry import RUNTIMES, runtime_named
 
-RUNTIMES = ("onnxruntime", "aoti", "tensorrt")
 FLIP_EXAMPLES = 512  # prediction flips are counted on the first examples, in one batch
 
 
@@ -60,21 +59,16 @@ class RuntimeComparison:
                 "runtime_info": self.runtime_info}
 
 
-# Runtimes whose artifacts are native code (an AOTInductor package is a compiled shared library;
-# a TensorRT engine may carry plugins): loading one runs it. Only the user can vouch for a file's
-# source; a sidecar or digest beside it is written by whoever wrote the file.
-NATIVE_ARTIFACTS = ("aoti", "tensorrt")
-
-
 def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", artifact: str | Path | None = None,
                    workdir: Path, calibration: torch.Tensor | None = None, device: str = "cpu",
                    trust_artifact: bool = False) -> tuple[Any, Path]:
     """The runtime's target for ``model`` (and the artifact it runs), exporting if needed. A
-    given ``artifact`` of a runtime that runs native code is loaded only with
-    ``trust_artifact=True``."""
-    if runtime not in RUNTIMES:
-        raise InvalidInput(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
-    if artifact is not None and runtime in NATIVE_ARTIFACTS and not trust_artifact:
+    given ``artifact`` of a runtime that runs native code (an AOTInductor package is a compiled
+    shared library; a TensorRT engine may carry plugins) is loaded only with
+    ``trust_artifact=True``: only the user can vouch for a file's source, since a sidecar or
+    digest beside it is written by whoever wrote the file."""
+    entry = runtime_named(runtime)
+    if artifact is not None and entry.native_artifact and not trust_artifact:
         raise InvalidInput(f"loading {artifact} runs the native code it holds ({runtime} artifacts are compiled "
                            "programs)", fix=f"pass {option('trust_artifact', True)} if you made it or trust its "
                            f"source, or drop {option('artifact')} to export one now")
@@ -82,31 +76,12 @@ def runtime_target(runtime: str, model: nn.Module, *, precision: str = "fp32", a
 
     if precision not in PRECISIONS:
         raise InvalidInput(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if runtime == "tensorrt":  # unverified: see export/tensorrt.py
-        from .tensorrt import TensorRTTarget, build_engine, require_cuda, require_tensorrt
-
-        require_cuda(device)  # first: without a GPU, installing TensorRT would not help
-        require_tensorrt()
-        if artifact is None:
-            _, graphs = onnx_graphs(model, workdir, (precision,), calibration, tensorrt=True)
-            artifact = build_engine(graphs[precision], workdir / "model.engine", precision=precision, device=device).path
-        return TensorRTTarget(artifact, model=model, device=device, precision=precision), Path(artifact)
-    if runtime == "aoti":
-        if precision != "fp32":
-            raise InvalidInput(f"the aoti runtime runs fp32 packages; {precision} is for the onnxruntime or tensorrt runtime")
-        from .aoti import AotiTarget, export_aoti
-
-        path = Path(artifact) if artifact else export_aoti(model, workdir / "model.pt2", device=device).path
-        return AotiTarget(path, model=model, device=device), path
-    from .precision import graph_precision
-    from .runtimes import OnnxRuntimeTarget
-
-    path = Path(artifact) if artifact is not None else onnx_graphs(model, workdir, (precision,), calibration)[1][precision]
-    target = OnnxRuntimeTarget(path, model=model, device=device)  # checks the file is this model's first
-    actual = graph_precision(path)
-    if actual != precision:
-        raise InvalidInput(f"{path} is a {actual} graph, not {precision}", fix=f"pass {option('precision', actual)}")
-    return target, path
+    if precision not in entry.precisions:
+        others = [name for name, r in RUNTIMES.items() if precision in r.precisions]
+        raise InvalidInput(f"the {runtime} runtime runs {'/'.join(entry.precisions)} artifacts; {precision} is for "
+                           f"the {' or '.join(others)} runtime")
+    return entry.target(model, precision=precision, artifact=Path(artifact) if artifact is not None else None,
+                        workdir=workdir, calibration=calibration, device=device)
 
 
 def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, precision: str = "fp32",
@@ -141,16 +116,12 @@ def evaluate_on_runtime(model: nn.Module, dataset: Dataset, *, runtime: str, pre
         targets = {"runtime": target}
         info: dict[str, Any] | None = None
         ideal = None
-        if runtime == "onnxruntime":
-            info = {"host": cpu(), "session_options": target.session_options, "warnings": []}
-            if precision == "int8":
-                from .runtimes import OnnxRuntimeTarget
-
-                targets["ideal"] = OnnxRuntimeTarget(path, optimize=False)
-                ideal = evaluate(targets["ideal"], dataset, device=device, source=model, **common)  # type: ignore[arg-type]
-                warning = saturation_warning()
-                info.update(int8_kernel=int8_kernel(precise=target.precise_int8),
-                            warnings=[warning] if warning else [])
+        describe = runtime_named(runtime).describe
+        if describe is not None:
+            info, extra = describe(target, path, precision)
+            targets.update(extra)
+            if "ideal" in extra:
+                ideal = evaluate(extra["ideal"], dataset, device=device, source=model, **common)  # type: ignore[arg-type]
         n = min(on_torch.n_examples, FLIP_EXAMPLES)
         images, labels = take(dataset, list(range(n)))
         first = on_torch.attacks[0]

@@ -152,3 +152,93 @@ def check_matches(identity: dict[str, Any] | None, expected: dict[str, Any], pat
                 f"{path} does not match {expected['name']}: its {what} differ ({identity.get(key)} vs {expected[key]}); "
                 "export this model again"
             )
+
+
+# -- ONNX Runtime in the runtime table (export/registry.py) -----------------------------------
+
+SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}  # a precision's file and report suffix
+
+
+def onnxruntime_parity(model: nn.Module, graphs: dict[str, Path], images: torch.Tensor,
+                       labels: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Parity of each ONNX graph (by precision) on ONNX Runtime, all on the same adversarial
+    examples; int8 beside its ideal (in float) and default-session figures, with the kernel
+    that ran and the session options."""
+    from .host import int8_kernel, saturation_warning
+    from .parity import parity_of_each
+
+    targets = {precision: OnnxRuntimeTarget(path, model=model) for precision, path in graphs.items()}
+    judged = {f"{precision}": target for precision, target in targets.items()}
+    if "int8" in graphs:
+        judged["int8 ideal"] = OnnxRuntimeTarget(graphs["int8"], optimize=False)  # the QDQ graph computed in float
+        judged["int8 default session"] = OnnxRuntimeTarget(graphs["int8"], precise_int8=False)
+    results = parity_of_each(model, judged, images, labels)
+    entries = {precision: {"session_options": target.session_options, "parity": results[precision]}
+               for precision, target in targets.items()}
+    if "int8" in graphs:
+        warning = saturation_warning()
+        entries["int8"].update(
+            ideal_int8_parity=results["int8 ideal"], default_session_parity=results["int8 default session"],
+            int8_kernel=int8_kernel(precise=targets["int8"].precise_int8),
+            default_session_int8_kernel=int8_kernel(precise=False), warnings=[warning] if warning else [])
+    return entries
+
+
+def export_for_onnxruntime(job: Any) -> dict[str, dict[str, Any]]:
+    """``model.onnx`` (and ``model-fp16.onnx``, ``model-int8.onnx``) with their parity on ONNX
+    Runtime, fp16's range losses and int8's recipe; ``quantization_debug.json`` on request."""
+    from .precision import fp16_range, read_int8_recipe
+
+    written, graphs = job.onnx_graphs()
+    judged = onnxruntime_parity(job.model, graphs, job.images, job.labels)
+    artifacts: dict[str, dict[str, Any]] = {}
+    for precision, path in graphs.items():
+        entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
+                 **judged[precision]}
+        if precision == "int8":
+            entry.update(job.calibration_record(), quantization=read_int8_recipe(path))
+            job.warnings += entry["warnings"]
+        if precision == "fp16":
+            entry["fp16_range"] = fp16_range(written.path)
+            if entry["fp16_range"]["overflow"] or entry["fp16_range"]["flushed"]:
+                job.warnings.append(f"fp16: {entry['fp16_range']['overflow']} weights beyond 65504 are clipped and "
+                                    f"{entry['fp16_range']['flushed']} below 2^-24 become 0")
+        artifacts[f"onnx{SUFFIX[precision]}"] = entry
+    if job.quantization_debug:
+        from robnetzoo._io import write_json
+
+        from .quant_debug import DEBUG_FILE, quantization_error
+
+        debug = quantization_error(written.path, graphs["int8"], job.images[:32])
+        write_json(job.folder / DEBUG_FILE, debug, indent=1)
+        artifacts["onnx-int8"]["quantization_debug"] = {"path": str(job.folder / DEBUG_FILE),
+                                                        "worst_tensors": debug["tensors"][:5]}
+    return artifacts
+
+
+def onnxruntime_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
+                       calibration: torch.Tensor | None, device: str) -> tuple[OnnxRuntimeTarget, Path]:
+    """The ONNX Runtime target of ``artifact`` (checked to be ``model``'s graph at
+    ``precision``), or of a graph exported now into ``workdir``."""
+    from .precision import graph_precision, onnx_graphs
+
+    path = artifact if artifact is not None else onnx_graphs(model, workdir, (precision,), calibration)[1][precision]
+    target = OnnxRuntimeTarget(path, model=model, device=device)  # checks the file is this model's first
+    actual = graph_precision(path)
+    if actual != precision:
+        raise InvalidInput(f"{path} is a {actual} graph, not {precision}", fix=f"pass {option('precision', actual)}")
+    return target, path
+
+
+def describe_onnxruntime(target: OnnxRuntimeTarget, path: Path, precision: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The host and session options of a comparison; for int8, the kernel that ran, the
+    saturation warning where it applies, and the same graph computed in float (``ideal``)."""
+    from .host import cpu, int8_kernel, saturation_warning
+
+    info: dict[str, Any] = {"host": cpu(), "session_options": target.session_options, "warnings": []}
+    extra: dict[str, Any] = {}
+    if precision == "int8":
+        extra["ideal"] = OnnxRuntimeTarget(path, optimize=False)
+        warning = saturation_warning()
+        info.update(int8_kernel=int8_kernel(precise=target.precise_int8), warnings=[warning] if warning else [])
+    return info, extra

@@ -223,3 +223,53 @@ class TensorRTTarget:
             logits.record_stream(caller)  # and their memory outlives the caller's use of them
         return logits
 
+
+
+# -- TensorRT in the runtime table (export/registry.py) ---------------------------------------
+
+ENGINE_SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
+
+
+def check_tensorrt_environment(gpu: str) -> None:
+    """Refuse before anything is written where TensorRT cannot run."""
+    require_cuda(gpu)  # first: without a GPU, installing TensorRT would not help
+    require_tensorrt()
+
+
+def engine_graphs(job: Any) -> dict[str, Path]:
+    """The ONNX graphs engines are built from: the job's fp32 and fp16 graphs, and TensorRT's
+    own int8 form (symmetric, ``model-int8-symmetric.onnx``) from the same fp32 export."""
+    from .precision import int8_graph
+
+    written, graphs = job.onnx_graphs()
+    if "int8" in graphs:
+        graphs = {**graphs, "int8": int8_graph(written.path, job.folder, job.calibration, tensorrt=True,
+                                               **job.int8_options)}
+    return dict(graphs)
+
+
+def export_for_tensorrt(job: Any) -> dict[str, dict[str, Any]]:
+    """``model[-fp16|-int8].engine`` for each precision, built on the job's GPU, with parity."""
+    from .parity import parity
+
+    artifacts: dict[str, dict[str, Any]] = {}
+    for precision, path in engine_graphs(job).items():
+        engine = build_engine(path, job.folder / f"model{ENGINE_SUFFIX[precision]}.engine", precision=precision,
+                              device=job.gpu)
+        target = TensorRTTarget(engine.path, model=job.model, device=job.gpu)
+        artifacts[f"tensorrt{ENGINE_SUFFIX[precision]}"] = {
+            **engine.to_dict(), "parity": parity(job.model, target, job.images, job.labels),
+            **(job.calibration_record() if precision == "int8" else {})}
+    return artifacts
+
+
+def tensorrt_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
+                    calibration: torch.Tensor | None, device: str) -> tuple[TensorRTTarget, Path]:
+    """The TensorRT target of ``artifact``, or of an engine built now into ``workdir``."""
+    check_tensorrt_environment(device)
+    if artifact is None:
+        from .precision import onnx_graphs
+
+        _, graphs = onnx_graphs(model, workdir, (precision,), calibration, tensorrt=True)
+        artifact = build_engine(graphs[precision], workdir / "model.engine", precision=precision, device=device).path
+    return TensorRTTarget(artifact, model=model, device=device, precision=precision), artifact

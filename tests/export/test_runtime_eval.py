@@ -77,3 +77,47 @@ def test_aoti_beside_torch(digits_folder, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["flips"]["clean"] == 0.0
     assert result["on_runtime"]["robust_accuracy"] == result["torch"]["robust_accuracy"]
+
+
+def test_a_runtime_is_one_registration(digits_model, tmp_path, monkeypatch):
+    """A new runtime (here: torch itself behind a file, as a stand-in) registered with one
+    ``Runtime`` line is exported by ``export_model`` and judged by ``evaluate_on_runtime``
+    with no other change."""
+    import torch
+
+    import robnetzoo
+    from robnetzoo.export import evaluate_on_runtime, export_model
+    from robnetzoo.errors import InvalidInput
+    from robnetzoo.export import registry
+    from robnetzoo.export.parity import parity
+
+    class FileTarget:
+        def __init__(self, path, model):
+            self.path, self.model = path, model.eval()
+            self.num_classes, self.fingerprint, self.name = 10, f"file:{path.read_text()}", "file"
+
+        def logits(self, images):
+            with torch.no_grad():
+                return self.model(images)
+
+    def export(job):
+        path = job.folder / "model.file"
+        path.write_text("digits")
+        return {"file": {"path": str(path), "parity": parity(job.model, FileTarget(path, job.model), job.images, job.labels)}}
+
+    def target(model, *, precision, artifact, workdir, calibration, device):
+        path = artifact or workdir / "model.file"
+        if artifact is None:
+            path.write_text("digits")
+        return FileTarget(path, model), path
+
+    runtime = registry.Runtime("file", "file", ("fp32",), False, export, target)
+    monkeypatch.setitem(registry.RUNTIMES, "file", runtime)
+    monkeypatch.setitem(registry.FORMATS, "file", runtime)
+    report = export_model(digits_model, tmp_path / "out", formats=("file",), parity_n=16)
+    assert list(report["artifacts"]) == ["file"] and report["artifacts"]["file"]["parity"]["clean"]["top1_agreement"] == 100
+    result = evaluate_on_runtime(digits_model, robnetzoo.load_dataset("digits"), runtime="file", attacks=["fgsm"],
+                                 n_examples=16)
+    assert result.on_runtime.robust_accuracy["fgsm"] == result.torch.robust_accuracy["fgsm"]  # the same network
+    with pytest.raises(InvalidInput, match="runs fp32 artifacts"):
+        evaluate_on_runtime(digits_model, robnetzoo.load_dataset("digits"), runtime="file", precision="fp16")

@@ -32,6 +32,7 @@ def _tensorrt_installed() -> bool:
     return True
 
 
+@pytest.mark.policy
 def test_tensorrt_code_type_checks_against_the_stubs():
     pytest.importorskip("mypy")
     if not (ROOT / ".stubs" / "tensorrt").is_dir():  # .ci/run installs them before the tests
@@ -42,6 +43,7 @@ def test_tensorrt_code_type_checks_against_the_stubs():
     assert "Success" in result.stdout
 
 
+@pytest.mark.policy
 def test_no_tensorrt_api_that_version_11_removed():
     tree = ast.parse(MODULE.read_text())
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
@@ -70,7 +72,7 @@ needs_tensorrt = pytest.mark.skipif(not (_tensorrt_installed() and torch.cuda.is
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_engine_parity_with_torch(digits_model, digits_batch, tmp_path, precision):
     """fp32 matches torch like ONNX Runtime does; fp16 and int8 are reported, with loose sanity bounds."""
-    from robnetzoo.export.exporting import onnx_graphs
+    from robnetzoo.export.precision import onnx_graphs
     from robnetzoo.export.parity import parity
     from robnetzoo.export.tensorrt import TensorRTTarget, build_engine
 

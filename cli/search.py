@@ -50,7 +50,7 @@ def search_command(
     """The robust architecture search: train a supernet adversarially, score candidates,
     reproduce the paper's findings, and choose robnet-small/-medium/-large/-free by budget."""
     from robnetzoo import distributed
-    from robnetzoo.search.pipeline import analyse as analyse_folder
+    from robnetzoo.search.pipeline import analyse_search
     from robnetzoo.search.pipeline import run_search
     from robnetzoo.search.settings import get_preset
 
@@ -69,7 +69,7 @@ def search_command(
         return
     if analyse is not None:
         with bars:
-            result = analyse_folder(analyse, bands=parsed_bands, progress=bars)
+            result = analyse_search(analyse, bands=parsed_bands, progress=bars)
         _print(result, json_out)
         return
     settings = get_preset(preset).with_overrides(
@@ -103,7 +103,7 @@ def search_command(
 
 
 def _print(result: Any, json_out: bool) -> None:
-    from robnetzoo.search.selection import train_command
+    from robnetzoo.search.selection import training_command_line
 
     for text in result.notes:
         note(text)
@@ -156,7 +156,7 @@ def _print(result: Any, json_out: bool) -> None:
         chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score, _runner_up(row),
                        "—" if held is None else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
                                                 f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
-                       escape(_vs_random(row)), millions(row["parameters"]), escape(train_command(name, row, result.folder)))
+                       escape(_vs_random(row)), millions(row["parameters"]), escape(training_command_line(name, row, result.folder)))
     stdout.print(chosen)
     plots = ", ".join(a.get("plots", []))
     stderr.print(f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",

@@ -111,7 +111,7 @@ def info(
     """Config, genotype, density, parameters and FLOPs; checks saved weights against the config.
     A data set's name (mnist, fashion-mnist, ...) shows its classes, image size and threat model."""
     from robnetzoo.data import DATASET_INFO
-    from robnetzoo.info import draw_model, model_info
+    from robnetzoo.info import draw_model, model_facts
 
     if model in DATASET_INFO and draw is None and not Path(model).exists():
         _dataset_info(model, None, json_out)
@@ -125,7 +125,7 @@ def info(
             raise InvalidInput(f"{draw} exists; pass --overwrite to replace it, or name another file")
         stderr.print(f"drew {draw_model(model, str(draw), **kwargs)}", markup=False, soft_wrap=True)
         return
-    data = model_info(model, **kwargs)
+    data = model_facts(model, **kwargs)
     if json_out:
         emit_json(data)
         return

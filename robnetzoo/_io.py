@@ -4,7 +4,7 @@
   a file. The temporary file is created by ``mkstemp`` with mode 0600; before the rename it
   gets the mode a plain ``open(path, "w")`` would have given it (0666 less the umask), so
   saved models and results are readable by whoever the user's umask allows.
-- Reading: :func:`read_json`, :func:`read_jsonl` and :func:`read_checkpoint` turn a missing,
+- Reading: :func:`read_json`, :func:`read_jsonl` and :func:`read_torch_file` turn a missing,
   corrupt, truncated or foreign file into one typed error naming the file, what it should have
   been and the fix (``CorruptFile``), wherever it is read; checkpoints are never unpickled.
 - Output policy: :func:`output_mode` is the one rule for a results file, run, search, export or
@@ -177,7 +177,7 @@ def require_safe_torch_load(version: str) -> None:
             "(safetensors weights load on any version)")
 
 
-def read_checkpoint(path: str | Path, kind: str, *, fix: str, format: str | None = None,
+def read_torch_file(path: str | Path, kind: str, *, fix: str, format: str | None = None,
                     trust_pickle: bool = False) -> Any:
     """A ``torch.save`` file, loaded without unpickling code (``weights_only=True``) unless the
     caller trusts its source. A missing, empty, truncated or foreign file is one typed error;

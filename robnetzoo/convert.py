@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import torch
 
 from ._io import output_mode
-from ._io import read_checkpoint as read_torch_file
+from ._io import read_torch_file
 from .errors import CorruptFile, IntegrityError, InvalidInput, option
 from .factory import create_model
 from .hub import save_pretrained
@@ -32,7 +32,7 @@ def _pickled_class(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def read_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
+def read_authors_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> dict[str, Any]:
     """The raw checkpoint object, loaded without unpickling code unless ``trust_pickle``.
 
     Read by the project's one checkpoint reader; what it refuses is explained here in the terms
@@ -96,7 +96,7 @@ def load_authors_checkpoint(
     """The model an authors' checkpoint holds (eval mode), loaded strictly as ``arch``, and the
     checkpoint's bookkeeping (epoch, best accuracy)."""
     checkpoint_path = Path(checkpoint_path)
-    checkpoint = read_checkpoint(checkpoint_path, trust_pickle=trust_pickle)
+    checkpoint = read_authors_checkpoint(checkpoint_path, trust_pickle=trust_pickle)
     state = extract_state_dict(checkpoint, str(checkpoint_path))
     model = create_model(arch)
     load_strict(model, state, f"{checkpoint_path} (as {arch})")

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 
 EDGE_CODES: dict[str, str] = {
     "00": "zero",
@@ -146,3 +147,24 @@ class Genotype:
 
 def as_genotype(value: "Genotype | Iterable") -> Genotype:
     return value if isinstance(value, Genotype) else Genotype.from_codes(value)  # type: ignore[arg-type]
+
+
+def read_genotype_file(path: str | Path) -> Genotype:
+    """A genotype file as ``Genotype.dumps`` writes it (what the search leaves in
+    ``SEARCH_FOLDER/genotypes/``): the one reader behind ``create_model(..., genotype=PATH)``
+    and ``robnetzoo train GENOTYPE.json``. A missing file is ``NotFound``; anything else that is
+    not a genotype is ``InvalidInput``, one line each."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NotFound(f"no genotype file at {path}; robnetzoo search writes them to SEARCH_FOLDER/genotypes/") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path} is not a genotype file ({exc})") from None
+    try:
+        return Genotype.loads(text)
+    except (InvalidInput, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(
+            f"{path} is not a genotype (a JSON list of cells, each a list of 2-character edge codes, "
+            f"as Genotype.dumps writes): {exc}"
+        ) from None

@@ -106,7 +106,7 @@ def zoo_table(pattern: str | None = None, dataset: str | None = None) -> list[di
     return rows
 
 
-def model_info(source: str, **load_kwargs: Any) -> dict[str, Any]:
+def model_facts(source: str, **load_kwargs: Any) -> dict[str, Any]:
     """Config, genotype, density, parameters and MACs of a registry name, folder or repo id.
 
     A folder or repo id is loaded strictly, so this also checks its weights against its
@@ -146,7 +146,7 @@ def draw_model(source: str, path: str, **kwargs: Any) -> str:
     from .errors import InvalidInput
     from .genotype import Genotype
 
-    data = model_info(source, **kwargs)
+    data = model_facts(source, **kwargs)
     if "genotype" not in data:
         raise InvalidInput(f"{source} is a {data['config']['arch']}, not a RobNet: only RobNets have cells to draw",
                            fix="name a RobNet (robnetzoo models robnet*)")

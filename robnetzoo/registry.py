@@ -370,16 +370,12 @@ def _searched_config(name: str, overrides: dict[str, Any]) -> ModelConfig:
     paper's unpublished one, so it records where it came from and claims no paper numbers."""
     from pathlib import Path
 
-    from .genotype import Genotype, as_genotype
+    from .genotype import as_genotype, read_genotype_file
 
     overrides = dict(overrides)
     value = overrides.pop("genotype")
     if isinstance(value, (str, Path)):
-        path = Path(value)
-        try:
-            genotype = Genotype.loads(path.read_text())
-        except FileNotFoundError:
-            raise NotFound(f"no genotype file at {path}; robnetzoo search writes them to SEARCH_FOLDER/genotypes/") from None
+        genotype = read_genotype_file(value)
     else:
         genotype = as_genotype(value)
     base = REGISTRY["robnet-large"].config

@@ -1,4 +1,4 @@
-"""The paper's findings, measured: the quantities they are stated in, and ``analyse``, which
+"""The paper's findings, measured: the quantities they are stated in, and ``analyse_findings``, which
 reads them off a search's leaderboard into ``analysis.json`` (plots: ``search.plots``).
 
 * ``conv_counts``: convolutions of a genotype on *direct* edges and on the other (skip) edges,
@@ -191,7 +191,7 @@ FINDINGS = {
 }
 
 
-def analyse(rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def analyse_findings(rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``analysis.json``: the three findings, the proxies' agreement, and a verdict per claim,
     with what they were measured on."""
     from .pairs import analyse_pairs

@@ -399,7 +399,7 @@ def run_search(
             supernets[-1], c, holdout=data.holdout, train=train, settings=settings, device=device), report)  # type: ignore[arg-type]
     seconds["holdout"] = time.perf_counter() - began
 
-    result = analyse(folder, settings=settings, progress=report, write=context.is_main)
+    result = analyse_search(folder, settings=settings, progress=report, write=context.is_main)
     result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
     if context.is_main:
         write_json(folder / SUMMARY_FILE, result.summary(), indent=1)
@@ -407,7 +407,7 @@ def run_search(
     return result
 
 
-def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
+def analyse_search(folder: str | Path, *, settings: SearchSettings | None = None,
             bands: dict[str, tuple[int, int]] | None = None, progress: ProgressFn | None = None,
             write: bool = True) -> SearchResult:
     """Leaderboard, analysis, plots, drawings, report and selection from a search folder's
@@ -425,7 +425,7 @@ def analyse(folder: str | Path, *, settings: SearchSettings | None = None,
     kept_free = fsp_filter(records, settings.fsp_keep)
     rows = leaderboard_rows(records, settings.scorer, kept_free)
     pairs = [r for (stage, _), r in sorted(records.items(), key=lambda item: item[0][1]) if stage == "pair"]
-    result_analysis = findings.analyse(rows, settings, pairs)
+    result_analysis = findings.analyse_findings(rows, settings, pairs)
     selection, selection_notes = select(rows, settings.bands)
     for name, row in selection.items():
         held = records.get(("holdout", row["index"]))

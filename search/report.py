@@ -7,20 +7,19 @@ as cells, and the findings' plots. Images are embedded (base64 PNG), so the file
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
 from typing import Any
 
 from robnetzoo._io import atomic_write_text
 
 TOP = 10
+TEMPLATE = "report.html.j2"  # in search/templates/, rendered by Jinja2 with autoescaping on
 
 
-def _image(path: Path, alt: str) -> str:
+def _image(path: Path, alt: str) -> dict[str, str] | None:
     if not path.is_file():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+        return None
+    return {"alt": alt, "data": base64.b64encode(path.read_bytes()).decode("ascii")}
 
 
 def _pct(value: Any, interval: Any = None) -> str:
@@ -41,44 +40,36 @@ def _holdout_score(row: dict[str, Any]) -> str:
     return _pct(None) if held is None else _pct(held["robust"], held["robust_interval"])
 
 
-def _table(header: list[str], body: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def render_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analysis: dict[str, Any],
+                  selection: dict[str, dict[str, Any]]) -> str:
+    """The page's HTML. Every value reaches it through the template, escaped (a genotype, a
+    folder or a preset name cannot inject markup); the images are base64 PNG."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("robnetzoo.search", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    leaderboards = []
+    for space in ("cell", "free"):
+        top = [r for r in rows if r["space"] == space and r["rank"] is not None][:TOP]
+        if top:
+            leaderboards.append({"space": space, "rows": [
+                [str(r["rank"]), str(r["index"]), _search_score(r), _pct(r["clean"]), f"{r['density']:.2f}",
+                 f"{r['convs_per_cell']:g}", f"{r['identity_bits']:g}", f"{r['parameters'] / 1e6:.2f}M",
+                 r["genotype"][:60]] for r in top]})
+    figures = [_image(folder / "cells" / f"{name}.png", f"{name}: its cell(s)") for name in selection]
+    plots = [_image(folder / plot, Path(plot).stem.replace("_", " ")) for plot in analysis.get("plots", [])]
+    return environment.get_template(TEMPLATE).render(
+        name=folder.name, settings=settings, n_candidates=len(rows),
+        validation_images=analysis["measured_on"]["validation_images"],
+        claims=[[v["claim"], v["verdict"]] for v in analysis["verdicts"]],
+        chosen=[[name, str(r["index"]), f"{r['convs_per_cell']:g}", f"{r['parameters'] / 1e6:.2f}M",
+                 _search_score(r), _holdout_score(r)] for name, r in selection.items()],
+        cells=[f for f in figures if f], leaderboards=leaderboards, plots=[p for p in plots if p],
+    )
 
 
 def write_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analysis: dict[str, Any],
                  selection: dict[str, dict[str, Any]]) -> Path:
-    parts = [f"<h1>robnetzoo search: {html.escape(str(folder.name))}</h1>",
-             f"<p>preset {html.escape(settings.preset)}, data set {html.escape(settings.dataset)}, "
-             f"{len(rows)} candidates, scorer {html.escape(settings.scorer)} ({html.escape(settings.score_attack)} on "
-             f"{analysis['measured_on']['validation_images']} held-out training images; one attack seed and one set "
-             "of images for every candidate). Intervals are 95%.</p>", "<h2>The paper's claims</h2>"]
-    parts.append(_table(["claim", "verdict"], [[v["claim"], v["verdict"]] for v in analysis["verdicts"]]))
-    parts.append("<p>Each test, its n and interval: <code>analysis.json</code>.</p>")
-    parts.append("<h2>Chosen architectures</h2>")
-    parts.append(_table(["model", "candidate", "convs/cell", "params (final)", "search robust %", "hold-out robust %"],
-                        [[name, str(r["index"]), f"{r['convs_per_cell']:g}", f"{r['parameters'] / 1e6:.2f}M",
-                          _search_score(r), _holdout_score(r)] for name, r in selection.items()]))
-    for name in selection:
-        parts.append(_image(folder / "cells" / f"{name}.png", f"{name}: its cell(s)"))
-    for space in ("cell", "free"):
-        top = [r for r in rows if r["space"] == space and r["rank"] is not None][:TOP]
-        if not top:
-            continue
-        parts.append(f"<h2>{space}-space leaderboard (top {len(top)})</h2>")
-        parts.append(_table(["rank", "#", "robust %", "clean %", "density", "convs/cell", "identity bits", "params", "genotype"],
-                            [[str(r["rank"]), str(r["index"]), _search_score(r), _pct(r["clean"]), f"{r['density']:.2f}", f"{r['convs_per_cell']:g}",
-                              f"{r['identity_bits']:g}", f"{r['parameters'] / 1e6:.2f}M", r["genotype"][:60]] for r in top]))
-    parts.append("<h2>Findings</h2>")
-    for plot in analysis.get("plots", []):
-        parts.append(_image(folder / plot, Path(plot).stem.replace("_", " ")))
-    style = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;"
-             "font-size:.9em;text-align:right}td:last-child{text-align:left;font-family:monospace}"
-             "img{max-width:100%}figure{margin:1em 0}")
-    page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>robnetzoo search "
-            f"{html.escape(folder.name)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
     path = folder / "report.html"
-    atomic_write_text(path, page)
+    atomic_write_text(path, render_report(folder, settings, rows, analysis, selection))
     return path

@@ -35,7 +35,7 @@ from robnetzoo.errors import CorruptFile, InvalidInput, option
 from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted, ignore
 from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.device import resolve_device
-from robnetzoo.genotype import Genotype
+from robnetzoo.genotype import read_genotype_file
 from robnetzoo.naming import slug
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
 from robnetzoo.registry import buildable_config, derive_config
@@ -86,7 +86,7 @@ def model_config_for(
         overrides["num_classes"] = NUM_CLASSES[dataset]
     path = Path(model)
     if path.suffix == ".json" or path.is_file():
-        genotype = read_genotype(path)
+        genotype = read_genotype_file(path)
         base = buildable_config(GENOTYPE_BASE)
         config = derive_config(base, model_name=f"robnet-{slug(path.stem)}", dataset=dataset,
                                genotype=genotype.to_json(), **overrides)
@@ -104,23 +104,6 @@ def model_config_for(
     if example_shape is not None:
         changes["input_size"] = tuple(example_shape)
     return dataclasses.replace(config, **changes)
-
-
-def read_genotype(path: Path) -> Genotype:
-    """A genotype file as ``Genotype.dumps`` writes it; anything else is one clear line."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InvalidInput(f"no genotype file at {path}") from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"{path} is not a genotype file ({exc})") from None
-    try:
-        return Genotype.loads(text)
-    except (InvalidInput, ValueError, TypeError, KeyError) as exc:
-        raise InvalidInput(
-            f"{path} is not a genotype (a JSON list of cells, each a list of 2-character edge codes, "
-            f"as Genotype.dumps writes): {exc}"
-        ) from None
 
 
 # ---------------------------------------------------------------------------- the folder

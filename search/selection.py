@@ -95,6 +95,6 @@ def write_genotypes(selection: dict[str, dict[str, Any]], folder: Path) -> dict[
     return paths
 
 
-def train_command(name: str, row: dict[str, Any], folder: Path, preset: str = "paper") -> str:
+def training_command_line(name: str, row: dict[str, Any], folder: Path, preset: str = "paper") -> str:
     """The command that trains a chosen genotype at full size (C=36, 20 cells)."""
     return f"robnetzoo train {folder / 'genotypes' / f'{name}.json'} --preset {preset}"

@@ -151,3 +151,33 @@ def test_a_denoising_robnet_trains_on_digits(tmp_path):
     model = load_folder(tmp_path / "run")
     assert model.zoo_config.arch_args["denoise"] == "gaussian" and set(model.denoise) == {"stage1", "stage2", "stage3"}
     assert all(block.project.weight.abs().sum() > 0 for block in model.denoise.values())  # trained off the identity
+
+
+@pytest.mark.parametrize("name", ["robnet-large", "robnet-free", "resnet18", "densenet121", "robnet-large-tiny-imagenet"])
+def test_macs_from_torchs_flop_counter_equal_the_convolution_and_linear_count(name):
+    """The published MAC figures were first made by counting Conv2d and Linear with hooks;
+    ``count_macs`` now asks torch's FlopCounterMode, and must give the same figure."""
+    from torch import nn
+
+    import robnetzoo
+    from robnetzoo.config import config_of
+    from robnetzoo.profile import count_macs
+
+    model = robnetzoo.create_model(name).eval()
+    size = tuple(config_of(model).input_size)
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        else:
+            total += output.numel() * module.in_features
+
+    handles = [module.register_forward_hook(hook) for module in model.modules()
+               if isinstance(module, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(torch.zeros(1, *size))
+    for handle in handles:
+        handle.remove()
+    assert count_macs(model, size) == total > 0

@@ -1,7 +1,7 @@
 """Write (or check) the catalogue of one-line errors in docs/errors.md, read from the code.
 
 Every ``raise`` of a robnetzoo error type, and every file the project reads through its one
-file layer (``read_json``, ``read_jsonl``, ``read_checkpoint``), is listed with its message as
+file layer (``read_json``, ``read_jsonl``, ``read_torch_file``), is listed with its message as
 written: ``{...}`` stands for a value filled in at run time, and an argument marked with
 ``option(...)`` is shown in its Python spelling (the CLI prints its flag instead).
 
@@ -21,7 +21,7 @@ SOURCES = ("robnetzoo", "search", "export", "cli")
 PAGE = ROOT / "docs" / "errors.md"
 BEGIN, END = "<!-- catalogue: begin (tools/error_catalogue.py writes this part) -->", "<!-- catalogue: end -->"
 ERRORS = {"InvalidInput", "NotFound", "IntegrityError", "CorruptFile", "MissingDependency", "RobnetzooError"}
-READERS = {"read_json", "read_jsonl", "read_checkpoint", "read_torch_file"}
+READERS = {"read_json", "read_jsonl", "read_torch_file"}
 
 
 def _text(node: ast.AST | None, env: dict[str, list[ast.AST]] | None = None) -> str:
@@ -96,7 +96,8 @@ def _rows() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Table-cell text: pipes escaped, and brackets too (``x[0][:200]`` would read as a link)."""
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace("\n", " ")
 
 
 def catalogue() -> str:

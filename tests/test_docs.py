@@ -19,6 +19,7 @@ def python_blocks(page: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
 
 
+@pytest.mark.policy
 def test_the_site_builds_strictly(tmp_path):
     """Broken links, pages missing from the navigation or a bad config fail ``--strict``."""
     built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
@@ -27,6 +28,7 @@ def test_the_site_builds_strictly(tmp_path):
     assert (tmp_path / "site" / "errors" / "index.html").is_file()
 
 
+@pytest.mark.policy
 def test_every_page_is_in_the_navigation():
     nav = (ROOT / "mkdocs.yml").read_text()
     assert [p.name for p in PAGES if p.name not in nav] == []
@@ -41,6 +43,7 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
         exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own docs
 
 
+@pytest.mark.policy
 def test_the_error_catalogue_is_read_from_the_code():
     checked = subprocess.run([sys.executable, str(ROOT / "tools" / "error_catalogue.py"), "--check"],
                              capture_output=True, text=True, timeout=60)
@@ -49,6 +52,7 @@ def test_the_error_catalogue_is_read_from_the_code():
     assert "`overwrite=True` to replace it" in page and "search's candidates.jsonl" in page
 
 
+@pytest.mark.policy
 def test_the_readme_is_a_landing_page():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 200
@@ -62,6 +66,7 @@ SELF_REFERENCE = re.compile(r"(?i:\blent\b|this session|no GPU was|\.\./shared|\
                             r"where this was written|cannot be installed here)|\bCI machine")
 
 
+@pytest.mark.policy
 def test_no_tracked_file_speaks_of_how_the_project_was_made():
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if listed.returncode != 0:
@@ -79,6 +84,7 @@ def test_no_tracked_file_speaks_of_how_the_project_was_made():
     assert hits == []
 
 
+@pytest.mark.policy
 def test_every_module_the_architecture_page_lists_exists():
     """The page says where each concept lives: each file or folder it names (a bare name, such
     as `hub.py` after `robnetzoo/factory.py`, is in the folder of the path before it) exists."""

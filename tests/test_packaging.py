@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.policy  # a check of the repository, run as its own step of .ci/run
+
 ROOT = Path(__file__).resolve().parents[1]
 # source folder -> where its files land in the installed package (pyproject's package-dir)
 LAYOUT = {"robnetzoo": "robnetzoo", "search": "robnetzoo/search", "export": "robnetzoo/export", "cli": "robnetzoo/cli"}

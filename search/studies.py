@@ -189,8 +189,10 @@ def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 
     within: dict[str, Any] = {}  # inside a band the capacity gradient is gone: what is left is the choice itself
     for band, (low, high) in PAPER_BANDS.items():
         members = [(r, t) for r, t in cell if low <= r["convs_per_cell"] <= high]
-        winner_a = max(members, key=lambda p: (p[0]["inherited_robust"], p[0]["genotype"]), default=None)
-        winner_b = max(members, key=lambda p: (p[1]["inherited_robust"], p[1]["genotype"]), default=None)
+        # each search's own choice: its best-ranked candidate of the band (the leaderboard's ties broken as
+        # the search breaks them, which is what selection picks)
+        winner_a = min(members, key=lambda p: p[0]["rank"], default=None)
+        winner_b = min(members, key=lambda p: p[1]["rank"], default=None)
         within[band] = {"n": len(members),
                         "kendall": rank_correlation([r["inherited_robust"] for r, _ in members],
                                                     [t["inherited_robust"] for _, t in members], method="kendall", seed=seed),

@@ -30,8 +30,9 @@ def scratch_recipe(dataset: str, threat: ThreatModel, epochs: int, train_example
     """The one recipe both benchmarks train from scratch with: the ``demo`` preset (FGSM-RS,
     cyclic lr, the overfitting guard) moved to ``dataset`` at ``threat``, for ``epochs``."""
     recipe = PRESETS["demo"].for_dataset(dataset).at_threat(threat)
-    return recipe.with_overrides(name=f"demo-{dataset}", epochs=epochs, validation_size=VALIDATION,
-                                 train_examples=train_examples)
+    return recipe.with_overrides(
+        name=f"demo-{dataset}", epochs=epochs, validation_size=VALIDATION, train_examples=train_examples
+    )
 
 
 @dataclass(frozen=True)
@@ -61,18 +62,40 @@ def run_job(job: Job) -> dict[str, Any]:
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        result = train_run(job.model, dataset=job.dataset, recipe=job.recipe, output=Path(tmp) / "run",
-                           data_root=job.data_root, width=job.width, layers=job.layers, seed=job.seed, device="cpu",
-                           eval_attacks=list(job.eval_attacks), eval_n=job.eval_n)
+        result = train_run(
+            job.model,
+            dataset=job.dataset,
+            recipe=job.recipe,
+            output=Path(tmp) / "run",
+            data_root=job.data_root,
+            width=job.width,
+            layers=job.layers,
+            seed=job.seed,
+            device="cpu",
+            eval_attacks=list(job.eval_attacks),
+            eval_n=job.eval_n,
+        )
         params = json.loads((Path(tmp) / "run" / "config.json").read_text())
     report = result.report
     assert report is not None
-    return {"key": job.key, "model": job.model, "dataset": job.dataset, "seed": job.seed, "tags": job.tags,
-            "threat": str(report.threat()), "n": report.n_examples, "clean": report.clean_accuracy,
-            "robust": dict(report.robust_accuracy), "worst_case": report.worst_case_accuracy,
-            "best_epoch": (result.best or {}).get("epoch"), "epochs": len(result.history),
-            "held_out_robust": (result.best or {}).get("robust"), "seconds": time.perf_counter() - began,
-            "config_name": params.get("name"), "recipe": job.recipe.name}
+    return {
+        "key": job.key,
+        "model": job.model,
+        "dataset": job.dataset,
+        "seed": job.seed,
+        "tags": job.tags,
+        "threat": str(report.threat()),
+        "n": report.n_examples,
+        "clean": report.clean_accuracy,
+        "robust": dict(report.robust_accuracy),
+        "worst_case": report.worst_case_accuracy,
+        "best_epoch": (result.best or {}).get("epoch"),
+        "epochs": len(result.history),
+        "held_out_robust": (result.best or {}).get("robust"),
+        "seconds": time.perf_counter() - began,
+        "config_name": params.get("name"),
+        "recipe": job.recipe.name,
+    }
 
 
 def read_ledger(path: Path) -> dict[str, dict[str, Any]]:
@@ -89,8 +112,9 @@ def read_ledger(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def run_jobs(jobs: list[Job], ledger: Path, *, workers: int = 2,
-             on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, dict[str, Any]]:
+def run_jobs(
+    jobs: list[Job], ledger: Path, *, workers: int = 2, on_row: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, dict[str, Any]]:
     """Every job's row, training those the ledger lacks (``workers`` at a time)."""
     done = read_ledger(ledger)
     todo = [job for job in jobs if job.key not in done]

@@ -13,13 +13,28 @@ import torch.nn.functional as F
 from robnetzoo.search.recipes import Recipe
 
 PGD7_DIGITS = Recipe(
-    name="pgd7-digits", dataset="digits", epochs=3, batch_size=64, lr=0.05, lr_batch=64, final_lr=1e-3,
-    attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train", augment="none",
+    name="pgd7-digits",
+    dataset="digits",
+    epochs=3,
+    batch_size=64,
+    lr=0.05,
+    lr_batch=64,
+    final_lr=1e-3,
+    attack="pgd7",
+    attack_params={"alpha": 2 / 255, "random_start": True},
+    attack_mode="train",
+    augment="none",
 )
 
 
-def textbook_step(model: torch.nn.Module, attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                  optimizer: torch.optim.Optimizer, lr: float, images: torch.Tensor, labels: torch.Tensor) -> None:
+def textbook_step(
+    model: torch.nn.Module,
+    attack: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    lr: float,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+) -> None:
     """One step of the textbook loop: set the lr, craft with the attack (torchattacks), train on
     the adversarial batch with cross-entropy and SGD."""
     for group in optimizer.param_groups:

@@ -23,10 +23,16 @@ def machine() -> dict[str, Any]:
     from robnetzoo.export.host import cpu  # the CPU's name and kernel-relevant flags, as the export reports read them
 
     host = cpu()
-    return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "cpu": host["name"], "isa": host["flags"],
-            "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": host["name"],
+        "isa": host["flags"],
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
 
 
 def write(path: Path, figures: dict[str, Any]) -> None:

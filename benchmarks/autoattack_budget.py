@@ -37,14 +37,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from _arms import scratch_recipe  # benchmarks/_arms.py: the recipe the benchmarks train from scratch with
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 from torch import nn  # noqa: E402
 
 import robnetzoo  # noqa: E402
 from robnetzoo.data import DATASET_INFO  # noqa: E402
 from robnetzoo.evaluation.store import read_results_file  # noqa: E402
-
-from _arms import scratch_recipe  # benchmarks/_arms.py: the recipe the benchmarks train from scratch with
-from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 MODEL = "robnet-large"  # the default --model
 LEVELS = 4  # the masked model's grey levels
@@ -71,13 +70,25 @@ def trained(work: Path, dataset: str, kind: str, args: argparse.Namespace) -> nn
 
     folder = work / f"{args.model}-{dataset}-{kind}"
     if not (folder / "model.safetensors").is_file():
-        recipe = scratch_recipe(dataset, DATASET_INFO[dataset].threat_model, args.epochs,
-                                args.train_n if dataset != "digits" else None)
+        recipe = scratch_recipe(
+            dataset, DATASET_INFO[dataset].threat_model, args.epochs, args.train_n if dataset != "digits" else None
+        )
         if kind == "standard":
             recipe = recipe.with_overrides(name=f"clean-{dataset}", attack="none", attack_params={})
         began = time.perf_counter()
-        train_run(args.model, dataset=dataset, recipe=recipe, output=folder, width=args.width, layers=args.layers,
-                  seed=0, device="cpu", eval_attacks=["pgd20"], eval_n=args.n, resume=(folder / "run.json").exists())
+        train_run(
+            args.model,
+            dataset=dataset,
+            recipe=recipe,
+            output=folder,
+            width=args.width,
+            layers=args.layers,
+            seed=0,
+            device="cpu",
+            eval_attacks=["pgd20"],
+            eval_n=args.n,
+            resume=(folder / "run.json").exists(),
+        )
         print(f"  trained {folder.name} in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     return robnetzoo.from_pretrained(str(folder))
 
@@ -86,8 +97,9 @@ def compare(model: nn.Module, dataset: Any, n: int) -> dict[str, Any]:
     """Both attacks on the same examples, independently (no cascade between them)."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.jsonl"
-        report = robnetzoo.evaluate(model, dataset, attacks=["autoattack", "apgd-cascade"], n_examples=n,
-                                    batch_size=n, output=results)
+        report = robnetzoo.evaluate(
+            model, dataset, attacks=["autoattack", "apgd-cascade"], n_examples=n, batch_size=n, output=results
+        )
         marks = read_results_file(results)["results"]
     clean = [m == "1" for m in marks["clean"]]
     survived = {name: [m == "1" for m in marks[name]] for name in ("autoattack", "apgd-cascade")}
@@ -104,13 +116,18 @@ def compare(model: nn.Module, dataset: Any, n: int) -> dict[str, Any]:
 
     discordant = only_autoattack + only_cascade
     return {
-        "n": report.n_examples, "clean": report.clean_accuracy, "robust": robust,
-        "only_autoattack_breaks": only_autoattack, "only_cascade_breaks": only_cascade,
+        "n": report.n_examples,
+        "clean": report.clean_accuracy,
+        "robust": robust,
+        "only_autoattack_breaks": only_autoattack,
+        "only_cascade_breaks": only_cascade,
         "mcnemar_p": binomtest(only_autoattack, discordant).pvalue if discordant else None,
         "passes": {name: {k: phases[name][k] for k in ("forward", "backward")} for name in passes},
         "seconds": {name: phases[name]["seconds"] for name in passes},
-        "pass_ratio": ratio, "seconds_ratio": phases["autoattack"]["seconds"] / max(phases["apgd-cascade"]["seconds"], 1e-9),
-        "cascade_weaker_by_points": weaker_points, "cascade_weaker_by_examples": weaker_examples,
+        "pass_ratio": ratio,
+        "seconds_ratio": phases["autoattack"]["seconds"] / max(phases["apgd-cascade"]["seconds"], 1e-9),
+        "cascade_weaker_by_points": weaker_points,
+        "cascade_weaker_by_examples": weaker_examples,
         "meets_accuracy": weaker_points <= ACCURACY_GOAL or weaker_examples <= allowed_examples,
         "meets_cost": ratio >= COST_GOAL,
         "checks": [c for c in report.checks if c.get("passed") is False],
@@ -145,27 +162,54 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         data = robnetzoo.load_dataset(dataset, "test")
         adversarial = trained(args.work, dataset, "adversarial", args)
-        models = {"standard": trained(args.work, dataset, "standard", args), "adversarial": adversarial,
-                  "masked": RoundedInput(adversarial)}
+        models = {
+            "standard": trained(args.work, dataset, "standard", args),
+            "adversarial": adversarial,
+            "masked": RoundedInput(adversarial),
+        }
         for kind, model in models.items():
             began = time.perf_counter()
             row = compare(model.eval(), data, args.n)
             rows[f"{dataset}/{kind}"] = row
-            print(f"  {dataset}/{kind}: autoattack {row['robust']['autoattack']:.1f}% cascade "
-                  f"{row['robust']['apgd-cascade']:.1f}%, passes x{row['pass_ratio']:.1f} fewer "
-                  f"({time.perf_counter() - began:.0f} s)", file=sys.stderr, flush=True)
-    print(f"{'model':26s} {'n':>4s} {'clean':>6s} {'AA':>6s} {'cascade':>8s} {'only AA':>8s} {'only casc.':>10s} "
-          f"{'AA passes':>10s} {'casc. passes':>12s} {'ratio':>6s}  verdict")
+            print(
+                f"  {dataset}/{kind}: autoattack {row['robust']['autoattack']:.1f}% cascade "
+                f"{row['robust']['apgd-cascade']:.1f}%, passes x{row['pass_ratio']:.1f} fewer "
+                f"({time.perf_counter() - began:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    print(
+        f"{'model':26s} {'n':>4s} {'clean':>6s} {'AA':>6s} {'cascade':>8s} {'only AA':>8s} {'only casc.':>10s} "
+        f"{'AA passes':>10s} {'casc. passes':>12s} {'ratio':>6s}  verdict"
+    )
     for name, row in rows.items():
-        verdict = ("meets both goals" if row["meets_accuracy"] and row["meets_cost"] else
-                   "misses the accuracy goal" if not row["meets_accuracy"] else "misses the cost goal")
+        verdict = (
+            "meets both goals"
+            if row["meets_accuracy"] and row["meets_cost"]
+            else "misses the accuracy goal"
+            if not row["meets_accuracy"]
+            else "misses the cost goal"
+        )
         total = {k: v["forward"] + v["backward"] for k, v in row["passes"].items()}
-        print(f"{name:26s} {row['n']:4d} {row['clean']:6.1f} {row['robust']['autoattack']:6.1f} "
-              f"{row['robust']['apgd-cascade']:8.1f} {row['only_autoattack_breaks']:8d} {row['only_cascade_breaks']:10d} "
-              f"{total['autoattack']:10,d} {total['apgd-cascade']:12,d} {row['pass_ratio']:6.1f}  {verdict}")
-    write(args.json, {"model": args.model, "width": args.width, "layers": args.layers, "epochs": args.epochs,
-                      "train_n": args.train_n, "n": args.n, "masked_levels": LEVELS,
-                      "goal": {"accuracy_points": ACCURACY_GOAL, "pass_ratio": COST_GOAL}, "models": rows})
+        print(
+            f"{name:26s} {row['n']:4d} {row['clean']:6.1f} {row['robust']['autoattack']:6.1f} "
+            f"{row['robust']['apgd-cascade']:8.1f} {row['only_autoattack_breaks']:8d} {row['only_cascade_breaks']:10d} "
+            f"{total['autoattack']:10,d} {total['apgd-cascade']:12,d} {row['pass_ratio']:6.1f}  {verdict}"
+        )
+    write(
+        args.json,
+        {
+            "model": args.model,
+            "width": args.width,
+            "layers": args.layers,
+            "epochs": args.epochs,
+            "train_n": args.train_n,
+            "n": args.n,
+            "masked_levels": LEVELS,
+            "goal": {"accuracy_points": ACCURACY_GOAL, "pass_ratio": COST_GOAL},
+            "models": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

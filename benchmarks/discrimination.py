@@ -33,18 +33,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+from _arms import VALIDATION, Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
+from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 from robnetzoo.data import DATASET_INFO  # noqa: E402
 from robnetzoo.genotype import Genotype  # noqa: E402
-from robnetzoo.registry import ROBNET_LARGE_CELL  # noqa: E402
 from robnetzoo.search.recipes import Recipe  # noqa: E402
 from robnetzoo.search.sampling import cell_with_convs  # noqa: E402
 from robnetzoo.seeding import derive_seed  # noqa: E402
 from robnetzoo.stats import holm, variance_components  # noqa: E402
 from robnetzoo.threat import ThreatModel, parse_eps  # noqa: E402
-
-from _arms import VALIDATION, Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
-from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 REFERENCE = "robnet-large"
 DEMO_BAND = (30.0, 80.0)
@@ -89,44 +87,98 @@ def main() -> None:
             parser.error(f"unknown data set {dataset!r} in --settings")
         settings.append((dataset, parse_eps(eps) if eps else DATASET_INFO[dataset].threat_model.eps, part))
     archs = architectures(args.ledger.parent / "discrimination-genotypes")
-    jobs = [Job(key=f"{label}|{arch}|seed{seed}", model=model, dataset=dataset,
-                recipe=recipe_for(dataset, eps, args.epochs, args.train_n), seed=seed, width=args.width,
-                layers=args.layers, eval_n=args.test_n, data_root=args.data_root,
-                tags={"setting": label, "arch": arch})
-            for dataset, eps, label in settings for arch, model in archs.items() for seed in range(args.seeds)]
-    print(f"{len(jobs)} trainings: {len(settings)} settings x {len(archs)} architectures x {args.seeds} seeds",
-          file=sys.stderr, flush=True)
-    rows = run_jobs(jobs, args.ledger, workers=args.workers, on_row=lambda r: print(
-        f"  {r['key']}: clean {r['clean']:.1f}% pgd20 {r['robust']['pgd20']:.1f}% ({r['seconds']:.0f} s)",
-        file=sys.stderr, flush=True))
+    jobs = [
+        Job(
+            key=f"{label}|{arch}|seed{seed}",
+            model=model,
+            dataset=dataset,
+            recipe=recipe_for(dataset, eps, args.epochs, args.train_n),
+            seed=seed,
+            width=args.width,
+            layers=args.layers,
+            eval_n=args.test_n,
+            data_root=args.data_root,
+            tags={"setting": label, "arch": arch},
+        )
+        for dataset, eps, label in settings
+        for arch, model in archs.items()
+        for seed in range(args.seeds)
+    ]
+    print(
+        f"{len(jobs)} trainings: {len(settings)} settings x {len(archs)} architectures x {args.seeds} seeds",
+        file=sys.stderr,
+        flush=True,
+    )
+    rows = run_jobs(
+        jobs,
+        args.ledger,
+        workers=args.workers,
+        on_row=lambda r: print(
+            f"  {r['key']}: clean {r['clean']:.1f}% pgd20 {r['robust']['pgd20']:.1f}% ({r['seconds']:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     per_setting: dict[str, Any] = {}
     for _, _, label in settings:
-        groups = {arch: [rows[f"{label}|{arch}|seed{s}"]["robust"]["pgd20"] for s in range(args.seeds)] for arch in archs}
+        groups = {
+            arch: [rows[f"{label}|{arch}|seed{s}"]["robust"]["pgd20"] for s in range(args.seeds)] for arch in archs
+        }
         clean = {arch: [rows[f"{label}|{arch}|seed{s}"]["clean"] for s in range(args.seeds)] for arch in archs}
         reference = groups[f"{REFERENCE}-13conv"]
-        per_setting[label] = {"pgd20": groups, "clean": clean, "components": variance_components(groups),
-                              "reference_mean": sum(reference) / len(reference),
-                              "n_test": rows[f"{label}|{REFERENCE}-13conv|seed0"]["n"]}
+        per_setting[label] = {
+            "pgd20": groups,
+            "clean": clean,
+            "components": variance_components(groups),
+            "reference_mean": sum(reference) / len(reference),
+            "n_test": rows[f"{label}|{REFERENCE}-13conv|seed0"]["n"],
+        }
     adjusted = holm({label: s["components"]["p"] for label, s in per_setting.items()})
-    print(f"{'setting':22s} {'reference pgd20':>15s} {'between-arch sd':>15s} {'between-seed sd':>15s} "
-          f"{'ANOVA p (Holm)':>15s}  verdict")
+    print(
+        f"{'setting':22s} {'reference pgd20':>15s} {'between-arch sd':>15s} {'between-seed sd':>15s} "
+        f"{'ANOVA p (Holm)':>15s}  verdict"
+    )
     for label, s in per_setting.items():
         c, p = s["components"], adjusted[label]
         s["p_holm"] = p
         s["tells_apart"] = p is not None and p < 0.05
         s["suits_demo"] = s["tells_apart"] and DEMO_BAND[0] <= s["reference_mean"] <= DEMO_BAND[1]
-        verdict = ("suits the demo" if s["suits_demo"] else "tells architectures apart" if s["tells_apart"]
-                   else "cannot decide")
+        verdict = (
+            "suits the demo"
+            if s["suits_demo"]
+            else "tells architectures apart"
+            if s["tells_apart"]
+            else "cannot decide"
+        )
         fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-        print(f"{label:22s} {s['reference_mean']:14.1f}% {fmt(c['between_sd']):>15s} {fmt(c['within_sd']):>15s} "
-              f"{fmt(p):>15s}  {verdict}")
+        print(
+            f"{label:22s} {s['reference_mean']:14.1f}% {fmt(c['between_sd']):>15s} {fmt(c['within_sd']):>15s} "
+            f"{fmt(p):>15s}  {verdict}"
+        )
         for arch, values in s["pgd20"].items():
-            print(f"    {arch:18s} pgd20 {', '.join(f'{v:.1f}' for v in values)}  clean "
-                  f"{', '.join(f'{v:.1f}' for v in s['clean'][arch])}")
-    write(args.json, {"settings": per_setting, "architectures": archs, "seeds": args.seeds, "epochs": args.epochs,
-                      "width": args.width, "layers": args.layers, "train_n": args.train_n, "test_n": args.test_n, "workers": args.workers, "threads_per_worker": 1,
-                      "recipe": "demo (FGSM-rs, cyclic, overfitting guard) moved to each data set and radius",
-                      "validation": VALIDATION, "demo_band": DEMO_BAND, "rows": list(rows.values())})
+            print(
+                f"    {arch:18s} pgd20 {', '.join(f'{v:.1f}' for v in values)}  clean "
+                f"{', '.join(f'{v:.1f}' for v in s['clean'][arch])}"
+            )
+    write(
+        args.json,
+        {
+            "settings": per_setting,
+            "architectures": archs,
+            "seeds": args.seeds,
+            "epochs": args.epochs,
+            "width": args.width,
+            "layers": args.layers,
+            "train_n": args.train_n,
+            "test_n": args.test_n,
+            "workers": args.workers,
+            "threads_per_worker": 1,
+            "recipe": "demo (FGSM-rs, cyclic, overfitting guard) moved to each data set and radius",
+            "validation": VALIDATION,
+            "demo_band": DEMO_BAND,
+            "rows": list(rows.values()),
+        },
+    )
 
 
 if __name__ == "__main__":

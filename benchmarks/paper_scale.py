@@ -38,6 +38,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
 from robnetzoo import distributed  # noqa: E402
 from robnetzoo.config import build_model  # noqa: E402
 from robnetzoo.data import load_dataset, write_synthetic_cifar10  # noqa: E402
@@ -48,8 +50,6 @@ from robnetzoo.search.sampling import PathDropout  # noqa: E402
 from robnetzoo.search.settings import PRESETS as SEARCHES  # noqa: E402
 from robnetzoo.search.supernet import Supernet  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
-
-from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 WARMUP_STEPS = 3
 FORMAT = "robnetzoo-paper-scale-timings"
@@ -76,12 +76,20 @@ def time_steps(trainer: Trainer, steps: int, seconds: float) -> dict[str, Any]:
     elapsed = time.perf_counter() - began
     passes = attack_passes(trainer.recipe.attack, trainer.recipe.attack_params)
     images = timed * trainer.local_batch
-    return {"batch": trainer.local_batch, "attack": trainer.recipe.attack, "passes_per_image": passes,
-            "warmup_steps": WARMUP_STEPS, "timed_steps": timed, "seconds": elapsed,
-            "seconds_per_step": elapsed / timed, "images_per_second": images / elapsed,
-            "seconds_per_pass": elapsed / (images * passes),
-            "precision": "bf16 autocast" if trainer.autocast else "fp32", "channels_last": trainer.channels_last,
-            "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if trainer.device.type == "cuda" else None}
+    return {
+        "batch": trainer.local_batch,
+        "attack": trainer.recipe.attack,
+        "passes_per_image": passes,
+        "warmup_steps": WARMUP_STEPS,
+        "timed_steps": timed,
+        "seconds": elapsed,
+        "seconds_per_step": elapsed / timed,
+        "images_per_second": images / elapsed,
+        "seconds_per_pass": elapsed / (images * passes),
+        "precision": "bf16 autocast" if trainer.autocast else "fp32",
+        "channels_last": trainer.channels_last,
+        "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30 if trainer.device.type == "cuda" else None,
+    }
 
 
 def supernet_part(train, device: torch.device, steps: int, seconds: float, smoke: bool) -> dict[str, Any]:
@@ -93,15 +101,30 @@ def supernet_part(train, device: torch.device, steps: int, seconds: float, smoke
         recipe = recipe.with_overrides(batch_size=4)
     torch.manual_seed(0)
     model = Supernet(settings.width, settings.layers, 10, space=settings.space)
-    trainer = Trainer(model, recipe, train, None, device=device, seed=0,
-                      before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler))
+    trainer = Trainer(
+        model,
+        recipe,
+        train,
+        None,
+        device=device,
+        seed=0,
+        before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
+    )
     figures = time_steps(trainer, steps, seconds)
     plan = work_of(settings.with_overrides(supernet=recipe))
     passes = sum(phase["passes"] for phase in plan)
-    return {"preset": "paper", "width": settings.width, "layers": settings.layers, "space": settings.space,
-            "dataset": settings.dataset, "input_size": 32, **figures,
-            "search_passes": passes, "search_hours": passes * figures["seconds_per_pass"] / 3600,
-            "phase_hours": {p["phase"]: p["passes"] * figures["seconds_per_pass"] / 3600 for p in plan}}
+    return {
+        "preset": "paper",
+        "width": settings.width,
+        "layers": settings.layers,
+        "space": settings.space,
+        "dataset": settings.dataset,
+        "input_size": 32,
+        **figures,
+        "search_passes": passes,
+        "search_hours": passes * figures["seconds_per_pass"] / 3600,
+        "phase_hours": {p["phase"]: p["passes"] * figures["seconds_per_pass"] / 3600 for p in plan},
+    }
 
 
 def training_part(train, device: torch.device, steps: int, seconds: float, batch: int, smoke: bool) -> dict[str, Any]:
@@ -114,8 +137,14 @@ def training_part(train, device: torch.device, steps: int, seconds: float, batch
     figures = time_steps(trainer, steps, seconds)
     images = TRAIN_SIZES["cifar10"] - recipe.held_out(TRAIN_SIZES["cifar10"])
     passes = recipe.epochs * images * figures["passes_per_image"]
-    return {"model": config.name, "recipe": recipe.name, **figures, "epochs": recipe.epochs, "train_images": images,
-            "recipe_hours": passes * figures["seconds_per_pass"] / 3600}
+    return {
+        "model": config.name,
+        "recipe": recipe.name,
+        **figures,
+        "epochs": recipe.epochs,
+        "train_images": images,
+        "recipe_hours": passes * figures["seconds_per_pass"] / 3600,
+    }
 
 
 def main() -> None:
@@ -125,8 +154,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="timed seconds per part, at most")
     parser.add_argument("--train-batch", type=int, default=256, help="robnet-large's training batch")
     parser.add_argument("--skip-training", action="store_true", help="time the supernet only")
-    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
-    parser.add_argument("--json", type=Path, default=default_path("paper_scale"), help="raw figures (default: benchmarks/results/)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=default_path("paper_scale"), help="raw figures (default: benchmarks/results/)"
+    )
     args = parser.parse_args()
     if args.smoke:
         args.steps, args.train_batch = 2, 4
@@ -136,19 +169,32 @@ def main() -> None:
         per_file = 8 if args.smoke else 2000  # CIFAR-10 has five training batch files
         root = write_synthetic_cifar10(Path(tmp), per_file, 8)
         train = load_dataset("cifar10", "train", root)
-        figures: dict[str, Any] = {"format": FORMAT, "device": where, "smoke": args.smoke,
-                                   "data": f"synthetic CIFAR-10 files, {len(train)} training images"}
+        figures: dict[str, Any] = {
+            "format": FORMAT,
+            "device": where,
+            "smoke": args.smoke,
+            "data": f"synthetic CIFAR-10 files, {len(train)} training images",
+        }
         figures["supernet"] = supernet_part(train, device, args.steps, args.seconds, args.smoke)
         s = figures["supernet"]
-        print(f"supernet C={s['width']}, {s['layers']} cells, batch {s['batch']}, {s['attack']}, {s['precision']} on {where}: "
-              f"{s['seconds_per_step']:.3f} s/step over {s['timed_steps']} steps, {s['seconds_per_pass'] * 1e3:.3f} ms/pass; "
-              f"the paper search ({s['search_passes'] / 1e6:,.0f}M passes) would take {s['search_hours']:,.1f} h", flush=True)
+        print(
+            f"supernet C={s['width']}, {s['layers']} cells, batch {s['batch']}, {s['attack']}, {s['precision']} on "
+            f"{where}: "
+            f"{s['seconds_per_step']:.3f} s/step over {s['timed_steps']} steps, {s['seconds_per_pass'] * 1e3:.3f} "
+            "ms/pass; "
+            f"the paper search ({s['search_passes'] / 1e6:,.0f}M passes) would take {s['search_hours']:,.1f} h",
+            flush=True,
+        )
         if not args.skip_training:
             figures["training"] = training_part(train, device, args.steps, args.seconds, args.train_batch, args.smoke)
             t = figures["training"]
-            print(f"{t['model']} under the {t['recipe']} recipe, batch {t['batch']}, {t['precision']}: "
-                  f"{t['seconds_per_step']:.3f} s/step over {t['timed_steps']} steps, {t['images_per_second']:.0f} img/s; "
-                  f"{t['epochs']} epochs of {t['train_images']:,} images would take {t['recipe_hours']:,.1f} h", flush=True)
+            print(
+                f"{t['model']} under the {t['recipe']} recipe, batch {t['batch']}, {t['precision']}: "
+                f"{t['seconds_per_step']:.3f} s/step over {t['timed_steps']} steps, {t['images_per_second']:.0f} "
+                "img/s; "
+                f"{t['epochs']} epochs of {t['train_images']:,} images would take {t['recipe_hours']:,.1f} h",
+                flush=True,
+            )
     if args.json:
         write(args.json, figures)
 

@@ -41,11 +41,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
 import robnetzoo  # noqa: E402
 from robnetzoo.data import first_n, load_dataset, take  # noqa: E402
 from robnetzoo.fast import fold_batchnorm  # noqa: E402
-
-from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 BASELINE = "torch eager"
 
@@ -89,9 +89,12 @@ def measure(run: Callable[[torch.Tensor], object], batch: int, seconds: float, d
     elapsed = time.perf_counter() - began
     peak = _rss_kb("VmHWM") if peak_known else None
     p50, p90, p99 = (float(v) * 1000 for v in np.percentile(latencies, [50, 90, 99]))
-    return {"images_per_second": batch * len(latencies) / elapsed, "calls": len(latencies),
-            "latency_ms": {"p50": p50, "p90": p90, "p99": p99},
-            "peak_added_mb": (peak - before) / 1024 if peak is not None and before is not None else None}
+    return {
+        "images_per_second": batch * len(latencies) / elapsed,
+        "calls": len(latencies),
+        "latency_ms": {"p50": p50, "p90": p90, "p99": p99},
+        "peak_added_mb": (peak - before) / 1024 if peak is not None and before is not None else None,
+    }
 
 
 def gpu_runners(onnx_path: Path, fp16_path: Path, int8_graph: Callable[[], Path], folder: Path, device: str) -> dict:
@@ -118,22 +121,35 @@ def gpu_runners(onnx_path: Path, fp16_path: Path, int8_graph: Callable[[], Path]
     return runners
 
 
-def cpu_onnx_targets(model: torch.nn.Module, onnx_path: Path, int8_path: Path, calibration: torch.Tensor,
-                     folder: Path, replaced: bool = True) -> dict[str, Any]:
+def cpu_onnx_targets(
+    model: torch.nn.Module,
+    onnx_path: Path,
+    int8_path: Path,
+    calibration: torch.Tensor,
+    folder: Path,
+    replaced: bool = True,
+) -> dict[str, Any]:
     """ONNX Runtime's CPU sessions: the shipped graphs and (``replaced``) the ones they replaced, whole batches."""
     from robnetzoo.export.onnx import export_onnx
     from robnetzoo.export.precision import to_int8
     from robnetzoo.export.runtimes import OnnxRuntimeTarget
 
-    shipped = {"onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
-               "onnxruntime int8": OnnxRuntimeTarget(int8_path, sub_batch=None)}
+    shipped = {
+        "onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
+        "onnxruntime int8": OnnxRuntimeTarget(int8_path, sub_batch=None),
+    }
     if not replaced:
         return shipped
-    unmerged = timed("ONNX export without the FactorizedReduce rewrite",
-                     lambda: export_onnx(model, folder / "unmerged.onnx", merge_reduce=False).path)
-    int8_acts = timed("int8 (per tensor, int8 activations: the earlier graph)",
-                      lambda: to_int8(onnx_path, folder / "model-int8-acts.onnx", calibration,
-                                      int8_activations=True, per_channel=False))
+    unmerged = timed(
+        "ONNX export without the FactorizedReduce rewrite",
+        lambda: export_onnx(model, folder / "unmerged.onnx", merge_reduce=False).path,
+    )
+    int8_acts = timed(
+        "int8 (per tensor, int8 activations: the earlier graph)",
+        lambda: to_int8(
+            onnx_path, folder / "model-int8-acts.onnx", calibration, int8_activations=True, per_channel=False
+        ),
+    )
     return {  # whole batches, one session.run each; the sub-batch sweep follows
         "onnxruntime fp32": OnnxRuntimeTarget(onnx_path, sub_batch=None),
         "onnxruntime fp32, no reduce rewrite": OnnxRuntimeTarget(unmerged, sub_batch=None),
@@ -155,12 +171,21 @@ def main() -> None:
     parser.add_argument("--width", type=int)
     parser.add_argument("--layers", type=int)
     parser.add_argument("--batch", type=int, action="append")
-    parser.add_argument("--sub-batch", type=int, action="append", help="ONNX Runtime fp32 sub-batches tried at the largest batch")
+    parser.add_argument(
+        "--sub-batch", type=int, action="append", help="ONNX Runtime fp32 sub-batches tried at the largest batch"
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--skip-aoti", action="store_true")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
-    parser.add_argument("--json", type=Path, default=default_path("runtime_throughput"), help="raw figures (default: benchmarks/results/)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=default_path("runtime_throughput"),
+        help="raw figures (default: benchmarks/results/)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.width, args.layers, args.batch, args.sub_batch, args.seconds, args.skip_aoti = 4, 3, [2], [1], 0.1, True
@@ -183,15 +208,21 @@ def main() -> None:
         folder = Path(tmp)
         onnx_path = timed("ONNX export", lambda: export_onnx(model, folder / "model.onnx").path)
         calibration, _ = take(first_n(load_dataset("digits", "train"), 64), list(range(64)))
+
         def int8_graph() -> Path:
-            return timed("int8 (per channel, uint8 activations)",
-                         lambda: to_int8(onnx_path, folder / "model-int8.onnx", calibration))
+            return timed(
+                "int8 (per channel, uint8 activations)",
+                lambda: to_int8(onnx_path, folder / "model-int8.onnx", calibration),
+            )
 
         runners[BASELINE] = model.to(args.device)
         runners["torch eager, channels_last"] = _channels_last(model, args.device)
         runners["torch, BN folded"] = folded
-        onnx_targets = {} if on_cuda else cpu_onnx_targets(model, onnx_path, int8_graph(), calibration, folder,
-                                                           replaced=not args.smoke)
+        onnx_targets = (
+            {}
+            if on_cuda
+            else cpu_onnx_targets(model, onnx_path, int8_graph(), calibration, folder, replaced=not args.smoke)
+        )
         for sub in sub_batches if not on_cuda else []:
             if sub < batches[-1]:
                 name = f"onnxruntime fp32, sub-batch {sub}"
@@ -206,17 +237,26 @@ def main() -> None:
         if not args.skip_aoti:
             from robnetzoo.export.aoti import AotiTarget, export_aoti
 
-            package = timed("AOTInductor compile", lambda: export_aoti(model, folder / "model.pt2", device=args.device).path)
+            package = timed(
+                "AOTInductor compile", lambda: export_aoti(model, folder / "model.pt2", device=args.device).path
+            )
             runners["aotinductor"] = AotiTarget(package, device=args.device).logits
-        results = {name: {b: measure(run, b, args.seconds, args.device) for b in batches if only_at.get(name, b) == b}
-                   for name, run in runners.items()}
+        results = {
+            name: {b: measure(run, b, args.seconds, args.device) for b in batches if only_at.get(name, b) == b}
+            for name, run in runners.items()
+        }
 
     host = cpu()
     where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else host["name"]
-    print(f"\n{args.model} {overrides or ''} on {where} ({', '.join(host['flags'] or ['flags unknown'])}), "
-          f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}")
+    print(
+        f"\n{args.model} {overrides or ''} on {where} ({', '.join(host['flags'] or ['flags unknown'])}), "
+        f"{torch.get_num_threads()} CPU threads, torch {torch.__version__}"
+    )
     if "onnxruntime fp32" in sessions:
-        print(f"onnxruntime session options: {sessions['onnxruntime fp32']}; int8 kernel: {int8_kernel(precise=True)['kernel']}")
+        print(
+            f"onnxruntime session options: {sessions['onnxruntime fp32']}; int8 kernel: "
+            f"{int8_kernel(precise=True)['kernel']}"
+        )
     header = "".join(f"{f'batch {b} img/s':>15}{'vs eager':>9}{'p50/p99 ms':>14}" for b in batches)
     print(f"{'runtime':<38}{header}{'peak MB':>9}")
     for name, by_batch in results.items():
@@ -227,14 +267,26 @@ def main() -> None:
                 continue
             r = by_batch[b]
             ratio = r["images_per_second"] / results[BASELINE][b]["images_per_second"]
-            cells += (f"{r['images_per_second']:>15.1f}{ratio:>8.2f}x"
-                      f"{r['latency_ms']['p50']:>7.0f}/{r['latency_ms']['p99']:<6.0f}")
+            cells += (
+                f"{r['images_per_second']:>15.1f}{ratio:>8.2f}x"
+                f"{r['latency_ms']['p50']:>7.0f}/{r['latency_ms']['p99']:<6.0f}"
+            )
         peaks = [r["peak_added_mb"] for r in by_batch.values() if r["peak_added_mb"] is not None]
         print(f"{name:<38}{cells}{max(peaks) if peaks else float('nan'):>9.0f}")
     if args.json:
-        write(args.json, {"model": args.model, "overrides": overrides, "device": args.device, "host": host,
-                          "int8_kernel": int8_kernel(precise=True), "session_options": sessions,
-                          "baseline": BASELINE, "results": results})
+        write(
+            args.json,
+            {
+                "model": args.model,
+                "overrides": overrides,
+                "device": args.device,
+                "host": host,
+                "int8_kernel": int8_kernel(precise=True),
+                "session_options": sessions,
+                "baseline": BASELINE,
+                "results": results,
+            },
+        )
 
 
 def _channels_last(model: torch.nn.Module, device: str) -> Callable[[torch.Tensor], object]:

@@ -7,7 +7,8 @@ within each budget band (Kendall's tau, and how often two runs choose the same b
 with every run's phase timings. The paired experiments (Finding 2's moved convolutions, Finding
 1's densified twins) draw fresh base cells in every seed, so their gains are also pooled over
 the PGD-7 seeds: the mean gain with its t interval and Wilcoxon test over all pairs, and each
-seed's mean beside it (the FGSM-RS run re-scores seed 0's bases, so it stays out of the pool). Searches already finished in ``--work`` are reused, not redone.
+seed's mean beside it (the FGSM-RS run re-scores seed 0's bases, so it stays out of the pool).
+Searches already finished in ``--work`` are reused, not redone.
 
     python benchmarks/search_stability.py [--work searches/] [--seeds 0 1 2] [--json FILE]
 
@@ -23,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
 from robnetzoo.search.leaderboard import Ledger  # noqa: E402
 from robnetzoo.search.pairs import analyse_pairs  # noqa: E402
 from robnetzoo.search.pipeline import LEDGER_FILE, SUMMARY_FILE, run_search  # noqa: E402
 from robnetzoo.search.settings import PRESETS  # noqa: E402
 from robnetzoo.search.studies import leaderboard_agreement  # noqa: E402
-
-from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
 def search(folder: Path, **changes: object) -> dict:
@@ -52,19 +53,27 @@ def pooled_pairs(folders: dict[str, Path]) -> dict:
     pooled = analyse_pairs([r for folder in folders.values() for r in pair_records(folder)])
 
     def figures(result: dict) -> dict:
-        return {"finding2_small_budget": result["inputs"]["small_budget"],
-                "finding2_interaction": result["inputs"]["interaction"],
-                "connectivity": result["connectivity"]}
-    return {"pooled_over": list(folders), "pooled": figures(pooled),
-            "per_seed": {name: figures(result) for name, result in per_seed.items()}}
+        return {
+            "finding2_small_budget": result["inputs"]["small_budget"],
+            "finding2_interaction": result["inputs"]["interaction"],
+            "connectivity": result["connectivity"],
+        }
+
+    return {
+        "pooled_over": list(folders),
+        "pooled": figures(pooled),
+        "per_seed": {name: figures(result) for name, result in per_seed.items()},
+    }
 
 
 def _gain(stat: dict) -> str:
     if stat.get("mean") is None or stat.get("interval") is None:
         return "—"
     p = "—" if stat.get("wilcoxon_p") is None else f"{stat['wilcoxon_p']:.2g}"
-    return (f"{stat['mean']:+.2f} [{stat['interval'][0]:+.2f}, {stat['interval'][1]:+.2f}] points, "
-            f"n={stat.get('n', stat.get('pairs'))}, Wilcoxon p={p}")
+    return (
+        f"{stat['mean']:+.2f} [{stat['interval'][0]:+.2f}, {stat['interval'][1]:+.2f}] points, "
+        f"n={stat.get('n', stat.get('pairs'))}, Wilcoxon p={p}"
+    )
 
 
 def main() -> None:
@@ -84,28 +93,45 @@ def main() -> None:
     runs["fgsm-rs-seed0"] = fast
 
     names = list(runs)
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
     agreement = {f"{a} vs {b}": leaderboard_agreement(runs[a], runs[b]) for a, b in pairs}
     for key, result in agreement.items():
         k, s = result["kendall"], result["spearman"]
-        print(f"{key}: Kendall {k['value']:.2f} [{k['interval'][0]:.2f}, {k['interval'][1]:.2f}], Spearman "
-              f"{s['value']:.2f} [{s['interval'][0]:.2f}, {s['interval'][1]:.2f}] on {result['common']} common "
-              f"candidates; cell top-5 overlap {result['cell_top5_overlap']}/5")
+        print(
+            f"{key}: Kendall {k['value']:.2f} [{k['interval'][0]:.2f}, {k['interval'][1]:.2f}], Spearman "
+            f"{s['value']:.2f} [{s['interval'][0]:.2f}, {s['interval'][1]:.2f}] on {result['common']} common "
+            f"candidates; cell top-5 overlap {result['cell_top5_overlap']}/5"
+        )
     for band in ("small", "medium", "large"):  # the capacity gradient removed: agreement within one budget
         rows = [(key, r["within_band"][band]) for key, r in agreement.items()]
         same = [w["same_winner"] for _, w in rows if w["same_winner"] is not None]
-        print(f"within {band}: " + "; ".join(
-            f"{key} Kendall {w['kendall']['value']:.2f} (n={w['n']})" if w["kendall"]["value"] is not None
-            else f"{key} Kendall — (n={w['n']})" for key, w in rows)
-            + f"; the same winner in {sum(same)} of {len(same)} pairs of runs")
+        print(
+            f"within {band}: "
+            + "; ".join(
+                f"{key} Kendall {w['kendall']['value']:.2f} (n={w['n']})"
+                if w["kendall"]["value"] is not None
+                else f"{key} Kendall — (n={w['n']})"
+                for key, w in rows
+            )
+            + f"; the same winner in {sum(same)} of {len(same)} pairs of runs"
+        )
     paired = pooled_pairs({name: folder for name, folder in runs.items() if name.startswith("pgd7-")})
     for name, figures in [("pooled", paired["pooled"]), *paired["per_seed"].items()]:
-        print(f"{name}: Finding 2 at 2-4 convs {_gain(figures['finding2_small_budget'])}; "
-              f"densified twins {_gain(figures['connectivity'])}")
+        print(
+            f"{name}: Finding 2 at 2-4 convs {_gain(figures['finding2_small_budget'])}; "
+            f"densified twins {_gain(figures['connectivity'])}"
+        )
     for key, phase in seconds.items():
         print(f"{key}: " + ", ".join(f"{name} {value:.0f} s" for name, value in phase.items()))
-    write(args.json, {"runs": {k: str(v) for k, v in runs.items()}, "seconds": seconds, "agreement": agreement,
-                      "paired_experiments": paired})
+    write(
+        args.json,
+        {
+            "runs": {k: str(v) for k, v in runs.items()},
+            "seconds": seconds,
+            "agreement": agreement,
+            "paired_experiments": paired,
+        },
+    )
     print(f"raw figures: {args.json}", file=sys.stderr)
 
 

@@ -48,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _arms import Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
+from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 from robnetzoo.errors import InvalidInput  # noqa: E402
 from robnetzoo.genotype import Genotype  # noqa: E402
@@ -58,9 +60,6 @@ from robnetzoo.search.settings import SearchSettings  # noqa: E402
 from robnetzoo.seeding import derive_seed  # noqa: E402
 from robnetzoo.stats import holm, nested_bootstrap_difference, variance_components  # noqa: E402
 from robnetzoo.threat import ThreatModel, parse_eps  # noqa: E402
-
-from _arms import Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
-from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 BANDS = ("small", "medium", "large")
 BASELINE = "wrn-10-1"
@@ -76,8 +75,10 @@ def finished_search(folder: Path) -> tuple[SearchSettings, dict[str, Genotype]]:
     from robnetzoo.search.pipeline import read_settings
 
     if not (folder / "summary.json").is_file() and not (folder / "genotypes").is_dir():
-        raise InvalidInput(f"{folder} is not a finished search (no summary.json or genotypes/)",
-                           fix="give the folder of a finished robnetzoo search, or leave out --search to run one")
+        raise InvalidInput(
+            f"{folder} is not a finished search (no summary.json or genotypes/)",
+            fix="give the folder of a finished robnetzoo search, or leave out --search to run one",
+        )
     settings = read_settings(folder)
     picks = {}
     for band in BANDS:
@@ -96,8 +97,9 @@ def run_demo_search(folder: Path, eps: float | None) -> Path:
     settings = get_preset("demo")
     if eps is not None:
         threat = ThreatModel("Linf", eps)
-        settings = settings.with_overrides(supernet=settings.supernet.at_threat(threat),
-                                           finetune=settings.finetune.at_threat(threat))
+        settings = settings.with_overrides(
+            supernet=settings.supernet.at_threat(threat), finetune=settings.finetune.at_threat(threat)
+        )
     print(f"running the demo search at {settings.supernet.threat_model} into {folder}", file=sys.stderr, flush=True)
     run_search(settings, folder, resume=(folder / "search.json").is_file(), device="cpu")
     return folder
@@ -111,18 +113,36 @@ def plan(picks: dict[str, Genotype], settings: SearchSettings, args: argparse.Na
     """Every training of the benchmark, keyed by band, arm, architecture and seed."""
     folder.mkdir(parents=True, exist_ok=True)
     recipe = recipe_for(settings, args.epochs)
-    common = dict(dataset=settings.dataset, recipe=recipe, eval_attacks=("pgd20", "cw"), eval_n=args.test_n,
-                  data_root=args.data_root)
+    common = dict(
+        dataset=settings.dataset,
+        recipe=recipe,
+        eval_attacks=("pgd20", "cw"),
+        eval_n=args.test_n,
+        data_root=args.data_root,
+    )
     jobs: list[Job] = []
 
     def genotype_job(band: str, arm: str, name: str, cell: tuple[str, ...]) -> None:
         path = folder / f"{band}-{name}.json"
         path.write_text(Genotype((cell,)).dumps())
         for seed in range(args.seeds):
-            jobs.append(Job(key=f"{band}|{arm}|{name}|seed{seed}", model=str(path), seed=seed, width=settings.width,
-                            layers=settings.layers, tags={"band": band, "arm": arm, "arch": name,
-                                                          "convolutions": convolutions(cell),
-                                                          "genotype": "".join(cell)}, **common))
+            jobs.append(
+                Job(
+                    key=f"{band}|{arm}|{name}|seed{seed}",
+                    model=str(path),
+                    seed=seed,
+                    width=settings.width,
+                    layers=settings.layers,
+                    tags={
+                        "band": band,
+                        "arm": arm,
+                        "arch": name,
+                        "convolutions": convolutions(cell),
+                        "genotype": "".join(cell),
+                    },
+                    **common,
+                )
+            )
 
     low_high = settings.bands
     for band, pick in picks.items():
@@ -136,8 +156,15 @@ def plan(picks: dict[str, Genotype], settings: SearchSettings, args: argparse.Na
         if low <= convolutions(published) <= high:
             genotype_job(band, "published", "robnet-large", published)
     for seed in range(args.seeds):
-        jobs.append(Job(key=f"all|baseline|{BASELINE}|seed{seed}", model=BASELINE, seed=seed,
-                        tags={"band": "all", "arm": "baseline", "arch": BASELINE}, **common))
+        jobs.append(
+            Job(
+                key=f"all|baseline|{BASELINE}|seed{seed}",
+                model=BASELINE,
+                seed=seed,
+                tags={"band": "all", "arm": "baseline", "arch": BASELINE},
+                **common,
+            )
+        )
     return jobs
 
 
@@ -145,8 +172,9 @@ def figure(row: dict[str, Any], measure: str) -> float:
     return row["worst_case"] if measure == PRIMARY else row["robust"][measure]
 
 
-def analyse(rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: int, measure: str,
-            seed: int) -> dict[str, Any]:
+def analyse(
+    rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: int, measure: str, seed: int
+) -> dict[str, Any]:
     by_arch: dict[tuple[str, str, str], list[float]] = {}
     for row in rows.values():
         tags = row["tags"]
@@ -165,8 +193,10 @@ def analyse(rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: 
             "random": {arch: {"mean": float(np.mean(v)), "values": v} for arch, v in randoms.items()},
             "random_mean": float(np.mean([np.mean(v) for v in randoms.values()])),
             "published": None if published is None else {"mean": float(np.mean(published)), "values": published},
-            "difference": difference, "p": difference["p"],
-            "rank": rank, "of": len(randoms) + 1,
+            "difference": difference,
+            "p": difference["p"],
+            "rank": rank,
+            "of": len(randoms) + 1,
             "components": variance_components({"pick": pick, **randoms}),
         }
     # a check that does not lean on two seeds per architecture: the pick's trainings against every
@@ -175,8 +205,11 @@ def analyse(rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: 
 
     for band, b in bands.items():
         arm = [v for r in b["random"].values() for v in r["values"]]
-        b["rank_test"] = {"p": float(scipy_stats.mannwhitneyu(b["pick"]["values"], arm, alternative="two-sided").pvalue),
-                          "n_pick": len(b["pick"]["values"]), "n_random": len(arm)}
+        b["rank_test"] = {
+            "p": float(scipy_stats.mannwhitneyu(b["pick"]["values"], arm, alternative="two-sided").pvalue),
+            "n_pick": len(b["pick"]["values"]),
+            "n_random": len(arm),
+        }
     rank_holm = holm({band: b["rank_test"]["p"] for band, b in bands.items()})
     for band, b in bands.items():
         b["rank_test"]["p_holm"] = rank_holm[band]
@@ -191,8 +224,11 @@ def analyse(rows: dict[str, dict[str, Any]], picks: dict[str, Genotype], seeds: 
         else:
             b["verdict"] = "cannot tell from random"
     baseline = by_arch.get(("all", "baseline", BASELINE), [])
-    return {"measure": measure, "bands": bands,
-            "baseline": {"arch": BASELINE, "mean": float(np.mean(baseline)) if baseline else None, "values": baseline}}
+    return {
+        "measure": measure,
+        "bands": bands,
+        "baseline": {"arch": BASELINE, "mean": float(np.mean(baseline)) if baseline else None, "values": baseline},
+    }
 
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "search" / "search_vs_random.json"
@@ -208,12 +244,31 @@ def record_evidence(settings: SearchSettings, picks: dict[str, Genotype], result
             return b["verdict"]
         return f"cannot decide ({b['verdict']} by the bootstrap, not by the rank check)"
 
-    bands = {band: {"genotype": str(picks[band]), "verdict": overall(b), "difference": b["difference"]["value"],
-                    "interval": b["difference"]["interval"], "p_holm": b["p_holm"], "rank": b["rank"], "of": b["of"]}
-             for band, b in result["bands"].items()}
-    EVIDENCE.write_text(json.dumps({"settings": settings.to_dict(), "measure": result["measure"],
-                                    "source": f"benchmarks/results/{source.name}",
-                                    "date": datetime.date.today().isoformat(), "bands": bands}, indent=1) + "\n")
+    bands = {
+        band: {
+            "genotype": str(picks[band]),
+            "verdict": overall(b),
+            "difference": b["difference"]["value"],
+            "interval": b["difference"]["interval"],
+            "p_holm": b["p_holm"],
+            "rank": b["rank"],
+            "of": b["of"],
+        }
+        for band, b in result["bands"].items()
+    }
+    EVIDENCE.write_text(
+        json.dumps(
+            {
+                "settings": settings.to_dict(),
+                "measure": result["measure"],
+                "source": f"benchmarks/results/{source.name}",
+                "date": datetime.date.today().isoformat(),
+                "bands": bands,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"verdicts for the demo's picks: {EVIDENCE}", file=sys.stderr)
 
 
@@ -241,40 +296,71 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     jobs = plan(picks, settings, args, args.work / "genotypes")
-    print(f"{len(jobs)} trainings from scratch ({settings.dataset} at {settings.supernet.threat_model}, "
-          f"width {settings.width}, {settings.layers} cells, {args.epochs} epochs, {args.seeds} seeds)",
-          file=sys.stderr, flush=True)
-    rows = run_jobs(jobs, args.ledger, workers=args.workers, on_row=lambda r: print(
-        f"  {r['key']}: clean {r['clean']:.1f}% pgd20 {r['robust']['pgd20']:.1f}% worst {r['worst_case']:.1f}% "
-        f"({r['seconds']:.0f} s)", file=sys.stderr, flush=True))
+    print(
+        f"{len(jobs)} trainings from scratch ({settings.dataset} at {settings.supernet.threat_model}, "
+        f"width {settings.width}, {settings.layers} cells, {args.epochs} epochs, {args.seeds} seeds)",
+        file=sys.stderr,
+        flush=True,
+    )
+    rows = run_jobs(
+        jobs,
+        args.ledger,
+        workers=args.workers,
+        on_row=lambda r: print(
+            f"  {r['key']}: clean {r['clean']:.1f}% pgd20 {r['robust']['pgd20']:.1f}% worst {r['worst_case']:.1f}% "
+            f"({r['seconds']:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     results = {measure: analyse(rows, picks, args.seeds, measure, args.random_seed) for measure in (PRIMARY, "pgd20")}
     n = next(iter(rows.values()))["n"]
     for measure, result in results.items():
         label = "worst case of PGD-20 and CW-20 (primary)" if measure == PRIMARY else "PGD-20"
         print(f"\n{label}, % of {n} test images; mean over {args.seeds} seeds")
-        print(f"{'band':7s} {'k':>3s} {'pick':>6s} {'random':>7s} {'pick - random [95%]':>24s} {'p (Holm)':>9s} "
-              f"{'rank':>6s} {'arch sd':>8s} {'seed sd':>8s} {'published':>9s}  verdict")
+        print(
+            f"{'band':7s} {'k':>3s} {'pick':>6s} {'random':>7s} {'pick - random [95%]':>24s} {'p (Holm)':>9s} "
+            f"{'rank':>6s} {'arch sd':>8s} {'seed sd':>8s} {'published':>9s}  verdict"
+        )
         for band, b in result["bands"].items():
             d, c = b["difference"], b["components"]
             interval = "—" if d["interval"] is None else f"[{d['interval'][0]:+.1f}, {d['interval'][1]:+.1f}]"
             fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
             published = "—" if b["published"] is None else f"{b['published']['mean']:.1f}"
             k = convolutions(picks[band].cells[0])
-            print(f"{band:7s} {k:3d} {b['pick']['mean']:6.1f} {b['random_mean']:7.1f} {d['value']:+9.1f} {interval:>14s} "
-                  f"{fmt(b['p_holm']):>9s} {b['rank']:>3d}/{b['of']:<2d} {fmt(c['between_sd']):>8s} "
-                  f"{fmt(c['within_sd']):>8s} {published:>9s}  {b['verdict']}; rank-test check p (Holm) "
-                  f"{fmt(b['rank_test']['p_holm'])}")
+            print(
+                f"{band:7s} {k:3d} {b['pick']['mean']:6.1f} {b['random_mean']:7.1f} {d['value']:+9.1f} {interval:>14s} "
+                f"{fmt(b['p_holm']):>9s} {b['rank']:>3d}/{b['of']:<2d} {fmt(c['between_sd']):>8s} "
+                f"{fmt(c['within_sd']):>8s} {published:>9s}  {b['verdict']}; rank-test check p (Holm) "
+                f"{fmt(b['rank_test']['p_holm'])}"
+            )
         print(f"{BASELINE} (hand-designed baseline): {result['baseline']['mean']:.1f}")
     if settings.preset == "demo":  # the demo's own picks: their verdicts travel with the package
         record_evidence(settings, picks, results[PRIMARY], args.json)
-    write(args.json, {"search": str(folder), "dataset": settings.dataset, "threat": str(settings.supernet.threat_model),
-                      "width": settings.width, "layers": settings.layers, "epochs": args.epochs, "seeds": args.seeds,
-                      "random": args.random, "random_seed": args.random_seed, "test_n": n, "workers": args.workers, "threads_per_worker": 1,
-                      "recipe": recipe_for(settings, args.epochs).describe(),
-                      "picks": {band: "".join(g.cells[0]) for band, g in picks.items()},
-                      "results": results, "rows": list(rows.values()),
-                      "search_summary": json.loads((folder / "summary.json").read_text())
-                      if (folder / "summary.json").is_file() else None})
+    write(
+        args.json,
+        {
+            "search": str(folder),
+            "dataset": settings.dataset,
+            "threat": str(settings.supernet.threat_model),
+            "width": settings.width,
+            "layers": settings.layers,
+            "epochs": args.epochs,
+            "seeds": args.seeds,
+            "random": args.random,
+            "random_seed": args.random_seed,
+            "test_n": n,
+            "workers": args.workers,
+            "threads_per_worker": 1,
+            "recipe": recipe_for(settings, args.epochs).describe(),
+            "picks": {band: "".join(g.cells[0]) for band, g in picks.items()},
+            "results": results,
+            "rows": list(rows.values()),
+            "search_summary": json.loads((folder / "summary.json").read_text())
+            if (folder / "summary.json").is_file()
+            else None,
+        },
+    )
 
 
 if __name__ == "__main__":

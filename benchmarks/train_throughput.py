@@ -14,7 +14,8 @@ runs channels_last under bf16 autocast (the engine's default there), the textboo
 ``--smoke`` shrinks everything (width 4, 3 cells, 16 training and 4 test images) to check the
 script runs end to end (``tools/gpu_check.py --tiny``); its figures mean nothing.
 
-    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--large-batch 32] [--smoke] [--json FILE (default: benchmarks/results/)]
+    python benchmarks/train_throughput.py [--device cuda] [--large-steps 2] [--large-batch 32] [--smoke]
+        [--json FILE (default: benchmarks/results/)]
 
 Run it alone: another torch process on the same cores slows both many times over.
 """
@@ -31,15 +32,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _recipes import PGD7_DIGITS, textbook_step  # benchmarks/_recipes.py: the PGD-7 recipe compared
+from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
+
 import robnetzoo  # noqa: E402
 from robnetzoo import distributed  # noqa: E402
 from robnetzoo.config import build_model  # noqa: E402
 from robnetzoo.data import load_dataset  # noqa: E402
 from robnetzoo.registry import buildable_config, derive_config  # noqa: E402
 from robnetzoo.search.training import Trainer  # noqa: E402
-
-from _recipes import PGD7_DIGITS, textbook_step  # benchmarks/_recipes.py: the PGD-7 recipe compared
-from _results import default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 
 def sync(device: torch.device) -> None:
@@ -56,10 +57,13 @@ def textbook_epoch(model, data, order, recipe, device, steps=None):
     # batchnorm_training=True matters: with model_training=True alone torchattacks still puts
     # BatchNorm in eval mode for the attack (a cheaper, different attack than the authors' one).
     attack.set_model_training_mode(model_training=True, batchnorm_training=True)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr_at(0), momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr_at(0), momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     dataset = torch.utils.data.TensorDataset(data.images, data.labels)
-    batches = [order[i : i + recipe.batch_size] for i in range(0, len(order) - recipe.batch_size + 1, recipe.batch_size)]
+    batches = [
+        order[i : i + recipe.batch_size] for i in range(0, len(order) - recipe.batch_size + 1, recipe.batch_size)
+    ]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches)
     steps = len(batches) if steps is None else steps
     images_seen, begin = 0, None
@@ -101,12 +105,21 @@ def main() -> None:
     parser.add_argument("--large-steps", type=int, default=2, help="timed robnet-large steps (after 1 warm-up)")
     parser.add_argument("--large-batch", type=int, default=32)
     parser.add_argument("--skip-large", action="store_true")
-    parser.add_argument("--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing")
-    parser.add_argument("--json", type=Path, default=default_path("train_throughput"), help="raw figures (default: benchmarks/results/)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=default_path("train_throughput"), help="raw figures (default: benchmarks/results/)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
-    results: dict = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                     "machine": platform.processor() or platform.machine(), "smoke": args.smoke}
+    results: dict = {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "smoke": args.smoke,
+    }
     small = {"C": 4, "layers": 3} if args.smoke else {}
     if args.smoke:
         args.large_steps, args.large_batch = 1, 4
@@ -117,7 +130,9 @@ def main() -> None:
     test = load_dataset("digits", "test")
     if args.smoke:
         data, test = data.head(16), test.head(4)
-    config = derive_config(buildable_config("robnet-large"), dataset="digits", num_classes=10, **({"C": 8, "layers": 5} | small))
+    config = derive_config(
+        buildable_config("robnet-large"), dataset="digits", num_classes=10, **({"C": 8, "layers": 5} | small)
+    )
     torch.manual_seed(0)
     ours_model = build_model(config)
     textbook_model = build_model(config)
@@ -129,12 +144,21 @@ def main() -> None:
         report = robnetzoo.evaluate(model.eval(), test, attacks=["pgd20"], device=device, seed=0)
         accuracy[name] = {"clean": report.clean_accuracy, "pgd20": report.robust_accuracy["pgd20"]}
     results["digits"] = {
-        "model": config.name, "batch": recipe.batch_size, "images_per_second": {"ours": ours_rate, "textbook": textbook_rate},
-        "ratio": ours_rate / textbook_rate, "test_accuracy_after_one_epoch": accuracy,
+        "model": config.name,
+        "batch": recipe.batch_size,
+        "images_per_second": {"ours": ours_rate, "textbook": textbook_rate},
+        "ratio": ours_rate / textbook_rate,
+        "test_accuracy_after_one_epoch": accuracy,
     }
     print(f"digits {config.name}, batch {recipe.batch_size}, PGD-7 training, one epoch on {device}:")
-    print(f"  ours     {ours_rate:7.1f} img/s   clean {accuracy['ours']['clean']:.1f}%  pgd20 {accuracy['ours']['pgd20']:.1f}%")
-    print(f"  textbook {textbook_rate:7.1f} img/s   clean {accuracy['textbook']['clean']:.1f}%  pgd20 {accuracy['textbook']['pgd20']:.1f}%")
+    print(
+        f"  ours     {ours_rate:7.1f} img/s   clean {accuracy['ours']['clean']:.1f}%  pgd20 "
+        f"{accuracy['ours']['pgd20']:.1f}%"
+    )
+    print(
+        f"  textbook {textbook_rate:7.1f} img/s   clean {accuracy['textbook']['clean']:.1f}%  pgd20 "
+        f"{accuracy['textbook']['pgd20']:.1f}%"
+    )
     print(f"  ratio    {ours_rate / textbook_rate:.2f}x")
 
     # Part B: full-size robnet-large, batch 32: per-step speed only.
@@ -150,11 +174,20 @@ def main() -> None:
         steps = args.large_steps + 1
         ours_rate, order = ours_epoch(a, data, large, device, steps=steps)
         textbook_rate = textbook_epoch(b, data, order, large, device, steps=steps)
-        results["robnet-large"] = {"batch": args.large_batch, "overrides": small, "timed_steps": args.large_steps,
-                                   "images_per_second": {"ours": ours_rate, "textbook": textbook_rate},
-                                   "ratio": ours_rate / textbook_rate}
-        print(f"robnet-large ({small or 'full size'}), batch {args.large_batch}, {args.large_steps} timed PGD-7 training steps on {device}:")
-        print(f"  ours {ours_rate:.2f} img/s, textbook {textbook_rate:.2f} img/s, ratio {ours_rate / textbook_rate:.2f}x")
+        results["robnet-large"] = {
+            "batch": args.large_batch,
+            "overrides": small,
+            "timed_steps": args.large_steps,
+            "images_per_second": {"ours": ours_rate, "textbook": textbook_rate},
+            "ratio": ours_rate / textbook_rate,
+        }
+        print(
+            f"robnet-large ({small or 'full size'}), batch {args.large_batch}, {args.large_steps} timed PGD-7 "
+            f"training steps on {device}:"
+        )
+        print(
+            f"  ours {ours_rate:.2f} img/s, textbook {textbook_rate:.2f} img/s, ratio {ours_rate / textbook_rate:.2f}x"
+        )
     if args.json:
         write(args.json, results)
 

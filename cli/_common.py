@@ -30,8 +30,9 @@ def flag(help: str, *names: str) -> Any:
     return typer.Option(False, *names, help=help, metavar="")
 
 
-def load_model(source: str, *, revision: str | None = None, weights: Path | None = None,
-               trust_pickle: bool = False) -> Any:
+def load_model(
+    source: str, *, revision: str | None = None, weights: Path | None = None, trust_pickle: bool = False
+) -> Any:
     """A model from a registry name, Hub repo id or folder (or an authors' checkpoint file
     with ``weights``), saying on stderr when the Hub is being contacted."""
     import robnetzoo

@@ -65,8 +65,12 @@ def print_table(title: str, columns: list[str], rows: list[list[str]], *, right:
 
     table = Table(title=escape(title))
     for index, column in enumerate(columns):
-        table.add_column(column, justify="right" if column in right else "left", no_wrap=index == 0,
-                         min_width=max([len(column), *(len(r[0]) for r in rows)]) if index == 0 else None)
+        table.add_column(
+            column,
+            justify="right" if column in right else "left",
+            no_wrap=index == 0,
+            min_width=max([len(column), *(len(r[0]) for r in rows)]) if index == 0 else None,
+        )
     for row in rows:
         table.add_row(*(escape(cell) for cell in row))
     stdout.print(table)

@@ -14,8 +14,16 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from robnetzoo.events import (
-    CandidateScored, EpochFinished, EvalProgress, Event, Note, SearchPhase, SearchStarted, StageProgress,
-    TrainingStarted, TrainingStep,
+    CandidateScored,
+    EpochFinished,
+    EvalProgress,
+    Event,
+    Note,
+    SearchPhase,
+    SearchStarted,
+    StageProgress,
+    TrainingStarted,
+    TrainingStep,
 )
 
 from ._output import emit_json_line, fmt, note, stderr
@@ -23,25 +31,41 @@ from ._output import emit_json_line, fmt, note, stderr
 _PER_BATCH = (TrainingStep, EvalProgress)
 
 
-STAGE_WORDS = {"screen": "screening {} candidates", "finetune": "finetuning {} candidates",
-               "pairs": "Finding 2: scoring the pairs of {} base cells",
-               "holdout": "re-scoring the {} chosen candidates on the hold-out images",
-               "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)"}
-STAGE_LABELS = {"screen": "screening", "finetune": "finetuning", "pair": "Finding 2 pairs", "holdout": "hold-out",
-                "study": "study", "timing": "timing supernet steps"}
+STAGE_WORDS = {
+    "screen": "screening {} candidates",
+    "finetune": "finetuning {} candidates",
+    "pairs": "Finding 2: scoring the pairs of {} base cells",
+    "holdout": "re-scoring the {} chosen candidates on the hold-out images",
+    "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)",
+}
+STAGE_LABELS = {
+    "screen": "screening",
+    "finetune": "finetuning",
+    "pair": "Finding 2 pairs",
+    "holdout": "hold-out",
+    "study": "study",
+    "timing": "timing supernet steps",
+}
 
 
 class ProgressView:
     """``epoch_label`` names training epochs ("epoch", "supernet epoch"); ``eval_prefix`` the
     evaluator's phases ("test " inside a training run)."""
 
-    def __init__(self, *, enabled: bool = True, json_events: bool = False, epoch_label: str = "epoch",
-                 eval_prefix: str = "") -> None:
+    def __init__(
+        self, *, enabled: bool = True, json_events: bool = False, epoch_label: str = "epoch", eval_prefix: str = ""
+    ) -> None:
         self.json_events, self.epoch_label, self.eval_prefix = json_events, epoch_label, eval_prefix
         self.progress = Progress(
-            TextColumn("{task.description:>9}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"), console=stderr, disable=not enabled,
+            TextColumn("{task.description:>9}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=stderr,
+            disable=not enabled,
         )
         self.tasks: dict[str, Any] = {}
         self.started: dict[str, tuple[float, int]] = {}
@@ -90,8 +114,11 @@ class ProgressView:
             task = self._task(key, f"{self.epoch_label} {event.epoch}/{event.epochs}", event.steps)
             rate = event.images_per_second
             self.progress.update(
-                task, completed=event.step, rate=f"{rate:.0f} img/s" if rate else "",
-                info=f"loss {event.loss:.3f}  clean {fmt(event.clean_accuracy, 1)}  adv {fmt(event.adv_accuracy, 1)}")
+                task,
+                completed=event.step,
+                rate=f"{rate:.0f} img/s" if rate else "",
+                info=f"loss {event.loss:.3f}  clean {fmt(event.clean_accuracy, 1)}  adv {fmt(event.adv_accuracy, 1)}",
+            )
         elif isinstance(event, EpochFinished):
             self._say(self._epoch_line(event))
         elif isinstance(event, Note):
@@ -99,13 +126,16 @@ class ProgressView:
         elif isinstance(event, TrainingStarted):
             self._say(f"training {event.model} into {event.path}: {event.recipe}")
             sizes = f"{event.train:,} train / {event.validation:,} held out" + (
-                f" / {event.test:,} test images" if event.test is not None else " images")
+                f" / {event.test:,} test images" if event.test is not None else " images"
+            )
             self._say(sizes + (f"; augment {event.augment}" if event.augment else ""))
             if event.lr_note:
                 note(event.lr_note)
         elif isinstance(event, SearchStarted):
-            self._say(f"{'resuming' if event.resume else 'searching'} into {event.folder}: {event.preset} preset, "
-                      f"{event.dataset}, space {event.space}, {event.candidates} candidates")
+            self._say(
+                f"{'resuming' if event.resume else 'searching'} into {event.folder}: {event.preset} preset, "
+                f"{event.dataset}, space {event.space}, {event.candidates} candidates"
+            )
         elif isinstance(event, SearchPhase):
             if event.phase in STAGE_WORDS and event.total:
                 self._say(STAGE_WORDS[event.phase].format(event.total))
@@ -118,17 +148,27 @@ class ProgressView:
             record = event.record
             robust = record.get("robust", record.get("inherited", record.get("base", {})).get("robust"))
             seconds = record.get("seconds")
-            self.progress.update(self._task(event.phase, STAGE_LABELS.get(event.phase, event.phase), event.total),
-                                 completed=event.done, rate="" if seconds is None else f"{seconds:.1f} s/cand",
-                                 info=f"#{record['index']} robust {fmt(robust, 1)}%")
+            self.progress.update(
+                self._task(event.phase, STAGE_LABELS.get(event.phase, event.phase), event.total),
+                completed=event.done,
+                rate="" if seconds is None else f"{seconds:.1f} s/cand",
+                info=f"#{record['index']} robust {fmt(robust, 1)}%",
+            )
 
     def _epoch_line(self, event: EpochFinished) -> str:
         get = event.get
         valid = ""
         if get("val_robust_accuracy") is not None:
-            valid = (f"  val clean {get('val_clean_accuracy'):.1f}%  val {get('val_attack')} "
-                     f"{get('val_robust_accuracy'):.1f}%  best epoch {get('best_epoch')}")
-        accuracy = "".join(f"  train {name} {get(key):.1f}%" for name, key in
-                           (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy")) if get(key) is not None)
-        return (f"{self.epoch_label} {event.epoch}/{event.epochs}: loss {get('loss'):.3f}{accuracy}"
-                f"  {fmt(get('images_per_second'), 0)} img/s  {get('seconds'):.0f} s{valid}")
+            valid = (
+                f"  val clean {get('val_clean_accuracy'):.1f}%  val {get('val_attack')} "
+                f"{get('val_robust_accuracy'):.1f}%  best epoch {get('best_epoch')}"
+            )
+        accuracy = "".join(
+            f"  train {name} {get(key):.1f}%"
+            for name, key in (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy"))
+            if get(key) is not None
+        )
+        return (
+            f"{self.epoch_label} {event.epoch}/{event.epochs}: loss {get('loss'):.3f}{accuracy}"
+            f"  {fmt(get('images_per_second'), 0)} img/s  {get('seconds'):.0f} s{valid}"
+        )

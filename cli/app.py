@@ -36,8 +36,13 @@ _state = {"debug": False}
 
 # Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
 FLAG_NAMES = {
-    "root": "--data-root", "output_dir": "--output", "save_directory": "--output", "attacks": "--attack",
-    "calibration": "--calibration-data", "checkpoint_interval": "--checkpoint-minutes", "train_examples": "--train-n",
+    "root": "--data-root",
+    "output_dir": "--output",
+    "save_directory": "--output",
+    "attacks": "--attack",
+    "calibration": "--calibration-data",
+    "checkpoint_interval": "--checkpoint-minutes",
+    "train_examples": "--train-n",
     "quantization_debug": "--debug-int8",
     # the command line has no flag for it: the cached copy is removed instead
     "force_download": "remove the cached copy with `hf cache delete`, then rerun",
@@ -70,7 +75,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors.", metavar=""),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, metavar="", help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, metavar="", help="Print the version."
+    ),
 ) -> None:
     _state["debug"] = debug
 
@@ -127,8 +134,11 @@ def _run(args: list[str]) -> int:
             code = _internal_error(exc)
         else:
             where = f" {exc.filename}" if exc.filename else ""
-            stderr.print(f"[red]error:[/red] {escape(f'cannot use{where}: {exc.strerror}; {ENVIRONMENT_ERRNOS[exc.errno]}')}",
-                         highlight=False, soft_wrap=True)
+            stderr.print(
+                f"[red]error:[/red] {escape(f'cannot use{where}: {exc.strerror}; {ENVIRONMENT_ERRNOS[exc.errno]}')}",
+                highlight=False,
+                soft_wrap=True,
+            )
             code = 2
     except Exception as exc:  # a bug: say so, and show where under --debug
         code = _internal_error(exc)
@@ -149,8 +159,11 @@ def _internal_error(exc: BaseException) -> int:
     if _state["debug"]:
         stderr.print_exception()
     else:
-        stderr.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} "
-                     "(run with --debug for the traceback)", highlight=False, soft_wrap=True)
+        stderr.print(
+            f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
     return 1
 
 

@@ -19,7 +19,9 @@ TOP_ROWS = 10
 
 
 def search_command(
-    preset: str = typer.Option("demo", help="demo (digits, minutes on a laptop) or paper (CIFAR-10, the authors' scale)."),
+    preset: str = typer.Option(
+        "demo", help="demo (digits, minutes on a laptop) or paper (CIFAR-10, the authors' scale)."
+    ),
     space: Optional[str] = typer.Option(None, help="cell, free or both (one supernet for both spaces)."),
     dataset: Optional[str] = typer.Option(None, help="Data set (default: the preset's)."),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
@@ -31,18 +33,45 @@ def search_command(
     scorer: Optional[str] = typer.Option(None, help="finetune, inherited or fsp: what ranks the leaderboard."),
     width: Optional[int] = typer.Option(None, help="Supernet width C."),
     layers: Optional[int] = typer.Option(None, help="Supernet cells."),
-    bands: Optional[str] = typer.Option(None, help="Budgets in convolutions per cell (default small=0-7,medium=8-10,large=11-13)."),
-    sampler: Optional[str] = typer.Option(None, help="edge (independent per-edge codes, as published) or density (a density per cell first)."),
-    candidate_seed: Optional[int] = typer.Option(None, help="Seed of the candidates' genotypes alone (default: --seed)."),
-    supernet_attack: Optional[str] = typer.Option(None, help="pgd7 or fgsm-rs (FGSM from a random start, with the overfitting guard)."),
-    supernets: Optional[int] = typer.Option(None, help="Supernets trained from different seeds; candidates are ranked by their mean score (one more re-scores the choices)."),
-    eps: Optional[str] = typer.Option(None, help="The threat model's radius (default: the preset's; 8/255 for CIFAR-10)."),
-    study: Optional[str] = typer.Option(None, help="proxies: validate the proxies against 3-epoch finetuning on a finished search (give its folder as --analyse)."),
-    plan: bool = flag("Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"),
-    timings: Optional[Path] = typer.Option(None, help="With --plan: hours at the rate measured in this file (benchmarks/paper_scale.py) instead of an estimate."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Search folder (default search-PRESET-seedS; never overwritten)."),
+    bands: Optional[str] = typer.Option(
+        None, help="Budgets in convolutions per cell (default small=0-7,medium=8-10,large=11-13)."
+    ),
+    sampler: Optional[str] = typer.Option(
+        None, help="edge (independent per-edge codes, as published) or density (a density per cell first)."
+    ),
+    candidate_seed: Optional[int] = typer.Option(
+        None, help="Seed of the candidates' genotypes alone (default: --seed)."
+    ),
+    supernet_attack: Optional[str] = typer.Option(
+        None, help="pgd7 or fgsm-rs (FGSM from a random start, with the overfitting guard)."
+    ),
+    supernets: Optional[int] = typer.Option(
+        None,
+        help="Supernets trained from different seeds; candidates are ranked by their mean score (one more re-scores "
+        "the choices).",
+    ),
+    eps: Optional[str] = typer.Option(
+        None, help="The threat model's radius (default: the preset's; 8/255 for CIFAR-10)."
+    ),
+    study: Optional[str] = typer.Option(
+        None,
+        help="proxies: validate the proxies against 3-epoch finetuning on a finished search (give its folder as "
+        "--analyse).",
+    ),
+    plan: bool = flag(
+        "Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"
+    ),
+    timings: Optional[Path] = typer.Option(
+        None,
+        help="With --plan: hours at the rate measured in this file (benchmarks/paper_scale.py) instead of an estimate.",
+    ),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Search folder (default search-PRESET-seedS; never overwritten)."
+    ),
     resume: bool = flag("Continue the search in --output where it stopped.", "--resume"),
-    analyse: Optional[Path] = typer.Option(None, "--analyse", help="Redo the leaderboard, analysis, plots and genotypes of a search folder."),
+    analyse: Optional[Path] = typer.Option(
+        None, "--analyse", help="Redo the leaderboard, analysis, plots and genotypes of a search folder."
+    ),
     seed: int = typer.Option(0, help="Seed of the supernet, the candidates and every attack."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
     json_out: bool = flag("Print the summary as JSON on stdout.", "--json"),
@@ -50,11 +79,8 @@ def search_command(
     """The robust architecture search: train a supernet adversarially, score candidates,
     reproduce the paper's findings, and choose robnet-small/-medium/-large/-free by budget."""
     from robnetzoo import distributed
-    from robnetzoo.search.pipeline import analyse_search
-    from robnetzoo.search.pipeline import run_search
-    from robnetzoo.search.settings import get_preset
-
-    from robnetzoo.search.settings import parse_bands
+    from robnetzoo.search.pipeline import analyse_search, run_search
+    from robnetzoo.search.settings import get_preset, parse_bands
 
     parsed_bands = parse_bands(bands) if bands is not None else None
     bars = ProgressView(enabled=not json_out or stderr.is_terminal, epoch_label="supernet epoch")
@@ -73,10 +99,23 @@ def search_command(
         _print(result, json_out)
         return
     settings = get_preset(preset).with_overrides(
-        space=space, dataset=dataset, candidates=candidates, free_candidates=free_candidates,
-        supernet_epochs=supernet_epochs, finetune_epochs=finetune_epochs, finetune_subset=finetune_subset,
-        scorer=scorer, width=width, layers=layers, seed=seed, bands=parsed_bands, sampler=sampler,
-        candidate_seed=candidate_seed, supernet_attack=supernet_attack, supernets=supernets, eps=eps,
+        space=space,
+        dataset=dataset,
+        candidates=candidates,
+        free_candidates=free_candidates,
+        supernet_epochs=supernet_epochs,
+        finetune_epochs=finetune_epochs,
+        finetune_subset=finetune_subset,
+        scorer=scorer,
+        width=width,
+        layers=layers,
+        seed=seed,
+        bands=parsed_bands,
+        sampler=sampler,
+        candidate_seed=candidate_seed,
+        supernet_attack=supernet_attack,
+        supernets=supernets,
+        eps=eps,
     )
     if timings is not None and not plan:
         raise InvalidInput("--timings prices a plan; add --plan (a search itself runs at whatever rate the device has)")
@@ -93,8 +132,11 @@ def search_command(
         with bars:
             result = run_search(settings, folder, resume=resume, device=device, data_root=data_root, progress=bars)
     except KeyboardInterrupt:
-        note(f"stopped; finished candidates are kept in {folder}: rerun the same command with --resume to continue",
-             style="red", label="interrupted")
+        note(
+            f"stopped; finished candidates are kept in {folder}: rerun the same command with --resume to continue",
+            style="red",
+            label="interrupted",
+        )
         raise typer.Exit(130) from None
     finally:
         distributed.shutdown()
@@ -115,15 +157,35 @@ def _print(result: Any, json_out: bool) -> None:
         if not rows:
             continue
         scored = sum(1 for r in result.rows if r["space"] == space and r["rank"] is not None)
-        table = Table(title=f"{space}-space leaderboard (top {len(rows)} of {scored}, scorer {result.settings.scorer}, "
-                            f"{result.settings.score_attack} on validation)")
-        for column in ("rank", "#", "robust % [95% CI]", "clean %", "finetuned %", "density", "convs/cell", "params", "genotype"):
+        table = Table(
+            title=f"{space}-space leaderboard (top {len(rows)} of {scored}, scorer {result.settings.scorer}, "
+            f"{result.settings.score_attack} on validation)"
+        )
+        for column in (
+            "rank",
+            "#",
+            "robust % [95% CI]",
+            "clean %",
+            "finetuned %",
+            "density",
+            "convs/cell",
+            "params",
+            "genotype",
+        ):
             table.add_column(column, justify="left" if column == "genotype" else "right")
         for r in rows:
             interval = "" if r.get("robust_low") is None else f" [{r['robust_low']:.0f}, {r['robust_high']:.0f}]"
-            table.add_row(str(r["rank"]), str(r["index"]), fmt(r["robust"], 1) + interval, fmt(r["clean"], 1),
-                          fmt(r["finetune_robust"], 1), f"{r['density']:.2f}", f"{r['convs_per_cell']:g}",
-                          millions(r["parameters"]), escape(_short(r["genotype"])))
+            table.add_row(
+                str(r["rank"]),
+                str(r["index"]),
+                fmt(r["robust"], 1) + interval,
+                fmt(r["clean"], 1),
+                fmt(r["finetune_robust"], 1),
+                f"{r['density']:.2f}",
+                f"{r['convs_per_cell']:g}",
+                millions(r["parameters"]),
+                escape(_short(r["genotype"])),
+            )
         stdout.print(table)
     a = result.analysis
     findings = Table(title="the paper's claims (analysis.json holds each test, its n and interval)")
@@ -137,30 +199,58 @@ def _print(result: Any, json_out: bool) -> None:
     for proxy in ("inherited", "fsp"):
         if proxy in proxies:
             rho = proxies[proxy]["spearman"]
-            findings.add_row(f"proxy {proxy} vs finetuning (n={proxies['n']})", "measured",
-                             f"Spearman {_ci(rho)}, {fmt(proxies[proxy]['cost_ratio'], 1)}x cheaper")
+            findings.add_row(
+                f"proxy {proxy} vs finetuning (n={proxies['n']})",
+                "measured",
+                f"Spearman {_ci(rho)}, {fmt(proxies[proxy]['cost_ratio'], 1)}x cheaper",
+            )
     stdout.print(findings)
     settings = result.settings
     threat = settings.supernet.threat_model
-    chosen = Table(title=f"chosen architectures (genotypes/, cells/) on {settings.dataset} at {threat}",
-                   caption=f"search robust %: mean over {settings.supernets} supernet(s); against the runner-up: "
-                           "exact McNemar on the images both were scored on; hold-out: images and a supernet "
-                           "no choice read")
-    for column in ("model", "#", "convs/cell", "search robust %", "runner-up # (robust %), McNemar p",
-                   "hold-out robust %", "retrained vs random", "params", "train it"):
+    chosen = Table(
+        title=f"chosen architectures (genotypes/, cells/) on {settings.dataset} at {threat}",
+        caption=f"search robust %: mean over {settings.supernets} supernet(s); against the runner-up: "
+        "exact McNemar on the images both were scored on; hold-out: images and a supernet "
+        "no choice read",
+    )
+    for column in (
+        "model",
+        "#",
+        "convs/cell",
+        "search robust %",
+        "runner-up # (robust %), McNemar p",
+        "hold-out robust %",
+        "retrained vs random",
+        "params",
+        "train it",
+    ):
         chosen.add_column(column, justify="left" if column in ("model", "train it") else "right")
     for name, row in result.selection.items():
         held = row.get("holdout")
-        search_score = fmt(row["robust"], 1) + (f" [{row['robust_low']:.1f}, {row['robust_high']:.1f}]"
-                                                if row.get("robust_low") is not None else "")
-        chosen.add_row(name, str(row["index"]), f"{row['convs_per_cell']:g}", search_score, _runner_up(row),
-                       "—" if held is None else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
-                                                f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
-                       escape(_vs_random(row)), millions(row["parameters"]), escape(training_command_line(name, row, result.folder)))
+        search_score = fmt(row["robust"], 1) + (
+            f" [{row['robust_low']:.1f}, {row['robust_high']:.1f}]" if row.get("robust_low") is not None else ""
+        )
+        chosen.add_row(
+            name,
+            str(row["index"]),
+            f"{row['convs_per_cell']:g}",
+            search_score,
+            _runner_up(row),
+            "—"
+            if held is None
+            else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
+            f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
+            escape(_vs_random(row)),
+            millions(row["parameters"]),
+            escape(training_command_line(name, row, result.folder)),
+        )
     stdout.print(chosen)
     plots = ", ".join(a.get("plots", []))
-    stderr.print(f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
-                 markup=False, soft_wrap=True)
+    stderr.print(
+        f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _vs_random(row: dict) -> str:
@@ -170,8 +260,10 @@ def _vs_random(row: dict) -> str:
     if measured.get("verdict") is None:
         return measured["why"]
     low, high = measured["interval"]
-    return (f"{measured['verdict']}: {measured['difference']:+.1f} points [{low:+.1f}, {high:+.1f}], "
-            f"rank {measured['rank']} of {measured['of']} ({measured['source']})")
+    return (
+        f"{measured['verdict']}: {measured['difference']:+.1f} points [{low:+.1f}, {high:+.1f}], "
+        f"rank {measured['rank']} of {measured['of']} ({measured['source']})"
+    )
 
 
 def _runner_up(row: dict) -> str:
@@ -194,25 +286,33 @@ def _ci(stat: Optional[dict]) -> str:
 def _figures(a: dict) -> dict:
     """One line of figures per claim (n, estimate, 95% interval, test)."""
     f1, f2, f3 = a["finding1_density"], a["finding2_direct_edges"], a["finding3_fsp"]
-    out = {"finding1_density": f"Spearman {_ci(f1['all'])}, n={f1['n']}",
-           "finding1_window": f"Spearman {_ci(f1['window'])}, n={f1['window']['n']}",
-           "finding1_connectivity": f"partial Spearman of identity bits given convs {_ci(f1['identity_given_convs'])}"}
+    out = {
+        "finding1_density": f"Spearman {_ci(f1['all'])}, n={f1['n']}",
+        "finding1_window": f"Spearman {_ci(f1['window'])}, n={f1['window']['n']}",
+        "finding1_connectivity": f"partial Spearman of identity bits given convs {_ci(f1['identity_given_convs'])}",
+    }
     twins = f2.get("connectivity") or {}
     if twins.get("pairs") and twins.get("interval") is not None:
-        out["finding1_connectivity"] = (f"densified twin's gain {twins['mean']:+.2f} [{twins['interval'][0]:+.2f}, "
-                                        f"{twins['interval'][1]:+.2f}] points, n={twins['pairs']} pairs at fixed convs, "
-                                        f"Wilcoxon p={_p(twins['wilcoxon_p'])}")
+        out["finding1_connectivity"] = (
+            f"densified twin's gain {twins['mean']:+.2f} [{twins['interval'][0]:+.2f}, "
+            f"{twins['interval'][1]:+.2f}] points, n={twins['pairs']} pairs at fixed convs, "
+            f"Wilcoxon p={_p(twins['wilcoxon_p'])}"
+        )
     if "inputs" in f2:
         small, trend = f2["inputs"]["small_budget"], f2["inputs"]["interaction"]["spearman_gain_vs_convs"]
         if small["mean"] is not None and small["interval"] is not None:
-            out["finding2_small_budget"] = (f"gain {small['mean']:+.2f} [{small['interval'][0]:+.2f}, "
-                                            f"{small['interval'][1]:+.2f}] points, n={small['n']} pairs, "
-                                            f"Wilcoxon p={_p(small['wilcoxon_p'])}")
+            out["finding2_small_budget"] = (
+                f"gain {small['mean']:+.2f} [{small['interval'][0]:+.2f}, "
+                f"{small['interval'][1]:+.2f}] points, n={small['n']} pairs, "
+                f"Wilcoxon p={_p(small['wilcoxon_p'])}"
+            )
         out["finding2_interaction"] = f"Spearman of gain and convs {_ci(trend)}, n={trend['n']}"
     if f3.get("deep_raw"):
         d = f3["deep_raw"]
-        out["finding3_fsp"] = (f"raw FSP gap {d['mean']:.3g} over {f3['pairs']} density-matched pairs, "
-                               f"permutation p={_p(d['p'])} (smallest possible {_p(d['smallest_possible_p'])})")
+        out["finding3_fsp"] = (
+            f"raw FSP gap {d['mean']:.3g} over {f3['pairs']} density-matched pairs, "
+            f"permutation p={_p(d['p'])} (smallest possible {_p(d['smallest_possible_p'])})"
+        )
     return out
 
 
@@ -220,14 +320,21 @@ def _print_study(outcome: Any, json_out: bool) -> None:
     if json_out:
         emit_json(outcome)
         return
-    table = Table(title=f"proxies against {outcome['reference']} (n={outcome['n']} random candidates; 95% bootstrap intervals)")
+    table = Table(
+        title=f"proxies against {outcome['reference']} (n={outcome['n']} random candidates; 95% bootstrap intervals)"
+    )
     for column in ("proxy", "Spearman", "Kendall", "s/candidate", "cost ratio"):
         table.add_column(column, justify="left" if column == "proxy" else "right")
     for name, p in outcome["proxies"].items():
         table.add_row(name, _ci(p["spearman"]), _ci(p["kendall"]), f"{p['seconds']:.1f}", f"{p['cost_ratio']:.1f}x")
     ceiling = outcome["reliability"]
-    table.add_row(f"finetuning, seed 2 (n={ceiling['spearman']['n']}: the ceiling)", _ci(ceiling["spearman"]),
-                  _ci(ceiling["kendall"]), f"{outcome['finetune_seconds']:.1f}", "1.0x")
+    table.add_row(
+        f"finetuning, seed 2 (n={ceiling['spearman']['n']}: the ceiling)",
+        _ci(ceiling["spearman"]),
+        _ci(ceiling["kendall"]),
+        f"{outcome['finetune_seconds']:.1f}",
+        "1.0x",
+    )
     stdout.print(table)
     for line in outcome["verdicts"]:
         stdout.print(line, markup=False, soft_wrap=True)
@@ -242,8 +349,11 @@ def _print_plan(work: Any, json_out: bool) -> None:
         source = f"hours are an estimate from {work['timed_steps']} timed clean steps on {work['device']}"
     else:
         m = work["measured"]
-        source = (f"hours at the rate measured over {m['timed_steps']} {m['attack']} training steps on {m['device']}, "
-                  f"{m['precision']}, {m['date']} ({m['file']})" + ("; a smoke run: the figures mean nothing" if m["smoke"] else ""))
+        source = (
+            f"hours at the rate measured over {m['timed_steps']} {m['attack']} training steps on {m['device']}, "
+            f"{m['precision']}, {m['date']} ({m['file']})"
+            + ("; a smoke run: the figures mean nothing" if m["smoke"] else "")
+        )
     table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes; {source})")
     for column in ("phase", "what", "passes", "estimated hours" if work["estimate"] else "hours"):
         table.add_column(column, justify="left" if column in ("phase", "what") else "right")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -11,7 +10,6 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 from rich.table import Table
-
 
 from robnetzoo.errors import InvalidInput
 
@@ -22,19 +20,29 @@ from ._progress import ProgressView
 
 def train_command(
     model: str = typer.Argument(..., help="Registry name (robnet-large, resnet18, ...) or a genotype .json file."),
-    dataset: str = typer.Option("digits", help="Data set: digits (built in), mnist, fashion-mnist, cifar10, cifar100, svhn, ..."),
+    dataset: str = typer.Option(
+        "digits", help="Data set: digits (built in), mnist, fashion-mnist, cifar10, cifar100, svhn, ..."
+    ),
     data_root: Optional[Path] = typer.Option(None, help="Folder holding the data set."),
     preset: str = typer.Option("demo", help="Recipe: paper, fast, trades, demo, or a recipe .json file."),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder (created; never overwritten)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Global batch (the lr scales with it where the recipe says so)."),
+    batch_size: Optional[int] = typer.Option(
+        None, help="Global batch (the lr scales with it where the recipe says so)."
+    ),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate at the recipe's reference batch."),
     attack: Optional[str] = typer.Option(None, help="Training attack (pgd7, pgd1 = FGSM with random start, none)."),
-    eps: Optional[str] = typer.Option(None, help="Training threat model radius (default: the data set's, 8/255, 0.3 for mnist, 0.1 for fashion-mnist); also the evaluation's."),
+    eps: Optional[str] = typer.Option(
+        None,
+        help="Training threat model radius (default: the data set's, 8/255, 0.3 for mnist, 0.1 for fashion-mnist); "
+        "also the evaluation's.",
+    ),
     width: Optional[int] = typer.Option(None, help="RobNet width C (channels of the first cell)."),
     layers: Optional[int] = typer.Option(None, help="RobNet cell count."),
     train_n: Optional[int] = typer.Option(None, help="Train on the first N training images only (quick trials)."),
-    validation_size: Optional[int] = typer.Option(None, help="Hold out N training images for model selection (default: the recipe's rule, 10% up to 1,000)."),
+    validation_size: Optional[int] = typer.Option(
+        None, help="Hold out N training images for model selection (default: the recipe's rule, 10% up to 1,000)."
+    ),
     seed: int = typer.Option(0, help="Seed for weights, data order, augmentation and attacks."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
     resume: bool = flag("Continue the run in --output from its last checkpoint.", "--resume"),
@@ -53,22 +61,46 @@ def train_command(
     from robnetzoo.search.runs import train_run
     from robnetzoo.threat import parse_eps
 
-    recipe = resolve_recipe(preset, epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
-                            eps=parse_eps(eps) if eps is not None else None, train_examples=train_n,
-                            validation_size=validation_size, dataset=dataset)
+    recipe = resolve_recipe(
+        preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        attack=attack,
+        eps=parse_eps(eps) if eps is not None else None,
+        train_examples=train_n,
+        validation_size=validation_size,
+        dataset=dataset,
+    )
     names = expand(eval_attacks) if eval_attacks else None
     context = distributed.init_from_env(device)
     bars = ProgressView(enabled=not json_out or stderr.is_terminal, json_events=json_out, eval_prefix="test ")
     try:
         with bars:
             result = train_run(
-                model, dataset=dataset, recipe=recipe, output=output, data_root=data_root, width=width, layers=layers,
-                seed=seed, device=device, resume=resume, eval_attacks=names, eval_n=eval_n, compile=compile,
-                sync_batchnorm=sync_bn, checkpoint_interval=_checkpoint_seconds(checkpoint_minutes), progress=bars,
+                model,
+                dataset=dataset,
+                recipe=recipe,
+                output=output,
+                data_root=data_root,
+                width=width,
+                layers=layers,
+                seed=seed,
+                device=device,
+                resume=resume,
+                eval_attacks=names,
+                eval_n=eval_n,
+                compile=compile,
+                sync_batchnorm=sync_bn,
+                checkpoint_interval=_checkpoint_seconds(checkpoint_minutes),
+                progress=bars,
             )
     except KeyboardInterrupt:
-        note(f"stopped; the last checkpoint is in {output}: rerun the same command with --resume to continue",
-             style="red", label="interrupted")
+        note(
+            f"stopped; the last checkpoint is in {output}: rerun the same command with --resume to continue",
+            style="red",
+            label="interrupted",
+        )
         raise typer.Exit(130) from None
     finally:
         distributed.shutdown()
@@ -82,17 +114,24 @@ def train_command(
         emit_json_line({"event": "finished", "path": str(result.path), "best": result.best, "report": report.to_dict()})
         return
     best = result.best or {}
-    table = Table(title=escape(f"{report.model} on {report.dataset} test"),
-                  caption=escape(f"n={report.n_examples}, {report.threat()}; best epoch {best.get('epoch', '—')} "
-                                 f"of {len(result.history)} (on held-out training images)"))
+    table = Table(
+        title=escape(f"{report.model} on {report.dataset} test"),
+        caption=escape(
+            f"n={report.n_examples}, {report.threat()}; best epoch {best.get('epoch', '—')} "
+            f"of {len(result.history)} (on held-out training images)"
+        ),
+    )
     for column in ("metric", "accuracy %", "95% CI"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for label, value in [("clean", report.clean_accuracy), *report.robust_accuracy.items()]:
         low, high = report.interval(label)
         table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}")
     stdout.print(table)
-    stderr.print(f"run folder: {result.path} (publish with: robnetzoo publish {result.path} --repo-id ORG/NAME)",
-                 markup=False, soft_wrap=True)
+    stderr.print(
+        f"run folder: {result.path} (publish with: robnetzoo publish {result.path} --repo-id ORG/NAME)",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def publish_command(
@@ -110,15 +149,28 @@ def publish_command(
 
     started = time.perf_counter()
     with stderr.status("verifying the run…"):
-        result = publish(run, repo_id, private=private, revision=revision, token=token, dry_run=dry_run,
-                         on_upload=lambda: stderr.print(f"uploading to {repo_id}…", markup=False))
+        result = publish(
+            run,
+            repo_id,
+            private=private,
+            revision=revision,
+            token=token,
+            dry_run=dry_run,
+            on_upload=lambda: stderr.print(f"uploading to {repo_id}…", markup=False),
+        )
     if json_out:
         emit_json(result.to_dict())
         return
-    stdout.print(f"{'dry run: would upload' if dry_run else 'uploaded'} {', '.join(result.files)} "
-                 f"{'from' if dry_run else 'to'} {result.folder if dry_run else result.url}", markup=False, soft_wrap=True)
-    stderr.print(f"verified {result.checked} test images against eval.json in {time.perf_counter() - started:.1f} s",
-                 markup=False)
+    stdout.print(
+        f"{'dry run: would upload' if dry_run else 'uploaded'} {', '.join(result.files)} "
+        f"{'from' if dry_run else 'to'} {result.folder if dry_run else result.url}",
+        markup=False,
+        soft_wrap=True,
+    )
+    stderr.print(
+        f"verified {result.checked} test images against eval.json in {time.perf_counter() - started:.1f} s",
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -129,6 +181,8 @@ def register(app: typer.Typer) -> None:
 def _checkpoint_seconds(minutes: float) -> float:
     """``--checkpoint-minutes`` in seconds, refused in its own unit when it is not a duration."""
     if not math.isfinite(minutes) or minutes < 0:
-        raise InvalidInput(f"--checkpoint-minutes must be 0 or more minutes, got {minutes:g}",
-                           fix="give the minutes between checkpoints within an epoch (10 by default)")
+        raise InvalidInput(
+            f"--checkpoint-minutes must be 0 or more minutes, got {minutes:g}",
+            fix="give the minutes between checkpoints within an epoch (10 by default)",
+        )
     return minutes * 60

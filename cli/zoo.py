@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
-
 from rich.markup import escape
+from rich.table import Table
 
 from ._common import flag
 from ._output import emit_json, fmt, millions, print_table, stderr, stdout
@@ -16,7 +15,9 @@ from ._output import emit_json, fmt, millions, print_table, stderr, stdout
 
 def models(
     pattern: Optional[str] = typer.Argument(None, help="Shell-style filter, e.g. 'robnet-*'."),
-    dataset: Optional[str] = typer.Option(None, help="Only the models of this data set (cifar10, imagenet, svhn, ...)."),
+    dataset: Optional[str] = typer.Option(
+        None, help="Only the models of this data set (cifar10, imagenet, svhn, ...)."
+    ),
     datasets: bool = flag("List the data sets instead: classes, image size, threat model, files.", "--datasets"),
     data_root: Optional[Path] = typer.Option(None, help="With --datasets: where to look for the files."),
     json_out: bool = flag("Print the table as JSON on stdout.", "--json"),
@@ -44,19 +45,40 @@ def models(
             group = [row for row in rows if row["dataset"] == name]
             columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
             _models_table(f"{name}: {title}", group, columns, with_dataset=False)
-    stderr.print("weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
-                 "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
-                 "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",
-                 markup=False, soft_wrap=True)
+    stderr.print(
+        "weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
+        "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
+        "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _models_table(title: str, rows: list[dict], columns: list[str], *, with_dataset: bool) -> None:
-    headers = ["name", *(["dataset"] if with_dataset else []), "params", "paper params",
-               *(f"paper {c}" for c in columns), "weights"]
-    print_table(title, headers, [
-        [row["name"], *([row["dataset"]] if with_dataset else []), millions(row["params"]),
-         millions(row["paper_params"]), *(fmt(row["paper"].get(c)) for c in columns), row["weights"]] for row in rows],
-        right=tuple(h for h in headers if h.startswith(("params", "paper"))))
+    headers = [
+        "name",
+        *(["dataset"] if with_dataset else []),
+        "params",
+        "paper params",
+        *(f"paper {c}" for c in columns),
+        "weights",
+    ]
+    print_table(
+        title,
+        headers,
+        [
+            [
+                row["name"],
+                *([row["dataset"]] if with_dataset else []),
+                millions(row["params"]),
+                millions(row["paper_params"]),
+                *(fmt(row["paper"].get(c)) for c in columns),
+                row["weights"],
+            ]
+            for row in rows
+        ],
+        right=tuple(h for h in headers if h.startswith(("params", "paper"))),
+    )
 
 
 def _datasets_table(root: Optional[Path], json_out: bool) -> None:
@@ -71,9 +93,15 @@ def _datasets_table(root: Optional[Path], json_out: bool) -> None:
         table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
     for row in rows:
         where = row.get("found", "")
-        table.add_row(row["name"], str(row["num_classes"]), "x".join(map(str, row["input_size"])), row["threat"],
-                      fmt_count(row["train_size"]), fmt_count(row["test_size"]),
-                      escape(where if where else ("not found: " + row["files"] if "found" in row else row["files"])))
+        table.add_row(
+            row["name"],
+            str(row["num_classes"]),
+            "x".join(map(str, row["input_size"])),
+            row["threat"],
+            fmt_count(row["train_size"]),
+            fmt_count(row["test_size"]),
+            escape(where if where else ("not found: " + row["files"] if "found" in row else row["files"])),
+        )
     stdout.print(table)
 
 
@@ -138,14 +166,19 @@ def info(
         derived = config["derived_from"]
         table.add_row("derived from", escape(f"{derived['name']} ({_short_args(derived['changed']) or 'genotype'})"))
     table.add_row("threat model", escape(f"{config['threat_model']['norm']} eps={config['threat_model']['eps']:.4g}"))
-    table.add_row("dataset", f"{config['dataset']} ({config['num_classes']} classes, input {'x'.join(map(str, config['input_size']))})")
+    table.add_row(
+        "dataset",
+        f"{config['dataset']} ({config['num_classes']} classes, input {'x'.join(map(str, config['input_size']))})",
+    )
     table.add_row("parameters", f"{data['parameters']:,}")
     table.add_row("FLOPs (MACs)", f"{data['macs'] / 1e6:,.1f}M")
     if "genotype" in data:
         cells = data["genotype"]
         table.add_row("genotype", cells[0] if len(cells) == 1 else f"{len(cells)} cells (cell-free); first {cells[0]}")
         table.add_row("density", f"{data['density']:.3f}")
-    table.add_row("weights", "loaded strictly: match the config" if data["weights_checked"] else "not loaded (architecture only)")
+    table.add_row(
+        "weights", "loaded strictly: match the config" if data["weights_checked"] else "not loaded (architecture only)"
+    )
     if data.get("paper"):
         table.add_row("paper", ", ".join(f"{k} {v}" for k, v in data["paper"].items()))
     stdout.print(table)
@@ -158,8 +191,12 @@ def _short_args(args: dict) -> str:
 def convert(
     checkpoint: Path = typer.Argument(..., help="The authors' .pth.tar checkpoint."),
     arch: str = typer.Option(..., "--arch", help="Registry name the checkpoint was trained as, e.g. robnet-large."),
-    output: Path = typer.Option(..., "--output", "-o", help="Folder to write config.json, model.safetensors, README.md."),
-    trust_pickle: bool = flag("Allow arbitrary pickled objects: only for files whose source you trust.", "--trust-pickle"),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Folder to write config.json, model.safetensors, README.md."
+    ),
+    trust_pickle: bool = flag(
+        "Allow arbitrary pickled objects: only for files whose source you trust.", "--trust-pickle"
+    ),
     overwrite: bool = flag("Replace a model already in the output folder.", "--overwrite"),
     json_out: bool = flag("Print the summary as JSON on stdout.", "--json"),
 ) -> None:
@@ -173,7 +210,8 @@ def convert(
         stdout.print(
             f"converted {checkpoint} -> {output} ({summary['tensors']} tensors, "
             f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})",
-            markup=False, soft_wrap=True,
+            markup=False,
+            soft_wrap=True,
         )
 
 

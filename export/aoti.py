@@ -32,12 +32,23 @@ class AotiExport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "device": self.device, "size_bytes": self.size_bytes,
-                "identity": self.identity, "notes": self.notes}
+        return {
+            "path": str(self.path),
+            "device": self.device,
+            "size_bytes": self.size_bytes,
+            "identity": self.identity,
+            "notes": self.notes,
+        }
 
 
-def export_aoti(model: nn.Module, path: str | Path, *, device: str = "cpu", fold_bn: bool = True,
-                input_size: tuple[int, ...] | None = None) -> AotiExport:
+def export_aoti(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    device: str = "cpu",
+    fold_bn: bool = True,
+    input_size: tuple[int, ...] | None = None,
+) -> AotiExport:
     """Compile ``model`` into the AOTInductor package ``path`` (``.pt2``) for ``device``."""
     if not hasattr(torch._inductor, "aoti_compile_and_package"):
         raise InvalidInput(f"AOTInductor packages need torch >= 2.6 (this is {torch.__version__}); upgrade torch")
@@ -67,8 +78,10 @@ class AotiTarget:
         self.path = Path(path)
         identity = read_sidecar(self.path, model, "robnetzoo export --aoti")
         if identity.get("device", "cpu").split(":")[0] != str(device).split(":")[0]:
-            raise InvalidInput(f"{self.path} was compiled for {identity.get('device')}, not {device}; export it for "
-                               f"{device} (robnetzoo export --aoti --device {device})")
+            raise InvalidInput(
+                f"{self.path} was compiled for {identity.get('device')}, not {device}; export it for "
+                f"{device} (robnetzoo export --aoti --device {device})"
+            )
         try:
             self.runner = torch._inductor.aoti_load_package(str(self.path))
         except Exception as exc:  # a truncated or foreign archive
@@ -93,12 +106,20 @@ def export_for_aoti(job: Any) -> dict[str, dict[str, Any]]:
 
     package = export_aoti(job.model, job.folder / f"model-{job.device.split(':')[0]}.pt2", device=job.device)
     target = AotiTarget(package.path, model=job.model, device=job.device)
-    return {"aoti": {**package.to_dict(), "precision": "fp32",
-                     "parity": parity(job.model, target, job.images, job.labels)}}
+    return {
+        "aoti": {**package.to_dict(), "precision": "fp32", "parity": parity(job.model, target, job.images, job.labels)}
+    }
 
 
-def aoti_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
-                calibration: torch.Tensor | None, device: str) -> tuple[AotiTarget, Path]:
+def aoti_target(
+    model: nn.Module,
+    *,
+    precision: str,
+    artifact: Path | None,
+    workdir: Path,
+    calibration: torch.Tensor | None,
+    device: str,
+) -> tuple[AotiTarget, Path]:
     """The AOTInductor target of ``artifact``, or of a package compiled now into ``workdir``."""
     path = artifact if artifact is not None else export_aoti(model, workdir / "model.pt2", device=device).path
     return AotiTarget(path, model=model, device=device), path

@@ -19,8 +19,20 @@ from typing import Any
 
 PRECISE_INT8_OPTION = "session.x64quantprecision"
 # The flags that decide which kernels ONNX Runtime (MLAS) dispatches to, as /proc/cpuinfo names them.
-RELEVANT_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
-                  "avx512_bf16", "amx_int8", "amx_bf16")
+RELEVANT_FLAGS = (
+    "sse4_1",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+)
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
@@ -57,7 +69,10 @@ def int8_kernel(precise: bool, host: dict[str, Any] | None = None) -> dict[str, 
     if not is_x86(host):
         return {"kernel": f"{host['machine']} int8 kernels (32-bit sums)", "saturates": False}
     if flags is None:
-        return {"kernel": "unknown (the CPU's flags are not readable here)", "saturates": None if not precise else False}
+        return {
+            "kernel": "unknown (the CPU's flags are not readable here)",
+            "saturates": None if not precise else False,
+        }
     if any(flag in flags for flag in VNNI_FLAGS):
         return {"kernel": "VNNI dot products (32-bit sums, exact)", "saturates": False}
     if precise:
@@ -68,7 +83,9 @@ def int8_kernel(precise: bool, host: dict[str, Any] | None = None) -> dict[str, 
 def saturation_warning(host: dict[str, Any] | None = None) -> str | None:
     """What a user running an int8 graph in their own default session on ``host`` should know."""
     if int8_kernel(precise=False, host=host)["saturates"]:
-        return (f"this CPU has no VNNI: an ONNX Runtime session without {PRECISE_INT8_OPTION}=1 runs int8 with "
-                "16-bit saturating sums and loses agreement with fp32; set it in your own sessions "
-                f"(options.add_session_config_entry('{PRECISE_INT8_OPTION}', '1'))")
+        return (
+            f"this CPU has no VNNI: an ONNX Runtime session without {PRECISE_INT8_OPTION}=1 runs int8 with "
+            "16-bit saturating sums and loses agreement with fp32; set it in your own sessions "
+            f"(options.add_session_config_entry('{PRECISE_INT8_OPTION}', '1'))"
+        )
     return None

@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from robnetzoo._io import atomic_write
+from robnetzoo.config import config_of
 from robnetzoo.errors import CorruptFile, InvalidInput, MissingDependency
 from robnetzoo.fast import fold_batchnorm
 from robnetzoo.weights import weights_fingerprint
-from robnetzoo.config import config_of
 
 OPSET = 18
 INPUT_NAME, OUTPUT_NAME = "images", "logits"
@@ -46,8 +46,13 @@ class OnnxExport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "opset": self.opset, "size_bytes": self.size_bytes,
-                "identity": self.identity, "notes": self.notes}
+        return {
+            "path": str(self.path),
+            "opset": self.opset,
+            "size_bytes": self.size_bytes,
+            "identity": self.identity,
+            "notes": self.notes,
+        }
 
 
 def require_onnx() -> Any:
@@ -70,8 +75,15 @@ def model_identity(model: nn.Module, input_size: tuple[int, ...] | None = None) 
     }
 
 
-def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_bn: bool = True,
-                merge_reduce: bool = True, input_size: tuple[int, ...] | None = None) -> OnnxExport:
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    opset: int = OPSET,
+    fold_bn: bool = True,
+    merge_reduce: bool = True,
+    input_size: tuple[int, ...] | None = None,
+) -> OnnxExport:
     """Export ``model`` (fp32, dynamic batch) to ``path``; see the module docstring
     (``merge_reduce=False`` keeps FactorizedReduce as two convolutions, to measure the rewrite)."""
     onnx = require_onnx()
@@ -89,8 +101,15 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         program = torch.onnx.export(
-            module, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},), optimize=True, verbose=False,
+            module,
+            (example,),
+            dynamo=True,
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: batch},),
+            optimize=True,
+            verbose=False,
         )
     if program is None:  # pragma: no cover - the dynamo exporter always returns its program
         raise RuntimeError("torch.onnx.export returned no program")
@@ -100,8 +119,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = OPSET, fold_
         entry.key, entry.value = key, value
     large = proto.ByteSize() > EXTERNAL_DATA_BYTES
     if large:  # weights beside the graph, named after it; the graph file itself is written last
-        onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=f"{path.name}.data")
+        onnx.save_model(
+            proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=f"{path.name}.data"
+        )
     else:
         atomic_write(path, lambda tmp: onnx.save_model(proto, tmp))
     onnx.checker.check_model(str(path))
@@ -125,6 +145,8 @@ def read_identity(path: str | Path) -> dict[str, Any] | None:
             except json.JSONDecodeError:
                 identity = None
             if not isinstance(identity, dict):
-                raise CorruptFile(path, "robnetzoo ONNX export", "its robnetzoo metadata is damaged", fix="export it again")
+                raise CorruptFile(
+                    path, "robnetzoo ONNX export", "its robnetzoo metadata is damaged", fix="export it again"
+                )
             return identity
     return None

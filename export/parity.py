@@ -34,8 +34,16 @@ def compare(reference: torch.Tensor, logits: torch.Tensor) -> dict[str, float]:
     }
 
 
-def parity_of_each(model: nn.Module, targets: Mapping[str, Any], images: torch.Tensor, labels: torch.Tensor, *,
-                   attack: str = "pgd7", threat_model: ThreatModel | None = None, seed: int = 0) -> dict[str, dict[str, Any]]:
+def parity_of_each(
+    model: nn.Module,
+    targets: Mapping[str, Any],
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    attack: str = "pgd7",
+    threat_model: ThreatModel | None = None,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """Each of ``targets`` (runtimes) against ``model`` (torch, eval mode, fp32) on ``images``
     and on ``attack``'s adversarial examples of them, crafted once for all."""
     model = model.eval()
@@ -46,21 +54,36 @@ def parity_of_each(model: nn.Module, targets: Mapping[str, Any], images: torch.T
     crafted = attack_suite.build(attack, model, threat_model=threat, seed=seed)(images, labels)
     with torch.no_grad():
         reference_clean, reference_adversarial = model(images), model(crafted)
-        return {name: {"clean": compare(reference_clean, target.logits(images)),
-                       "adversarial": compare(reference_adversarial, target.logits(crafted)),
-                       "attack": attack, "threat_model": threat.to_dict()}
-                for name, target in targets.items()}
+        return {
+            name: {
+                "clean": compare(reference_clean, target.logits(images)),
+                "adversarial": compare(reference_adversarial, target.logits(crafted)),
+                "attack": attack,
+                "threat_model": threat.to_dict(),
+            }
+            for name, target in targets.items()
+        }
 
 
-def parity(model: nn.Module, target: Any, images: torch.Tensor, labels: torch.Tensor, *, attack: str = "pgd7",
-           threat_model: ThreatModel | None = None, seed: int = 0) -> dict[str, Any]:
+def parity(
+    model: nn.Module,
+    target: Any,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    attack: str = "pgd7",
+    threat_model: ThreatModel | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """``target`` against ``model``: ``parity_of_each`` with one target."""
-    return parity_of_each(model, {"target": target}, images, labels, attack=attack, threat_model=threat_model,
-                          seed=seed)["target"]
+    return parity_of_each(
+        model, {"target": target}, images, labels, attack=attack, threat_model=threat_model, seed=seed
+    )["target"]
 
 
-def synthetic_images(model: nn.Module, n: int, input_size: tuple[int, ...] | list[int], *,
-                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def synthetic_images(
+    model: nn.Module, n: int, input_size: tuple[int, ...] | list[int], *, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` seeded uniform images in [0, 1] of ``input_size``, labelled by ``model``'s predictions."""
     generator = torch.Generator().manual_seed(derive_seed(seed, "parity-images"))
     images = torch.rand(n, *input_size, generator=generator)

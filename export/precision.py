@@ -48,7 +48,7 @@ from .onnx import INPUT_NAME, read_identity, require_onnx
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 INT8_METADATA = "robnetzoo-int8"
-FP16_MAX, FP16_SMALLEST = 65504.0, 2.0 ** -24  # largest finite half, smallest subnormal half
+FP16_MAX, FP16_SMALLEST = 65504.0, 2.0**-24  # largest finite half, smallest subnormal half
 
 
 def to_fp16(source: str | Path, target: str | Path) -> Path:
@@ -102,7 +102,9 @@ class _Images:
     """``CalibrationDataReader`` over a tensor of images, in batches."""
 
     def __init__(self, images: torch.Tensor, batch_size: int = 32) -> None:
-        self.batches = [images[i : i + batch_size].numpy().astype(np.float32) for i in range(0, len(images), batch_size)]
+        self.batches = [
+            images[i : i + batch_size].numpy().astype(np.float32) for i in range(0, len(images), batch_size)
+        ]
         self.position = 0
 
     def get_next(self) -> dict[str, Any] | None:
@@ -120,6 +122,7 @@ def _without_preprocessing_hint() -> Iterator[None]:
     """quantize_static logs (to the root logger) a hint to run its pre-processing: shape
     inference and graph optimisation, which the exporter has already done (BN folded, constants
     folded, shapes inferred). Drop that one line; anything else it logs still shows."""
+
     def drop(record: logging.LogRecord) -> bool:
         message = record.getMessage()  # worded differently across onnxruntime versions
         return not ("pre-processing" in message and "quantization" in message)
@@ -154,62 +157,105 @@ def float_node_names(source: str | Path, names: tuple[str, ...] | list[str]) -> 
             unknown.append(name)
     if unknown:
         sample = ", ".join(sorted(known)[:4])
-        raise InvalidInput(f"the graph has no node {', '.join(map(repr, unknown))} to keep in float",
-                           fix=f"name nodes of the graph (e.g. {sample}; see {option('debug')}'s report) or stem, classifier")
+        raise InvalidInput(
+            f"the graph has no node {', '.join(map(repr, unknown))} to keep in float",
+            fix=f"name nodes of the graph (e.g. {sample}; see {option('debug')}'s report) or stem, classifier",
+        )
     return list(dict.fromkeys(chosen))
 
 
-def to_int8(source: str | Path, target: str | Path, images: torch.Tensor | None, *, symmetric: bool = False,
-            per_channel: bool = True, method: str = "minmax", keep_float: tuple[str, ...] = (),
-            int8_activations: bool = False) -> Path:
+def to_int8(
+    source: str | Path,
+    target: str | Path,
+    images: torch.Tensor | None,
+    *,
+    symmetric: bool = False,
+    per_channel: bool = True,
+    method: str = "minmax",
+    keep_float: tuple[str, ...] = (),
+    int8_activations: bool = False,
+) -> Path:
     """The QDQ int8 graph of the fp32 ONNX file ``source``, calibrated on ``images`` by
     ``method``, ``keep_float`` nodes left in fp32 (``symmetric``: TensorRT's form; see the
     module docstring). ``int8_activations``: ONNX Runtime's form with int8 instead of uint8
     activations, whose Q/DQ pairs ONNX Runtime cannot all fuse; kept to measure that."""
     require_onnx()
     if method not in CALIBRATION_METHODS:
-        raise InvalidInput(f"unknown calibration method {method!r}",
-                           fix=f"use {option('calibration_method')} {'|'.join(CALIBRATION_METHODS)}")
+        raise InvalidInput(
+            f"unknown calibration method {method!r}",
+            fix=f"use {option('calibration_method')} {'|'.join(CALIBRATION_METHODS)}",
+        )
     if images is None or len(images) == 0:
-        raise InvalidInput(f"int8 needs calibration images: give {option('calibration_data')} NAME {option('calibration_n')} N "
-                           "(real images of the model's input size, e.g. its training set)")
+        raise InvalidInput(
+            f"int8 needs calibration images: give {option('calibration_data')} NAME {option('calibration_n')} N "
+            "(real images of the model's input size, e.g. its training set)"
+        )
     expected = (read_identity(source) or {}).get("input_size")
     if expected is not None and list(images.shape[1:]) != list(expected):
-        raise InvalidInput(f"calibration images are {tuple(images.shape[1:])}, the model takes {tuple(expected)}; "
-                           "calibrate on images of the model's size (e.g. its training set)")
+        raise InvalidInput(
+            f"calibration images are {tuple(images.shape[1:])}, the model takes {tuple(expected)}; "
+            "calibrate on images of the model's size (e.g. its training set)"
+        )
     excluded = float_node_names(source, keep_float)
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     class Reader(_Images, CalibrationDataReader):
         pass
 
-    calibrate = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-                 "percentile": CalibrationMethod.Percentile}[method]
-    recipe = int8_recipe(symmetric=symmetric, per_channel=per_channel, method=method, keep_float=excluded,
-                         int8_activations=int8_activations)
+    calibrate = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
+    recipe = int8_recipe(
+        symmetric=symmetric,
+        per_channel=per_channel,
+        method=method,
+        keep_float=excluded,
+        int8_activations=int8_activations,
+    )
     target = Path(target)
     with _without_preprocessing_hint():
-        atomic_write(target, lambda tmp: quantize_static(
-            str(source), tmp, Reader(images.detach().cpu().float()), quant_format=QuantFormat.QDQ,
-            per_channel=per_channel,
-            activation_type=QuantType.QInt8 if symmetric or int8_activations else QuantType.QUInt8,
-            weight_type=QuantType.QInt8, calibrate_method=calibrate, nodes_to_exclude=excluded,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
-            if symmetric else {"WeightSymmetric": True},
-        ))
+        atomic_write(
+            target,
+            lambda tmp: quantize_static(
+                str(source),
+                tmp,
+                Reader(images.detach().cpu().float()),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QInt8 if symmetric or int8_activations else QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=calibrate,
+                nodes_to_exclude=excluded,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
+                if symmetric
+                else {"WeightSymmetric": True},
+            ),
+        )
     _copy_identity(source, target, extra={INT8_METADATA: json.dumps(recipe)})
     return target
 
 
-def int8_recipe(*, symmetric: bool, per_channel: bool, method: str, keep_float: list[str],
-                int8_activations: bool = False) -> dict[str, Any]:
+def int8_recipe(
+    *, symmetric: bool, per_channel: bool, method: str, keep_float: list[str], int8_activations: bool = False
+) -> dict[str, Any]:
     """How an int8 graph was quantized, in the words the reports use."""
     return {
-        "form": "tensorrt" if symmetric else "onnxruntime", "format": "QDQ",
+        "form": "tensorrt" if symmetric else "onnxruntime",
+        "format": "QDQ",
         "weights": f"int8 symmetric, {'per channel' if per_channel else 'per tensor'}",
-        "activations": "int8 symmetric (zero point 0)" if symmetric else
-        ("int8 asymmetric" if int8_activations else "uint8 asymmetric"),
-        "calibration_method": method, "keep_float": keep_float,
+        "activations": "int8 symmetric (zero point 0)"
+        if symmetric
+        else ("int8 asymmetric" if int8_activations else "uint8 asymmetric"),
+        "calibration_method": method,
+        "keep_float": keep_float,
     }
 
 
@@ -245,7 +291,7 @@ def fp16_range(source: str | Path) -> dict[str, Any]:
         over = int((values > FP16_MAX).sum())
         counts["overflow"] += over
         counts["flushed"] += int(((values > 0) & (values < FP16_SMALLEST)).sum())
-        counts["subnormal"] += int(((values >= FP16_SMALLEST) & (values < 2.0 ** -14)).sum())
+        counts["subnormal"] += int(((values >= FP16_SMALLEST) & (values < 2.0**-14)).sum())
         counts["largest_magnitude"] = max(counts["largest_magnitude"], float(values.max()))
         if over:
             worst.append((float(values.max()), tensor.name))
@@ -264,8 +310,15 @@ def graph_precision(path: str | Path) -> str:
     return "fp32"
 
 
-def onnx_graphs(model: Any, folder: Path, precisions: tuple[str, ...], calibration: torch.Tensor | None, *,
-                tensorrt: bool = False, int8: dict[str, Any] | None = None) -> tuple[Any, dict[str, Path]]:
+def onnx_graphs(
+    model: Any,
+    folder: Path,
+    precisions: tuple[str, ...],
+    calibration: torch.Tensor | None,
+    *,
+    tensorrt: bool = False,
+    int8: dict[str, Any] | None = None,
+) -> tuple[Any, dict[str, Path]]:
     """The fp32 ONNX export of ``model`` in ``folder`` and the graph of each of ``precisions``
     (``model.onnx``, ``model-fp16.onnx``, ``model-int8.onnx``): what ONNX Runtime runs, or with
     ``tensorrt`` what TensorRT engines are built from (int8: ``model-int8-symmetric.onnx``).
@@ -284,8 +337,9 @@ def onnx_graphs(model: Any, folder: Path, precisions: tuple[str, ...], calibrati
     return written, graphs
 
 
-def int8_graph(fp32: Path, folder: Path, calibration: torch.Tensor | None, *, tensorrt: bool = False,
-               **options: Any) -> Path:
+def int8_graph(
+    fp32: Path, folder: Path, calibration: torch.Tensor | None, *, tensorrt: bool = False, **options: Any
+) -> Path:
     """The int8 graph of the fp32 export ``fp32``: ``model-int8.onnx`` for ONNX Runtime
     (uint8 activations), ``model-int8-symmetric.onnx`` for TensorRT (symmetric, its only form)."""
     name = "model-int8-symmetric.onnx" if tensorrt else "model-int8.onnx"

@@ -54,8 +54,11 @@ def quantization_error(fp32_path: str | Path, int8_path: str | Path, images: tor
         matched = create_activation_matching(saved["int8"], saved["fp32"])
         errors = compute_activation_error(matched)
         weights = compute_weight_error(create_weight_matching(str(fp32_path), str(int8_path)))
-    producers = {out: (node.name, node.op_type)
-                 for node in onnx.load(str(fp32_path), load_external_data=False).graph.node for out in node.output}
+    producers = {
+        out: (node.name, node.op_type)
+        for node in onnx.load(str(fp32_path), load_external_data=False).graph.node
+        for out in node.output
+    }
     tensors = []
     for tensor, error in errors.items():
         node, op = producers.get(tensor, ("(graph input)", ""))
@@ -64,10 +67,15 @@ def quantization_error(fp32_path: str | Path, int8_path: str | Path, images: tor
             row["sqnr_db"] = _finite(error["xmodel_err"])
         tensors.append(row)
     tensors.sort(key=lambda row: row.get("sqnr_db", float("inf")))
-    weight_rows = sorted(({"weight": name, "sqnr_db": _finite(value)} for name, value in weights.items()),
-                         key=lambda row: row["sqnr_db"])
-    return {"n_images": len(batch), "metric": "SQNR dB, 20 log10(|fp32| / |fp32 - int8|); lower is worse",
-            "tensors": tensors, "weights": weight_rows}
+    weight_rows = sorted(
+        ({"weight": name, "sqnr_db": _finite(value)} for name, value in weights.items()), key=lambda row: row["sqnr_db"]
+    )
+    return {
+        "n_images": len(batch),
+        "metric": "SQNR dB, 20 log10(|fp32| / |fp32 - int8|); lower is worse",
+        "tensors": tensors,
+        "weights": weight_rows,
+    }
 
 
 def _finite(value: float) -> float:

@@ -50,8 +50,13 @@ class ExportJob:
         return self._onnx
 
     def calibration_record(self) -> dict[str, Any]:
-        return {"calibration": {"dataset": self.calibration_data, "split": "train",
-                                "n": len(self.calibration) if self.calibration is not None else 0}}
+        return {
+            "calibration": {
+                "dataset": self.calibration_data,
+                "split": "train",
+                "n": len(self.calibration) if self.calibration is not None else 0,
+            }
+        }
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,15 @@ class Runtime:
 def _onnxruntime() -> Runtime:
     from .runtimes import describe_onnxruntime, export_for_onnxruntime, onnxruntime_target
 
-    return Runtime("onnxruntime", "onnx", ("fp32", "fp16", "int8"), False, export_for_onnxruntime, onnxruntime_target,
-                   describe=describe_onnxruntime)
+    return Runtime(
+        "onnxruntime",
+        "onnx",
+        ("fp32", "fp16", "int8"),
+        False,
+        export_for_onnxruntime,
+        onnxruntime_target,
+        describe=describe_onnxruntime,
+    )
 
 
 def _aoti() -> Runtime:
@@ -88,8 +100,15 @@ def _aoti() -> Runtime:
 def _tensorrt() -> Runtime:  # unverified: see export/tensorrt.py
     from .tensorrt import check_tensorrt_environment, export_for_tensorrt, tensorrt_target
 
-    return Runtime("tensorrt", "tensorrt", ("fp32", "fp16", "int8"), True, export_for_tensorrt, tensorrt_target,
-                   check_environment=check_tensorrt_environment)
+    return Runtime(
+        "tensorrt",
+        "tensorrt",
+        ("fp32", "fp16", "int8"),
+        True,
+        export_for_tensorrt,
+        tensorrt_target,
+        check_environment=check_tensorrt_environment,
+    )
 
 
 RUNTIMES: dict[str, Runtime] = {runtime.name: runtime for runtime in (_onnxruntime(), _aoti(), _tensorrt())}
@@ -112,7 +131,8 @@ def runtimes_for(formats: tuple[str, ...], precisions: tuple[str, ...]) -> list[
         refused = [p for p in precisions if p not in runtime.precisions]
         if refused:
             others = [r.format for r in RUNTIMES.values() if all(p in r.precisions for p in refused)]
-            raise InvalidInput(f"{runtime.format} artifacts are {'/'.join(runtime.precisions)} here, not "
-                               f"{', '.join(refused)}", fix=f"export {', '.join(refused)} as {' or '.join(others)}, "
-                               f"in a separate {option('format')} run")
+            raise InvalidInput(
+                f"{runtime.format} artifacts are {'/'.join(runtime.precisions)} here, not {', '.join(refused)}",
+                fix=f"export {', '.join(refused)} as {' or '.join(others)}, in a separate {option('format')} run",
+            )
     return chosen

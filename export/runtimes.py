@@ -37,21 +37,30 @@ from robnetzoo.errors import InvalidInput, MissingDependency, option
 from .host import PRECISE_INT8_OPTION
 from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
 
-
 CPU_SUB_BATCH = 16
 
 
 class OnnxRuntimeTarget:
     """ONNX Runtime running ``path``; see the module docstring."""
 
-    def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str = "cpu",
-                 threads: int | None = None, precise_int8: bool = True, optimize: bool = True,
-                 sub_batch: int | None | str = "auto") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model: nn.Module | None = None,
+        device: str = "cpu",
+        threads: int | None = None,
+        precise_int8: bool = True,
+        optimize: bool = True,
+        sub_batch: int | None | str = "auto",
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise MissingDependency("the ONNX Runtime target needs onnxruntime: pip install 'robnetzoo[onnx]' "
-                                    "(onnxruntime-gpu instead on a CUDA machine)") from None
+            raise MissingDependency(
+                "the ONNX Runtime target needs onnxruntime: pip install 'robnetzoo[onnx]' "
+                "(onnxruntime-gpu instead on a CUDA machine)"
+            ) from None
         self.path = Path(path)
         identity = read_identity(self.path)
         if model is not None:
@@ -60,8 +69,10 @@ class OnnxRuntimeTarget:
         self.device = torch.device(device)
         if self.device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise InvalidInput("ONNX Runtime here has no CUDA execution provider; on a CUDA machine install "
-                                   f"onnxruntime-gpu in place of onnxruntime, or run with {option('device', 'cpu')}")
+                raise InvalidInput(
+                    "ONNX Runtime here has no CUDA execution provider; on a CUDA machine install "
+                    f"onnxruntime-gpu in place of onnxruntime, or run with {option('device', 'cpu')}"
+                )
             providers = [("CUDAExecutionProvider", {"device_id": self.device.index or 0}), "CPUExecutionProvider"]
         if sub_batch == "auto":
             sub_batch = CPU_SUB_BATCH if self.device.type == "cpu" else None
@@ -78,8 +89,9 @@ class OnnxRuntimeTarget:
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # ONNX Runtime's own InvalidGraph / Fail: a corrupt file
-            raise InvalidInput(f"ONNX Runtime cannot load {self.path} ({str(exc).splitlines()[0][:200]}); "
-                               "export it again") from None
+            raise InvalidInput(
+                f"ONNX Runtime cannot load {self.path} ({str(exc).splitlines()[0][:200]}); export it again"
+            ) from None
         self.identity = identity or {}
         self.precise_int8, self.optimize = precise_int8, optimize
         applied = self.session.get_session_options()
@@ -87,7 +99,8 @@ class OnnxRuntimeTarget:
             "graph_optimization_level": str(applied.graph_optimization_level).rsplit(".", 1)[-1],
             "intra_op_num_threads": applied.intra_op_num_threads or "default (one per core)",
             PRECISE_INT8_OPTION: _config_entry(applied, PRECISE_INT8_OPTION) or "0 (default)",
-            "providers": self.session.get_providers(), **({"sub_batch": sub_batch} if sub_batch else {}),
+            "providers": self.session.get_providers(),
+            **({"sub_batch": sub_batch} if sub_batch else {}),
         }
         self.name = f"{self.identity.get('name', self.path.stem)} (onnxruntime{'' if optimize else ', unoptimised'})"
         self.fingerprint = f"onnx:{self.identity.get('fingerprint', self.path.stem)}"
@@ -135,8 +148,13 @@ def sidecar(path: Path) -> Path:
 def read_sidecar(path: Path, model: nn.Module | None, export_hint: str) -> dict[str, Any]:
     """The identity beside ``path``, checked against ``model`` when given; one line if missing."""
     identity: dict[str, Any] = read_json(
-        sidecar(path), "export's identity sidecar", expect=dict, fix=f"export the model again ({export_hint})",
-        missing=f"{path} has no {sidecar(path).name} beside it: not a robnetzoo export; export the model again ({export_hint})")
+        sidecar(path),
+        "export's identity sidecar",
+        expect=dict,
+        fix=f"export the model again ({export_hint})",
+        missing=f"{path} has no {sidecar(path).name} beside it: not a robnetzoo export; "
+        f"export the model again ({export_hint})",
+    )
     if model is not None:
         check_matches(identity, model_identity(model), path)
     return identity
@@ -149,7 +167,8 @@ def check_matches(identity: dict[str, Any] | None, expected: dict[str, Any], pat
     for key, what in (("num_classes", "classes"), ("input_size", "input size"), ("fingerprint", "weights")):
         if expected.get(key) is not None and identity.get(key) != expected[key]:
             raise InvalidInput(
-                f"{path} does not match {expected['name']}: its {what} differ ({identity.get(key)} vs {expected[key]}); "
+                f"{path} does not match {expected['name']}: its {what} differ ({identity.get(key)} vs "
+                f"{expected[key]}); "
                 "export this model again"
             )
 
@@ -159,8 +178,9 @@ def check_matches(identity: dict[str, Any] | None, expected: dict[str, Any], pat
 SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}  # a precision's file and report suffix
 
 
-def onnxruntime_parity(model: nn.Module, graphs: dict[str, Path], images: torch.Tensor,
-                       labels: torch.Tensor) -> dict[str, dict[str, Any]]:
+def onnxruntime_parity(
+    model: nn.Module, graphs: dict[str, Path], images: torch.Tensor, labels: torch.Tensor
+) -> dict[str, dict[str, Any]]:
     """Parity of each ONNX graph (by precision) on ONNX Runtime, all on the same adversarial
     examples; int8 beside its ideal (in float) and default-session figures, with the kernel
     that ran and the session options."""
@@ -173,14 +193,19 @@ def onnxruntime_parity(model: nn.Module, graphs: dict[str, Path], images: torch.
         judged["int8 ideal"] = OnnxRuntimeTarget(graphs["int8"], optimize=False)  # the QDQ graph computed in float
         judged["int8 default session"] = OnnxRuntimeTarget(graphs["int8"], precise_int8=False)
     results = parity_of_each(model, judged, images, labels)
-    entries = {precision: {"session_options": target.session_options, "parity": results[precision]}
-               for precision, target in targets.items()}
+    entries = {
+        precision: {"session_options": target.session_options, "parity": results[precision]}
+        for precision, target in targets.items()
+    }
     if "int8" in graphs:
         warning = saturation_warning()
         entries["int8"].update(
-            ideal_int8_parity=results["int8 ideal"], default_session_parity=results["int8 default session"],
+            ideal_int8_parity=results["int8 ideal"],
+            default_session_parity=results["int8 default session"],
             int8_kernel=int8_kernel(precise=targets["int8"].precise_int8),
-            default_session_int8_kernel=int8_kernel(precise=False), warnings=[warning] if warning else [])
+            default_session_int8_kernel=int8_kernel(precise=False),
+            warnings=[warning] if warning else [],
+        )
     return entries
 
 
@@ -193,16 +218,23 @@ def export_for_onnxruntime(job: Any) -> dict[str, dict[str, Any]]:
     judged = onnxruntime_parity(job.model, graphs, job.images, job.labels)
     artifacts: dict[str, dict[str, Any]] = {}
     for precision, path in graphs.items():
-        entry = {**written.to_dict(), "path": str(path), "size_bytes": path.stat().st_size, "precision": precision,
-                 **judged[precision]}
+        entry = {
+            **written.to_dict(),
+            "path": str(path),
+            "size_bytes": path.stat().st_size,
+            "precision": precision,
+            **judged[precision],
+        }
         if precision == "int8":
             entry.update(job.calibration_record(), quantization=read_int8_recipe(path))
             job.warnings += entry["warnings"]
         if precision == "fp16":
             entry["fp16_range"] = fp16_range(written.path)
             if entry["fp16_range"]["overflow"] or entry["fp16_range"]["flushed"]:
-                job.warnings.append(f"fp16: {entry['fp16_range']['overflow']} weights beyond 65504 are clipped and "
-                                    f"{entry['fp16_range']['flushed']} below 2^-24 become 0")
+                job.warnings.append(
+                    f"fp16: {entry['fp16_range']['overflow']} weights beyond 65504 are clipped and "
+                    f"{entry['fp16_range']['flushed']} below 2^-24 become 0"
+                )
         artifacts[f"onnx{SUFFIX[precision]}"] = entry
     if job.quantization_debug:
         from robnetzoo._io import write_json
@@ -211,13 +243,22 @@ def export_for_onnxruntime(job: Any) -> dict[str, dict[str, Any]]:
 
         debug = quantization_error(written.path, graphs["int8"], job.images[:32])
         write_json(job.folder / DEBUG_FILE, debug, indent=1)
-        artifacts["onnx-int8"]["quantization_debug"] = {"path": str(job.folder / DEBUG_FILE),
-                                                        "worst_tensors": debug["tensors"][:5]}
+        artifacts["onnx-int8"]["quantization_debug"] = {
+            "path": str(job.folder / DEBUG_FILE),
+            "worst_tensors": debug["tensors"][:5],
+        }
     return artifacts
 
 
-def onnxruntime_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
-                       calibration: torch.Tensor | None, device: str) -> tuple[OnnxRuntimeTarget, Path]:
+def onnxruntime_target(
+    model: nn.Module,
+    *,
+    precision: str,
+    artifact: Path | None,
+    workdir: Path,
+    calibration: torch.Tensor | None,
+    device: str,
+) -> tuple[OnnxRuntimeTarget, Path]:
     """The ONNX Runtime target of ``artifact`` (checked to be ``model``'s graph at
     ``precision``), or of a graph exported now into ``workdir``."""
     from .precision import graph_precision, onnx_graphs
@@ -230,7 +271,9 @@ def onnxruntime_target(model: nn.Module, *, precision: str, artifact: Path | Non
     return target, path
 
 
-def describe_onnxruntime(target: OnnxRuntimeTarget, path: Path, precision: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def describe_onnxruntime(
+    target: OnnxRuntimeTarget, path: Path, precision: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The host and session options of a comparison; for int8, the kernel that ran, the
     saturation warning where it applies, and the same graph computed in float (``ideal``)."""
     from .host import cpu, int8_kernel, saturation_warning

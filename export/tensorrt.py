@@ -1,7 +1,8 @@
 """TensorRT: an engine built from the exported ONNX graph, and a runtime target that runs it on
 torch CUDA tensors. NEVER RUN: TensorRT's libraries come from NVIDIA's own index, not from
 PyPI, so the test suite type-checks this module against ``tensorrt-stubs`` (``.stubs/``,
-installed by ``tools/tensorrt_stubs.py``) and its engine tests are marked ``gpu`` (``python -m pytest -m gpu`` on a CUDA machine with TensorRT).
+installed by ``tools/tensorrt_stubs.py``) and its engine tests are marked ``gpu`` (``python -m
+pytest -m gpu`` on a CUDA machine with TensorRT).
 
 Written for TensorRT 10 and 11 with one code path:
 
@@ -45,8 +46,10 @@ from robnetzoo.errors import InvalidInput, option
 from .onnx import INPUT_NAME, OUTPUT_NAME, read_identity
 from .runtimes import read_sidecar, sidecar
 
-TENSORRT_INSTALL = ("TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
-                    "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)")
+TENSORRT_INSTALL = (
+    "TensorRT is not installed; on a CUDA machine: pip install 'robnetzoo[gpu]' "
+    "(tensorrt comes from NVIDIA's index: pip install --extra-index-url https://pypi.nvidia.com tensorrt)"
+)
 WORKSPACE_BYTES = 4 << 30
 
 
@@ -64,7 +67,9 @@ def require_cuda(device: str | torch.device = "cuda") -> torch.device:
     """TensorRT runs on NVIDIA GPUs only: a CUDA device, or one line saying there is none."""
     device = torch.device(device)
     if not torch.cuda.is_available():
-        raise InvalidInput("TensorRT needs a CUDA GPU and none is visible here; use the onnxruntime runtime on this machine")
+        raise InvalidInput(
+            "TensorRT needs a CUDA GPU and none is visible here; use the onnxruntime runtime on this machine"
+        )
     if device.type != "cuda":
         raise InvalidInput(f"TensorRT runs on CUDA devices, not {device}; use {option('device', 'cuda')}")
     return device
@@ -93,13 +98,25 @@ class TensorRTEngine:
     identity: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "precision": self.precision, "size_bytes": self.size_bytes,
-                "identity": self.identity}
+        return {
+            "path": str(self.path),
+            "precision": self.precision,
+            "size_bytes": self.size_bytes,
+            "identity": self.identity,
+        }
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: str = "fp32", opt_batch: int = 64,
-                 max_batch: int = 256, workspace_bytes: int = WORKSPACE_BYTES,
-                 device: str | torch.device = "cuda", timing_cache: str | Path | None = None) -> TensorRTEngine:
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    *,
+    precision: str = "fp32",
+    opt_batch: int = 64,
+    max_batch: int = 256,
+    workspace_bytes: int = WORKSPACE_BYTES,
+    device: str | torch.device = "cuda",
+    timing_cache: str | Path | None = None,
+) -> TensorRTEngine:
     """Build a TensorRT engine from the exported ONNX graph ``onnx_path`` (the fp32, fp16 or QDQ
     int8 graph: ``precision`` names which, for the record), reusing and updating the timing
     cache ``timing_cache`` (default: beside the engine); see the module docstring."""
@@ -115,21 +132,36 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
     cached = cache_path.read_bytes() if cache_path.is_file() else b""
     began = time.perf_counter()
     with torch.cuda.device(device):
-        serialized, cache = _build(onnx_path, tuple(identity["input_size"]), precision, opt_batch, max_batch,
-                                   workspace_bytes, cached)
+        serialized, cache = _build(
+            onnx_path, tuple(identity["input_size"]), precision, opt_batch, max_batch, workspace_bytes, cached
+        )
     seconds = time.perf_counter() - began
     atomic_write(engine_path, lambda tmp: Path(tmp).write_bytes(serialized))
     atomic_write(cache_path, lambda tmp: Path(tmp).write_bytes(cache))
-    record = {**identity, "precision": precision, "tensorrt": version, "compute_capability": _compute_capability(device),
-              "gpu": _gpu_name(device), "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch},
-              "onnx": onnx_path.name, "build_seconds": round(seconds, 1),
-              "timing_cache": {"path": cache_path.name, "reused": bool(cached)}}
+    record = {
+        **identity,
+        "precision": precision,
+        "tensorrt": version,
+        "compute_capability": _compute_capability(device),
+        "gpu": _gpu_name(device),
+        "batch_profile": {"min": 1, "opt": opt_batch, "max": max_batch},
+        "onnx": onnx_path.name,
+        "build_seconds": round(seconds, 1),
+        "timing_cache": {"path": cache_path.name, "reused": bool(cached)},
+    }
     write_json(sidecar(engine_path), record, indent=1)
     return TensorRTEngine(engine_path, precision, engine_path.stat().st_size, record)
 
 
-def _build(onnx_path: Path, input_size: tuple[int, ...], precision: str, opt_batch: int, max_batch: int,
-           workspace_bytes: int, cached: bytes) -> tuple[bytes, bytes]:
+def _build(
+    onnx_path: Path,
+    input_size: tuple[int, ...],
+    precision: str,
+    opt_batch: int,
+    max_batch: int,
+    workspace_bytes: int,
+    cached: bytes,
+) -> tuple[bytes, bytes]:
     """The serialized engine and the updated timing cache."""
     import tensorrt as trt
 
@@ -145,8 +177,9 @@ def _build(onnx_path: Path, input_size: tuple[int, ...], precision: str, opt_bat
     if precision == "fp32":  # fp32 means fp32: TensorRT otherwise runs fp32 convolutions as TF32 on Ampere and later
         config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
-    profile.set_shape(INPUT_NAME, trt.Dims([1, *input_size]), trt.Dims([opt_batch, *input_size]),
-                      trt.Dims([max_batch, *input_size]))
+    profile.set_shape(
+        INPUT_NAME, trt.Dims([1, *input_size]), trt.Dims([opt_batch, *input_size]), trt.Dims([max_batch, *input_size])
+    )
     config.add_optimization_profile(profile)
     cache = config.create_timing_cache(cached)  # b"": a new, empty cache
     config.set_timing_cache(cache, ignore_mismatch=False)  # a cache from another GPU or version is not used
@@ -160,8 +193,14 @@ class TensorRTTarget:
     """A TensorRT engine as an evaluator target (``logits``, ``num_classes``, ``fingerprint``),
     checked against ``model`` when given, and against this machine's TensorRT and GPU."""
 
-    def __init__(self, path: str | Path, *, model: nn.Module | None = None, device: str | torch.device = "cuda",
-                 precision: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model: nn.Module | None = None,
+        device: str | torch.device = "cuda",
+        precision: str | None = None,
+    ) -> None:
         version = require_tensorrt()
         import tensorrt as trt
 
@@ -169,13 +208,19 @@ class TensorRTTarget:
         self.path = Path(path)
         identity = read_sidecar(self.path, model, "robnetzoo export --trt")
         if precision is not None and identity.get("precision") != precision:
-            raise InvalidInput(f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
-                               f"pass {option('precision', identity.get('precision'))} or export a {precision} engine")
-        for key, what, here in (("tensorrt", "TensorRT", version),
-                                ("compute_capability", "compute capability", _compute_capability(self.device))):
+            raise InvalidInput(
+                f"{self.path} is a {identity.get('precision')} engine, not {precision}; "
+                f"pass {option('precision', identity.get('precision'))} or export a {precision} engine"
+            )
+        for key, what, here in (
+            ("tensorrt", "TensorRT", version),
+            ("compute_capability", "compute capability", _compute_capability(self.device)),
+        ):
             if identity.get(key) != here:
-                raise InvalidInput(f"{self.path} was built for {what} {identity.get(key)}, this is {here}; an engine runs "
-                                   "only where it was built: export it again here (robnetzoo export --trt)")
+                raise InvalidInput(
+                    f"{self.path} was built for {what} {identity.get(key)}, this is {here}; an engine runs "
+                    "only where it was built: export it again here (robnetzoo export --trt)"
+                )
         logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)  # the engine must not outlive its runtime
         with torch.cuda.device(self.device):
@@ -186,8 +231,10 @@ class TensorRTTarget:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         if inputs != [INPUT_NAME] or OUTPUT_NAME not in names:
-            raise InvalidInput(f"{self.path} has tensors {names}, not {INPUT_NAME!r} -> {OUTPUT_NAME!r}; "
-                               "export it again with robnetzoo export --trt")
+            raise InvalidInput(
+                f"{self.path} has tensors {names}, not {INPUT_NAME!r} -> {OUTPUT_NAME!r}; "
+                "export it again with robnetzoo export --trt"
+            )
         if self.engine.get_tensor_dtype(OUTPUT_NAME) != trt.DataType.FLOAT:
             raise InvalidInput(f"{self.path} does not return fp32 logits; export it again with robnetzoo export --trt")
         self.stream = torch.cuda.Stream(self.device)  # never the legacy default stream (see the module docstring)
@@ -224,7 +271,6 @@ class TensorRTTarget:
         return logits
 
 
-
 # -- TensorRT in the runtime table (export/registry.py) ---------------------------------------
 
 ENGINE_SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
@@ -243,8 +289,10 @@ def engine_graphs(job: Any) -> dict[str, Path]:
 
     written, graphs = job.onnx_graphs()
     if "int8" in graphs:
-        graphs = {**graphs, "int8": int8_graph(written.path, job.folder, job.calibration, tensorrt=True,
-                                               **job.int8_options)}
+        graphs = {
+            **graphs,
+            "int8": int8_graph(written.path, job.folder, job.calibration, tensorrt=True, **job.int8_options),
+        }
     return dict(graphs)
 
 
@@ -254,17 +302,27 @@ def export_for_tensorrt(job: Any) -> dict[str, dict[str, Any]]:
 
     artifacts: dict[str, dict[str, Any]] = {}
     for precision, path in engine_graphs(job).items():
-        engine = build_engine(path, job.folder / f"model{ENGINE_SUFFIX[precision]}.engine", precision=precision,
-                              device=job.gpu)
+        engine = build_engine(
+            path, job.folder / f"model{ENGINE_SUFFIX[precision]}.engine", precision=precision, device=job.gpu
+        )
         target = TensorRTTarget(engine.path, model=job.model, device=job.gpu)
         artifacts[f"tensorrt{ENGINE_SUFFIX[precision]}"] = {
-            **engine.to_dict(), "parity": parity(job.model, target, job.images, job.labels),
-            **(job.calibration_record() if precision == "int8" else {})}
+            **engine.to_dict(),
+            "parity": parity(job.model, target, job.images, job.labels),
+            **(job.calibration_record() if precision == "int8" else {}),
+        }
     return artifacts
 
 
-def tensorrt_target(model: nn.Module, *, precision: str, artifact: Path | None, workdir: Path,
-                    calibration: torch.Tensor | None, device: str) -> tuple[TensorRTTarget, Path]:
+def tensorrt_target(
+    model: nn.Module,
+    *,
+    precision: str,
+    artifact: Path | None,
+    workdir: Path,
+    calibration: torch.Tensor | None,
+    device: str,
+) -> tuple[TensorRTTarget, Path]:
     """The TensorRT target of ``artifact``, or of an engine built now into ``workdir``."""
     check_tensorrt_environment(device)
     if artifact is None:

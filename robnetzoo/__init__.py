@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._version import __version__
+from ._version import __version__ as __version__  # re-exported: robnetzoo.__version__
 from .errors import IntegrityError, InvalidInput, MissingDependency, NotFound, RobnetzooError
 from .registry import list_models
 
@@ -33,9 +33,23 @@ _LAZY = {
 _SUBMODULES = {"attacks", "data", "models", "registry", "hub", "genotype", "convert", "config", "evaluation", "threat"}
 
 __all__ = [
-    "list_models", "create_model", "from_pretrained", "save_pretrained", "push_to_hub",
-    "load_dataset", "evaluate", "EvalReport", "Genotype", "ModelConfig", "ThreatModel", "attacks",
-    "RobnetzooError", "InvalidInput", "NotFound", "IntegrityError", "MissingDependency",
+    "list_models",
+    "create_model",
+    "from_pretrained",
+    "save_pretrained",
+    "push_to_hub",
+    "load_dataset",
+    "evaluate",
+    "EvalReport",
+    "Genotype",
+    "ModelConfig",
+    "ThreatModel",
+    "attacks",
+    "RobnetzooError",
+    "InvalidInput",
+    "NotFound",
+    "IntegrityError",
+    "MissingDependency",
 ]
 
 

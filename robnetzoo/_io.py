@@ -35,13 +35,17 @@ def current_umask() -> int:
 def check_writable_file(path: Path, what: str = "output") -> None:
     """Fail early, in one line, for a path we could not write a file to."""
     if path.is_dir():
-        raise InvalidInput(f"{what} {path} is a folder", fix=f"give a file name inside it, e.g. {path / 'results.json'}")
+        raise InvalidInput(
+            f"{what} {path} is a folder", fix=f"give a file name inside it, e.g. {path / 'results.json'}"
+        )
     parent = path.parent if str(path.parent) else Path(".")
     existing = parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise InvalidInput(f"cannot write {what} {path}: {existing} is not a writable folder", fix="choose another location")
+        raise InvalidInput(
+            f"cannot write {what} {path}: {existing} is not a writable folder", fix="choose another location"
+        )
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
@@ -82,12 +86,26 @@ def write_json(path: Path, data: Any, indent: int | None = 2) -> None:
 # ------------------------------------------------------------------------------------ reading
 
 
-_JSON_NAMES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean",
-               type(None): "null"}
+_JSON_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
 
 
-def read_json(path: str | Path, kind: str, *, fix: str, missing: str | None = None,
-              expect: type = object, format: str | None = None) -> Any:
+def read_json(
+    path: str | Path,
+    kind: str,
+    *,
+    fix: str,
+    missing: str | None = None,
+    expect: type = object,
+    format: str | None = None,
+) -> Any:
     """The JSON of a file robnetzoo reads, or one typed error.
 
     ``kind`` names what the file should be ("results file", "training run's run.json"), ``fix``
@@ -105,8 +123,13 @@ def read_json(path: str | Path, kind: str, *, fix: str, missing: str | None = No
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptFile(path, kind, f"not JSON: {_short(exc)}", fix=fix) from None
     if not isinstance(data, expect):
-        raise CorruptFile(path, kind, f"holds a JSON {_JSON_NAMES.get(type(data), type(data).__name__)}, "
-                          f"not a JSON {_JSON_NAMES.get(expect, expect.__name__)}", fix=fix)
+        raise CorruptFile(
+            path,
+            kind,
+            f"holds a JSON {_JSON_NAMES.get(type(data), type(data).__name__)}, "
+            f"not a JSON {_JSON_NAMES.get(expect, expect.__name__)}",
+            fix=fix,
+        )
     if format is not None and (not isinstance(data, dict) or data.get("format") != format):
         raise CorruptFile(path, kind, f"its format is not {format!r}", fix=fix)
     return data
@@ -174,11 +197,13 @@ def require_safe_torch_load(version: str) -> None:
         raise MissingDependency(
             f"torch {version} can run code hidden in a checkpoint even with safe loading, so robnetzoo "
             f"reads none with it; upgrade: pip install 'torch>={SAFE_TORCH_LOAD[0]}.{SAFE_TORCH_LOAD[1]}' "
-            "(safetensors weights load on any version)")
+            "(safetensors weights load on any version)"
+        )
 
 
-def read_torch_file(path: str | Path, kind: str, *, fix: str, format: str | None = None,
-                    trust_pickle: bool = False) -> Any:
+def read_torch_file(
+    path: str | Path, kind: str, *, fix: str, format: str | None = None, trust_pickle: bool = False
+) -> Any:
     """A ``torch.save`` file, loaded without unpickling code (``weights_only=True``) unless the
     caller trusts its source. A missing, empty, truncated or foreign file is one typed error;
     ``format`` is the value a robnetzoo checkpoint's ``"format"`` key must hold."""
@@ -223,10 +248,20 @@ class OutputMode(enum.Enum):
     OVERWRITE = "overwrite"
 
 
-def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, overwrite: bool = False,
-                can_resume: bool = True, can_overwrite: bool = True, folder: bool = True,
-                require_empty: bool | None = None, resume_needs_one: bool = True,
-                argument: str = "output") -> OutputMode:
+def output_mode(
+    path: Path,
+    what: str,
+    *,
+    holds: bool,
+    resume: bool = False,
+    overwrite: bool = False,
+    can_resume: bool = True,
+    can_overwrite: bool = True,
+    folder: bool = True,
+    require_empty: bool | None = None,
+    resume_needs_one: bool = True,
+    argument: str = "output",
+) -> OutputMode:
     """The one rule for an output that may exist already.
 
     ``what`` names what the output holds, with its article ("a training run", "an export").
@@ -240,8 +275,9 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
     """
     noun = what.split(" ", 1)[1] if what.split(" ", 1)[0] in ("a", "an") else what
     if resume and overwrite:
-        raise InvalidInput(f"{option('resume', True)} and {option('overwrite', True)} contradict each other",
-                           fix="pick one")
+        raise InvalidInput(
+            f"{option('resume', True)} and {option('overwrite', True)} contradict each other", fix="pick one"
+        )
     if folder and path.exists() and not path.is_dir():
         raise InvalidInput(f"{option(argument)} {path} is a file", fix=f"give a folder for the {noun}", path=path)
     if holds:
@@ -250,8 +286,10 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
         if overwrite and can_overwrite:
             return OutputMode.OVERWRITE
         if can_resume and can_overwrite:
-            fix = (f"pass {option('resume', True)} to continue it, {option('overwrite', True)} to replace it, "
-                   f"or choose another {option(argument)}")
+            fix = (
+                f"pass {option('resume', True)} to continue it, {option('overwrite', True)} to replace it, "
+                f"or choose another {option(argument)}"
+            )
         elif can_resume:
             fix = f"pass {option('resume', True)} to continue it, or choose another {option(argument)}"
         elif can_overwrite:
@@ -262,9 +300,15 @@ def output_mode(path: Path, what: str, *, holds: bool, resume: bool = False, ove
             raise InvalidInput(f"{path} already holds {what}", fix=fix, path=path)
         raise InvalidInput(f"{path} already exists ({what})", fix=fix, path=path)
     if resume and resume_needs_one:
-        raise InvalidInput(f"nothing to resume: {path} holds no {noun}",
-                           fix=f"drop {option('resume', False)} to start one there", path=path)
+        raise InvalidInput(
+            f"nothing to resume: {path} holds no {noun}",
+            fix=f"drop {option('resume', False)} to start one there",
+            path=path,
+        )
     if folder and (require_empty is not False) and path.is_dir() and any(path.iterdir()):
-        raise InvalidInput(f"{option(argument)} {path} is not empty and holds no {noun}",
-                           fix="choose an empty or new folder", path=path)
+        raise InvalidInput(
+            f"{option(argument)} {path} is not empty and holds no {noun}",
+            fix="choose an empty or new folder",
+            path=path,
+        )
     return OutputMode.NEW

@@ -71,12 +71,20 @@ class ModelConfig:
         check_name(self.dataset, "data set name")
         channels, height, width = self.input_size if len(self.input_size) == 3 else (0, 0, 0)
         if not (1 <= channels <= MAX_CHANNELS and MIN_SIDE <= height <= MAX_SIDE and MIN_SIDE <= width <= MAX_SIDE):
-            raise InvalidInput(f"input_size {list(self.input_size)} is not an image size robnetzoo builds for",
-                               fix=f"give [channels, height, width] with 1-{MAX_CHANNELS} channels and sides of "
-                                   f"{MIN_SIDE}-{MAX_SIDE} pixels")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or not 2 <= self.num_classes <= MAX_CLASSES:
-            raise InvalidInput(f"num_classes {self.num_classes!r} is not a number of classes",
-                               fix=f"give a whole number from 2 to {MAX_CLASSES:,}")
+            raise InvalidInput(
+                f"input_size {list(self.input_size)} is not an image size robnetzoo builds for",
+                fix=f"give [channels, height, width] with 1-{MAX_CHANNELS} channels and sides of "
+                f"{MIN_SIDE}-{MAX_SIDE} pixels",
+            )
+        if (
+            isinstance(self.num_classes, bool)
+            or not isinstance(self.num_classes, int)
+            or not 2 <= self.num_classes <= MAX_CLASSES
+        ):
+            raise InvalidInput(
+                f"num_classes {self.num_classes!r} is not a number of classes",
+                fix=f"give a whole number from 2 to {MAX_CLASSES:,}",
+            )
 
     def with_overrides(self, **overrides: Any) -> "ModelConfig":
         """A copy with constructor arguments replaced (``num_classes`` updates both places)."""
@@ -112,8 +120,9 @@ class ModelConfig:
             raise IntegrityError(f"{source} is not a JSON object; re-save the model")
         version = data.get("schema_version", SCHEMA_VERSION)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise IntegrityError(f"{source} has schema_version {version!r}, which is not a version number (1, 2, ...); "
-                                 "re-save the model")
+            raise IntegrityError(
+                f"{source} has schema_version {version!r}, which is not a version number (1, 2, ...); re-save the model"
+            )
         if version > SCHEMA_VERSION:
             raise IntegrityError(
                 f"{source} has schema_version {version!r}, newer than this robnetzoo reads "
@@ -121,9 +130,7 @@ class ModelConfig:
             )
         missing = [k for k in ("name", "arch", "arch_args", "num_classes") if k not in data]
         if missing:
-            raise IntegrityError(
-                f"{source} lacks {', '.join(missing)}; it is not a robnetzoo config.json"
-            )
+            raise IntegrityError(f"{source} lacks {', '.join(missing)}; it is not a robnetzoo config.json")
         known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in known}
         values.setdefault("dataset", "unknown")
@@ -143,8 +150,13 @@ class ModelConfig:
         path = Path(path)
         from ._io import read_json
 
-        data = read_json(path, "model config.json", expect=dict, missing=f"{path} is missing; a model folder needs config.json",
-                         fix=f"re-save the model, or download it again ({option('force_download', True)})")
+        data = read_json(
+            path,
+            "model config.json",
+            expect=dict,
+            missing=f"{path} is missing; a model folder needs config.json",
+            fix=f"re-save the model, or download it again ({option('force_download', True)})",
+        )
         return cls.from_dict(data, source=str(path))
 
 
@@ -177,6 +189,9 @@ def build_model(config: ModelConfig) -> "nn.Module":
         with torch.device("meta"):
             size = sum(p.numel() for p in build_architecture(config.arch, config.arch_args).parameters())
         if size > MAX_PARAMETERS:
-            raise InvalidInput(f"{config.name}'s config describes {size:,} parameters ({size * 4 / 1e9:.0f} GB), more "
-                               f"than robnetzoo builds ({MAX_PARAMETERS:,})", fix="check its arch_args (C, layers, width)")
+            raise InvalidInput(
+                f"{config.name}'s config describes {size:,} parameters ({size * 4 / 1e9:.0f} GB), more "
+                f"than robnetzoo builds ({MAX_PARAMETERS:,})",
+                fix="check its arch_args (C, layers, width)",
+            )
     return attach_config(build_architecture(config.arch, config.arch_args), config)

@@ -16,8 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ._io import output_mode
-from ._io import read_torch_file
+from ._io import output_mode, read_torch_file
 from .errors import CorruptFile, IntegrityError, InvalidInput, option
 from .factory import create_model
 from .hub import save_pretrained
@@ -40,15 +39,20 @@ def read_authors_checkpoint(path: str | Path, *, trust_pickle: bool = False) -> 
     or, with ``trust_pickle``, classes whose module is not importable here.
     """
     try:
-        return read_torch_file(path, "PyTorch checkpoint", trust_pickle=trust_pickle,
-                               fix="it may be truncated or not a checkpoint at all: download it again")
+        return read_torch_file(
+            path,
+            "PyTorch checkpoint",
+            trust_pickle=trust_pickle,
+            fix="it may be truncated or not a checkpoint at all: download it again",
+        )
     except CorruptFile as error:
         cause = error.__cause__
         found = _pickled_class(str(cause)) if isinstance(cause, pickle.UnpicklingError) else None
         if found is not None and not trust_pickle:
             raise InvalidInput(
                 f"{path} holds pickled Python objects (class {found}) that safe loading refuses",
-                fix=f"if you trust its source, pass {option('trust_pickle', True)}", path=path,
+                fix=f"if you trust its source, pass {option('trust_pickle', True)}",
+                path=path,
             ) from None
         if isinstance(cause, (ModuleNotFoundError, AttributeError)):
             missing = getattr(cause, "name", None) or str(cause)
@@ -68,12 +72,9 @@ def extract_state_dict(checkpoint: Any, source: str = "checkpoint") -> dict[str,
         state = checkpoint["model"]
     else:
         state = checkpoint
-    if not isinstance(state, Mapping) or not state or not all(
-        isinstance(v, torch.Tensor) for v in state.values()
-    ):
+    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise IntegrityError(
-            f"{source} holds no state_dict of tensors; expected the authors' "
-            "{'state_dict': ...} checkpoint"
+            f"{source} holds no state_dict of tensors; expected the authors' {{'state_dict': ...}} checkpoint"
         )
     state = dict(state)
     for prefix in PREFIXES:
@@ -125,8 +126,15 @@ def convert_checkpoint(
     checkpoint_path = Path(checkpoint_path)
     output_dir = Path(output_dir)
     # the rule save_pretrained applies, checked before the (slow) load
-    output_mode(output_dir, "a model", holds=(output_dir / "config.json").is_file(), overwrite=overwrite,
-                can_resume=False, require_empty=False, argument="output_dir")
+    output_mode(
+        output_dir,
+        "a model",
+        holds=(output_dir / "config.json").is_file(),
+        overwrite=overwrite,
+        can_resume=False,
+        require_empty=False,
+        argument="output_dir",
+    )
     model, bookkeeping = load_authors_checkpoint(checkpoint_path, arch, trust_pickle=trust_pickle)
     notes = (
         "Converted from the authors' released checkpoint "

@@ -61,32 +61,96 @@ class DatasetInfo:
     files: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "num_classes": self.num_classes, "input_size": list(self.input_size),
-                "threat_model": self.threat_model.to_dict(), "threat": str(self.threat_model),
-                "threat_source": self.threat_source, "train_size": self.train_size, "test_size": self.test_size,
-                "files": self.files}
+        return {
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "input_size": list(self.input_size),
+            "threat_model": self.threat_model.to_dict(),
+            "threat": str(self.threat_model),
+            "threat_source": self.threat_source,
+            "train_size": self.train_size,
+            "test_size": self.test_size,
+            "files": self.files,
+        }
 
 
 _CIFAR_THREAT = "RobNets (CVPR 2020) and RobustBench"
-DATASET_INFO: dict[str, DatasetInfo] = {info.name: info for info in (
-    DatasetInfo("cifar10", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), _CIFAR_THREAT, 50000, 10000,
-                "torchvision's cifar-10-batches-py (--download)"),
-    DatasetInfo("cifar100", 100, (3, 32, 32), ThreatModel("Linf", 8 / 255), _CIFAR_THREAT, 50000, 10000,
-                "torchvision's cifar-100-python (--download)"),
-    DatasetInfo("svhn", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", 73257, 26032,
-                "train_32x32.mat, test_32x32.mat (--download)"),
-    DatasetInfo("tiny-imagenet", 200, (3, 64, 64), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", 100000, 10000,
-                "tiny-imagenet-200/ folders"),
-    DatasetInfo("imagenet", 1000, (3, 224, 224), ThreatModel("Linf", 8 / 255), "RobNets (CVPR 2020)", None, 50000,
-                "train/ and val/ class folders"),
-    DatasetInfo("mnist", 10, (3, 32, 32), ThreatModel("Linf", 0.3), "Madry et al. (ICLR 2018)", 60000, 10000,
-                "IDX files: MNIST/raw/ (--download) or the files themselves"),
-    DatasetInfo("fashion-mnist", 10, (3, 32, 32), ThreatModel("Linf", 0.1),
-                "the Fashion-MNIST robustness literature (e.g. Croce & Hein 2020; Wong et al. 2020)", 60000, 10000,
-                "IDX files: FashionMNIST/raw/ (--download), the files themselves, or Debian's dataset-fashion-mnist"),
-    DatasetInfo("digits", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), "this zoo's demos", 1437, 360,
-                "built in"),
-)}
+DATASET_INFO: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "cifar10",
+            10,
+            (3, 32, 32),
+            ThreatModel("Linf", 8 / 255),
+            _CIFAR_THREAT,
+            50000,
+            10000,
+            "torchvision's cifar-10-batches-py (--download)",
+        ),
+        DatasetInfo(
+            "cifar100",
+            100,
+            (3, 32, 32),
+            ThreatModel("Linf", 8 / 255),
+            _CIFAR_THREAT,
+            50000,
+            10000,
+            "torchvision's cifar-100-python (--download)",
+        ),
+        DatasetInfo(
+            "svhn",
+            10,
+            (3, 32, 32),
+            ThreatModel("Linf", 8 / 255),
+            "RobNets (CVPR 2020)",
+            73257,
+            26032,
+            "train_32x32.mat, test_32x32.mat (--download)",
+        ),
+        DatasetInfo(
+            "tiny-imagenet",
+            200,
+            (3, 64, 64),
+            ThreatModel("Linf", 8 / 255),
+            "RobNets (CVPR 2020)",
+            100000,
+            10000,
+            "tiny-imagenet-200/ folders",
+        ),
+        DatasetInfo(
+            "imagenet",
+            1000,
+            (3, 224, 224),
+            ThreatModel("Linf", 8 / 255),
+            "RobNets (CVPR 2020)",
+            None,
+            50000,
+            "train/ and val/ class folders",
+        ),
+        DatasetInfo(
+            "mnist",
+            10,
+            (3, 32, 32),
+            ThreatModel("Linf", 0.3),
+            "Madry et al. (ICLR 2018)",
+            60000,
+            10000,
+            "IDX files: MNIST/raw/ (--download) or the files themselves",
+        ),
+        DatasetInfo(
+            "fashion-mnist",
+            10,
+            (3, 32, 32),
+            ThreatModel("Linf", 0.1),
+            "the Fashion-MNIST robustness literature (e.g. Croce & Hein 2020; Wong et al. 2020)",
+            60000,
+            10000,
+            "IDX files: FashionMNIST/raw/ (--download), the files themselves, or Debian's dataset-fashion-mnist",
+        ),
+        DatasetInfo("digits", 10, (3, 32, 32), ThreatModel("Linf", 8 / 255), "this zoo's demos", 1437, 360, "built in"),
+    )
+}
 DATASETS = tuple(DATASET_INFO)
 NUM_CLASSES = {name: info.num_classes for name, info in DATASET_INFO.items()}
 
@@ -215,9 +279,14 @@ def train_validation_split(dataset: Dataset, validation_size: int, *, seed: int 
         )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     parts = []
-    for split, index in (("train", order[validation_size:].sort().values), ("validation", order[:validation_size].sort().values)):
+    for split, index in (
+        ("train", order[validation_size:].sort().values),
+        ("validation", order[:validation_size].sort().values),
+    ):
         if isinstance(dataset, TensorImageDataset):
-            part: Dataset = TensorImageDataset(dataset.images[index], dataset.labels[index], dataset.num_classes, dataset.name)
+            part: Dataset = TensorImageDataset(
+                dataset.images[index], dataset.labels[index], dataset.num_classes, dataset.name
+            )
         else:
             part = Subset(dataset, index.tolist())
             part.num_classes = getattr(dataset, "num_classes", None)  # type: ignore[attr-defined]
@@ -250,7 +319,9 @@ def _download(name: str, root: Path, fetch: Callable[[], object]) -> None:
     try:
         fetch()
     except PermissionError as exc:
-        raise InvalidInput(f"cannot download {name} into {root}: {exc.strerror}", fix=f"choose another {option('root')}") from None
+        raise InvalidInput(
+            f"cannot download {name} into {root}: {exc.strerror}", fix=f"choose another {option('root')}"
+        ) from None
     except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
         reason = str(getattr(exc, "reason", "") or exc).splitlines()[0][:160]
         raise NotFound(
@@ -277,8 +348,11 @@ class _ArrayUnpickler(pickle.Unpickler):
     """
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
     }
 
     def find_class(self, module: str, name: str):
@@ -333,8 +407,9 @@ def _read_cifar_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[n
         raise ValueError(f"{path.name}: data is {data.shape}, not N x 3072")
     labels = batch[label_key]
     if not isinstance(labels, (list, tuple, np.ndarray)) or len(labels) != len(data):
-        raise ValueError(f"{path.name}: {len(data)} images but "
-                         f"{len(labels) if hasattr(labels, '__len__') else 'no list of'} labels")
+        raise ValueError(
+            f"{path.name}: {len(data)} images but {len(labels) if hasattr(labels, '__len__') else 'no list of'} labels"
+        )
     labels = [int(label) for label in labels]
     out_of_range = [label for label in labels if not 0 <= label < num_classes]
     if out_of_range:
@@ -417,8 +492,7 @@ def _tiny_imagenet(root: Path, split: str, download: bool) -> Dataset:
     from torchvision import transforms
 
     base = root if (root / "train").is_dir() else root / "tiny-imagenet-200"
-    how = (f"unpack tiny-imagenet-200.zip (cs231n.stanford.edu) under {option('root')}; "
-           "torchvision cannot download it")
+    how = f"unpack tiny-imagenet-200.zip (cs231n.stanford.edu) under {option('root')}; torchvision cannot download it"
     if split == "train":
         return _folder_dataset("tiny-imagenet", base / "train", transforms.ToTensor(), base / "train", how)
     val = base / "val"
@@ -439,19 +513,22 @@ def _imagenet(root: Path, split: str, download: bool) -> Dataset:
     from torchvision import transforms
 
     folder = root / ("train" if split == "train" else "val")
-    transform = transforms.Compose(
-        [transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()]
-    )
+    transform = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()])
     return _folder_dataset(
-        "imagenet", folder, transform, folder,
+        "imagenet",
+        folder,
+        transform,
+        folder,
         f"put ImageNet's train/ and val/ class folders (one folder per wnid) under {option('root')}",
     )
 
 
 # ---------------------------------------------------------------------------- MNIST-style IDX files
 
-_IDX_SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_IDX_SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 _IDX_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision's folder names
 IDX_DATASETS = tuple(_IDX_FOLDERS)
 # Where a system package installs the genuine files (Debian's dataset-fashion-mnist); read when
@@ -487,9 +564,11 @@ def find_idx_files(name: str, root: str | Path | None = None, split: str = "trai
 
 
 def _idx_how(name: str, root: Path) -> str:
-    ways = [f"pass {option('download', True)} where there is a network",
-            f"{option('root')} pointing at a folder with the four IDX files (plain or .gz; torchvision's "
-            f"{_IDX_FOLDERS[name]}/raw layout works)"]
+    ways = [
+        f"pass {option('download', True)} where there is a network",
+        f"{option('root')} pointing at a folder with the four IDX files (plain or .gz; torchvision's "
+        f"{_IDX_FOLDERS[name]}/raw layout works)",
+    ]
     if name == "fashion-mnist":
         ways.insert(0, "install Debian's package (apt-get install dataset-fashion-mnist)")
     else:
@@ -514,15 +593,22 @@ def _idx_dataset(name: str) -> Callable[[Path, str, bool], Dataset]:
         labels = idx.read_idx(labels_path, idx.LABELS_MAGIC, fix=fix)
 
         if len(images) != len(labels):
-            raise CorruptFile(labels_path, "IDX label file", f"{len(labels):,} labels for the {len(images):,} images of "
-                              f"{images_path.name}", fix="the two files come from different releases: replace both")
+            raise CorruptFile(
+                labels_path,
+                "IDX label file",
+                f"{len(labels):,} labels for the {len(images):,} images of {images_path.name}",
+                fix="the two files come from different releases: replace both",
+            )
         classes = DATASET_INFO[name].num_classes
         if len(labels) and int(labels.max()) >= classes:
-            raise CorruptFile(labels_path, "IDX label file", f"label {int(labels.max())} on a {classes}-class data set",
-                              fix=fix)
+            raise CorruptFile(
+                labels_path, "IDX label file", f"label {int(labels.max())} on a {classes}-class data set", fix=fix
+            )
         tensor = torch.from_numpy(images.copy()).unsqueeze(1)  # N,1,28,28 uint8
         tensor = torch.nn.functional.pad(tensor, (IDX_PAD,) * 4)
-        return TensorImageDataset(tensor.expand(-1, 3, -1, -1), torch.from_numpy(labels.astype(np.int64)), classes, name)
+        return TensorImageDataset(
+            tensor.expand(-1, 3, -1, -1), torch.from_numpy(labels.astype(np.int64)), classes, name
+        )
 
     return load
 

@@ -22,8 +22,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     except RuntimeError:
         raise InvalidInput(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInput(f"{option('device', 'cuda')} asked for, but CUDA is not available here",
-                           fix=f"use {option('device', 'cpu')} or {option('device', 'auto')}")
+        raise InvalidInput(
+            f"{option('device', 'cuda')} asked for, but CUDA is not available here",
+            fix=f"use {option('device', 'cpu')} or {option('device', 'auto')}",
+        )
     if resolved.type not in ("cpu", "cuda", "mps"):
         raise InvalidInput(f"device {device!r} is not supported; use auto, cpu or cuda")
     return resolved

@@ -21,7 +21,15 @@ STYLE = {  # code -> (label, colour, line style)
     "10": ("identity", "#7f7f7f", "dashed"),
     "11": ("sep-conv + identity", "#d62728", "solid"),
 }
-_POSITIONS = {0: (0.0, 1.4), 1: (0.0, -1.4), 2: (1.6, 0.9), 3: (3.0, -0.9), 4: (4.4, 0.9), 5: (5.8, -0.9), 6: (7.3, 0.0)}
+_POSITIONS = {
+    0: (0.0, 1.4),
+    1: (0.0, -1.4),
+    2: (1.6, 0.9),
+    3: (3.0, -0.9),
+    4: (4.4, 0.9),
+    5: (5.8, -0.9),
+    6: (7.3, 0.0),
+}
 
 
 def _draw_cell(ax: Any, cell: tuple[str, ...], title: str) -> None:
@@ -35,18 +43,40 @@ def _draw_cell(ax: Any, cell: tuple[str, ...], title: str) -> None:
         label, colour, style = STYLE[code]
         start, end = _POSITIONS[source], _POSITIONS[2 + node]
         bend = 0.25 if (source + node) % 2 else -0.25
-        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, color=colour, linestyle=style,
-                                     linewidth=1.8 if code == "11" else 1.3, connectionstyle=f"arc3,rad={bend}",
-                                     shrinkA=11, shrinkB=11))
+        ax.add_patch(
+            FancyArrowPatch(
+                start,
+                end,
+                arrowstyle="-|>",
+                mutation_scale=10,
+                color=colour,
+                linestyle=style,
+                linewidth=1.8 if code == "11" else 1.3,
+                connectionstyle=f"arc3,rad={bend}",
+                shrinkA=11,
+                shrinkB=11,
+            )
+        )
     for node in range(4):  # every intermediate node is concatenated into the output
-        ax.add_patch(FancyArrowPatch(_POSITIONS[2 + node], _POSITIONS[6], arrowstyle="-|>", mutation_scale=8,
-                                     color="#bbbbbb", linewidth=0.8, shrinkA=11, shrinkB=11))
+        ax.add_patch(
+            FancyArrowPatch(
+                _POSITIONS[2 + node],
+                _POSITIONS[6],
+                arrowstyle="-|>",
+                mutation_scale=8,
+                color="#bbbbbb",
+                linewidth=0.8,
+                shrinkA=11,
+                shrinkB=11,
+            )
+        )
     names = {0: "c_{k-2}", 1: "c_{k-1}", 2: "0", 3: "1", 4: "2", 5: "3", 6: "c_{k}"}
     for key, (x, y) in _POSITIONS.items():
         colour = "#c6dbef" if key < 2 else ("#fdd0a2" if key == 6 else "#e5f5e0")
         ax.scatter([x], [y], s=520, color=colour, edgecolors="black", zorder=3)
-        ax.text(x, y, f"${names[key]}$" if key in (0, 1, 6) else names[key], ha="center", va="center",
-                fontsize=8, zorder=4)
+        ax.text(
+            x, y, f"${names[key]}$" if key in (0, 1, 6) else names[key], ha="center", va="center", fontsize=8, zorder=4
+        )
     ax.set_xlim(-0.6, 7.9)
     ax.set_ylim(-2.1, 2.1)
     ax.set_title(title, fontsize=9)
@@ -75,10 +105,17 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str = "") -> P
         if i >= len(cells):
             ax.axis("off")
             continue
-        label = "shared cell (every layer)" if len(cells) == 1 else f"cell {i}" + (" (reduction)" if i in reductions else "")
-        _draw_cell(ax, cells[i], f"{label}: density {Genotype((cells[i],)).density():.2f}, "
-                                 f"{sum(c[1] == '1' for c in cells[i])} convs")
-    handles = [Line2D([0], [0], color=c, linestyle=s, label=l) for l, c, s in STYLE.values()]
+        label = (
+            "shared cell (every layer)"
+            if len(cells) == 1
+            else f"cell {i}" + (" (reduction)" if i in reductions else "")
+        )
+        _draw_cell(
+            ax,
+            cells[i],
+            f"{label}: density {Genotype((cells[i],)).density():.2f}, {sum(c[1] == '1' for c in cells[i])} convs",
+        )
+    handles = [Line2D([0], [0], color=c, linestyle=s, label=label) for label, c, s in STYLE.values()]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)

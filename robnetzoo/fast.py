@@ -23,14 +23,20 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .ops import FactorizedReduce
 from .config import attach_config, config_of
+from .ops import FactorizedReduce
 
 
 def _fold_into(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.Conv2d:
     folded = nn.Conv2d(
-        conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-        conv.dilation, conv.groups, bias=True,
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        bias=True,
     ).to(conv.weight.device, conv.weight.dtype)
     with torch.no_grad():
         folded.weight.copy_(conv.weight * scale[:, None, None, None])
@@ -72,8 +78,9 @@ class MergedFactorizedReduce(nn.Module):
             self.conv.weight[:half, :, 0, 0] = one.weight[:, :, 0, 0]
             self.conv.weight[half:, :, 1, 1] = two.weight[:, :, 0, 0]
             zero = torch.zeros(half, device=one.weight.device, dtype=one.weight.dtype)
-            self.conv.bias.copy_(torch.cat([one.bias if one.bias is not None else zero,
-                                            two.bias if two.bias is not None else zero]))
+            self.conv.bias.copy_(
+                torch.cat([one.bias if one.bias is not None else zero, two.bias if two.bias is not None else zero])
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Odd sizes get the shifted branch's zero row and column (a pad of 0 for even sizes).

@@ -86,14 +86,11 @@ class Genotype:
             if isinstance(cell, str):
                 if len(cell) % 2:
                     raise InvalidInput(
-                        f"invalid genotype: cell string {cell!r} has an odd length; "
-                        "write two bits per edge"
+                        f"invalid genotype: cell string {cell!r} has an odd length; write two bits per edge"
                     )
                 cell = [cell[i : i + 2] for i in range(0, len(cell), 2)]
             if not isinstance(cell, (list, tuple)):
-                raise InvalidInput(
-                    f"invalid genotype: expected a list of edge codes per cell, got {cell!r}"
-                )
+                raise InvalidInput(f"invalid genotype: expected a list of edge codes per cell, got {cell!r}")
             cells.append(tuple(str(code) for code in cell))
         return cls(tuple(cells))
 
@@ -158,7 +155,9 @@ def read_genotype_file(path: str | Path) -> Genotype:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise NotFound(f"no genotype file at {path}; robnetzoo search writes them to SEARCH_FOLDER/genotypes/") from None
+        raise NotFound(
+            f"no genotype file at {path}; robnetzoo search writes them to SEARCH_FOLDER/genotypes/"
+        ) from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{path} is not a genotype file ({exc})") from None
     try:

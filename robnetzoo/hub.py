@@ -9,7 +9,6 @@ failures are turned into one line that says what to do, not a stack of HTTP erro
 from __future__ import annotations
 
 import html
-
 import logging
 import os
 import tempfile
@@ -22,8 +21,8 @@ from torch import nn
 from ._io import atomic_write_text, output_mode
 from .config import ModelConfig, build_model, config_of
 from .errors import IntegrityError, InvalidInput, NotFound, option
-from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
 from .naming import is_name
+from .registry import HUB_ORG_ENV, Source, buildable_config, check_repo_id, get_entry, resolve_source
 from .weights import check_state_dict, load_strict, read_safetensors, safetensors_shapes, write_safetensors
 
 CONFIG_NAME = "config.json"
@@ -32,8 +31,13 @@ CARD_NAME = "README.md"
 EVAL_RESULTS_NAME = ".eval_results/robnetzoo.yaml"  # the Hub's eval-results format, beside model-index
 PAPER_ARXIV = "1911.10695"  # Guo et al., "When NAS Meets Robustness", CVPR 2020
 # The Hub's ids of the data sets, for .eval_results (a data set without one keeps its own name).
-HUB_DATASETS = {"cifar10": "uoft-cs/cifar10", "cifar100": "uoft-cs/cifar100", "svhn": "ufldl-stanford/svhn",
-                "imagenet": "ILSVRC/imagenet-1k", "tiny-imagenet": "zh-plus/tiny-imagenet"}
+HUB_DATASETS = {
+    "cifar10": "uoft-cs/cifar10",
+    "cifar100": "uoft-cs/cifar100",
+    "svhn": "ufldl-stanford/svhn",
+    "imagenet": "ILSVRC/imagenet-1k",
+    "tiny-imagenet": "zh-plus/tiny-imagenet",
+}
 
 
 # ---------------------------------------------------------------------------- saving
@@ -72,12 +76,21 @@ def save_pretrained(
     directory = Path(save_directory)
     ours = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, Path(EVAL_RESULTS_NAME).parts[0])  # .eval_results/ as a whole
     holds = any((directory / name).exists() for name in ours)
-    output_mode(directory, "a model", holds=holds, overwrite=overwrite, can_resume=False, require_empty=False,
-                argument="save_directory")
+    output_mode(
+        directory,
+        "a model",
+        holds=holds,
+        overwrite=overwrite,
+        can_resume=False,
+        require_empty=False,
+        argument="save_directory",
+    )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except (PermissionError, FileExistsError, NotADirectoryError) as exc:
-        raise InvalidInput(f"cannot write a model folder at {directory}: {exc.strerror or exc}; choose another location") from None
+        raise InvalidInput(
+            f"cannot write a model folder at {directory}: {exc.strerror or exc}; choose another location"
+        ) from None
     write_safetensors(model, directory / WEIGHTS_NAME, {"robnetzoo_arch": config.arch})
     config.save(directory / CONFIG_NAME)
     results = list(eval_results or ())
@@ -96,11 +109,19 @@ def eval_results_entries(config: ModelConfig, eval_results: Iterable[Mapping[str
         metric = str(result["metric"])
         threat = config.threat_model.with_overrides(norm=result.get("norm"), eps=result.get("eps"))
         task = "clean" if metric == "clean" else f"{metric}-{threat.norm.lower()}-{threat.eps_text().replace('/', '_')}"
-        notes = [f"n={result['n_examples']}" if "n_examples" in result else None,
-                 None if metric == "clean" else f"robust accuracy, {threat}", f"split {result.get('split', 'test')}",
-                 cost_text(result)]
-        entries.append({"dataset": {"id": HUB_DATASETS.get(config.dataset, config.dataset), "task_id": task},
-                        "value": round(float(result["accuracy"]), 2), "notes": "; ".join(n for n in notes if n)})
+        notes = [
+            f"n={result['n_examples']}" if "n_examples" in result else None,
+            None if metric == "clean" else f"robust accuracy, {threat}",
+            f"split {result.get('split', 'test')}",
+            cost_text(result),
+        ]
+        entries.append(
+            {
+                "dataset": {"id": HUB_DATASETS.get(config.dataset, config.dataset), "task_id": task},
+                "value": round(float(result["accuracy"]), 2),
+                "notes": "; ".join(n for n in notes if n),
+            }
+        )
     return entries
 
 
@@ -114,13 +135,18 @@ def cost_text(result: Mapping[str, Any]) -> str | None:
     """What one measurement cost, from an eval-results row (None when the row does not say)."""
     if "forward_passes" not in result:
         return None
-    return (f"cost {int(result['forward_passes']):,} forward + {int(result['backward_passes']):,} backward "
-            f"image-passes, {float(result['seconds']):.1f} s on {result.get('device') or 'an unrecorded device'}")
+    return (
+        f"cost {int(result['forward_passes']):,} forward + {int(result['backward_passes']):,} backward "
+        f"image-passes, {float(result['seconds']):.1f} s on {result.get('device') or 'an unrecorded device'}"
+    )
 
 
 def model_card(
-    config: ModelConfig, eval_results: Iterable[Mapping[str, Any]] = (), notes: str = "",
-    repo_id: str | None = None, checks: Iterable[Mapping[str, Any]] = (),
+    config: ModelConfig,
+    eval_results: Iterable[Mapping[str, Any]] = (),
+    notes: str = "",
+    repo_id: str | None = None,
+    checks: Iterable[Mapping[str, Any]] = (),
 ) -> str:
     """The README.md of a model repo: YAML metadata the Hub indexes (``pipeline_tag``, the
     paper's arXiv id, ``base_model`` for a derived model, ``model-index``), then a human
@@ -128,10 +154,17 @@ def model_card(
     published) is what its loading snippet names. Every name that reaches the card is escaped."""
     eval_results = list(eval_results)
     data = card_metadata(config, eval_results)
-    lines = ["---", data.to_yaml(), "---", "", *_card_summary(config, measured=bool(eval_results), repo_id=repo_id),
-             *_card_evaluation(eval_results, list(checks)),
-             "", f"The RobNet family: Guo et al., \"When NAS Meets Robustness\", CVPR 2020, "
-             f"[arXiv:{PAPER_ARXIV}](https://arxiv.org/abs/{PAPER_ARXIV})."]
+    lines = [
+        "---",
+        data.to_yaml(),
+        "---",
+        "",
+        *_card_summary(config, measured=bool(eval_results), repo_id=repo_id),
+        *_card_evaluation(eval_results, list(checks)),
+        "",
+        f'The RobNet family: Guo et al., "When NAS Meets Robustness", CVPR 2020, '
+        f"[arXiv:{PAPER_ARXIV}](https://arxiv.org/abs/{PAPER_ARXIV}).",
+    ]
     if notes:
         lines += ["", notes]
     return "\n".join(lines) + "\n"
@@ -159,7 +192,8 @@ def card_metadata(config: ModelConfig, eval_results: list[Mapping[str, Any]]) ->
                 metric_args={
                     **({"n_examples": result["n_examples"]} if "n_examples" in result else {}),
                     **({} if metric == "clean" else threat.to_dict()),
-                } or None,
+                }
+                or None,
             )
         )
     base = config.derived_from["name"] if config.derived_from else None
@@ -178,9 +212,12 @@ def card_metadata(config: ModelConfig, eval_results: list[Mapping[str, Any]]) ->
 def _card_summary(config: ModelConfig, *, measured: bool, repo_id: str | None) -> list[str]:
     """What the model is, how to load it, its threat model, where it comes from, its genotype."""
     name, arch, dataset = (html.escape(str(v)) for v in (config.name, config.arch, config.dataset))
-    what = (f"An adversarially trained `{arch}`" if measured else
-            f"A `{arch}` whose robustness this card does not report (no evaluation was saved with it; "
-            "it may be untrained)")
+    what = (
+        f"An adversarially trained `{arch}`"
+        if measured
+        else f"A `{arch}` whose robustness this card does not report (no evaluation was saved with it; "
+        "it may be untrained)"
+    )
     lines = [
         f"# {name}",
         "",
@@ -190,20 +227,30 @@ def _card_summary(config: ModelConfig, *, measured: bool, repo_id: str | None) -
         "",
         "```python",
         "import robnetzoo",
-        f'model = robnetzoo.from_pretrained("{_loading_source(config, repo_id)}")  # eval mode',  # a name: no quotes in it
+        # the source is a name or a path without quotes in it
+        f'model = robnetzoo.from_pretrained("{_loading_source(config, repo_id)}")  # eval mode',
         "```",
         "",
         f"Threat model: {config.threat_model.norm}, eps = {config.threat_model.eps_text()}.",
     ]
     if config.derived_from:
         changed = ", ".join(f"{k}={v}" for k, v in config.derived_from["changed"].items() if k != "genotype")
-        lines += ["", f"Derived from `{html.escape(str(config.derived_from['name']))}` "
-                  f"({html.escape(changed) or 'genotype changed'}): "
-                  "not the published model, and the paper's numbers for it do not apply."]
+        lines += [
+            "",
+            f"Derived from `{html.escape(str(config.derived_from['name']))}` "
+            f"({html.escape(changed) or 'genotype changed'}): "
+            "not the published model, and the paper's numbers for it do not apply.",
+        ]
     genotype = config.genotype()
     if genotype is not None:
-        lines += ["", f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
-                  "", "```", *("".join(c) for c in genotype.cells), "```"]
+        lines += [
+            "",
+            f"Genotype ({len(genotype.cells)} cell(s)), density {genotype.density():.3f}:",
+            "",
+            "```",
+            *("".join(c) for c in genotype.cells),
+            "```",
+        ]
     return lines
 
 
@@ -216,10 +263,17 @@ def _card_evaluation(eval_results: list[Mapping[str, Any]], checks: list[Mapping
         lines += [f"- `{html.escape(metric)}`: {html.escape(str(text))}" for metric, text in costs]
     if checks:
         failed = [c for c in checks if c.get("passed") is False]
-        lines += ["", f"Sanity checks of the evaluation: {sum(c.get('passed') is True for c in checks)} passed, "
-                  f"{len(failed)} failed" + ("." if not failed else ":"), ""]
-        lines += [f"- {'passed' if c.get('passed') else ('FAILED' if c.get('passed') is False else 'not run')}: "
-                  f"`{c['name']}`: {c['summary']}" for c in checks]
+        lines += [
+            "",
+            f"Sanity checks of the evaluation: {sum(c.get('passed') is True for c in checks)} passed, "
+            f"{len(failed)} failed" + ("." if not failed else ":"),
+            "",
+        ]
+        lines += [
+            f"- {'passed' if c.get('passed') else ('FAILED' if c.get('passed') is False else 'not run')}: "
+            f"`{c['name']}`: {c['summary']}"
+            for c in checks
+        ]
     return lines
 
 
@@ -271,9 +325,7 @@ def push_to_hub(
     api.create_repo(repo_id, private=private, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         save_pretrained(model, tmp, eval_results=eval_results)
-        info = api.upload_folder(
-            folder_path=tmp, repo_id=repo_id, revision=revision, commit_message=commit_message
-        )
+        info = api.upload_folder(folder_path=tmp, repo_id=repo_id, revision=revision, commit_message=commit_message)
     return str(getattr(info, "commit_url", info))
 
 
@@ -285,7 +337,9 @@ def load_folder(directory: str | Path, map_location: str | torch.device = "cpu")
     directory = Path(directory)
     config = ModelConfig.load(directory / CONFIG_NAME)
     with torch.device("meta"):  # config against the weights' header first: a mismatch allocates nothing
-        check_state_dict(build_model(config), safetensors_shapes(directory / WEIGHTS_NAME), str(directory / WEIGHTS_NAME))
+        check_state_dict(
+            build_model(config), safetensors_shapes(directory / WEIGHTS_NAME), str(directory / WEIGHTS_NAME)
+        )
     model = build_model(config)
     state = read_safetensors(directory / WEIGHTS_NAME, map_location)
     load_strict(model, state, str(directory / WEIGHTS_NAME))
@@ -322,8 +376,10 @@ def from_pretrained(
     source = resolve_source(name_or_repo_or_dir)
     if source.kind == "folder":
         if revision is not None:  # a folder has one version: asking for another is a mistake, not a no-op
-            raise InvalidInput(f"{source.value} is a local folder, which has no revisions",
-                               fix=f"drop {option('revision')}, or name the Hub repo (hf-hub:ORG/NAME)")
+            raise InvalidInput(
+                f"{source.value} is a local folder, which has no revisions",
+                fix=f"drop {option('revision')}, or name the Hub repo (hf-hub:ORG/NAME)",
+            )
         return load_folder(Path(source.value), map_location)
     repo_id = _repo_id_of(source)
     unpublished = None
@@ -333,8 +389,15 @@ def from_pretrained(
             unpublished = entry
     try:
         files = {
-            filename: _download(repo_id, filename, revision, cache_dir,
-                                local_files_only or unpublished is not None, token, force_download and not unpublished)
+            filename: _download(
+                repo_id,
+                filename,
+                revision,
+                cache_dir,
+                local_files_only or unpublished is not None,
+                token,
+                force_download and not unpublished,
+            )
             for filename in (CONFIG_NAME, WEIGHTS_NAME)
         }
     except NotFound:
@@ -372,8 +435,10 @@ def _download(
         )
     except hub_errors.LocalEntryNotFoundError:
         offline = local_files_only or constants.HF_HUB_OFFLINE
-        why = "downloads are off (HF_HUB_OFFLINE=1 or local_files_only)" if offline else (
-            f"the Hub at {constants.ENDPOINT} could not be reached"
+        why = (
+            "downloads are off (HF_HUB_OFFLINE=1 or local_files_only)"
+            if offline
+            else (f"the Hub at {constants.ENDPOINT} could not be reached")
         )
         raise NotFound(
             f"{repo_id}/{filename} is not in the local cache and {why}; "
@@ -388,9 +453,7 @@ def _download(
     except hub_errors.RevisionNotFoundError:
         raise NotFound(f"{repo_id} has no revision {revision!r}; check the branch, tag or commit") from None
     except hub_errors.EntryNotFoundError:
-        raise IntegrityError(
-            f"{repo_id} has no {filename}; it is not a robnetzoo model repository"
-        ) from None
+        raise IntegrityError(f"{repo_id} has no {filename}; it is not a robnetzoo model repository") from None
     except hub_errors.HfHubHTTPError as exc:
         raise NotFound(f"the Hub refused {repo_id}/{filename}: {str(exc).splitlines()[0]}") from None
     finally:

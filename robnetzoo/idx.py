@@ -56,8 +56,12 @@ def read_idx(path: str | Path, magic: int, *, fix: str) -> np.ndarray:
     expected = header + int(np.prod(shape, dtype=np.int64))
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
-        raise CorruptFile(path, what, f"{state}: {len(data):,} bytes where a {'x'.join(map(str, shape))} array "
-                                      f"needs {expected:,}", fix=fix)
+        raise CorruptFile(
+            path,
+            what,
+            f"{state}: {len(data):,} bytes where a {'x'.join(map(str, shape))} array needs {expected:,}",
+            fix=fix,
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 

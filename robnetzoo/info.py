@@ -25,8 +25,16 @@ def weights_status(entry: ModelEntry) -> str:
     return entry.weights_source
 
 
-DATASET_ORDER = {"cifar10": 0, "imagenet": 1, "svhn": 2, "cifar100": 3, "tiny-imagenet": 4, "mnist": 5,
-                 "fashion-mnist": 6, "digits": 7}
+DATASET_ORDER = {
+    "cifar10": 0,
+    "imagenet": 1,
+    "svhn": 2,
+    "cifar100": 3,
+    "tiny-imagenet": 4,
+    "mnist": 5,
+    "fashion-mnist": 6,
+    "digits": 7,
+}
 
 
 def dataset_facts(name: str, root: str | None = None) -> dict[str, Any]:
@@ -148,11 +156,19 @@ def draw_model(source: str, path: str, **kwargs: Any) -> str:
 
     data = model_facts(source, **kwargs)
     if "genotype" not in data:
-        raise InvalidInput(f"{source} is a {data['config']['arch']}, not a RobNet: only RobNets have cells to draw",
-                           fix="name a RobNet (robnetzoo models robnet*)")
+        raise InvalidInput(
+            f"{source} is a {data['config']['arch']}, not a RobNet: only RobNets have cells to draw",
+            fix="name a RobNet (robnetzoo models robnet*)",
+        )
     genotype = Genotype.from_codes(data["genotype"])
-    return str(draw_genotype(genotype, path, title=f"{data['name']} ({len(genotype.cells)} cell"
-                                                  f"{'' if genotype.shared else 's'}, density {genotype.density():.2f})"))
+    return str(
+        draw_genotype(
+            genotype,
+            path,
+            title=f"{data['name']} ({len(genotype.cells)} cell"
+            f"{'' if genotype.shared else 's'}, density {genotype.density():.2f})",
+        )
+    )
 
 
 if __name__ == "__main__":  # python -m robnetzoo.info: rewrite the shipped parameter counts

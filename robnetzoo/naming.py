@@ -23,9 +23,11 @@ def check_name(value: object, what: str) -> str:
     """``value`` if it is a name (``is_name``); else one ``InvalidInput`` saying what it must be."""
     if not is_name(value):
         shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise InvalidInput(f"{what} {shown} is not a name robnetzoo can use in files and on the Hub",
-                           fix="use letters, digits, '.', '_' and '-' only (starting with a letter or digit, no '..', "
-                               "at most 96 characters)")
+        raise InvalidInput(
+            f"{what} {shown} is not a name robnetzoo can use in files and on the Hub",
+            fix="use letters, digits, '.', '_' and '-' only (starting with a letter or digit, no '..', "
+            "at most 96 characters)",
+        )
     return value  # type: ignore[return-value]
 
 

@@ -27,7 +27,9 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int]) -> int:
     was_training = model.training
     try:
         model.eval()
-        state = {name: torch.empty_like(t, device="meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
+        state = {
+            name: torch.empty_like(t, device="meta") for name, t in [*model.named_parameters(), *model.named_buffers()]
+        }
         with FlopCounterMode(display=False) as counter:
             functional_call(model, state, (torch.zeros(1, *input_size, device="meta"),))
     finally:

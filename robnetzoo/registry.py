@@ -136,11 +136,21 @@ def _paper(natural, fgsm, pgd20, pgd100, deepfool, mifgsm) -> dict[str, float]:
     return dict(zip(PAPER_COLUMNS, (natural, fgsm, pgd20, pgd100, deepfool, mifgsm)))
 
 
-def _config(name: str, arch: str, dataset: str = "cifar10", num_classes: int = 10,
-            input_size: tuple[int, int, int] = (3, 32, 32), **arch_args: Any) -> ModelConfig:
+def _config(
+    name: str,
+    arch: str,
+    dataset: str = "cifar10",
+    num_classes: int = 10,
+    input_size: tuple[int, int, int] = (3, 32, 32),
+    **arch_args: Any,
+) -> ModelConfig:
     return ModelConfig(
-        name=name, arch=arch, arch_args={**arch_args, "num_classes": num_classes},
-        num_classes=num_classes, dataset=dataset, input_size=input_size,
+        name=name,
+        arch=arch,
+        arch_args={**arch_args, "num_classes": num_classes},
+        num_classes=num_classes,
+        dataset=dataset,
+        input_size=input_size,
     )
 
 
@@ -148,17 +158,34 @@ def _config(name: str, arch: str, dataset: str = "cifar10", num_classes: int = 1
 FAMILY_C, FAMILY_LAYERS = 36, 20
 
 
-def robnet_config(name: str, genotype: Any, *, C: int = FAMILY_C, layers: int = FAMILY_LAYERS,
-                  dataset: str = "cifar10", num_classes: int = 10,
-                  input_size: tuple[int, int, int] = (3, 32, 32), **arch_args: Any) -> ModelConfig:
+def robnet_config(
+    name: str,
+    genotype: Any,
+    *,
+    C: int = FAMILY_C,
+    layers: int = FAMILY_LAYERS,
+    dataset: str = "cifar10",
+    num_classes: int = 10,
+    input_size: tuple[int, int, int] = (3, 32, 32),
+    **arch_args: Any,
+) -> ModelConfig:
     """The one factory of RobNet configurations (the registry's entries, the search's
     candidates at final size): ``genotype`` as cell codes, the family's size by default. A
     cell-free genotype has one cell per layer, so its cell count is its layer count."""
     codes = genotype.to_json() if hasattr(genotype, "to_json") else genotype
     if len(codes) > 1:
         layers = len(codes)
-    return _config(name, "robnet", dataset=dataset, num_classes=num_classes, input_size=input_size,
-                   genotype=codes, C=C, layers=layers, **arch_args)
+    return _config(
+        name,
+        "robnet",
+        dataset=dataset,
+        num_classes=num_classes,
+        input_size=input_size,
+        genotype=codes,
+        C=C,
+        layers=layers,
+        **arch_args,
+    )
 
 
 _LARGE = [ROBNET_LARGE_CELL]
@@ -198,8 +225,15 @@ _ENTRIES = [
     ),
     ModelEntry(
         "robnet-large-imagenet",
-        robnet_config("robnet-large-imagenet", _LARGE, C=48, dataset="imagenet", num_classes=1000,
-                      input_size=(3, 224, 224), stem="imagenet"),
+        robnet_config(
+            "robnet-large-imagenet",
+            _LARGE,
+            C=48,
+            dataset="imagenet",
+            num_classes=1000,
+            input_size=(3, 224, 224),
+            stem="imagenet",
+        ),
         paper={"natural": 61.26, "pgd10": 37.16, "pgd20": 37.15, "pgd100": 37.14},
         paper_params=12_760_000,
         description="RobNet-large with the ImageNet stem, C=48, 20 layers",
@@ -250,7 +284,7 @@ _ENTRIES = [
         _config("wrn-10-1", "wide-resnet", depth=10, widen_factor=1),
         origin="baseline",
         description="WideResNet-10-1: the smallest WideResNet (one block per stage), the hand-designed baseline "
-                    "beside small searched RobNets",
+        "beside small searched RobNets",
     ),
     ModelEntry(
         "densenet121",
@@ -283,18 +317,28 @@ _ENTRIES += [
 def _imagenet_resnets() -> list[ModelEntry]:
     """The paper's ImageNet table's ResNets: the standard networks, 224x224."""
     entries = []
-    for depth, row, params in (("50", (60.20, 32.76, 31.87, 31.81), 23_520_000),
-                               ("101", (63.34, 35.38, 34.40, 34.32), 42_520_000),
-                               ("152", (64.44, 36.99, 36.04, 35.99), 58_160_000)):
-        entries.append(ModelEntry(
-            f"resnet{depth}-imagenet",
-            _config(f"resnet{depth}-imagenet", f"resnet{depth}", dataset="imagenet", num_classes=1000,
-                    input_size=(3, 224, 224), stem="imagenet"),
-            paper=dict(zip(("natural", "pgd10", "pgd20", "pgd100"), row)),
-            paper_params=params,  # the paper's count is the backbone's, without the 1000-way classifier
-            origin="baseline",
-            description=f"ResNet-{depth}, the standard ImageNet network (7x7 stem, max-pool), 224x224",
-        ))
+    for depth, row, params in (
+        ("50", (60.20, 32.76, 31.87, 31.81), 23_520_000),
+        ("101", (63.34, 35.38, 34.40, 34.32), 42_520_000),
+        ("152", (64.44, 36.99, 36.04, 35.99), 58_160_000),
+    ):
+        entries.append(
+            ModelEntry(
+                f"resnet{depth}-imagenet",
+                _config(
+                    f"resnet{depth}-imagenet",
+                    f"resnet{depth}",
+                    dataset="imagenet",
+                    num_classes=1000,
+                    input_size=(3, 224, 224),
+                    stem="imagenet",
+                ),
+                paper=dict(zip(("natural", "pgd10", "pgd20", "pgd100"), row)),
+                paper_params=params,  # the paper's count is the backbone's, without the 1000-way classifier
+                origin="baseline",
+                description=f"ResNet-{depth}, the standard ImageNet network (7x7 stem, max-pool), 224x224",
+            )
+        )
     return entries
 
 
@@ -307,13 +351,22 @@ def _other_data_sets() -> list[ModelEntry]:
             if name == "robnet-free-svhn":  # the authors released this one: its entry above
                 continue
             shape = {"dataset": dataset, "num_classes": classes, "input_size": (3, size, size)}
-            config = (robnet_config(name, _LARGE if base == "robnet-large" else ROBNET_FREE_CELLS, **shape)
-                      if base.startswith("robnet") else _config(name, base, **shape))
-            entries.append(ModelEntry(
-                name, config, paper={"pgd100": pgd100}, origin="baseline",
-                description=f"{base} on {dataset} ({classes} classes, {size}x{size}"
-                            + (", the CIFAR stem" if size != 32 else "") + ")",
-            ))
+            config = (
+                robnet_config(name, _LARGE if base == "robnet-large" else ROBNET_FREE_CELLS, **shape)
+                if base.startswith("robnet")
+                else _config(name, base, **shape)
+            )
+            entries.append(
+                ModelEntry(
+                    name,
+                    config,
+                    paper={"pgd100": pgd100},
+                    origin="baseline",
+                    description=f"{base} on {dataset} ({classes} classes, {size}x{size}"
+                    + (", the CIFAR stem" if size != 32 else "")
+                    + ")",
+                )
+            )
     return entries
 
 
@@ -335,9 +388,7 @@ def get_entry(name: str) -> ModelEntry:
     except KeyError:
         close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise NotFound(
-            f"unknown model {name!r}; {hint}run `robnetzoo models` to list all"
-        ) from None
+        raise NotFound(f"unknown model {name!r}; {hint}run `robnetzoo models` to list all") from None
 
 
 def buildable_config(name: str, **overrides: Any) -> ModelConfig:
@@ -381,11 +432,14 @@ def _searched_config(name: str, overrides: dict[str, Any]) -> ModelConfig:
     base = REGISTRY["robnet-large"].config
     assert base is not None
     config = derive_config(base, model_name=name, genotype=genotype.to_json(), **overrides)
-    return dataclasses.replace(config, derived_from={"name": "robnetzoo search", "changed": {"genotype": str(genotype)}})
+    return dataclasses.replace(
+        config, derived_from={"name": "robnetzoo search", "changed": {"genotype": str(genotype)}}
+    )
 
 
-def derive_config(base: ModelConfig, *, model_name: str | None = None, dataset: str | None = None,
-                  **arch_overrides: Any) -> ModelConfig:
+def derive_config(
+    base: ModelConfig, *, model_name: str | None = None, dataset: str | None = None, **arch_overrides: Any
+) -> ModelConfig:
     """``base`` with constructor arguments (and optionally the data set) changed.
 
     A changed model is a different model: it gets its own name (``robnet-large-C8-layers3``
@@ -470,16 +524,14 @@ def resolve_source(source: "str | os.PathLike[str]") -> Source:
     """
     text = os.fspath(source)
     if text.startswith(HF_HUB_PREFIX):
-        return Source("hub", check_repo_id(text[len(HF_HUB_PREFIX):]))
+        return Source("hub", check_repo_id(text[len(HF_HUB_PREFIX) :]))
     if text.startswith(LOCAL_DIR_PREFIX):
-        return Source("folder", _existing_folder(text[len(LOCAL_DIR_PREFIX):]))
+        return Source("folder", _existing_folder(text[len(LOCAL_DIR_PREFIX) :]))
     if os.path.isdir(text):
         return Source("folder", text)
     if text in REGISTRY:
         return Source("registry", text)
-    looks_like_path = (
-        text.startswith((".", "~", os.sep)) or text.endswith(("/", os.sep)) or "\\" in text
-    )
+    looks_like_path = text.startswith((".", "~", os.sep)) or text.endswith(("/", os.sep)) or "\\" in text
     if looks_like_path or os.path.exists(text):
         _existing_folder(text)
     if "/" in text:

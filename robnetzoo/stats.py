@@ -25,8 +25,9 @@ def wilson_interval(correct: int, total: int) -> tuple[float, float]:
 BOOTSTRAP_RESAMPLES = 2000
 
 
-def rank_correlation(x: list[float], y: list[float], *, method: str = "spearman", seed: int = 0,
-                     resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def rank_correlation(
+    x: list[float], y: list[float], *, method: str = "spearman", seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
     """Spearman's rho or Kendall's tau of ``x`` and ``y`` with its two-sided p-value and a
     percentile bootstrap 95% interval over the pairs (resampled together; ``seed`` fixes the
     resamples). Statistics are None with fewer than 3 pairs or no spread."""
@@ -45,12 +46,13 @@ def rank_correlation(x: list[float], y: list[float], *, method: str = "spearman"
         if len(set(xs[pick])) < 2 or len(set(ys[pick])) < 2:
             continue
         draws.append(test(xs[pick], ys[pick])[0])
-    low, high = (np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan")))
+    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
     return {**out, "value": float(value), "p": float(p), "interval": [float(low), float(high)]}
 
 
-def partial_rank_correlation(x: list[float], y: list[float], given: list[float], *, seed: int = 0,
-                             resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def partial_rank_correlation(
+    x: list[float], y: list[float], given: list[float], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
     """The Spearman partial correlation of ``x`` and ``y`` given ``given`` (Pearson of the
     ranks' residuals after a linear fit on the ranks of ``given``), with a bootstrap 95%
     interval and the t-test's p (n - 3 degrees of freedom): how ``x`` goes with ``y`` at a
@@ -66,7 +68,7 @@ def partial_rank_correlation(x: list[float], y: list[float], given: list[float],
         design = np.column_stack([np.ones_like(rz), rz])
         resid_x = rx - design @ np.linalg.lstsq(design, rx, rcond=None)[0]
         resid_y = ry - design @ np.linalg.lstsq(design, ry, rcond=None)[0]
-        denominator = np.sqrt((resid_x ** 2).sum() * (resid_y ** 2).sum())
+        denominator = np.sqrt((resid_x**2).sum() * (resid_y**2).sum())
         return float((resid_x * resid_y).sum() / denominator) if denominator > 0 else float("nan")
 
     xs, ys, zs = (np.asarray(v, dtype=float) for v in (x, y, given))
@@ -77,7 +79,7 @@ def partial_rank_correlation(x: list[float], y: list[float], given: list[float],
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
     p = None
     if np.isfinite(value) and abs(value) < 1:  # t with n - 3 degrees of freedom (one variable partialled out)
-        t = value * np.sqrt((len(xs) - 3) / (1 - value ** 2))
+        t = value * np.sqrt((len(xs) - 3) / (1 - value**2))
         p = float(2 * stats.t.sf(abs(t), len(xs) - 3))
     return {**out, "value": value, "interval": [float(low), float(high)], "p": p}
 
@@ -105,8 +107,12 @@ def wilcoxon(differences: list[float]) -> dict[str, Any]:
     from scipy import stats
 
     nonzero = [d for d in differences if d != 0]
-    out: dict[str, Any] = {"n": len(differences), "nonzero": len(nonzero), "p": None,
-                           "smallest_possible_p": 2 / 2 ** len(nonzero) if nonzero else None}
+    out: dict[str, Any] = {
+        "n": len(differences),
+        "nonzero": len(nonzero),
+        "p": None,
+        "smallest_possible_p": 2 / 2 ** len(nonzero) if nonzero else None,
+    }
     if len(nonzero) < 2:
         return out
     return {**out, "p": float(stats.wilcoxon(nonzero).pvalue)}
@@ -119,22 +125,37 @@ def paired_permutation_test(differences: list[float], *, seed: int = 0, resample
     from scipy import stats
 
     n = len(differences)
-    out: dict[str, Any] = {"n": n, "mean": float(np.mean(differences)) if n else None, "p": None,
-                           "smallest_possible_p": 2 / 2 ** n if n else None}
+    out: dict[str, Any] = {
+        "n": n,
+        "mean": float(np.mean(differences)) if n else None,
+        "p": None,
+        "smallest_possible_p": 2 / 2**n if n else None,
+    }
     if n < 2:
         return out
     data = np.asarray(differences, dtype=float)
     if not data.any():
         return {**out, "p": 1.0}
-    test = stats.permutation_test((data, np.zeros(n)), lambda x, y, axis: np.mean(x - y, axis=axis),
-                                  permutation_type="samples", vectorized=True,
-                                  n_resamples=np.inf if n <= 14 else resamples, alternative="two-sided",
-                                  rng=np.random.default_rng(seed))
+    test = stats.permutation_test(
+        (data, np.zeros(n)),
+        lambda x, y, axis: np.mean(x - y, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=np.inf if n <= 14 else resamples,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
     return {**out, "p": float(min(1.0, test.pvalue))}
 
 
-def verdict(p: float | None, effect: float | None, expected_sign: int, *, smallest_possible_p: float | None = None,
-            alpha: float = 0.05) -> str:
+def verdict(
+    p: float | None,
+    effect: float | None,
+    expected_sign: int,
+    *,
+    smallest_possible_p: float | None = None,
+    alpha: float = 0.05,
+) -> str:
     """``supports`` / ``contradicts`` / ``cannot decide``: a test at ``alpha`` whose effect has
     the paper's sign supports it, the opposite sign contradicts it; a design whose smallest
     possible p is above ``alpha``, or a p above it, cannot decide."""
@@ -159,8 +180,9 @@ def holm(pvalues: dict[str, float | None]) -> dict[str, float | None]:
     return {name: adjusted.get(name) for name in pvalues}
 
 
-def nested_bootstrap_difference(pick: list[float], arms: list[list[float]], *, seed: int = 0,
-                                resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def nested_bootstrap_difference(
+    pick: list[float], arms: list[list[float]], *, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
     """The pick's mean minus the mean of a random arm of architectures, each measured over
     seeds, with a 95% percentile interval from a two-stage bootstrap: architectures of the arm
     are resampled, then seeds within each architecture (and within the pick), so both the choice
@@ -180,8 +202,13 @@ def nested_bootstrap_difference(pick: list[float], arms: list[list[float]], *, s
         draws[i] = rng.choice(pick_values, len(pick_values)).mean() - arm_mean
     low, high = np.percentile(draws, [2.5, 97.5])
     p = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
-    return {"value": float(estimate), "interval": [float(low), float(high)], "p": p,
-            "n_architectures": len(arm_values), "resamples": resamples}
+    return {
+        "value": float(estimate),
+        "interval": [float(low), float(high)],
+        "p": p,
+        "n_architectures": len(arm_values),
+        "resamples": resamples,
+    }
 
 
 def variance_components(groups: dict[str, list[float]]) -> dict[str, Any]:
@@ -192,19 +219,31 @@ def variance_components(groups: dict[str, list[float]]) -> dict[str, Any]:
     from scipy import stats
 
     values = [np.asarray(v, dtype=float) for v in groups.values() if len(v)]
-    out: dict[str, Any] = {"groups": len(values), "per_group": [len(v) for v in values], "F": None, "p": None,
-                           "between_sd": None, "within_sd": None, "icc": None}
+    out: dict[str, Any] = {
+        "groups": len(values),
+        "per_group": [len(v) for v in values],
+        "F": None,
+        "p": None,
+        "between_sd": None,
+        "within_sd": None,
+        "icc": None,
+    }
     if len(values) < 2 or min(len(v) for v in values) < 2:
         return out
     means = np.array([v.mean() for v in values])
     within = float(np.sqrt(np.mean([v.var(ddof=1) for v in values])))
     k = float(np.mean([len(v) for v in values]))
-    between_var = max(0.0, float(means.var(ddof=1)) - within ** 2 / k)
+    between_var = max(0.0, float(means.var(ddof=1)) - within**2 / k)
     test = stats.f_oneway(*values)
-    return {**out, "F": None if not np.isfinite(test.statistic) else float(test.statistic),
-            "p": None if not np.isfinite(test.pvalue) else float(test.pvalue),
-            "between_sd": float(np.sqrt(between_var)), "means_sd": float(means.std(ddof=1)), "within_sd": within,
-            "icc": between_var / (between_var + within ** 2) if between_var + within ** 2 > 0 else None}
+    return {
+        **out,
+        "F": None if not np.isfinite(test.statistic) else float(test.statistic),
+        "p": None if not np.isfinite(test.pvalue) else float(test.pvalue),
+        "between_sd": float(np.sqrt(between_var)),
+        "means_sd": float(means.std(ddof=1)),
+        "within_sd": within,
+        "icc": between_var / (between_var + within**2) if between_var + within**2 > 0 else None,
+    }
 
 
 def mcnemar(first: str | list[bool], second: str | list[bool]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ Pixels are in [0, 1], so an L-inf radius above 1 means nothing, while an L2 radi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Mapping
 
@@ -67,8 +67,7 @@ class ThreatModel:
         if self.norm == "Linf" and not 0 <= eps <= 1:
             hint = f"; did you mean {eps:g}/255?" if 1 < eps <= 255 else ""
             raise InvalidInput(
-                f"eps must be in [0, 1] for Linf (pixels are in [0, 1]), got {eps:g}{hint} "
-                "(write 8/255 for 8 levels)"
+                f"eps must be in [0, 1] for Linf (pixels are in [0, 1]), got {eps:g}{hint} (write 8/255 for 8 levels)"
             )
         if self.norm == "L2" and not (0 <= eps < float("inf")):
             raise InvalidInput(f"eps must be a finite radius >= 0 for L2, got {eps:g}")

@@ -67,8 +67,12 @@ def safetensors_shapes(path: Path) -> dict[str, torch.Tensor]:
     except PermissionError:
         raise  # not a damaged file: the system's refusal, said as such
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CorruptFile(path, "safetensors weights file", f"corrupt or truncated: {exc}",
-                          fix=f"download it again ({option('force_download', True)}) or re-save the model") from None
+        raise CorruptFile(
+            path,
+            "safetensors weights file",
+            f"corrupt or truncated: {exc}",
+            fix=f"download it again ({option('force_download', True)}) or re-save the model",
+        ) from None
 
 
 def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -80,8 +84,12 @@ def read_safetensors(path: Path, map_location: str | torch.device = "cpu") -> di
     except PermissionError:
         raise  # not a damaged file: the system's refusal, said as such
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CorruptFile(path, "safetensors weights file", f"corrupt or truncated: {exc}",
-                          fix=f"download it again ({option('force_download', True)}) or re-save the model") from None
+        raise CorruptFile(
+            path,
+            "safetensors weights file",
+            f"corrupt or truncated: {exc}",
+            fix=f"download it again ({option('force_download', True)}) or re-save the model",
+        ) from None
 
 
 def weights_fingerprint(module: nn.Module) -> str:

@@ -46,8 +46,9 @@ def fsp_matrix(f_in: torch.Tensor, f_out: torch.Tensor) -> torch.Tensor:
     return torch.einsum("nih,noh->nio", f_in.reshape(n, c_in, h * w), f_out.reshape(n, f_out.shape[1], h * w)) / (h * w)
 
 
-def fsp_loss(f_in: torch.Tensor, f_out: torch.Tensor, f_in_adv: torch.Tensor, f_out_adv: torch.Tensor,
-             *, relative: bool = False) -> torch.Tensor:
+def fsp_loss(
+    f_in: torch.Tensor, f_out: torch.Tensor, f_in_adv: torch.Tensor, f_out_adv: torch.Tensor, *, relative: bool = False
+) -> torch.Tensor:
     """The FSP loss of one cell: mean over examples of the squared Frobenius distance between
     the clean and the adversarial FSP matrices. ``relative`` divides by the mean squared norm
     of the clean matrices: the raw loss grows with the size of a cell's features (denser cells
@@ -84,16 +85,24 @@ def finding_density(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]
     low, high = DENSITY_WINDOW
     middle = [r for r in pool if low <= r["density"] <= high]
     window = rank_correlation([r["density"] for r in middle], [r["inherited_robust"] for r in middle], seed=seed)
-    identity = partial_rank_correlation([r["identity_bits"] for r in pool], robust,
-                                        [r["convs_per_cell"] for r in pool], seed=seed)
-    convs = partial_rank_correlation([r["convs_per_cell"] for r in pool], robust,
-                                     [r["identity_bits"] for r in pool], seed=seed)
-    return {"space": "cell", "measure": "inherited robust accuracy", "n": len(pool),
-            "all": overall, "verdict": verdict(overall["p"], overall["value"], +1),
-            "window": {"density": list(DENSITY_WINDOW), **window},
-            "window_verdict": verdict(window["p"], window["value"], +1),
-            "identity_given_convs": identity, "convs_given_identity": convs,
-            "connectivity_verdict": _interval_verdict(identity["interval"], identity["value"], +1)}
+    identity = partial_rank_correlation(
+        [r["identity_bits"] for r in pool], robust, [r["convs_per_cell"] for r in pool], seed=seed
+    )
+    convs = partial_rank_correlation(
+        [r["convs_per_cell"] for r in pool], robust, [r["identity_bits"] for r in pool], seed=seed
+    )
+    return {
+        "space": "cell",
+        "measure": "inherited robust accuracy",
+        "n": len(pool),
+        "all": overall,
+        "verdict": verdict(overall["p"], overall["value"], +1),
+        "window": {"density": list(DENSITY_WINDOW), **window},
+        "window_verdict": verdict(window["p"], window["value"], +1),
+        "identity_given_convs": identity,
+        "convs_given_identity": convs,
+        "connectivity_verdict": _interval_verdict(identity["interval"], identity["value"], +1),
+    }
 
 
 def _interval_verdict(interval: list[float] | None, value: float | None, expected_sign: int) -> str:
@@ -118,22 +127,34 @@ def density_matched_pairs(pool: list[dict[str, Any]]) -> list[tuple[dict[str, An
     return pairs
 
 
-def finding_fsp(rows: list[dict[str, Any]], *, space: str = "free", weights: str = "inherited",
-                seed: int = 0) -> dict[str, Any]:
+def finding_fsp(
+    rows: list[dict[str, Any]], *, space: str = "free", weights: str = "inherited", seed: int = 0
+) -> dict[str, Any]:
     """Finding 3: robust networks have a lower FSP loss in deeper cells, tested where the paper
     uses it (the cell-free candidates, ``space``) with density held fixed: candidates paired by
     density, and per cell a sign-flip permutation test of (FSP loss of the less robust) minus
     (that of the more robust), positive when the robust one is lower. The paper's raw loss is
     the headline, the loss relative to the clean FSP norm beside it. ``weights="finetuned"``
     reads the FSP losses and robust accuracy measured after finetuning."""
-    key_robust, key_raw, key_rel = (("inherited_robust", "fsp_cells", "fsp_relative_cells") if weights == "inherited"
-                                    else ("finetune_robust", "finetune_fsp_cells", None))
-    pool = [{**r, "robust_for_fsp": r[key_robust]} for r in rows
-            if r["space"] == space and r.get(key_robust) is not None and r.get(key_raw) is not None]
+    key_robust, key_raw, key_rel = (
+        ("inherited_robust", "fsp_cells", "fsp_relative_cells")
+        if weights == "inherited"
+        else ("finetune_robust", "finetune_fsp_cells", None)
+    )
+    pool = [
+        {**r, "robust_for_fsp": r[key_robust]}
+        for r in rows
+        if r["space"] == space and r.get(key_robust) is not None and r.get(key_raw) is not None
+    ]
     pairs = density_matched_pairs(pool)
-    out: dict[str, Any] = {"space": space, "weights": weights, "candidates": len(pool), "pairs": len(pairs),
-                           "max_density_gap": max((abs(a["density"] - b["density"]) for a, b in pairs), default=None),
-                           "cells": []}
+    out: dict[str, Any] = {
+        "space": space,
+        "weights": weights,
+        "candidates": len(pool),
+        "pairs": len(pairs),
+        "max_density_gap": max((abs(a["density"] - b["density"]) for a, b in pairs), default=None),
+        "cells": [],
+    }
     if not pairs:
         out["verdict"] = "cannot decide"
         return out
@@ -142,7 +163,9 @@ def finding_fsp(rows: list[dict[str, Any]], *, space: str = "free", weights: str
         raw = [b[key_raw][cell] - a[key_raw][cell] for a, b in pairs]
         entry = {"cell": cell, "raw": paired_permutation_test(raw, seed=seed)}
         if key_rel:
-            entry["relative"] = paired_permutation_test([b[key_rel][cell] - a[key_rel][cell] for a, b in pairs], seed=seed)
+            entry["relative"] = paired_permutation_test(
+                [b[key_rel][cell] - a[key_rel][cell] for a, b in pairs], seed=seed
+            )
         entry["robust_lower_raw"] = (entry["raw"]["mean"] or 0) > 0
         out["cells"].append(entry)
     deep = deep_cells(n_cells)
@@ -171,12 +194,17 @@ def proxy_agreement(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]
     if not tuned:
         return out
     finetune_seconds = sum(r["finetune_seconds"] for r in tuned) / len(tuned)
-    for proxy, values in (("inherited", [r["inherited_robust"] for r in tuned]),
-                          ("fsp", [-r["fsp_raw_loss"] for r in tuned])):  # lower FSP loss ranks higher
+    for proxy, values in (
+        ("inherited", [r["inherited_robust"] for r in tuned]),
+        ("fsp", [-r["fsp_raw_loss"] for r in tuned]),
+    ):  # lower FSP loss ranks higher
         seconds = sum(r["screen_seconds"][proxy] for r in tuned) / len(tuned)
-        out[proxy] = {"spearman": rank_correlation(values, reference, seed=seed),
-                      "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
-                      "seconds": seconds, "cost_ratio": finetune_seconds / seconds if seconds > 0 else None}
+        out[proxy] = {
+            "spearman": rank_correlation(values, reference, seed=seed),
+            "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
+            "seconds": seconds,
+            "cost_ratio": finetune_seconds / seconds if seconds > 0 else None,
+        }
     out["finetune_seconds"] = finetune_seconds
     return out
 
@@ -191,24 +219,41 @@ FINDINGS = {
 }
 
 
-def analyse_findings(rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def analyse_findings(
+    rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """``analysis.json``: the three findings, the proxies' agreement, and a verdict per claim,
     with what they were measured on."""
     from .pairs import analyse_pairs
 
     seed = settings.seed
-    measured = {"scorer": settings.scorer, "score_attack": settings.score_attack,
-                "validation_images": settings.score_examples or settings.validation_size, "dataset": settings.dataset,
-                "supernet": {"C": settings.width, "layers": settings.layers, "epochs": settings.supernet.epochs,
-                             "attack": settings.supernet_attack},
-                "sampler": settings.sampler, "candidates": len(rows),
-                "common_random_numbers": "one attack seed, one set of scoring and recalibration images for all"}
+    measured = {
+        "scorer": settings.scorer,
+        "score_attack": settings.score_attack,
+        "validation_images": settings.score_examples or settings.validation_size,
+        "dataset": settings.dataset,
+        "supernet": {
+            "C": settings.width,
+            "layers": settings.layers,
+            "epochs": settings.supernet.epochs,
+            "attack": settings.supernet_attack,
+        },
+        "sampler": settings.sampler,
+        "candidates": len(rows),
+        "common_random_numbers": "one attack seed, one set of scoring and recalibration images for all",
+    }
     f1 = finding_density(rows, seed)
     f2 = analyse_pairs(pairs or [], seed)
     f3 = finding_fsp(rows, seed=seed)
     f3_tuned = finding_fsp(rows, space="free", weights="finetuned", seed=seed)
-    result = {"measured_on": measured, "finding1_density": f1, "finding2_direct_edges": f2, "finding3_fsp": f3,
-              "finding3_fsp_finetuned": f3_tuned, "proxies": proxy_agreement(rows, seed)}
+    result = {
+        "measured_on": measured,
+        "finding1_density": f1,
+        "finding2_direct_edges": f2,
+        "finding3_fsp": f3,
+        "finding3_fsp_finetuned": f3_tuned,
+        "proxies": proxy_agreement(rows, seed),
+    }
     result["verdicts"] = primary_verdicts(f1, f2 if pairs else None, f3)
     result["family"] = {"correction": "Holm", "claims": list(PRIMARY), "alpha": 0.05}
     result["notes"] = [_summary_line(result["verdicts"])]
@@ -226,11 +271,18 @@ def primary_verdicts(f1: dict[str, Any], f2: dict[str, Any] | None, f3: dict[str
     tests: dict[str, tuple[float | None, float | None, int, float | None]] = {  # p, effect, sign, smallest p
         "finding1_density": (f1["all"]["p"], f1["all"]["value"], +1, None),
         "finding1_connectivity": (None, None, +1, None),
-        "finding2_small_budget": (None, None, +1, None), "finding2_interaction": (None, None, -1, None),
-        "finding3_fsp": ((f3.get("deep_raw") or {}).get("p"), (f3.get("deep_raw") or {}).get("mean"), +1,
-                         (f3.get("deep_raw") or {}).get("smallest_possible_p")),
+        "finding2_small_budget": (None, None, +1, None),
+        "finding2_interaction": (None, None, -1, None),
+        "finding3_fsp": (
+            (f3.get("deep_raw") or {}).get("p"),
+            (f3.get("deep_raw") or {}).get("mean"),
+            +1,
+            (f3.get("deep_raw") or {}).get("smallest_possible_p"),
+        ),
     }
-    if f2 is not None and f2.get("connectivity", {}).get("pairs"):  # the paired twins, not the confounded partial correlation
+    if f2 is not None and f2.get("connectivity", {}).get(
+        "pairs"
+    ):  # the paired twins, not the confounded partial correlation
         twins = f2["connectivity"]
         tests["finding1_connectivity"] = (twins["wilcoxon_p"], twins["mean"], +1, twins["smallest_possible_p"])
     if f2 is not None:
@@ -239,15 +291,37 @@ def primary_verdicts(f1: dict[str, Any], f2: dict[str, Any] | None, f3: dict[str
         tests["finding2_interaction"] = (trend["p"], trend["value"], -1, None)
     adjusted = holm({key: test[0] for key, test in tests.items()})
     out = []
-    for key in ("finding1_density", "finding1_window", "finding1_connectivity", "finding2_small_budget",
-                "finding2_interaction", "finding3_fsp"):
+    for key in (
+        "finding1_density",
+        "finding1_window",
+        "finding1_connectivity",
+        "finding2_small_budget",
+        "finding2_interaction",
+        "finding3_fsp",
+    ):
         if key == "finding1_window":
-            out.append({"claim": FINDINGS[key], "key": key, "verdict": f1["window_verdict"], "p": f1["window"]["p"],
-                        "p_holm": None, "primary": False})
+            out.append(
+                {
+                    "claim": FINDINGS[key],
+                    "key": key,
+                    "verdict": f1["window_verdict"],
+                    "p": f1["window"]["p"],
+                    "p_holm": None,
+                    "primary": False,
+                }
+            )
             continue
         p, effect, sign, smallest = tests[key]
-        out.append({"claim": FINDINGS[key], "key": key, "p": p, "p_holm": adjusted[key], "primary": True,
-                    "verdict": verdict(adjusted[key], effect, sign, smallest_possible_p=smallest)})
+        out.append(
+            {
+                "claim": FINDINGS[key],
+                "key": key,
+                "p": p,
+                "p_holm": adjusted[key],
+                "primary": True,
+                "verdict": verdict(adjusted[key], effect, sign, smallest_possible_p=smallest),
+            }
+        )
     return out
 
 
@@ -255,7 +329,12 @@ def _summary_line(verdicts: list[dict[str, Any]]) -> str:
     groups: dict[str, list[str]] = {"supports": [], "contradicts": [], "cannot decide": []}
     for v in verdicts:
         groups[v["verdict"]].append(v["key"].replace("finding", "F").replace("_", " "))
-    return ("this search supports: " + (", ".join(groups["supports"]) or "none") + "; contradicts: "
-            + (", ".join(groups["contradicts"]) or "none") + "; cannot decide: "
-            + (", ".join(groups["cannot decide"]) or "none")
-            + f" (Holm over the {len(PRIMARY)} primary claims; analysis.json holds each test)")
+    return (
+        "this search supports: "
+        + (", ".join(groups["supports"]) or "none")
+        + "; contradicts: "
+        + (", ".join(groups["contradicts"]) or "none")
+        + "; cannot decide: "
+        + (", ".join(groups["cannot decide"]) or "none")
+        + f" (Holm over the {len(PRIMARY)} primary claims; analysis.json holds each test)"
+    )

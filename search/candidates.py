@@ -49,7 +49,6 @@ from robnetzoo.genotype import Genotype
 from robnetzoo.profile import count_macs, count_parameters
 from robnetzoo.registry import FAMILY_C, FAMILY_LAYERS, robnet_config
 from robnetzoo.seeding import derive_seed
-
 from robnetzoo.stats import wilson_interval
 
 from .analysis import conv_counts, deep_cells, fsp_loss
@@ -96,7 +95,9 @@ def recalibrate_batchnorm(model: nn.Module, data: Dataset, indices: list[int], b
     return model.eval()
 
 
-def describe(genotype: Genotype, *, num_classes: int = 10, C: int = FAMILY_C, layers: int = FAMILY_LAYERS) -> dict[str, Any]:
+def describe(
+    genotype: Genotype, *, num_classes: int = 10, C: int = FAMILY_C, layers: int = FAMILY_LAYERS
+) -> dict[str, Any]:
     """Size and shape facts of a genotype and of its final-size network (parameters and MACs at
     32x32; a cell-free genotype at ``layers`` cells, stretched by ``at_depth``)."""
     final = genotype if genotype.shared else at_depth(genotype, layers)
@@ -133,14 +134,16 @@ def calibration_indices(calibration: Dataset, settings: SearchSettings) -> list[
     return torch.randperm(n, generator=generator)[: min(settings.calibration_images, n)].tolist()
 
 
-def _inherited_model(supernet: Supernet, genotype: Genotype, calibration: Dataset, settings: SearchSettings,
-                     device: torch.device) -> nn.Module:
+def _inherited_model(
+    supernet: Supernet, genotype: Genotype, calibration: Dataset, settings: SearchSettings, device: torch.device
+) -> nn.Module:
     model = extract(supernet, genotype).to(device)
     return recalibrate_batchnorm(model, calibration, calibration_indices(calibration, settings))
 
 
-def judge(model: nn.Module, images: Dataset, settings: SearchSettings, device: torch.device,
-          n_examples: int | None = None) -> dict[str, Any]:
+def judge(
+    model: nn.Module, images: Dataset, settings: SearchSettings, device: torch.device, n_examples: int | None = None
+) -> dict[str, Any]:
     """Clean and robust accuracy on the first ``n_examples`` of ``images`` (the search's
     scoring images by default) under the scoring attack and the shared attack seed, with the
     counts and 95% Wilson intervals, and ``robust_bits`` (one character per image, ``1`` when
@@ -149,19 +152,39 @@ def judge(model: nn.Module, images: Dataset, settings: SearchSettings, device: t
     threat = settings.supernet.threat_model
     with tempfile.TemporaryDirectory() as scratch:  # the per-image marks, for paired tests between candidates
         results = Path(scratch) / "results.jsonl"
-        report = evaluate(model, images, attacks=[settings.score_attack], norm=threat.norm, eps=threat.eps,
-                          n_examples=n_examples or settings.score_examples, device=device,
-                          seed=score_seed(settings.seed), output=results)
+        report = evaluate(
+            model,
+            images,
+            attacks=[settings.score_attack],
+            norm=threat.norm,
+            eps=threat.eps,
+            n_examples=n_examples or settings.score_examples,
+            device=device,
+            seed=score_seed(settings.seed),
+            output=results,
+        )
         marks = read_results_file(results)["results"][settings.score_attack]
     robust = report.counts["robust"][settings.score_attack]
-    return {"clean": report.clean_accuracy, "robust": report.robust_accuracy[settings.score_attack],
-            "n": report.n_examples, "robust_correct": robust, "robust_interval": list(wilson_interval(robust, report.n_examples)),
-            "robust_bits": "".join("1" if mark == "1" else "0" for mark in marks)}
+    return {
+        "clean": report.clean_accuracy,
+        "robust": report.robust_accuracy[settings.score_attack],
+        "n": report.n_examples,
+        "robust_correct": robust,
+        "robust_interval": list(wilson_interval(robust, report.n_examples)),
+        "robust_bits": "".join("1" if mark == "1" else "0" for mark in marks),
+    }
 
 
-def inherited_score(supernet: Supernet, genotype: Genotype, *, images: Dataset, calibration: Dataset,
-                    settings: SearchSettings, device: str | torch.device = "cpu",
-                    n_examples: int | None = None) -> dict[str, Any]:
+def inherited_score(
+    supernet: Supernet,
+    genotype: Genotype,
+    *,
+    images: Dataset,
+    calibration: Dataset,
+    settings: SearchSettings,
+    device: str | torch.device = "cpu",
+    n_examples: int | None = None,
+) -> dict[str, Any]:
     """The ``inherited`` score of one genotype alone (Finding 2's pairs, the hold-out re-score)."""
     device = torch.device(device)
     with distributed.alone():
@@ -170,20 +193,24 @@ def inherited_score(supernet: Supernet, genotype: Genotype, *, images: Dataset, 
         return {**judge(model, images, settings, device, n_examples), "seconds": time.perf_counter() - began}
 
 
-def cell_fsp_losses(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                    settings: SearchSettings) -> tuple[list[float], list[float]]:
+def cell_fsp_losses(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, settings: SearchSettings
+) -> tuple[list[float], list[float]]:
     """Per cell, the FSP loss between ``images`` and their adversarial examples (the scoring
     attack at the search's threat model, its noise shared by every candidate): raw and relative."""
-    attack = attack_suite.build(settings.score_attack, model, threat_model=settings.supernet.threat_model,
-                                validate=False)
+    attack = attack_suite.build(
+        settings.score_attack, model, threat_model=settings.supernet.threat_model, validate=False
+    )
     attack.seed = score_seed(settings.seed, "fsp-attack")
     adversarial = attack(images, labels)
     with torch.no_grad():
         clean = model.cell_outputs(images, include_stem=True)  # type: ignore[operator]
         adv = model.cell_outputs(adversarial, include_stem=True)  # type: ignore[operator]
     cells = range(len(clean) - 1)
-    return ([float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1])) for c in cells],
-            [float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1], relative=True)) for c in cells])
+    return (
+        [float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1])) for c in cells],
+        [float(fsp_loss(clean[c], clean[c + 1], adv[c], adv[c + 1], relative=True)) for c in cells],
+    )
 
 
 def fsp_scores(model: nn.Module, validation: Dataset, settings: SearchSettings, device: torch.device) -> dict[str, Any]:
@@ -192,12 +219,25 @@ def fsp_scores(model: nn.Module, validation: Dataset, settings: SearchSettings, 
     images, labels = take(validation, list(range(min(settings.fsp_examples, len(validation)))))  # type: ignore[arg-type]
     cells, relative = cell_fsp_losses(model, images.to(device), labels.to(device), settings)
     deep = deep_cells(len(cells))
-    return {"cells": cells, "relative_cells": relative, "deep_loss": sum(relative[c] for c in deep) / len(deep),
-            "deep_raw_loss": sum(cells[c] for c in deep) / len(deep)}
+    return {
+        "cells": cells,
+        "relative_cells": relative,
+        "deep_loss": sum(relative[c] for c in deep) / len(deep),
+        "deep_raw_loss": sum(cells[c] for c in deep) / len(deep),
+    }
 
 
-def screen(supernet: Supernet, genotype: Genotype, *, index: int, space: str, validation: Dataset,
-           calibration: Dataset, settings: SearchSettings, device: str | torch.device = "cpu") -> dict[str, Any]:
+def screen(
+    supernet: Supernet,
+    genotype: Genotype,
+    *,
+    index: int,
+    space: str,
+    validation: Dataset,
+    calibration: Dataset,
+    settings: SearchSettings,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
     """The cheap scores of candidate ``index`` from the supernet's weights: ``inherited``
     (clean and robust validation accuracy) and ``fsp`` (per-cell FSP losses), with its facts
     (``describe``) and the seconds each scorer took (extraction and recalibration counted in
@@ -213,12 +253,20 @@ def screen(supernet: Supernet, genotype: Genotype, *, index: int, space: str, va
         began = time.perf_counter()
         fsp = {**fsp_scores(model, validation, settings, device), "seconds": prepared + time.perf_counter() - began}
     facts = describe(genotype, num_classes=supernet.num_classes)
-    return {"stage": "screen", "index": index, "space": space, **facts, "inherited": inherited, "fsp": fsp,
-            "seconds": inherited["seconds"] + fsp["seconds"] - prepared}
+    return {
+        "stage": "screen",
+        "index": index,
+        "space": space,
+        **facts,
+        "inherited": inherited,
+        "fsp": fsp,
+        "seconds": inherited["seconds"] + fsp["seconds"] - prepared,
+    }
 
 
-def finetuned_model(supernet: Supernet, genotype: Genotype, *, train: Dataset, settings: SearchSettings,
-                    seed: int, device: torch.device) -> nn.Module:
+def finetuned_model(
+    supernet: Supernet, genotype: Genotype, *, train: Dataset, settings: SearchSettings, seed: int, device: torch.device
+) -> nn.Module:
     """The genotype extracted and finetuned by the finetune recipe (the one training engine, no
     checkpoints: a candidate is short), then recalibrated on the images every score uses."""
     recipe = settings.finetune
@@ -228,9 +276,18 @@ def finetuned_model(supernet: Supernet, genotype: Genotype, *, train: Dataset, s
     return recalibrate_batchnorm(trainer.module, train, calibration_indices(train, settings))
 
 
-def finetune(supernet: Supernet, genotype: Genotype, *, index: int, space: str, train: Dataset,
-             validation: Dataset, settings: SearchSettings, device: str | torch.device = "cpu",
-             seed: int | None = None) -> dict[str, Any]:
+def finetune(
+    supernet: Supernet,
+    genotype: Genotype,
+    *,
+    index: int,
+    space: str,
+    train: Dataset,
+    validation: Dataset,
+    settings: SearchSettings,
+    device: str | torch.device = "cpu",
+    seed: int | None = None,
+) -> dict[str, Any]:
     """Candidate ``index`` finetuned from the supernet's weights, then judged on validation
     like the proxies (same recalibration, images and attack noise), with its FSP losses on the
     finetuned weights. ``seed`` (default: the candidate's) seeds the finetuning alone."""
@@ -243,5 +300,14 @@ def finetune(supernet: Supernet, genotype: Genotype, *, index: int, space: str, 
         scores = judge(model, validation, settings, device)
         seconds = time.perf_counter() - began
         fsp = fsp_scores(model, validation, settings, device)
-    return {"stage": "finetune", "index": index, "space": space, "genotype": str(genotype),
-            "epochs": settings.finetune.epochs, **scores, "fsp": fsp, "seconds": seconds, "train_seconds": trained}
+    return {
+        "stage": "finetune",
+        "index": index,
+        "space": space,
+        "genotype": str(genotype),
+        "epochs": settings.finetune.epochs,
+        **scores,
+        "fsp": fsp,
+        "seconds": seconds,
+        "train_seconds": trained,
+    }

@@ -28,9 +28,14 @@ def training_notes(
     rows = [f"| clean | {report.clean_accuracy:.2f} |"] + [
         f"| {name} | {accuracy:.2f} |" for name, accuracy in report.robust_accuracy.items()
     ]
-    chosen = "the last epoch" if not best or best.get("robust") is None else (
-        f"epoch {best['epoch']} ({best['attack']} robust accuracy {best['robust']:.2f}%, clean {best['clean']:.2f}% "
-        f"on {recipe.held_out_rule()})"
+    chosen = (
+        "the last epoch"
+        if not best or best.get("robust") is None
+        else (
+            f"epoch {best['epoch']} ({best['attack']} robust accuracy {best['robust']:.2f}%, clean "
+            f"{best['clean']:.2f}% "
+            f"on {recipe.held_out_rule()})"
+        )
     )
     lines = [
         "## Training",

@@ -35,8 +35,9 @@ def _choice_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in settings.items() if key not in NOT_CHOICE}
 
 
-def benchmark_verdicts(settings: dict[str, Any], selection: dict[str, dict[str, Any]],
-                       evidence: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def benchmark_verdicts(
+    settings: dict[str, Any], selection: dict[str, dict[str, Any]], evidence: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per chosen cell-based model (``robnet-small``...): the benchmark's verdict on this very
     pick, or why there is none."""
     evidence = read_evidence() if evidence is None else evidence
@@ -49,14 +50,21 @@ def benchmark_verdicts(settings: dict[str, Any], selection: dict[str, dict[str, 
             out[name] = {"verdict": None, "why": "no search-vs-random benchmark is recorded"}
             continue
         if _choice_settings(evidence.get("settings") or {}) != _choice_settings(settings):
-            out[name] = {"verdict": None, "why": "not benchmarked: the benchmark ran the demo preset at its defaults "
-                                                 f"(seed {evidence.get('settings', {}).get('seed')})"}
+            out[name] = {
+                "verdict": None,
+                "why": "not benchmarked: the benchmark ran the demo preset at its defaults "
+                f"(seed {evidence.get('settings', {}).get('seed')})",
+            }
             continue
         measured = evidence["bands"].get(band)
         if measured is None or measured.get("genotype") != row.get("genotype"):
-            out[name] = {"verdict": None, "why": "not benchmarked: this run picked another cell than the benchmarked one"}
+            out[name] = {
+                "verdict": None,
+                "why": "not benchmarked: this run picked another cell than the benchmarked one",
+            }
             continue
         out[name] = {key: measured[key] for key in ("verdict", "difference", "interval", "p_holm", "rank", "of")}
-        out[name].update({"measure": evidence.get("measure"), "source": evidence.get("source"),
-                          "date": evidence.get("date")})
+        out[name].update(
+            {"measure": evidence.get("measure"), "source": evidence.get("source"), "date": evidence.get("date")}
+        )
     return out

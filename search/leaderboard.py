@@ -21,9 +21,30 @@ from robnetzoo.errors import CorruptFile, option
 from robnetzoo.stats import wilson_interval
 
 CSV_COLUMNS = (
-    "rank", "index", "space", "score", "robust", "robust_low", "robust_high", "clean", "finetune_robust",
-    "finetune_clean", "inherited_robust", "inherited_clean", "fsp_raw_loss", "fsp_loss", "density", "convs_per_cell",
-    "identity_bits", "direct_convs", "skip_convs", "parameters", "macs", "seconds", "fsp_kept", "genotype",
+    "rank",
+    "index",
+    "space",
+    "score",
+    "robust",
+    "robust_low",
+    "robust_high",
+    "clean",
+    "finetune_robust",
+    "finetune_clean",
+    "inherited_robust",
+    "inherited_clean",
+    "fsp_raw_loss",
+    "fsp_loss",
+    "density",
+    "convs_per_cell",
+    "identity_bits",
+    "direct_convs",
+    "skip_convs",
+    "parameters",
+    "macs",
+    "seconds",
+    "fsp_kept",
+    "genotype",
 )
 
 
@@ -41,8 +62,9 @@ class Ledger:
             try:
                 records[(str(record["stage"]), int(record["index"]))] = record
             except (KeyError, TypeError, ValueError):
-                raise CorruptFile(self.path, "search's candidates.jsonl", "a record without stage and index",
-                                  fix=fix) from None
+                raise CorruptFile(
+                    self.path, "search's candidates.jsonl", "a record without stage and index", fix=fix
+                ) from None
         return records
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
@@ -67,14 +89,20 @@ def over_supernets(records: dict[tuple[str, int], dict[str, Any]], index: int) -
         scores.append(record["inherited"] if replica == 0 else record)
         replica += 1
     correct, n = sum(s["robust_correct"] for s in scores), sum(s["n"] for s in scores)
-    return {"robust": sum(s["robust"] for s in scores) / len(scores), "clean": sum(s["clean"] for s in scores) / len(scores),
-            "n": scores[0]["n"], "supernets": len(scores), "per_supernet": [s["robust"] for s in scores],
-            "interval": list(wilson_interval(correct, n)) if len(scores) > 1 else scores[0]["robust_interval"],
-            "bits": "".join(s.get("robust_bits", "") for s in scores)}
+    return {
+        "robust": sum(s["robust"] for s in scores) / len(scores),
+        "clean": sum(s["clean"] for s in scores) / len(scores),
+        "n": scores[0]["n"],
+        "supernets": len(scores),
+        "per_supernet": [s["robust"] for s in scores],
+        "interval": list(wilson_interval(correct, n)) if len(scores) > 1 else scores[0]["robust_interval"],
+        "bits": "".join(s.get("robust_bits", "") for s in scores),
+    }
 
 
-def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str,
-                     kept_free: set[int] | None = None) -> list[dict[str, Any]]:
+def leaderboard_rows(
+    records: dict[tuple[str, int], dict[str, Any]], scorer: str, kept_free: set[int] | None = None
+) -> list[dict[str, Any]]:
     """One row per screened candidate, cell-based ones first, each space best first by ``scorer`` (robust accuracy for
     ``finetune`` and ``inherited``, lowest FSP loss for ``fsp``); ties by clean accuracy, then
     index. Candidates without the scorer's score (not finetuned, or dropped by the FSP filter)
@@ -87,18 +115,29 @@ def leaderboard_rows(records: dict[tuple[str, int], dict[str, Any]], scorer: str
         fsp = screen["fsp"]
         inherited = over_supernets(records, index)
         row = {
-            "index": index, "space": screen["space"], "genotype": screen["genotype"],
-            "density": screen["density"], "cell_densities": screen["cell_densities"],
-            "convs_per_cell": screen["convs_per_cell"], "cell_convs": screen["cell_convs"],
+            "index": index,
+            "space": screen["space"],
+            "genotype": screen["genotype"],
+            "density": screen["density"],
+            "cell_densities": screen["cell_densities"],
+            "convs_per_cell": screen["convs_per_cell"],
+            "cell_convs": screen["cell_convs"],
             "identity_bits": screen["identity_bits"],
-            "direct_convs": screen["convs"]["inputs"]["direct"], "skip_convs": screen["convs"]["inputs"]["skip"],
-            "chain_direct_convs": screen["convs"]["chain"]["direct"], "chain_skip_convs": screen["convs"]["chain"]["skip"],
-            "parameters": screen["parameters"], "macs": screen["macs"],
+            "direct_convs": screen["convs"]["inputs"]["direct"],
+            "skip_convs": screen["convs"]["inputs"]["skip"],
+            "chain_direct_convs": screen["convs"]["chain"]["direct"],
+            "chain_skip_convs": screen["convs"]["chain"]["skip"],
+            "parameters": screen["parameters"],
+            "macs": screen["macs"],
             "score_n": inherited["n"],
-            "inherited_robust": inherited["robust"], "inherited_clean": inherited["clean"],
-            "inherited_interval": inherited["interval"], "supernets": inherited["supernets"],
+            "inherited_robust": inherited["robust"],
+            "inherited_clean": inherited["clean"],
+            "inherited_interval": inherited["interval"],
+            "supernets": inherited["supernets"],
             "supernet_robust": inherited["per_supernet"],
-            "fsp_loss": fsp["deep_loss"], "fsp_raw_loss": fsp["deep_raw_loss"], "fsp_cells": fsp["cells"],
+            "fsp_loss": fsp["deep_loss"],
+            "fsp_raw_loss": fsp["deep_raw_loss"],
+            "fsp_cells": fsp["cells"],
             "fsp_relative_cells": fsp["relative_cells"],
             "finetune_robust": None if tuned is None else tuned["robust"],
             "finetune_clean": None if tuned is None else tuned["clean"],

@@ -60,9 +60,15 @@ def plan_pairs(seed: int, per_count: int) -> list[PairBase]:
                 densified = densified_twin(base)
                 if all(m is not None for m in moved.values()) and densified is not None:
                     break
-            plan.append(PairBase(len(plan), k, Genotype((base,)),
-                                 {r: Genotype((m,)) for r, m in moved.items() if m is not None},
-                                 Genotype((densified,))))
+            plan.append(
+                PairBase(
+                    len(plan),
+                    k,
+                    Genotype((base,)),
+                    {r: Genotype((m,)) for r, m in moved.items() if m is not None},
+                    Genotype((densified,)),
+                )
+            )
     return plan
 
 
@@ -73,15 +79,22 @@ def analyse_pairs(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any
     verdict on the paper's claim."""
     out: dict[str, Any] = {"pairs": len(records), "counts": list(COUNTS)}
     for reading in DIRECT_READINGS:
-        gains = [(r["convs"], r["moved"][reading]["robust"] - r["base"]["robust"]) for r in records
-                 if reading in r["moved"]]
+        gains = [
+            (r["convs"], r["moved"][reading]["robust"] - r["base"]["robust"]) for r in records if reading in r["moved"]
+        ]
         per_k = []
         for k in COUNTS:
             diffs = [g for c, g in gains if c == k]
             test = wilcoxon(diffs)
-            per_k.append({"convs": k, **mean_interval(diffs, seed=seed), "wilcoxon_p": test["p"],
-                          "smallest_possible_p": test["smallest_possible_p"],
-                          "verdict": verdict(test["p"], _mean(diffs), +1, smallest_possible_p=test["smallest_possible_p"])})
+            per_k.append(
+                {
+                    "convs": k,
+                    **mean_interval(diffs, seed=seed),
+                    "wilcoxon_p": test["p"],
+                    "smallest_possible_p": test["smallest_possible_p"],
+                    "verdict": verdict(test["p"], _mean(diffs), +1, smallest_possible_p=test["smallest_possible_p"]),
+                }
+            )
         all_diffs = [g for _, g in gains]
         main = wilcoxon(all_diffs)
         small = [g for c, g in gains if c <= 4]
@@ -89,14 +102,20 @@ def analyse_pairs(records: list[dict[str, Any]], seed: int = 0) -> dict[str, Any
         trend = rank_correlation([float(c) for c, _ in gains], [g for _, g in gains], seed=seed)
         out[reading] = {
             "per_count": per_k,
-            "all": {**mean_interval(all_diffs, seed=seed), "wilcoxon_p": main["p"],
-                    "verdict": verdict(main["p"], _mean(all_diffs), +1, smallest_possible_p=main["smallest_possible_p"])},
-            "small_budget": {"convs": [c for c in COUNTS if c <= 4], **mean_interval(small, seed=seed),
-                             "wilcoxon_p": small_test["p"],
-                             "verdict": verdict(small_test["p"], _mean(small), +1,
-                                                smallest_possible_p=small_test["smallest_possible_p"])},
-            "interaction": {"spearman_gain_vs_convs": trend,
-                            "verdict": verdict(trend["p"], trend["value"], -1)},
+            "all": {
+                **mean_interval(all_diffs, seed=seed),
+                "wilcoxon_p": main["p"],
+                "verdict": verdict(main["p"], _mean(all_diffs), +1, smallest_possible_p=main["smallest_possible_p"]),
+            },
+            "small_budget": {
+                "convs": [c for c in COUNTS if c <= 4],
+                **mean_interval(small, seed=seed),
+                "wilcoxon_p": small_test["p"],
+                "verdict": verdict(
+                    small_test["p"], _mean(small), +1, smallest_possible_p=small_test["smallest_possible_p"]
+                ),
+            },
+            "interaction": {"spearman_gain_vs_convs": trend, "verdict": verdict(trend["p"], trend["value"], -1)},
         }
     out["connectivity"] = connectivity_pairs(records, seed)
     return out
@@ -109,12 +128,18 @@ def connectivity_pairs(records: list[dict[str, Any]], seed: int = 0) -> dict[str
     written before the twin existed have none and give n = 0 ("cannot decide")."""
     with_twin = [r for r in records if r.get("densified") is not None]
     diffs = [r["densified"]["robust"] - r["base"]["robust"] for r in with_twin]
-    added = [sum(a != b for a, b in zip(str(r["densified"]["genotype"]), str(r["base"]["genotype"]))) for r in with_twin]
+    added = [
+        sum(a != b for a, b in zip(str(r["densified"]["genotype"]), str(r["base"]["genotype"]))) for r in with_twin
+    ]
     test = wilcoxon(diffs)
-    return {"pairs": len(diffs), **mean_interval(diffs, seed=seed), "wilcoxon_p": test["p"],
-            "smallest_possible_p": test["smallest_possible_p"],
-            "identity_bits_added": _mean([float(a) for a in added]),
-            "verdict": verdict(test["p"], _mean(diffs), +1, smallest_possible_p=test["smallest_possible_p"])}
+    return {
+        "pairs": len(diffs),
+        **mean_interval(diffs, seed=seed),
+        "wilcoxon_p": test["p"],
+        "smallest_possible_p": test["smallest_possible_p"],
+        "identity_bits_added": _mean([float(a) for a in added]),
+        "verdict": verdict(test["p"], _mean(diffs), +1, smallest_possible_p=test["smallest_possible_p"]),
+    }
 
 
 def _mean(values: list[float]) -> float | None:

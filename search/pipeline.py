@@ -42,9 +42,9 @@ from torch.utils.data import Dataset
 from robnetzoo import distributed
 from robnetzoo._io import OutputMode, output_mode, read_json, write_json
 from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
+from robnetzoo.device import resolve_device
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress, ignore
-from robnetzoo.device import resolve_device
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import read_safetensors, write_safetensors
@@ -64,7 +64,6 @@ SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candi
 SUPERNET_DIR = "supernet"
 TRAINING_FILE = "training.json"  # how the supernet's training ended (a guard's stop, its notes)
 HOLDOUT_SEED = 1  # the re-scoring images, carved from what is left of the training split
-
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,14 @@ class SearchResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "folder": str(self.folder), "settings": self.settings.to_dict(), "seconds": self.seconds,
-            "candidates": len(self.rows), "top": self.rows[:10], "analysis": self.analysis,
-            "selection": self.selection, "notes": self.notes,
+            "folder": str(self.folder),
+            "settings": self.settings.to_dict(),
+            "seconds": self.seconds,
+            "candidates": len(self.rows),
+            "top": self.rows[:10],
+            "analysis": self.analysis,
+            "selection": self.selection,
+            "notes": self.notes,
         }
 
 
@@ -115,8 +119,14 @@ def plan_candidates(settings: SearchSettings) -> list[Candidate]:
                 f"{n} candidates asked for, but the {space} space of {settings.layers} layers holds only "
                 f"{space_size(space, settings.layers):,} distinct architectures; ask for fewer"
             )
-        genotypes = sample_candidates(n, seed=settings.genotype_seed, space=space, layers=settings.layers,
-                                      by=settings.sampler, first_index=len(plan))
+        genotypes = sample_candidates(
+            n,
+            seed=settings.genotype_seed,
+            space=space,
+            layers=settings.layers,
+            by=settings.sampler,
+            first_index=len(plan),
+        )
         plan += [Candidate(len(plan) + i, space, g) for i, g in enumerate(genotypes)]
     return plan
 
@@ -128,12 +138,16 @@ def prepare_folder(folder: Path, settings: SearchSettings, resume: bool) -> None
     """Create the search folder, or check the one to resume; never overwrite a search."""
     settings_file = folder / SETTINGS_FILE
     what = "a finished search" if (folder / SUMMARY_FILE).exists() else "an unfinished search"
-    if output_mode(folder, what, holds=settings_file.is_file(), resume=resume, can_overwrite=False) is OutputMode.RESUME:
+    if (
+        output_mode(folder, what, holds=settings_file.is_file(), resume=resume, can_overwrite=False)
+        is OutputMode.RESUME
+    ):
         differ = read_settings(folder).differences(settings)
         if differ:
             raise InvalidInput(
                 f"cannot resume: {folder} was made with different {', '.join(differ)}",
-                fix=f"rerun with the same settings, or give {option('output')} a new folder", path=folder,
+                fix=f"rerun with the same settings, or give {option('output')} a new folder",
+                path=folder,
             )
         return
     distributed.barrier()  # every rank has checked the folder before rank 0 writes into it
@@ -146,9 +160,13 @@ def prepare_folder(folder: Path, settings: SearchSettings, resume: bool) -> None
 def read_settings(folder: str | Path) -> SearchSettings:
     """The settings a search folder was made with (``search.json``)."""
     folder = Path(folder)
-    data = read_json(folder / SETTINGS_FILE, "search's search.json", expect=dict,
-                     missing=f"{folder} is not a search folder (no {SETTINGS_FILE}); give the {option('output')} of a search",
-                     fix="it is damaged: start the search again in a new folder")
+    data = read_json(
+        folder / SETTINGS_FILE,
+        "search's search.json",
+        expect=dict,
+        missing=f"{folder} is not a search folder (no {SETTINGS_FILE}); give the {option('output')} of a search",
+        fix="it is damaged: start the search again in a new folder",
+    )
     return SearchSettings.from_dict(data, source=str(folder / SETTINGS_FILE))
 
 
@@ -177,13 +195,16 @@ def load_search_data(settings: SearchSettings, data_root: str | Path | None = No
     holdout = None
     if settings.holdout_size:
         if settings.holdout_size >= len(train):  # type: ignore[arg-type]
-            raise InvalidInput(f"a hold-out of {settings.holdout_size} images leaves no training images",
-                               fix=f"lower {option('holdout_size')}")
+            raise InvalidInput(
+                f"a hold-out of {settings.holdout_size} images leaves no training images",
+                fix=f"lower {option('holdout_size')}",
+            )
         train, holdout = train_validation_split(train, settings.holdout_size, seed=HOLDOUT_SEED)
     if len(train) < settings.supernet.batch_size:  # type: ignore[arg-type]
         raise InvalidInput(
             f"{settings.dataset} leaves {len(train)} training images after the validation split, fewer than one "  # type: ignore[arg-type]
-            f"batch of {settings.supernet.batch_size}", fix=f"lower {option('validation_size')}",
+            f"batch of {settings.supernet.batch_size}",
+            fix=f"lower {option('validation_size')}",
         )
     return SearchData(train, validation, holdout)
 
@@ -196,8 +217,16 @@ def supernet_dir(replica: int) -> str:
     return SUPERNET_DIR if replica == 0 else f"{SUPERNET_DIR}-{replica}"
 
 
-def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, device: torch.device,
-                   progress: ProgressFn, guard: Dataset | None = None, replica: int = 0) -> Supernet:
+def train_supernet(
+    settings: SearchSettings,
+    folder: Path,
+    train: Dataset,
+    *,
+    device: torch.device,
+    progress: ProgressFn,
+    guard: Dataset | None = None,
+    replica: int = 0,
+) -> Supernet:
     """Phase 1; returns the trained supernet ``replica`` (read back from its folder when
     already done). Replica 0 is seeded by the search's seed alone (a one-supernet search is
     what it always was); each further replica by a seed derived from it and its number."""
@@ -227,54 +256,107 @@ def train_supernet(settings: SearchSettings, folder: Path, train: Dataset, *, de
             handle.write(json.dumps(entry) + "\n")
 
     trainer = Trainer(
-        supernet, recipe, train, None, device=device, seed=train_seed, guard=guard,
+        supernet,
+        recipe,
+        train,
+        None,
+        device=device,
+        seed=train_seed,
+        guard=guard,
         checkpoint=directory / "checkpoint.pt",
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
-        progress=progress, on_epoch=on_epoch,
+        progress=progress,
+        on_epoch=on_epoch,
     )
     trainer.fit(resume=True)
     if distributed.current().is_main:
-        write_json(directory / TRAINING_FILE, {"stopped": trainer.stopped, "epochs": trainer.epoch, "notes": trainer.notes})
+        write_json(
+            directory / TRAINING_FILE, {"stopped": trainer.stopped, "epochs": trainer.epoch, "notes": trainer.notes}
+        )
         write_safetensors(trainer.module, weights, {"format": "robnetzoo-supernet"})
     distributed.barrier()
     return supernet
 
 
-def score_pair(supernet: Supernet, pair: PairBase, *, validation: Dataset, calibration: Dataset,
-               settings: SearchSettings, device: torch.device) -> dict[str, Any]:
+def score_pair(
+    supernet: Supernet,
+    pair: PairBase,
+    *,
+    validation: Dataset,
+    calibration: Dataset,
+    settings: SearchSettings,
+    device: torch.device,
+) -> dict[str, Any]:
     """The paired experiments' record of one base cell: its inherited score, its moved twins'
     (Finding 2) and its densified twin's (Finding 1's connectivity)."""
+
     def score(genotype: Genotype) -> dict[str, Any]:
-        return {"genotype": str(genotype), **inherited_score(supernet, genotype, images=validation, calibration=calibration,
-                                                             settings=settings, device=device)}
+        return {
+            "genotype": str(genotype),
+            **inherited_score(
+                supernet, genotype, images=validation, calibration=calibration, settings=settings, device=device
+            ),
+        }
 
     base = score(pair.base)
     moved = {reading: score(genotype) for reading, genotype in pair.moved.items()}
     densified = score(pair.densified)
-    return {"stage": "pair", "index": pair.index, "convs": pair.convs, "base": base, "moved": moved,
-            "densified": densified,
-            "seconds": base["seconds"] + densified["seconds"] + sum(m["seconds"] for m in moved.values())}
+    return {
+        "stage": "pair",
+        "index": pair.index,
+        "convs": pair.convs,
+        "base": base,
+        "moved": moved,
+        "densified": densified,
+        "seconds": base["seconds"] + densified["seconds"] + sum(m["seconds"] for m in moved.values()),
+    }
 
 
-def rescore(supernet: Supernet, candidate: Candidate, *, holdout: Dataset, train: Dataset, settings: SearchSettings,
-            device: torch.device) -> dict[str, Any]:
+def rescore(
+    supernet: Supernet,
+    candidate: Candidate,
+    *,
+    holdout: Dataset,
+    train: Dataset,
+    settings: SearchSettings,
+    device: torch.device,
+) -> dict[str, Any]:
     """A chosen architecture's score on the hold-out images, by the search's own scorer: the
     inherited weights, or (``scorer="finetune"``) the same finetuning again (same seed)."""
     began = time.perf_counter()
     if settings.scorer == "finetune":
         with distributed.alone():
-            model = finetuned_model(supernet, candidate.genotype, train=train, settings=settings,
-                                    seed=candidate_seed(settings.seed, candidate.index), device=device)
+            model = finetuned_model(
+                supernet,
+                candidate.genotype,
+                train=train,
+                settings=settings,
+                seed=candidate_seed(settings.seed, candidate.index),
+                device=device,
+            )
             scores = judge(model, holdout, settings, device, n_examples=len(holdout))  # type: ignore[arg-type]
     else:
-        scores = inherited_score(supernet, candidate.genotype, images=holdout, calibration=train, settings=settings,
-                                 device=device, n_examples=len(holdout))  # type: ignore[arg-type]
-    return {"stage": "holdout", "index": candidate.index, "space": candidate.space, **scores,
-            "seconds": time.perf_counter() - began}
+        scores = inherited_score(
+            supernet,
+            candidate.genotype,
+            images=holdout,
+            calibration=train,
+            settings=settings,
+            device=device,
+            n_examples=len(holdout),
+        )  # type: ignore[arg-type]
+    return {
+        "stage": "holdout",
+        "index": candidate.index,
+        "space": candidate.space,
+        **scores,
+        "seconds": time.perf_counter() - began,
+    }
 
 
-def run_stage(stage: str, todo: list[Any], ledger: Ledger, work: Callable[[Any], dict[str, Any]],
-              progress: ProgressFn) -> None:
+def run_stage(
+    stage: str, todo: list[Any], ledger: Ledger, work: Callable[[Any], dict[str, Any]], progress: ProgressFn
+) -> None:
     """Score ``todo`` (those without a ``stage`` record yet), dealt round-robin to the ranks;
     rank 0 appends each round's records as they arrive."""
     context = distributed.current()
@@ -298,15 +380,18 @@ def run_stage(stage: str, todo: list[Any], ledger: Ledger, work: Callable[[Any],
 def fsp_filter(records: dict[tuple[str, int], dict[str, Any]], keep: float) -> set[int]:
     """The cell-free candidates the FSP filter keeps: the ``keep`` fraction with the lowest FSP
     loss of the deeper cells (at least one), ties by index."""
-    free = sorted((r["fsp"]["deep_loss"], i) for (stage, i), r in records.items() if stage == "screen" and r["space"] == "free")
+    free = sorted(
+        (r["fsp"]["deep_loss"], i) for (stage, i), r in records.items() if stage == "screen" and r["space"] == "free"
+    )
     if not free:
         return set()
     n = max(1, round(keep * len(free)))
     return {i for _, i in free[:n]}
 
 
-def finetune_plan(plan: list[Candidate], records: dict[tuple[str, int], dict[str, Any]],
-                  settings: SearchSettings, kept_free: set[int]) -> list[Candidate]:
+def finetune_plan(
+    plan: list[Candidate], records: dict[tuple[str, int], dict[str, Any]], settings: SearchSettings, kept_free: set[int]
+) -> list[Candidate]:
     """Who is finetuned (see the module docstring). A subset is drawn at random from the
     cell-based candidates (seeded), so the proxies are judged on the population they rank, not
     on candidates chosen by the proxy itself."""
@@ -344,8 +429,16 @@ def run_search(
     data = load_search_data(settings, data_root)
     train, validation = data.train, data.validation
     prepare_folder(folder, settings, resume)
-    report(SearchStarted(folder=str(folder), preset=settings.preset, dataset=settings.dataset, space=settings.space,
-                         candidates=len(plan), resume=resume))
+    report(
+        SearchStarted(
+            folder=str(folder),
+            preset=settings.preset,
+            dataset=settings.dataset,
+            space=settings.space,
+            candidates=len(plan),
+            resume=resume,
+        )
+    )
     seconds: dict[str, float] = {}
 
     began = time.perf_counter()
@@ -353,23 +446,49 @@ def run_search(
     supernets = []
     for replica in range(replicas):  # the guard reads the validation images: the hold-out stays unread
         report(SearchPhase("supernet", epochs=settings.supernet.epochs))
-        supernets.append(train_supernet(settings, folder, train, device=device, progress=report,
-                                        guard=data.validation, replica=replica).eval())
+        supernets.append(
+            train_supernet(
+                settings, folder, train, device=device, progress=report, guard=data.validation, replica=replica
+            ).eval()
+        )
     supernet = supernets[0]
     seconds["supernet"] = time.perf_counter() - began
 
     ledger = Ledger(folder / LEDGER_FILE)
     began = time.perf_counter()
     report(SearchPhase("screen", total=len(plan)))
-    run_stage("screen", plan, ledger, lambda c: screen(
-        supernet, c.genotype, index=c.index, space=c.space, validation=validation, calibration=train,
-        settings=settings, device=device), report)
+    run_stage(
+        "screen",
+        plan,
+        ledger,
+        lambda c: screen(
+            supernet,
+            c.genotype,
+            index=c.index,
+            space=c.space,
+            validation=validation,
+            calibration=train,
+            settings=settings,
+            device=device,
+        ),
+        report,
+    )
     for replica in range(1, settings.supernets):  # the same candidates, images and noise under each other supernet
         report(SearchPhase("screen", total=len(plan)))
-        run_stage(screen_stage(replica), plan, ledger, lambda c, r=replica: {  # type: ignore[misc]
-            "stage": screen_stage(r), "index": c.index, "space": c.space,
-            **inherited_score(supernets[r], c.genotype, images=validation, calibration=train, settings=settings,
-                              device=device)}, report)
+        run_stage(
+            screen_stage(replica),
+            plan,
+            ledger,
+            lambda c, r=replica: {  # type: ignore[misc]
+                "stage": screen_stage(r),
+                "index": c.index,
+                "space": c.space,
+                **inherited_score(
+                    supernets[r], c.genotype, images=validation, calibration=train, settings=settings, device=device
+                ),
+            },
+            report,
+        )
     seconds["screen"] = time.perf_counter() - began
 
     records = ledger.read()
@@ -377,26 +496,56 @@ def run_search(
     tuned = finetune_plan(plan, records, settings, kept_free)
     began = time.perf_counter()
     report(SearchPhase("finetune", total=len(tuned)))
-    run_stage("finetune", tuned, ledger, lambda c: finetune(
-        supernet, c.genotype, index=c.index, space=c.space, train=train, validation=validation,
-        settings=settings, device=device), report)
+    run_stage(
+        "finetune",
+        tuned,
+        ledger,
+        lambda c: finetune(
+            supernet,
+            c.genotype,
+            index=c.index,
+            space=c.space,
+            train=train,
+            validation=validation,
+            settings=settings,
+            device=device,
+        ),
+        report,
+    )
     seconds["finetune"] = time.perf_counter() - began
 
-    pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed, even with --candidate-seed
+    pair_plan = plan_pairs(
+        settings.seed, settings.pairs_per_count
+    )  # fresh bases for every search seed, even with --candidate-seed
     began = time.perf_counter()
     report(SearchPhase("pairs", total=len(pair_plan)))
-    run_stage("pair", pair_plan, ledger, lambda p: score_pair(  # type: ignore[arg-type]
-        supernet, p, validation=validation, calibration=train, settings=settings, device=device), report)
+    run_stage(
+        "pair",
+        pair_plan,
+        ledger,
+        lambda p: score_pair(  # type: ignore[arg-type]
+            supernet, p, validation=validation, calibration=train, settings=settings, device=device
+        ),
+        report,
+    )
     seconds["pairs"] = time.perf_counter() - began
 
     began = time.perf_counter()
     if data.holdout is not None:
         records = ledger.read()
         rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
-        chosen = [Candidate(r["index"], r["space"], Genotype.parse(r["genotype"])) for r in select(rows, settings.bands)[0].values()]
+        chosen = [
+            Candidate(r["index"], r["space"], Genotype.parse(r["genotype"]))
+            for r in select(rows, settings.bands)[0].values()
+        ]
         report(SearchPhase("holdout", total=len(chosen)))
-        run_stage("holdout", chosen, ledger, lambda c: rescore(
-            supernets[-1], c, holdout=data.holdout, train=train, settings=settings, device=device), report)  # type: ignore[arg-type]
+        run_stage(
+            "holdout",
+            chosen,
+            ledger,
+            lambda c: rescore(supernets[-1], c, holdout=data.holdout, train=train, settings=settings, device=device),
+            report,
+        )  # type: ignore[arg-type]
     seconds["holdout"] = time.perf_counter() - began
 
     result = analyse_search(folder, settings=settings, progress=report, write=context.is_main)
@@ -407,9 +556,14 @@ def run_search(
     return result
 
 
-def analyse_search(folder: str | Path, *, settings: SearchSettings | None = None,
-            bands: dict[str, tuple[int, int]] | None = None, progress: ProgressFn | None = None,
-            write: bool = True) -> SearchResult:
+def analyse_search(
+    folder: str | Path,
+    *,
+    settings: SearchSettings | None = None,
+    bands: dict[str, tuple[int, int]] | None = None,
+    progress: ProgressFn | None = None,
+    write: bool = True,
+) -> SearchResult:
     """Leaderboard, analysis, plots, drawings, report and selection from a search folder's
     ledger (also a finished search's, to redo them, e.g. with other ``bands``)."""
     folder = Path(folder)
@@ -420,8 +574,11 @@ def analyse_search(folder: str | Path, *, settings: SearchSettings | None = None
     began = time.perf_counter()
     records = Ledger(folder / LEDGER_FILE).read()
     if not any(stage == "screen" for stage, _ in records):
-        raise InvalidInput(f"{folder} has no scored candidates yet",
-                           fix=f"finish the search with {option('resume', True)} first", path=folder)
+        raise InvalidInput(
+            f"{folder} has no scored candidates yet",
+            fix=f"finish the search with {option('resume', True)} first",
+            path=folder,
+        )
     kept_free = fsp_filter(records, settings.fsp_keep)
     rows = leaderboard_rows(records, settings.scorer, kept_free)
     pairs = [r for (stage, _), r in sorted(records.items(), key=lambda item: item[0][1]) if stage == "pair"]
@@ -436,8 +593,9 @@ def analyse_search(folder: str | Path, *, settings: SearchSettings | None = None
     for replica in range(settings.supernets + 1):  # every supernet's training notes (a guard's stop...)
         training = folder / supernet_dir(replica) / TRAINING_FILE
         if training.is_file():
-            said = read_json(training, "supernet's training.json", expect=dict,
-                             fix="train the search again in a new folder").get("notes", [])
+            said = read_json(
+                training, "supernet's training.json", expect=dict, fix="train the search again in a new folder"
+            ).get("notes", [])
             supernet_notes += [f"{supernet_dir(replica)}: {n}" for n in said]
     notes = supernet_notes + list(result_analysis.get("notes", [])) + selection_notes
     why = radius_note(settings)
@@ -452,10 +610,13 @@ def analyse_search(folder: str | Path, *, settings: SearchSettings | None = None
         from .results import write_results
 
         write_results(rows, folder, settings.bands)
-        result_analysis["plots"] = [str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")]
+        result_analysis["plots"] = [
+            str(p.relative_to(folder)) for p in write_plots(rows, result_analysis, folder / "plots")
+        ]
         result_analysis["drawings"] = [str(p.relative_to(folder)) for p in draw_selection(selection, folder / "cells")]
         write_json(folder / "analysis.json", result_analysis, indent=1)
         write_genotypes(selection, folder / "genotypes")
         write_report(folder, settings, rows, result_analysis, selection)
-    return SearchResult(folder, settings, rows, result_analysis, selection,
-                        {"analysis": time.perf_counter() - began}, notes)
+    return SearchResult(
+        folder, settings, rows, result_analysis, selection, {"analysis": time.perf_counter() - began}, notes
+    )

@@ -51,15 +51,21 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
     if status != "finished":
         raise InvalidInput(
             f"{path} is an unfinished run ({status})",
-            fix=f"finish it first: rerun its robnetzoo train command with {option('resume', True)}", path=path)
+            fix=f"finish it first: rerun its robnetzoo train command with {option('resume', True)}",
+            path=path,
+        )
     report = read_run_report(path)
     if not (path / EVAL_RESULTS_FILE).is_file():
         raise NotFound(f"{path} has no evaluation ({EVAL_RESULTS_FILE} is missing)")
-    saved = read_results_file(path / EVAL_RESULTS_FILE,
-                              fix=f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again")
+    saved = read_results_file(
+        path / EVAL_RESULTS_FILE,
+        fix=f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again",
+    )
     for name in HUB_FILES:
         if not (path / name).is_file():
-            raise InvalidInput(f"{path} lacks {name}", fix=f"rerun its robnetzoo train command with {option('resume', True)}")
+            raise InvalidInput(
+                f"{path} lacks {name}", fix=f"rerun its robnetzoo train command with {option('resume', True)}"
+            )
 
     model = load_folder(path)  # strict: a missing or unexpected tensor is an error
     header = saved["header"]
@@ -67,9 +73,17 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
     test = load_dataset(header["dataset"], "test", run.get("data_root"))
     with tempfile.TemporaryDirectory() as tmp:
         evaluate(
-            model, test, attacks=header["attacks"], norm=header["threat_model"]["norm"],
-            eps=header["threat_model"]["eps"], n_examples=n, seed=header["seed"], cascade=header["cascade"],
-            attack_params=header["attack_params"], output=Path(tmp) / "check.json", device="cpu",
+            model,
+            test,
+            attacks=header["attacks"],
+            norm=header["threat_model"]["norm"],
+            eps=header["threat_model"]["eps"],
+            n_examples=n,
+            seed=header["seed"],
+            cascade=header["cascade"],
+            attack_params=header["attack_params"],
+            output=Path(tmp) / "check.json",
+            device="cpu",
         )
         fresh = read_results_file(Path(tmp) / "check.json")["results"]  # just written by us
     for phase, marks in fresh.items():
@@ -78,7 +92,8 @@ def verify_run(run_dir: str | Path, n_check: int = CHECK_EXAMPLES) -> tuple[dict
             first = next(i for i, (a, b) in enumerate(zip(marks, expected)) if a != b)
             raise IntegrityError(
                 f"{path}: the saved weights do not reproduce eval.json ({phase}, test image {first}: "
-                f"{marks[first]!r} now, {expected[first]!r} recorded); the weights or results were changed after training"
+                f"{marks[first]!r} now, {expected[first]!r} recorded); the weights or results were changed after "
+                "training"
             )
     return run, report, n
 
@@ -104,8 +119,9 @@ def publish(
     notes = training_notes(config, recipe, report, run.get("best"), identity["seed"])
     from robnetzoo._io import atomic_write_text
 
-    atomic_write_text(path / CARD_NAME, model_card(config, report.eval_results(), notes, repo_id=repo_id,
-                                                   checks=report.checks))
+    atomic_write_text(
+        path / CARD_NAME, model_card(config, report.eval_results(), notes, repo_id=repo_id, checks=report.checks)
+    )
     atomic_write_text(path / EVAL_RESULTS_NAME, eval_results_yaml(config, report.eval_results()))
     files = [*HUB_FILES, EVAL_RESULTS_NAME]
     if dry_run:
@@ -116,8 +132,9 @@ def publish(
     return PublishResult(repo_id, str(path), files, url, checked)
 
 
-def _upload(path: Path, repo_id: str, *, private: bool, revision: str | None, token: str | None,
-            files: list[str], name: str) -> str:
+def _upload(
+    path: Path, repo_id: str, *, private: bool, revision: str | None, token: str | None, files: list[str], name: str
+) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -127,7 +144,10 @@ def _upload(path: Path, repo_id: str, *, private: bool, revision: str | None, to
         if revision is not None:
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         info = api.upload_folder(
-            folder_path=path, repo_id=repo_id, revision=revision, allow_patterns=files,
+            folder_path=path,
+            repo_id=repo_id,
+            revision=revision,
+            allow_patterns=files,
             commit_message=f"Upload {name} (robnetzoo publish)",
         )
     except HfHubHTTPError as exc:
@@ -139,8 +159,10 @@ def _upload(path: Path, repo_id: str, *, private: bool, revision: str | None, to
             ) from None
         raise InvalidInput(f"the Hub refused the upload to {repo_id}: {str(exc).splitlines()[0]}") from None
     except _network_errors() as exc:  # connection refused, DNS, timeouts: the environment, not the run
-        raise InvalidInput(f"cannot reach the Hub to upload {repo_id} ({type(exc).__name__}: {exc})",
-                           fix="check the network, or HF_ENDPOINT") from None
+        raise InvalidInput(
+            f"cannot reach the Hub to upload {repo_id} ({type(exc).__name__}: {exc})",
+            fix="check the network, or HF_ENDPOINT",
+        ) from None
     return str(getattr(info, "commit_url", info))
 
 

@@ -100,16 +100,23 @@ class Recipe:
 
     def _problems(self) -> list[str]:
         checks = [
-            (is_name(self.name), "name must be letters, digits, '.', '_' and '-' (it reaches file names and model cards)"),
+            (
+                is_name(self.name),
+                "name must be letters, digits, '.', '_' and '-' (it reaches file names and model cards)",
+            ),
             (is_name(self.dataset), "dataset must be a data set's name"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
-             f"lr must be a positive finite number, got {self.lr}"),
+            (
+                isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0,
+                f"lr must be a positive finite number, got {self.lr}",
+            ),
             (self.lr_batch is None or self.lr_batch >= 1, f"lr_batch must be at least 1, got {self.lr_batch}"),
             (self.final_lr >= 0 and self.warmup_start_lr >= 0, "final_lr and warmup_start_lr must be >= 0"),
-            (0 <= self.warmup_epochs < self.epochs,
-             f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} of {self.epochs}"),
+            (
+                0 <= self.warmup_epochs < self.epochs,
+                f"warmup_epochs must be in [0, epochs), got {self.warmup_epochs} of {self.epochs}",
+            ),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
@@ -118,16 +125,24 @@ class Recipe:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}"),
             (self.cutout >= 0, f"cutout must be >= 0 pixels, got {self.cutout}"),
-            (self.validation_size is None or self.validation_size >= 1,
-             f"validation_size must be at least 1 (or null for the fraction), got {self.validation_size}"),
-            (0 < self.validation_fraction <= MAX_VALIDATION_FRACTION,
-             f"validation_fraction must be in (0, {MAX_VALIDATION_FRACTION}], got {self.validation_fraction}"),
+            (
+                self.validation_size is None or self.validation_size >= 1,
+                f"validation_size must be at least 1 (or null for the fraction), got {self.validation_size}",
+            ),
+            (
+                0 < self.validation_fraction <= MAX_VALIDATION_FRACTION,
+                f"validation_fraction must be in (0, {MAX_VALIDATION_FRACTION}], got {self.validation_fraction}",
+            ),
             (self.validation_cap >= 1, f"validation_cap must be at least 1, got {self.validation_cap}"),
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
-            (self.train_examples is None or self.train_examples >= 1,
-             f"train_examples must be at least 1 (or null for all), got {self.train_examples}"),
-            (self.loss != "trades" or self.attack == "trades",
-             "the trades loss needs the trades attack (PGD on the KL divergence) to craft its examples"),
+            (
+                self.train_examples is None or self.train_examples >= 1,
+                f"train_examples must be at least 1 (or null for all), got {self.train_examples}",
+            ),
+            (
+                self.loss != "trades" or self.attack == "trades",
+                "the trades loss needs the trades attack (PGD on the KL divergence) to craft its examples",
+            ),
             (self.trades_beta > 0, f"trades_beta must be positive, got {self.trades_beta}"),
         ]
         problems = [message for ok, message in checks if not ok]
@@ -183,8 +198,10 @@ class Recipe:
         """One sentence when the peak lr was scaled from the recipe's batch, else None."""
         if self.lr_batch is None or self.lr_batch == self.batch_size:
             return None
-        return (f"lr {self.peak_lr():.4g}: the recipe's {self.lr:g} at batch {self.lr_batch}, scaled linearly "
-                f"to batch {self.batch_size}")
+        return (
+            f"lr {self.peak_lr():.4g}: the recipe's {self.lr:g} at batch {self.lr_batch}, scaled linearly "
+            f"to batch {self.batch_size}"
+        )
 
     # ------------------------------------------------------------------ data
 
@@ -247,7 +264,9 @@ class Recipe:
         if not isinstance(data, dict):
             raise InvalidInput(f"{source} is not a JSON object of recipe fields")
         _check_keys(data, source)
-        missing = [f.name for f in fields(cls) if f.name in ("name", "epochs", "batch_size", "lr") and f.name not in data]
+        missing = [
+            f.name for f in fields(cls) if f.name in ("name", "epochs", "batch_size", "lr") and f.name not in data
+        ]
         if missing:
             raise InvalidInput(f"{source} lacks {', '.join(missing)}")
         try:
@@ -262,15 +281,18 @@ class Recipe:
 
     def describe(self) -> str:
         """One paragraph for people: what this recipe does."""
-        attack = "clean images" if self.attack == "none" else (
-            f"{self.attack} examples ({self.threat_model}, {self.attack_mode} mode)"
+        attack = (
+            "clean images"
+            if self.attack == "none"
+            else (f"{self.attack} examples ({self.threat_model}, {self.attack_mode} mode)")
         )
         lr = f"lr {self.peak_lr():.4g}" + (f" (= {self.lr:g} x batch/{self.lr_batch})" if self.lr_batch else "")
         warm = f", {self.warmup_epochs} warm-up epochs" if self.warmup_epochs else ""
         return (
             f"{self.name}: {self.epochs} epochs on {self.dataset}, batch {self.batch_size}, {self.optimizer} "
             f"{lr}, {self.schedule} schedule{warm}; {self.loss} loss on {attack}"
-            + f"; augment {self.augment_for()}" + (f" (auto for {self.dataset})" if self.augment == "auto" else "")
+            + f"; augment {self.augment_for()}"
+            + (f" (auto for {self.dataset})" if self.augment == "auto" else "")
             + (f", cutout {self.cutout}" if self.cutout else "")
             + f"; best checkpoint chosen on {self.held_out_rule()}"
         )
@@ -285,38 +307,88 @@ def _check_keys(data: dict[str, Any], source: str) -> None:
 
 PRESETS: dict[str, Recipe] = {
     "paper": Recipe(
-        name="paper", dataset="cifar10", epochs=170, batch_size=1536, lr=1.2, lr_batch=1536,
-        weight_decay=1e-4, warmup_epochs=20, warmup_start_lr=0.02, final_lr=1e-3,
-        attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
-        cutout=16, augment="auto",
+        name="paper",
+        dataset="cifar10",
+        epochs=170,
+        batch_size=1536,
+        lr=1.2,
+        lr_batch=1536,
+        weight_decay=1e-4,
+        warmup_epochs=20,
+        warmup_start_lr=0.02,
+        final_lr=1e-3,
+        attack="pgd7",
+        attack_params={"alpha": 2 / 255, "random_start": True},
+        attack_mode="train",
+        cutout=16,
+        augment="auto",
     ),
     "fast": Recipe(
-        name="fast", dataset="cifar10", epochs=15, batch_size=128, lr=0.2, lr_batch=128, schedule="cyclic",
-        weight_decay=5e-4, decay_bn_and_bias=True,
-        attack="pgd1", attack_params={"alpha": 1.25 * 8 / 255, "random_start": True}, attack_mode="train",
-        augment="auto", overfit_guard=True,
+        name="fast",
+        dataset="cifar10",
+        epochs=15,
+        batch_size=128,
+        lr=0.2,
+        lr_batch=128,
+        schedule="cyclic",
+        weight_decay=5e-4,
+        decay_bn_and_bias=True,
+        attack="pgd1",
+        attack_params={"alpha": 1.25 * 8 / 255, "random_start": True},
+        attack_mode="train",
+        augment="auto",
+        overfit_guard=True,
     ),
     "trades": Recipe(
-        name="trades", dataset="cifar10", epochs=76, batch_size=128, lr=0.1, lr_batch=128, weight_decay=2e-4,
-        decay_bn_and_bias=True, final_lr=1e-3, attack="trades",
-        attack_params={"alpha": 2 / 255, "steps": 10, "random_start": True}, attack_mode="eval",
-        loss="trades", trades_beta=6.0, augment="auto",
+        name="trades",
+        dataset="cifar10",
+        epochs=76,
+        batch_size=128,
+        lr=0.1,
+        lr_batch=128,
+        weight_decay=2e-4,
+        decay_bn_and_bias=True,
+        final_lr=1e-3,
+        attack="trades",
+        attack_params={"alpha": 2 / 255, "steps": 10, "random_start": True},
+        attack_mode="eval",
+        loss="trades",
+        trades_beta=6.0,
+        augment="auto",
     ),
     # chosen by benchmarks/demo_choice.py: the highest held-out PGD-20 of the candidates whose
     # whole run takes about 5 minutes on 2 cores (robnet-large at width 8, 5 cells)
     "demo": Recipe(
-        name="demo", dataset="digits", epochs=8, batch_size=64, lr=0.2, lr_batch=128, schedule="cyclic",
-        weight_decay=5e-4, decay_bn_and_bias=True,
-        attack="pgd1", attack_params={"alpha": 1.25 * 8 / 255, "random_start": True}, attack_mode="train",
-        augment="auto", overfit_guard=True,
+        name="demo",
+        dataset="digits",
+        epochs=8,
+        batch_size=64,
+        lr=0.2,
+        lr_batch=128,
+        schedule="cyclic",
+        weight_decay=5e-4,
+        decay_bn_and_bias=True,
+        attack="pgd1",
+        attack_params={"alpha": 1.25 * 8 / 255, "random_start": True},
+        attack_mode="train",
+        augment="auto",
+        overfit_guard=True,
     ),
 }
 
 
-def resolve_recipe(preset: str | Path, *, epochs: int | None = None, batch_size: int | None = None,
-                   lr: float | None = None, attack: str | None = None, eps: float | None = None,
-                   train_examples: int | None = None, validation_size: int | None = None,
-                   dataset: str | None = None) -> Recipe:
+def resolve_recipe(
+    preset: str | Path,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    attack: str | None = None,
+    eps: float | None = None,
+    train_examples: int | None = None,
+    validation_size: int | None = None,
+    dataset: str | None = None,
+) -> Recipe:
     """A preset (or recipe file) with the usual overrides applied; ``None`` leaves a field as
     the recipe has it. ``dataset`` moves the recipe to that data set (and its usual radius,
     ``Recipe.for_dataset``); ``eps`` then changes the radius of the recipe's threat model, with
@@ -326,8 +398,14 @@ def resolve_recipe(preset: str | Path, *, epochs: int | None = None, batch_size:
         recipe = recipe.for_dataset(dataset)
     if eps is not None:
         recipe = recipe.at_threat(recipe.threat_model.with_overrides(eps=eps))
-    return recipe.with_overrides(epochs=epochs, batch_size=batch_size, lr=lr, attack=attack,
-                                 train_examples=train_examples, validation_size=validation_size)
+    return recipe.with_overrides(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        attack=attack,
+        train_examples=train_examples,
+        validation_size=validation_size,
+    )
 
 
 def get_recipe(name_or_path: str | Path) -> Recipe:
@@ -338,4 +416,9 @@ def get_recipe(name_or_path: str | Path) -> Recipe:
     path = Path(text)
     if not path.suffix == ".json" and not path.exists():
         raise NotFound(f"unknown preset {text!r}; presets: {', '.join(PRESETS)} (or a recipe .json file)")
-    return Recipe.from_dict(read_json(path, "recipe file", expect=dict, missing=f"no recipe file at {path}", fix="fix the JSON, or name a preset"), source=str(path))
+    return Recipe.from_dict(
+        read_json(
+            path, "recipe file", expect=dict, missing=f"no recipe file at {path}", fix="fix the JSON, or name a preset"
+        ),
+        source=str(path),
+    )

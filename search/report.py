@@ -40,36 +40,75 @@ def _holdout_score(row: dict[str, Any]) -> str:
     return _pct(None) if held is None else _pct(held["robust"], held["robust_interval"])
 
 
-def render_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analysis: dict[str, Any],
-                  selection: dict[str, dict[str, Any]]) -> str:
+def render_report(
+    folder: Path,
+    settings: Any,
+    rows: list[dict[str, Any]],
+    analysis: dict[str, Any],
+    selection: dict[str, dict[str, Any]],
+) -> str:
     """The page's HTML. Every value reaches it through the template, escaped (a genotype, a
     folder or a preset name cannot inject markup); the images are base64 PNG."""
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("robnetzoo.search", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("robnetzoo.search", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     leaderboards = []
     for space in ("cell", "free"):
         top = [r for r in rows if r["space"] == space and r["rank"] is not None][:TOP]
         if top:
-            leaderboards.append({"space": space, "rows": [
-                [str(r["rank"]), str(r["index"]), _search_score(r), _pct(r["clean"]), f"{r['density']:.2f}",
-                 f"{r['convs_per_cell']:g}", f"{r['identity_bits']:g}", f"{r['parameters'] / 1e6:.2f}M",
-                 r["genotype"][:60]] for r in top]})
+            leaderboards.append(
+                {
+                    "space": space,
+                    "rows": [
+                        [
+                            str(r["rank"]),
+                            str(r["index"]),
+                            _search_score(r),
+                            _pct(r["clean"]),
+                            f"{r['density']:.2f}",
+                            f"{r['convs_per_cell']:g}",
+                            f"{r['identity_bits']:g}",
+                            f"{r['parameters'] / 1e6:.2f}M",
+                            r["genotype"][:60],
+                        ]
+                        for r in top
+                    ],
+                }
+            )
     figures = [_image(folder / "cells" / f"{name}.png", f"{name}: its cell(s)") for name in selection]
     plots = [_image(folder / plot, Path(plot).stem.replace("_", " ")) for plot in analysis.get("plots", [])]
     return environment.get_template(TEMPLATE).render(
-        name=folder.name, settings=settings, n_candidates=len(rows),
+        name=folder.name,
+        settings=settings,
+        n_candidates=len(rows),
         validation_images=analysis["measured_on"]["validation_images"],
         claims=[[v["claim"], v["verdict"]] for v in analysis["verdicts"]],
-        chosen=[[name, str(r["index"]), f"{r['convs_per_cell']:g}", f"{r['parameters'] / 1e6:.2f}M",
-                 _search_score(r), _holdout_score(r)] for name, r in selection.items()],
-        cells=[f for f in figures if f], leaderboards=leaderboards, plots=[p for p in plots if p],
+        chosen=[
+            [
+                name,
+                str(r["index"]),
+                f"{r['convs_per_cell']:g}",
+                f"{r['parameters'] / 1e6:.2f}M",
+                _search_score(r),
+                _holdout_score(r),
+            ]
+            for name, r in selection.items()
+        ],
+        cells=[f for f in figures if f],
+        leaderboards=leaderboards,
+        plots=[p for p in plots if p],
     )
 
 
-def write_report(folder: Path, settings: Any, rows: list[dict[str, Any]], analysis: dict[str, Any],
-                 selection: dict[str, dict[str, Any]]) -> Path:
+def write_report(
+    folder: Path,
+    settings: Any,
+    rows: list[dict[str, Any]],
+    analysis: dict[str, Any],
+    selection: dict[str, dict[str, Any]],
+) -> Path:
     path = folder / "report.html"
     atomic_write_text(path, render_report(folder, settings, rows, analysis, selection))
     return path

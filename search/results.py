@@ -107,15 +107,22 @@ def write_results(rows: list[dict[str, Any]], folder: Path, bands: dict[str, tup
     from .settings import PAPER_BANDS
 
     path = folder / RESULTS_FILE
-    write_json(path, {"format": RESULTS_FORMAT, "schema": SCHEMA,
-                      "rows": results_rows(rows, bands or dict(PAPER_BANDS))}, indent=1)
+    write_json(
+        path,
+        {"format": RESULTS_FORMAT, "schema": SCHEMA, "rows": results_rows(rows, bands or dict(PAPER_BANDS))},
+        indent=1,
+    )
     return path
 
 
 def load_results(folder: str | Path) -> ResultsTable:
     """The results table of a search folder (``results.json``)."""
     folder = Path(folder)
-    data = read_json(folder / RESULTS_FILE, "search's results.json", expect=dict,
-                     missing=f"{folder} has no {RESULTS_FILE}: give the {option('output')} of a finished search",
-                     fix="redo the search's analysis (robnetzoo search --analyse FOLDER) to write it")
+    data = read_json(
+        folder / RESULTS_FILE,
+        "search's results.json",
+        expect=dict,
+        missing=f"{folder} has no {RESULTS_FILE}: give the {option('output')} of a finished search",
+        fix="redo the search's analysis (robnetzoo search --analyse FOLDER) to write it",
+    )
     return ResultsTable(list(data.get("rows", [])), {"format": data.get("format"), "schema": data.get("schema")})

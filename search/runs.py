@@ -31,13 +31,13 @@ from robnetzoo._io import OutputMode, atomic_write_text, output_mode, read_json,
 from robnetzoo._version import __version__
 from robnetzoo.config import ModelConfig, build_model
 from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
-from robnetzoo.errors import CorruptFile, InvalidInput, option
-from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted, ignore
-from robnetzoo.evaluation import EvalReport, evaluate
 from robnetzoo.device import resolve_device
+from robnetzoo.errors import CorruptFile, InvalidInput, option
+from robnetzoo.evaluation import EvalReport, evaluate
+from robnetzoo.events import FinalEvaluation, ProgressFn, TrainingStarted, ignore
 from robnetzoo.genotype import read_genotype_file
-from robnetzoo.naming import slug
 from robnetzoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, save_pretrained
+from robnetzoo.naming import slug
 from robnetzoo.registry import buildable_config, derive_config
 from robnetzoo.weights import load_strict, read_safetensors
 
@@ -71,7 +71,12 @@ class RunResult:
 
 
 def model_config_for(
-    model: str, dataset: str, *, width: int | None = None, layers: int | None = None, recipe: Recipe,
+    model: str,
+    dataset: str,
+    *,
+    width: int | None = None,
+    layers: int | None = None,
+    recipe: Recipe,
     example_shape: tuple[int, ...] | None = None,
 ) -> ModelConfig:
     """The config to train: a registry name or a genotype JSON file (``Genotype.dumps``), for
@@ -88,14 +93,17 @@ def model_config_for(
     if path.suffix == ".json" or path.is_file():
         genotype = read_genotype_file(path)
         base = buildable_config(GENOTYPE_BASE)
-        config = derive_config(base, model_name=f"robnet-{slug(path.stem)}", dataset=dataset,
-                               genotype=genotype.to_json(), **overrides)
+        config = derive_config(
+            base, model_name=f"robnet-{slug(path.stem)}", dataset=dataset, genotype=genotype.to_json(), **overrides
+        )
     else:
         base = buildable_config(model)
         unknown = sorted(k for k in ("C", "layers") if k in overrides and k not in base.arch_args)
         if unknown:
-            raise InvalidInput(f"{model} has no {'/'.join(unknown)} to set",
-                               fix=f"{option('width')} and {option('layers')} are for RobNets")
+            raise InvalidInput(
+                f"{model} has no {'/'.join(unknown)} to set",
+                fix=f"{option('width')} and {option('layers')} are for RobNets",
+            )
         config = derive_config(base, dataset=dataset, **overrides)
     genotype = config.genotype()
     if genotype is not None and "layers" in config.arch_args:
@@ -113,26 +121,40 @@ def read_run(path: str | Path) -> dict[str, Any]:
     """``run.json`` of a run folder; one line when the folder is not a run."""
     path = Path(path)
     if not path.is_dir():
-        raise InvalidInput(f"{path} is not a run folder (no such folder)",
-                           fix=f"give the {option('output')} of a robnetzoo train run", path=path)
-    return read_json(path / RUN_FILE, "training run's run.json", expect=dict, format=RUN_FORMAT,
-                     missing=f"{path} is not a robnetzoo run (no {RUN_FILE}); give the {option('output')} of a robnetzoo train run",
-                     fix=f"it is damaged: train again into another {option('output')}")
+        raise InvalidInput(
+            f"{path} is not a run folder (no such folder)",
+            fix=f"give the {option('output')} of a robnetzoo train run",
+            path=path,
+        )
+    return read_json(
+        path / RUN_FILE,
+        "training run's run.json",
+        expect=dict,
+        format=RUN_FORMAT,
+        missing=f"{path} is not a robnetzoo run (no {RUN_FILE}); give the {option('output')} of a robnetzoo train run",
+        fix=f"it is damaged: train again into another {option('output')}",
+    )
 
 
 def read_run_report(path: Path) -> EvalReport:
     """The final evaluation of a finished run (``eval.json``)."""
     fix = f"rerun its robnetzoo train command with {option('resume', True)} to evaluate it again"
-    data = read_json(path / EVAL_FILE, "run's eval.json", expect=dict, fix=fix,
-                     missing=f"{path} has no evaluation ({EVAL_FILE} is missing); {fix}")
+    data = read_json(
+        path / EVAL_FILE,
+        "run's eval.json",
+        expect=dict,
+        fix=fix,
+        missing=f"{path} has no evaluation ({EVAL_FILE} is missing); {fix}",
+    )
     try:
         return EvalReport.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFile(path / EVAL_FILE, "run's eval.json", f"{type(exc).__name__}: {exc}", fix=fix) from None
 
 
-def _identity(config: ModelConfig, recipe: Recipe, seed: int, eval_attacks: list[str] | None,
-              eval_n: int | None) -> dict[str, Any]:
+def _identity(
+    config: ModelConfig, recipe: Recipe, seed: int, eval_attacks: list[str] | None, eval_n: int | None
+) -> dict[str, Any]:
     model = config.to_dict()
     return {
         "model": {k: model[k] for k in ("name", "arch", "arch_args", "num_classes", "input_size")},
@@ -168,14 +190,21 @@ def _check_output(path: Path, identity: dict[str, Any], resume: bool) -> dict[st
         return None
     difference = _describe_difference(saved.get("identity", {}), identity)  # type: ignore[union-attr]
     if difference:
-        raise InvalidInput(f"cannot resume {path}: it was made with {difference}", fix="resume with the same settings",
-                           path=path)
+        raise InvalidInput(
+            f"cannot resume {path}: it was made with {difference}", fix="resume with the same settings", path=path
+        )
     return saved
 
 
 def _write_run(path: Path, identity: dict[str, Any], status: str, extra: dict[str, Any]) -> None:
-    data = {"format": RUN_FORMAT, "version": 1, "status": status, "identity": identity,
-            "robnetzoo_version": __version__, **extra}
+    data = {
+        "format": RUN_FORMAT,
+        "version": 1,
+        "status": status,
+        "identity": identity,
+        "robnetzoo_version": __version__,
+        **extra,
+    }
     write_json(path / RUN_FILE, data)
 
 
@@ -188,12 +217,16 @@ def _held_out_size(recipe: Recipe, n_train: int, dataset: str) -> int:
     held = recipe.held_out(n_train)
     where = f"the {n_train:,} {dataset} training images"
     if held >= n_train:
-        raise InvalidInput(f"holding out {held:,} images needs more than {where}",
-                           fix=f"lower {option('validation_size')} (at most {n_train - recipe.batch_size:,} here)")
+        raise InvalidInput(
+            f"holding out {held:,} images needs more than {where}",
+            fix=f"lower {option('validation_size')} (at most {n_train - recipe.batch_size:,} here)",
+        )
     if n_train - held < recipe.batch_size:
-        raise InvalidInput(f"holding out {held:,} of {where} leaves {n_train - held:,} to train on, fewer than one "
-                           f"batch of {recipe.batch_size}",
-                           fix=f"lower {option('validation_size')} or {option('batch_size')}")
+        raise InvalidInput(
+            f"holding out {held:,} of {where} leaves {n_train - held:,} to train on, fewer than one "
+            f"batch of {recipe.batch_size}",
+            fix=f"lower {option('validation_size')} or {option('batch_size')}",
+        )
     return held
 
 
@@ -240,8 +273,9 @@ def train_run(
     if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
         train = first_n(train, recipe.train_examples)
     example = train[0][0]
-    config = model_config_for(model, dataset, width=width, layers=layers, recipe=recipe,
-                              example_shape=tuple(example.shape))
+    config = model_config_for(
+        model, dataset, width=width, layers=layers, recipe=recipe, example_shape=tuple(example.shape)
+    )
     torch.manual_seed(seed)  # the same initial weights on every rank and every rerun
     network = build_model(config)  # before anything is written: a config that cannot build fails here
     identity = _identity(config, recipe, seed, eval_attacks, eval_n)
@@ -251,34 +285,71 @@ def train_run(
         report = read_run_report(path)
         return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
 
-    extra = {"data": {"train": len(train), "validation": len(validation), "test": len(test),  # type: ignore[arg-type]
-                      "validation_seed": VALIDATION_SEED, "validation_rule": recipe.held_out_rule(),
-                      "augment": recipe.augment_for()},
-             "lr": {"peak": recipe.peak_lr(), "recipe_lr": recipe.lr, "recipe_batch": recipe.lr_batch,
-                    "batch": recipe.batch_size, "scaled": recipe.lr_scaling()},
-             "world_size": context.world_size,
-             "backend": distributed.backend(), "data_root": None if data_root is None else str(Path(data_root).resolve())}
+    extra = {
+        "data": {
+            "train": len(train),
+            "validation": len(validation),
+            "test": len(test),  # type: ignore[arg-type]
+            "validation_seed": VALIDATION_SEED,
+            "validation_rule": recipe.held_out_rule(),
+            "augment": recipe.augment_for(),
+        },
+        "lr": {
+            "peak": recipe.peak_lr(),
+            "recipe_lr": recipe.lr,
+            "recipe_batch": recipe.lr_batch,
+            "batch": recipe.batch_size,
+            "scaled": recipe.lr_scaling(),
+        },
+        "world_size": context.world_size,
+        "backend": distributed.backend(),
+        "data_root": None if data_root is None else str(Path(data_root).resolve()),
+    }
     if context.is_main:
         path.mkdir(parents=True, exist_ok=True)
         recipe.save(path / RECIPE_FILE)
         _write_run(path, identity, "training", extra)
-    report_progress(TrainingStarted(model=config.name, recipe=recipe.describe(), path=str(path), train=len(train),  # type: ignore[arg-type]
-                                    validation=len(validation), world_size=context.world_size,  # type: ignore[arg-type]
-                                    test=len(test), augment=recipe.augment_for(), lr_note=recipe.lr_scaling()))  # type: ignore[arg-type]
+    report_progress(
+        TrainingStarted(
+            model=config.name,
+            recipe=recipe.describe(),
+            path=str(path),
+            train=len(train),  # type: ignore[arg-type]
+            validation=len(validation),
+            world_size=context.world_size,  # type: ignore[arg-type]
+            test=len(test),
+            augment=recipe.augment_for(),
+            lr_note=recipe.lr_scaling(),
+        )
+    )  # type: ignore[arg-type]
 
     def log_epoch(entry: dict[str, Any]) -> None:  # the whole log, rewritten: a resumed run repeats no line
         lines = "".join(json.dumps(e) + "\n" for e in trainer.history)
         atomic_write_text(path / LOG_FILE, lines)
 
     trainer = Trainer(
-        network, recipe, train, validation, device=device, seed=seed, checkpoint=path / CHECKPOINT_FILE,
-        best_weights=path / BEST_FILE, checkpoint_interval=checkpoint_interval, compile=compile,
-        sync_batchnorm=sync_batchnorm, progress=progress, on_epoch=log_epoch,
+        network,
+        recipe,
+        train,
+        validation,
+        device=device,
+        seed=seed,
+        checkpoint=path / CHECKPOINT_FILE,
+        best_weights=path / BEST_FILE,
+        checkpoint_interval=checkpoint_interval,
+        compile=compile,
+        sync_batchnorm=sync_batchnorm,
+        progress=progress,
+        on_epoch=log_epoch,
     )
     result = trainer.fit(resume=resume)
     if context.is_main:
-        _write_run(path, identity, "evaluating", {**extra, "history": result.history, "best": result.best,
-                                                 "stopped": result.stopped})
+        _write_run(
+            path,
+            identity,
+            "evaluating",
+            {**extra, "history": result.history, "best": result.best, "stopped": result.stopped},
+        )
     distributed.barrier()
 
     final = build_model(config)
@@ -286,15 +357,39 @@ def train_run(
     final.eval()
     report_progress(FinalEvaluation("test", eval_n or len(test), (result.best or {}).get("epoch")))  # type: ignore[arg-type]
     report = evaluate(
-        final, test, attacks=eval_attacks, n_examples=eval_n, batch_size=eval_batch_size, device=device,
-        seed=seed, output=path / EVAL_RESULTS_FILE, resume=True, progress=progress,
+        final,
+        test,
+        attacks=eval_attacks,
+        n_examples=eval_n,
+        batch_size=eval_batch_size,
+        device=device,
+        seed=seed,
+        output=path / EVAL_RESULTS_FILE,
+        resume=True,
+        progress=progress,
     )
     if context.is_main:
         write_json(path / EVAL_FILE, report.to_dict())
-        save_pretrained(final, path, eval_results=report.eval_results(), overwrite=True,  # the run's own folder
-                        notes=training_notes(config, recipe, report, result.best, seed), checks=report.checks)
-        _write_run(path, identity, "finished", {**extra, "history": result.history, "best": result.best,
-                                               "stopped": result.stopped, "replicas": result.replicas,
-                                               "finished": time.time()})
+        save_pretrained(
+            final,
+            path,
+            eval_results=report.eval_results(),
+            overwrite=True,  # the run's own folder
+            notes=training_notes(config, recipe, report, result.best, seed),
+            checks=report.checks,
+        )
+        _write_run(
+            path,
+            identity,
+            "finished",
+            {
+                **extra,
+                "history": result.history,
+                "best": result.best,
+                "stopped": result.stopped,
+                "replicas": result.replicas,
+                "finished": time.time(),
+            },
+        )
     distributed.barrier()
     return RunResult(path, "finished", result.history, result.best, report, result.notes)

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.seeding import derive_seed
 from robnetzoo.genotype import EDGES_PER_CELL, STEPS, Genotype, edge_inputs
+from robnetzoo.seeding import derive_seed
 
 from .settings import SAMPLERS
 
@@ -135,8 +135,16 @@ def candidate_stream(seed: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, "candidate-genotype", index))
 
 
-def sample_candidates(n: int, *, seed: int = 0, space: str = "cell", layers: int = 1, by: str = "edge",
-                      max_tries: int = 1000, first_index: int = 0) -> list[Genotype]:
+def sample_candidates(
+    n: int,
+    *,
+    seed: int = 0,
+    space: str = "cell",
+    layers: int = 1,
+    by: str = "edge",
+    max_tries: int = 1000,
+    first_index: int = 0,
+) -> list[Genotype]:
     """``n`` distinct genotypes, the i-th drawn from ``candidate_stream(seed, first_index + i)``
     (a search numbers its cell-free candidates after its cell-based ones)."""
     if n < 2:

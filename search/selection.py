@@ -34,7 +34,9 @@ def band_of(convs_per_cell: float, bands: dict[str, tuple[int, int]]) -> str | N
     return None
 
 
-def select(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def select(
+    rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """(``{"robnet-small": row, ...}``, notes) from leaderboard rows (best first); a note for
     each band that holds no scored candidate."""
     chosen: dict[str, dict[str, Any]] = {}
@@ -45,23 +47,32 @@ def select(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> tup
         fits = [r for r in cell if low <= r["convs_per_cell"] <= high]
         if not fits:
             if cell:
-                notes.append(f"no scored cell-based candidate has {low}-{high} convolutions per cell: robnet-{name} "
-                             "is not chosen (sample more candidates, or the density sampler)")
+                notes.append(
+                    f"no scored cell-based candidate has {low}-{high} convolutions per cell: robnet-{name} "
+                    "is not chosen (sample more candidates, or the density sampler)"
+                )
             continue
         ranked = sorted(fits, key=lambda r: r["rank"])
-        chosen[f"robnet-{name}"] = {**ranked[0], "band": [low, high],
-                                    "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)}
+        chosen[f"robnet-{name}"] = {
+            **ranked[0],
+            "band": [low, high],
+            "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None),
+        }
     free = [r for r in rows if r["space"] == "free" and r["rank"] is not None]
     if free:
         top = max(high for _, high in bands.values())
         fits = [r for r in free if r["convs_per_cell"] <= top]
         if fits:
             ranked = sorted(fits, key=lambda r: r["rank"])
-            chosen["robnet-free"] = {**ranked[0], "band": [0, top],
-                                     "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)}
+            chosen["robnet-free"] = {
+                **ranked[0],
+                "band": [0, top],
+                "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None),
+            }
         else:
-            notes.append(f"no kept cell-free candidate averages at most {top} convolutions per cell: robnet-free "
-                         "is not chosen")
+            notes.append(
+                f"no kept cell-free candidate averages at most {top} convolutions per cell: robnet-free is not chosen"
+            )
     return chosen, notes
 
 

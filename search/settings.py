@@ -109,7 +109,10 @@ class SearchSettings:
     def _problems(self) -> list[str]:
         out = []
         if not is_name(self.preset):
-            out.append(f"preset {self.preset!r} is not a name (letters, digits, '.', '_' and '-'; it names the search's folder)")
+            out.append(
+                f"preset {self.preset!r} is not a name (letters, digits, '.', '_' and '-'; it names the search's "
+                "folder)"
+            )
         if self.space not in SPACES:
             out.append(f"unknown space {self.space!r} (use one of {', '.join(SPACES)})")
         if self.scorer not in SCORERS:
@@ -123,7 +126,10 @@ class SearchSettings:
         if not 0 < self.fsp_keep <= 1:
             out.append(f"{option('fsp_keep')} must be in (0, 1], got {self.fsp_keep}")
         if self.width < 1 or self.layers < 3:
-            out.append(f"the supernet needs {option('width')} >= 1 and {option('layers')} >= 3, got {self.width} and {self.layers}")
+            out.append(
+                f"the supernet needs {option('width')} >= 1 and {option('layers')} >= 3, got {self.width} and "
+                f"{self.layers}"
+            )
         if self.sampler not in SAMPLERS:
             out.append(f"unknown sampler {self.sampler!r} (use one of {', '.join(SAMPLERS)})")
         if self.supernet_attack not in SUPERNET_ATTACKS:
@@ -164,9 +170,12 @@ class SearchSettings:
         if self.supernet_attack == "pgd7":
             return self.supernet
         eps = self.supernet.threat_model.eps
-        return self.supernet.with_overrides(name=f"{self.supernet.name}-fgsm-rs", attack="pgd1",
-                                            attack_params={"alpha": 1.25 * eps, "random_start": True},
-                                            overfit_guard=True)
+        return self.supernet.with_overrides(
+            name=f"{self.supernet.name}-fgsm-rs",
+            attack="pgd1",
+            attack_params={"alpha": 1.25 * eps, "random_start": True},
+            overfit_guard=True,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -181,12 +190,19 @@ class SearchSettings:
             raise InvalidInput(f"{source} must hold a JSON object of search settings")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
-        missing = sorted(f.name for f in fields(cls) if f.default is dataclasses.MISSING
-                         and f.default_factory is dataclasses.MISSING and f.name not in data)
+        missing = sorted(
+            f.name
+            for f in fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING and f.name not in data
+        )
         if unknown or missing:
-            raise InvalidInput(f"{source}: " + "; ".join(
-                ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])
-                + ([f"missing {', '.join(missing)}"] if missing else [])))
+            raise InvalidInput(
+                f"{source}: "
+                + "; ".join(
+                    ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])
+                    + ([f"missing {', '.join(missing)}"] if missing else [])
+                )
+            )
         data = dict(data)
         data["supernet"] = Recipe.from_dict(data["supernet"], source=f"{source} supernet")
         data["finetune"] = Recipe.from_dict(data["finetune"], source=f"{source} finetune")
@@ -244,7 +260,9 @@ def parse_bands(text: str) -> dict[str, tuple[int, int]]:
         try:
             bands[name.strip()] = (int(low), int(high))
         except ValueError:
-            raise InvalidInput(f"bad band {part!r}: write NAME=LOW-HIGH convolutions per cell, like small=0-7") from None
+            raise InvalidInput(
+                f"bad band {part!r}: write NAME=LOW-HIGH convolutions per cell, like small=0-7"
+            ) from None
     problem = bands_problem(bands)
     if problem:
         raise InvalidInput(problem)
@@ -253,8 +271,15 @@ def parse_bands(text: str) -> dict[str, tuple[int, int]]:
 
 def _pgd7(name: str, **changes: Any) -> Recipe:
     base = Recipe(
-        name=name, dataset="digits", epochs=5, batch_size=64, lr=0.05, final_lr=1e-3,
-        attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
+        name=name,
+        dataset="digits",
+        epochs=5,
+        batch_size=64,
+        lr=0.05,
+        final_lr=1e-3,
+        attack="pgd7",
+        attack_params={"alpha": 2 / 255, "random_start": True},
+        attack_mode="train",
         validation_size=256,
     )
     return base.with_overrides(**changes)
@@ -262,21 +287,48 @@ def _pgd7(name: str, **changes: Any) -> Recipe:
 
 PRESETS: dict[str, SearchSettings] = {
     "demo": SearchSettings(
-        preset="demo", dataset="digits", space="both", candidates=40, free_candidates=16, width=4, layers=5,
+        preset="demo",
+        dataset="digits",
+        space="both",
+        candidates=40,
+        free_candidates=16,
+        width=4,
+        layers=5,
         supernet=_pgd7("demo-supernet", epochs=4),
         finetune=_pgd7("demo-finetune", epochs=3, lr=0.02),
-        scorer="inherited", finetune_subset=0, score_attack="pgd7", validation_size=256, score_examples=160,
-        calibration_images=128, fsp_examples=32, sampler="density", pairs_per_count=3, holdout_size=160,
+        scorer="inherited",
+        finetune_subset=0,
+        score_attack="pgd7",
+        validation_size=256,
+        score_examples=160,
+        calibration_images=128,
+        fsp_examples=32,
+        sampler="density",
+        pairs_per_count=3,
+        holdout_size=160,
         supernets=2,
     ),
     "paper": SearchSettings(
-        preset="paper", dataset="cifar10", space="both", candidates=1000, free_candidates=1000, width=24,
+        preset="paper",
+        dataset="cifar10",
+        space="both",
+        candidates=1000,
+        free_candidates=1000,
+        width=24,
         layers=FAMILY_LAYERS,
         supernet=_pgd7("paper-supernet", dataset="cifar10", epochs=300, augment="crop-flip", validation_size=10000),
-        finetune=_pgd7("paper-finetune", dataset="cifar10", epochs=3, lr=0.01, augment="crop-flip",
-                       validation_size=10000),
-        scorer="finetune", finetune_subset=None, score_attack="pgd20", score_examples=2000,
-        validation_size=10000, calibration_images=1024, fsp_examples=256, sampler="edge", pairs_per_count=10,
+        finetune=_pgd7(
+            "paper-finetune", dataset="cifar10", epochs=3, lr=0.01, augment="crop-flip", validation_size=10000
+        ),
+        scorer="finetune",
+        finetune_subset=None,
+        score_attack="pgd20",
+        score_examples=2000,
+        validation_size=10000,
+        calibration_images=1024,
+        fsp_examples=256,
+        sampler="edge",
+        pairs_per_count=10,
         holdout_size=5000,
     ),
 }
@@ -308,4 +360,13 @@ def get_preset(name: str) -> SearchSettings:
     path = Path(name)
     if path.suffix != ".json":
         raise NotFound(f"unknown search preset {name!r}; presets: {', '.join(PRESETS)} (or a search.json file)")
-    return SearchSettings.from_dict(read_json(path, "search settings file", expect=dict, missing=f"no search settings file at {path}", fix="fix the JSON, or name a preset"), source=str(path))
+    return SearchSettings.from_dict(
+        read_json(
+            path,
+            "search settings file",
+            expect=dict,
+            missing=f"no search settings file at {path}",
+            fix="fix the JSON, or name a preset",
+        ),
+        source=str(path),
+    )

@@ -24,9 +24,9 @@ import torch
 
 from robnetzoo import distributed
 from robnetzoo._io import write_json
+from robnetzoo.device import resolve_device
 from robnetzoo.errors import InvalidInput, option
 from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, StageProgress, ignore
-from robnetzoo.device import resolve_device
 from robnetzoo.seeding import derive_seed
 from robnetzoo.stats import rank_correlation
 
@@ -39,9 +39,17 @@ STUDIES = ("proxies",)
 STUDY_N, STUDY_REPEATS = 24, 8
 
 
-def run_study(name: str, folder: str | Path, *, device: str | None = None, data_root: str | Path | None = None,
-              seed: int = 0, n: int = STUDY_N, repeats: int = STUDY_REPEATS,
-              progress: ProgressFn | None = None) -> dict[str, Any]:
+def run_study(
+    name: str,
+    folder: str | Path,
+    *,
+    device: str | None = None,
+    data_root: str | Path | None = None,
+    seed: int = 0,
+    n: int = STUDY_N,
+    repeats: int = STUDY_REPEATS,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
     """Run (or resume) study ``name`` on the finished search in ``folder``; returns its
     outcome, also written to ``FOLDER/studies/NAME.json``."""
     if name not in STUDIES:
@@ -50,9 +58,11 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
 
     folder = Path(folder)
     if not (folder / SUMMARY_FILE).is_file():
-        raise InvalidInput(f"{folder} is not a finished search (no {SUMMARY_FILE})",
-                           fix=f"name the folder of a finished search, or finish this one with {option('resume', True)} first",
-                           path=folder)
+        raise InvalidInput(
+            f"{folder} is not a finished search (no {SUMMARY_FILE})",
+            fix=f"name the folder of a finished search, or finish this one with {option('resume', True)} first",
+            path=folder,
+        )
     report = progress or ignore
     settings = read_settings(folder)
     data = load_search_data(settings, data_root)
@@ -61,10 +71,14 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
     records = Ledger(folder / LEDGER_FILE).read()
     cell = [c for c in plan_candidates(settings) if c.space == "cell" and ("screen", c.index) in records]
     if len(cell) < max(n, 4):
-        raise InvalidInput(f"the study needs {n} scored cell-based candidates, the search has {len(cell)}",
-                           fix=f"lower the study's n, or search with more {option('candidates')}")
+        raise InvalidInput(
+            f"the study needs {n} scored cell-based candidates, the search has {len(cell)}",
+            fix=f"lower the study's n, or search with more {option('candidates')}",
+        )
     generator = torch.Generator().manual_seed(derive_seed(seed, "proxy-study"))
-    drawn = sorted((cell[i] for i in torch.randperm(len(cell), generator=generator)[:n].tolist()), key=lambda c: c.index)
+    drawn = sorted(
+        (cell[i] for i in torch.randperm(len(cell), generator=generator)[:n].tolist()), key=lambda c: c.index
+    )
     second = drawn[:repeats]  # the first `repeats` by index: also a random subset of the draw
     ledger = Ledger(folder / "studies" / "proxies.jsonl")
     if distributed.current().is_main:
@@ -78,77 +92,134 @@ def run_study(name: str, folder: str | Path, *, device: str | None = None, data_
         if (stage, candidate.index) in done:
             continue
         if stage == "timed-screen":
-            record = screen(supernet, candidate.genotype, index=candidate.index, space="cell",
-                            validation=data.validation, calibration=data.train, settings=settings, device=torch_device)
+            record = screen(
+                supernet,
+                candidate.genotype,
+                index=candidate.index,
+                space="cell",
+                validation=data.validation,
+                calibration=data.train,
+                settings=settings,
+                device=torch_device,
+            )
         else:
-            record = finetune(supernet, candidate.genotype, index=candidate.index, space="cell", train=data.train,
-                              validation=data.validation, settings=settings, device=torch_device,
-                              seed=None if stage == "finetune" else derive_seed(seed, "second-finetune", candidate.index))
+            record = finetune(
+                supernet,
+                candidate.genotype,
+                index=candidate.index,
+                space="cell",
+                train=data.train,
+                validation=data.validation,
+                settings=settings,
+                device=torch_device,
+                seed=None if stage == "finetune" else derive_seed(seed, "second-finetune", candidate.index),
+            )
         record["stage"] = stage
         ledger.append([record])
         done[(stage, candidate.index)] = record
         finished += 1
         report(CandidateScored("study", finished, len(todo), record))
     outcome = analyse_proxy_study(done, records, settings, seed)
-    outcome.update({"search": str(folder), "path": str(folder / "studies" / "proxies.json"),
-                    "drawn": [c.index for c in drawn], "second_seed": [c.index for c in second]})
+    outcome.update(
+        {
+            "search": str(folder),
+            "path": str(folder / "studies" / "proxies.json"),
+            "drawn": [c.index for c in drawn],
+            "second_seed": [c.index for c in second],
+        }
+    )
     write_json(folder / "studies" / "proxies.json", outcome, indent=1)
     return outcome
 
 
-def analyse_proxy_study(done: dict[tuple[str, int], dict[str, Any]], search_records: dict[tuple[str, int], dict[str, Any]],
-                        settings: Any, seed: int = 0) -> dict[str, Any]:
+def analyse_proxy_study(
+    done: dict[tuple[str, int], dict[str, Any]],
+    search_records: dict[tuple[str, int], dict[str, Any]],
+    settings: Any,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The study's statistics from its records (see the module docstring)."""
-    study = {**{("screen", i): r for (stage, i), r in done.items() if stage == "timed-screen"},
-             **{("finetune", i): r for (stage, i), r in done.items() if stage == "finetune"}}
+    study = {
+        **{("screen", i): r for (stage, i), r in done.items() if stage == "timed-screen"},
+        **{("finetune", i): r for (stage, i), r in done.items() if stage == "finetune"},
+    }
     rows = [r for r in leaderboard_rows(study, "inherited") if r["finetune_robust"] is not None]
     reference = [r["finetune_robust"] for r in rows]
     finetune_seconds = sum(r["finetune_seconds"] for r in rows) / len(rows)
-    same = all(abs(search_records[("screen", r["index"])]["inherited"]["robust"] - r["inherited_robust"]) < 1e-9
-               for r in rows if ("screen", r["index"]) in search_records)
+    same = all(
+        abs(search_records[("screen", r["index"])]["inherited"]["robust"] - r["inherited_robust"]) < 1e-9
+        for r in rows
+        if ("screen", r["index"]) in search_records
+    )
     proxies: dict[str, Any] = {}
-    for proxy, values, key in (("inherited", [r["inherited_robust"] for r in rows], "inherited"),
-                               ("fsp (raw, lower first)", [-r["fsp_raw_loss"] for r in rows], "fsp"),
-                               ("fsp (relative, lower first)", [-r["fsp_loss"] for r in rows], "fsp")):
+    for proxy, values, key in (
+        ("inherited", [r["inherited_robust"] for r in rows], "inherited"),
+        ("fsp (raw, lower first)", [-r["fsp_raw_loss"] for r in rows], "fsp"),
+        ("fsp (relative, lower first)", [-r["fsp_loss"] for r in rows], "fsp"),
+    ):
         seconds = sum(r["screen_seconds"][key] for r in rows) / len(rows)
-        proxies[proxy] = {"spearman": rank_correlation(values, reference, seed=seed),
-                          "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
-                          "seconds": seconds, "cost_ratio": finetune_seconds / seconds}
-    twice = [(done[("finetune", i)]["robust"], done[("finetune-2", i)]["robust"])
-             for (stage, i) in done if stage == "finetune-2" and ("finetune", i) in done]
-    reliability = {"spearman": rank_correlation([a for a, _ in twice], [b for _, b in twice], seed=seed),
-                   "kendall": rank_correlation([a for a, _ in twice], [b for _, b in twice], method="kendall", seed=seed),
-                   "mean_abs_difference": sum(abs(a - b) for a, b in twice) / len(twice) if twice else None}
+        proxies[proxy] = {
+            "spearman": rank_correlation(values, reference, seed=seed),
+            "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
+            "seconds": seconds,
+            "cost_ratio": finetune_seconds / seconds,
+        }
+    twice = [
+        (done[("finetune", i)]["robust"], done[("finetune-2", i)]["robust"])
+        for (stage, i) in done
+        if stage == "finetune-2" and ("finetune", i) in done
+    ]
+    reliability = {
+        "spearman": rank_correlation([a for a, _ in twice], [b for _, b in twice], seed=seed),
+        "kendall": rank_correlation([a for a, _ in twice], [b for _, b in twice], method="kendall", seed=seed),
+        "mean_abs_difference": sum(abs(a - b) for a, b in twice) / len(twice) if twice else None,
+    }
     # the proxy against the ceiling on the very candidates the ceiling was measured on
     repeated = {i for (stage, i) in done if stage == "finetune-2"}
     on_ceiling = [r for r in rows if r["index"] in repeated]
     proxies["inherited"]["on_ceiling_candidates"] = rank_correlation(
-        [r["inherited_robust"] for r in on_ceiling], [r["finetune_robust"] for r in on_ceiling], seed=seed)
+        [r["inherited_robust"] for r in on_ceiling], [r["finetune_robust"] for r in on_ceiling], seed=seed
+    )
     regret, within = {}, {}
     for band in settings.bands:
         members = [r for r in rows if band_of(r["convs_per_cell"], settings.bands) == band]
-        within[band] = rank_correlation([m["inherited_robust"] for m in members],
-                                        [m["finetune_robust"] for m in members], seed=seed)
+        within[band] = rank_correlation(
+            [m["inherited_robust"] for m in members], [m["finetune_robust"] for m in members], seed=seed
+        )
         if len(members) < 2:
             regret[band] = {"n": len(members), "regret": None, "random_pick_regret": None}
             continue
         best = max(m["finetune_robust"] for m in members)
         pick = max(members, key=lambda m: (m["inherited_robust"], -m["index"]))
-        regret[band] = {"n": len(members), "regret": best - pick["finetune_robust"], "best_finetuned": best,
-                        "proxy_pick": pick["index"], "proxy_pick_finetuned": pick["finetune_robust"],
-                        # what picking one of the band's candidates at random loses, on average
-                        "random_pick_regret": best - sum(m["finetune_robust"] for m in members) / len(members)}
+        regret[band] = {
+            "n": len(members),
+            "regret": best - pick["finetune_robust"],
+            "best_finetuned": best,
+            "proxy_pick": pick["index"],
+            "proxy_pick_finetuned": pick["finetune_robust"],
+            # what picking one of the band's candidates at random loses, on average
+            "random_pick_regret": best - sum(m["finetune_robust"] for m in members) / len(members),
+        }
     fsp_tuned = finding_fsp(rows, space="cell", weights="finetuned", seed=seed)
     verdicts = [_agreement_line(name, proxy["spearman"], reliability["spearman"]) for name, proxy in proxies.items()]
-    reference_name = (f"{settings.finetune.epochs}-epoch {settings.finetune.attack.upper()} finetuning"
-                      f"{'' if settings.finetune.train_examples is None else f' on {settings.finetune.train_examples} images'}")
-    return {"study": "proxies", "reference": reference_name, "n": len(rows), "proxies": proxies,
-            "reliability": {**reliability, "n": len(twice)}, "finetune_seconds": finetune_seconds,
-            "regret_within_bands": regret, "agreement_within_bands": within,
-            "finding3_on_finetuned_weights": fsp_tuned,
-            "screen_reproduced_search_scores": same, "verdicts": verdicts,
-            "scoring": {"images": settings.score_examples, "attack": settings.score_attack,
-                        "common_random_numbers": True}}
+    reference_name = (
+        f"{settings.finetune.epochs}-epoch {settings.finetune.attack.upper()} finetuning"
+        f"{'' if settings.finetune.train_examples is None else f' on {settings.finetune.train_examples} images'}"
+    )
+    return {
+        "study": "proxies",
+        "reference": reference_name,
+        "n": len(rows),
+        "proxies": proxies,
+        "reliability": {**reliability, "n": len(twice)},
+        "finetune_seconds": finetune_seconds,
+        "regret_within_bands": regret,
+        "agreement_within_bands": within,
+        "finding3_on_finetuned_weights": fsp_tuned,
+        "screen_reproduced_search_scores": same,
+        "verdicts": verdicts,
+        "scoring": {"images": settings.score_examples, "attack": settings.score_attack, "common_random_numbers": True},
+    }
 
 
 def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) -> str:
@@ -157,9 +228,11 @@ def _agreement_line(name: str, stat: dict[str, Any], ceiling: dict[str, Any]) ->
     low, high = stat["interval"]
     cl = ceiling.get("interval") or [float("nan"), float("nan")]
     # the ceiling is measured on a subset (its own n): compared with the proxy on that subset only
-    figure = (f"Spearman {stat['value']:.2f} [{low:.2f}, {high:.2f}] (n={stat['n']}) against a reliability ceiling "
-              f"of {ceiling['value'] if ceiling['value'] is not None else float('nan'):.2f} [{cl[0]:.2f}, {cl[1]:.2f}] "
-              f"(n={ceiling['n']})")
+    figure = (
+        f"Spearman {stat['value']:.2f} [{low:.2f}, {high:.2f}] (n={stat['n']}) against a reliability ceiling "
+        f"of {ceiling['value'] if ceiling['value'] is not None else float('nan'):.2f} [{cl[0]:.2f}, {cl[1]:.2f}] "
+        f"(n={ceiling['n']})"
+    )
     if low > 0:
         return f"{name} ranks candidates in the same direction as finetuning (the interval excludes 0): {figure}"
     if high < 0:
@@ -179,8 +252,11 @@ def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 
 
     a, b = load_results(first), load_results(second)
     theirs = {(r["space"], r["genotype"]): r for r in b if r.get("inherited_robust") is not None}
-    common = [(r, theirs[(r["space"], r["genotype"])]) for r in a
-              if r.get("inherited_robust") is not None and (r["space"], r["genotype"]) in theirs]
+    common = [
+        (r, theirs[(r["space"], r["genotype"])])
+        for r in a
+        if r.get("inherited_robust") is not None and (r["space"], r["genotype"]) in theirs
+    ]
     x = [r["inherited_robust"] for r, _ in common]
     y = [s["inherited_robust"] for _, s in common]
     cell = [(r, s) for r, s in common if r["space"] == "cell"]
@@ -193,10 +269,22 @@ def leaderboard_agreement(first: str | Path, second: str | Path, *, seed: int = 
         # the search breaks them, which is what selection picks)
         winner_a = min(members, key=lambda p: p[0]["rank"], default=None)
         winner_b = min(members, key=lambda p: p[1]["rank"], default=None)
-        within[band] = {"n": len(members),
-                        "kendall": rank_correlation([r["inherited_robust"] for r, _ in members],
-                                                    [t["inherited_robust"] for _, t in members], method="kendall", seed=seed),
-                        "same_winner": None if winner_a is None else winner_a[0]["genotype"] == winner_b[1]["genotype"]}  # type: ignore[index]
-    return {"first": str(first), "second": str(second), "common": len(common),
-            "kendall": rank_correlation(x, y, method="kendall", seed=seed), "spearman": rank_correlation(x, y, seed=seed),
-            "cell_top5_overlap": len(top_a & top_b), "within_band": within}
+        within[band] = {
+            "n": len(members),
+            "kendall": rank_correlation(
+                [r["inherited_robust"] for r, _ in members],
+                [t["inherited_robust"] for _, t in members],
+                method="kendall",
+                seed=seed,
+            ),
+            "same_winner": None if winner_a is None else winner_a[0]["genotype"] == winner_b[1]["genotype"],
+        }  # type: ignore[index]
+    return {
+        "first": str(first),
+        "second": str(second),
+        "common": len(common),
+        "kendall": rank_correlation(x, y, method="kendall", seed=seed),
+        "spearman": rank_correlation(x, y, seed=seed),
+        "cell_top5_overlap": len(top_a & top_b),
+        "within_band": within,
+    }

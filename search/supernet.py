@@ -31,7 +31,6 @@ from robnetzoo.ops import FactorizedReduce, ReLUConvBN, SepConv
 from .settings import SPACES
 
 
-
 class SuperEdge(nn.Module):
     """Both paths of one edge; ``forward(x, code)`` runs the ones the code switches on."""
 
@@ -182,10 +181,17 @@ def extract(supernet: Supernet, genotype: Genotype | Sequence, config: ModelConf
     genotype.check_layers(supernet.layers)
     if config is None:
         config = ModelConfig(
-            name="robnet-candidate", arch="robnet", dataset="unknown", input_size=(3, 32, 32),
+            name="robnet-candidate",
+            arch="robnet",
+            dataset="unknown",
+            input_size=(3, 32, 32),
             num_classes=supernet.num_classes,
-            arch_args={"genotype": genotype.to_json(), "C": supernet.C, "layers": supernet.layers,
-                       "num_classes": supernet.num_classes},
+            arch_args={
+                "genotype": genotype.to_json(),
+                "C": supernet.C,
+                "layers": supernet.layers,
+                "num_classes": supernet.num_classes,
+            },
         )
     else:
         config = config.with_overrides(genotype=genotype.to_json())

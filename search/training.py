@@ -40,12 +40,11 @@ from torch.utils.data import Dataset
 
 from robnetzoo import attacks as attack_suite
 from robnetzoo import distributed
-from robnetzoo._io import atomic_write
-from robnetzoo._io import read_torch_file
+from robnetzoo._io import atomic_write, read_torch_file
 from robnetzoo.data import take
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep, ignore
 from robnetzoo.evaluation import evaluate
+from robnetzoo.events import Checkpointed, EpochFinished, Note, ProgressFn, TrainingStep, ignore
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import weights_fingerprint
 
@@ -168,8 +167,9 @@ class Trainer:
         self.on_epoch = on_epoch if self.context.is_main else None
 
         if sync_batchnorm and self.device.type != "cuda":
-            raise InvalidInput(f"{option('sync_bn', True)} needs CUDA (torch's SyncBatchNorm runs on GPUs only)",
-                               fix="drop it on CPU")
+            raise InvalidInput(
+                f"{option('sync_bn', True)} needs CUDA (torch's SyncBatchNorm runs on GPUs only)", fix="drop it on CPU"
+            )
         if sync_batchnorm and self.context.distributed:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         self.module = model.to(self.device)
@@ -195,7 +195,9 @@ class Trainer:
         # the same on every rank: every replica samples the same paths
         self.hook_generator = torch.Generator().manual_seed(derive_seed(self.seed, "architecture-hook"))
         if self.attack is not None:
-            self.attack.generator = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, "attack", rank))
+            self.attack.generator = torch.Generator(device=self.device).manual_seed(
+                derive_seed(self.seed, "attack", rank)
+            )
         self.epoch, self.step = 0, 0
         self.running = _Running()
         self.history: list[dict[str, Any]] = []
@@ -211,8 +213,13 @@ class Trainer:
         if recipe.attack == "none":
             return None
         return attack_suite.build(
-            recipe.attack, self.module, threat_model=recipe.threat_model, mode=recipe.attack_mode,
-            validate=False, precision="bf16" if self.autocast else "fp32", **recipe.attack_params,
+            recipe.attack,
+            self.module,
+            threat_model=recipe.threat_model,
+            mode=recipe.attack_mode,
+            validate=False,
+            precision="bf16" if self.autocast else "fp32",
+            **recipe.attack_params,
         )
 
     def lr_at(self, epoch: int, step: int) -> float:
@@ -293,7 +300,11 @@ class Trainer:
         guard_every = self.guard_every() if self.recipe.overfit_guard else 0
         while self.epoch < self.recipe.epochs and self.stopped == "finished":
             order = distributed.epoch_order(
-                len(self.train_data), self.seed, self.epoch, self.context, drop_last=True  # type: ignore[arg-type]
+                len(self.train_data),
+                self.seed,
+                self.epoch,
+                self.context,
+                drop_last=True,  # type: ignore[arg-type]
             )
             while self.step < self.steps_per_epoch:
                 begin = time.perf_counter()
@@ -332,13 +343,20 @@ class Trainer:
                 r.clean_seen += b
             r.images += b
         r.seconds += seconds
-        self.progress(TrainingStep(
-            epoch=self.epoch + 1, epochs=self.recipe.epochs, step=self.step, steps=self.steps_per_epoch,
-            lr=self.lr_at(self.epoch, self.step - 1), loss=r.loss / max(r.images, 1),
-            adv_accuracy=None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
-            clean_accuracy=self._clean_train_accuracy(), images=r.images,
-            images_per_second=r.images / r.seconds if r.seconds > 0 else None,
-        ))
+        self.progress(
+            TrainingStep(
+                epoch=self.epoch + 1,
+                epochs=self.recipe.epochs,
+                step=self.step,
+                steps=self.steps_per_epoch,
+                lr=self.lr_at(self.epoch, self.step - 1),
+                loss=r.loss / max(r.images, 1),
+                adv_accuracy=None if self.attack is None else 100 * r.adv_correct / max(r.images, 1),
+                clean_accuracy=self._clean_train_accuracy(),
+                images=r.images,
+                images_per_second=r.images / r.seconds if r.seconds > 0 else None,
+            )
+        )
         return bool(gathered[0][2])
 
     def _clean_train_accuracy(self) -> float | None:
@@ -350,16 +368,23 @@ class Trainer:
             for buffer in self.module.buffers():
                 torch.distributed.broadcast(buffer.data, src=0)
 
-    def _validate(self, n_examples: int | None = None, attack: str | None = None,
-                  data: Dataset | None = None) -> dict[str, float] | None:
+    def _validate(
+        self, n_examples: int | None = None, attack: str | None = None, data: Dataset | None = None
+    ) -> dict[str, float] | None:
         data = data if data is not None else self.validation
         if data is None:
             return None
         attack = attack or self.recipe.validation_attack
         report = evaluate(
-            self.module, data, attacks=[attack], norm=self.recipe.threat_model.norm,
-            eps=self.recipe.threat_model.eps, n_examples=n_examples, batch_size=self.validation_batch_size,
-            device=self.device, seed=self.seed,
+            self.module,
+            data,
+            attacks=[attack],
+            norm=self.recipe.threat_model.norm,
+            eps=self.recipe.threat_model.eps,
+            n_examples=n_examples,
+            batch_size=self.validation_batch_size,
+            device=self.device,
+            seed=self.seed,
         )
         return {"clean": report.clean_accuracy, "robust": report.robust_accuracy[attack], "attack": attack}
 
@@ -404,11 +429,18 @@ class Trainer:
             "images_per_second": r.images / r.seconds if r.seconds > 0 else None,
         }
         if valid is not None:
-            entry.update({"val_clean_accuracy": valid["clean"], "val_robust_accuracy": valid["robust"],
-                          "val_attack": valid["attack"]})
+            entry.update(
+                {
+                    "val_clean_accuracy": valid["clean"],
+                    "val_robust_accuracy": valid["robust"],
+                    "val_attack": valid["attack"],
+                }
+            )
             if self.recipe.overfit_guard:
                 self.guard_best = max(self.guard_best, valid["robust"])
-            key = (valid["robust"], valid["clean"]) if self.recipe.attack != "none" else (valid["clean"], valid["robust"])
+            key = (
+                (valid["robust"], valid["clean"]) if self.recipe.attack != "none" else (valid["clean"], valid["robust"])
+            )
             best_key = None if self.best is None else self.best["key"]
             if best_key is None or tuple(key) > tuple(best_key):
                 self.best = {"epoch": self.epoch + 1, "key": list(key), **valid}
@@ -418,8 +450,13 @@ class Trainer:
             self._save_best()
         entry["best_epoch"] = None if self.best is None else self.best["epoch"]
         self.history.append(entry)
-        self.progress(EpochFinished(epoch=entry["epoch"], epochs=self.recipe.epochs,
-                                    metrics={k: v for k, v in entry.items() if k != "epoch"}))
+        self.progress(
+            EpochFinished(
+                epoch=entry["epoch"],
+                epochs=self.recipe.epochs,
+                metrics={k: v for k, v in entry.items() if k != "epoch"},
+            )
+        )
         if self.on_epoch is not None:
             self.on_epoch(entry)
         self.epoch += 1
@@ -497,12 +534,19 @@ class Trainer:
 
 def read_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """A training checkpoint, read without unpickling code (``weights_only=True``)."""
-    state = read_torch_file(path, "robnetzoo training checkpoint", format=CHECKPOINT_FORMAT,
-                            fix=f"start a new run with another {option('output')}")
+    state = read_torch_file(
+        path,
+        "robnetzoo training checkpoint",
+        format=CHECKPOINT_FORMAT,
+        fix=f"start a new run with another {option('output')}",
+    )
     if state.get("version") != CHECKPOINT_VERSION:
-        raise InvalidInput(f"cannot resume: {path} has checkpoint version {state.get('version')}, "
-                           f"this robnetzoo reads {CHECKPOINT_VERSION}",
-                           fix=f"start a new run with another {option('output')}", path=path)
+        raise InvalidInput(
+            f"cannot resume: {path} has checkpoint version {state.get('version')}, "
+            f"this robnetzoo reads {CHECKPOINT_VERSION}",
+            fix=f"start a new run with another {option('output')}",
+            path=path,
+        )
     return state
 
 
@@ -544,12 +588,17 @@ def _augment(images: torch.Tensor, recipe: Recipe, generator: torch.Generator) -
         cols = offsets[:, 1, None] + torch.arange(w)  # n, w
         if augment == "crop-flip":
             cols = torch.where(flips[:, None], cols.flip(1), cols)
-        images = padded[torch.arange(n)[:, None, None, None], torch.arange(images.shape[1])[None, :, None, None],
-                        rows[:, None, :, None], cols[:, None, None, :]]
+        images = padded[
+            torch.arange(n)[:, None, None, None],
+            torch.arange(images.shape[1])[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]
     if recipe.cutout:
         n, _, h, w = images.shape
-        centres = torch.stack([torch.randint(0, h, (n,), generator=generator),
-                               torch.randint(0, w, (n,), generator=generator)], 1)
+        centres = torch.stack(
+            [torch.randint(0, h, (n,), generator=generator), torch.randint(0, w, (n,), generator=generator)], 1
+        )
         half = recipe.cutout // 2
         ys, xs = torch.arange(h), torch.arange(w)
         inside_y = (ys[None, :] >= centres[:, :1] - half) & (ys[None, :] < centres[:, :1] - half + recipe.cutout)

@@ -86,10 +86,10 @@ def finished_run(tmp_path_factory) -> Path:
     from robnetzoo.search.runs import train_run
 
     output = tmp_path_factory.mktemp("runs") / "tiny"
-    train_run("robnet-large", dataset="digits", recipe=tiny_recipe(), output=output, width=4, layers=3,
-              seed=5, eval_n=24)
+    train_run(
+        "robnet-large", dataset="digits", recipe=tiny_recipe(), output=output, width=4, layers=3, seed=5, eval_n=24
+    )
     return output
-
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +99,8 @@ def finished_search(tmp_path_factory) -> Path:
 
     base = tmp_path_factory.mktemp("search")
     folder = base / "tiny"
-    assert main(["search", "--preset", str(write_settings(base)), "--seed", str(SEARCH_SEED), "-o", str(folder),
-                 "--json"]) == 0
+    assert (
+        main(["search", "--preset", str(write_settings(base)), "--seed", str(SEARCH_SEED), "-o", str(folder), "--json"])
+        == 0
+    )
     return folder

@@ -42,6 +42,9 @@ def test_the_masked_model_has_no_input_gradient():
 
 
 def test_a_model_it_cannot_build_is_one_line_exit_2():
-    run = subprocess.run([sys.executable, str(BENCHMARKS / "autoattack_budget.py"), "--model", "robnet-huge"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "autoattack_budget.py"), "--model", "robnet-huge"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "unknown model 'robnet-huge'" in run.stderr.splitlines()[-1]

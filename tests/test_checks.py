@@ -59,7 +59,9 @@ def test_masked_gradients_are_flagged_and_the_evaluation_still_completes(digits_
     assert checks["gradients"]["evidence"]["zero"] == checks["gradients"]["evidence"]["n"] > 0
     assert checks["black_box"]["passed"] is False, checks["black_box"]
     assert checks["black_box"]["evidence"]["broken_only_by_black_box"] >= 2
-    assert report.robust_accuracy["square200"] < report.robust_accuracy["pgd7"]  # the evaluation's numbers are all there
+    assert (
+        report.robust_accuracy["square200"] < report.robust_accuracy["pgd7"]
+    )  # the evaluation's numbers are all there
     assert {c["name"] for c in report.failed_checks()} >= {"gradients", "black_box"}
     assert report.to_dict()["checks"] == report.checks  # in --json and the results files
 

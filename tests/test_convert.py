@@ -18,7 +18,7 @@ def test_authors_checkpoint_converts_and_reloads_to_identical_logits(layout, tmp
     assert summary["parameters"] == 6_842_710 and summary["epoch"] == 170
 
     reference = robnetzoo.create_model("robnet-large").eval()
-    reference.load_state_dict({k[len(prefix):]: v for k, v in checkpoint["state_dict"].items()})
+    reference.load_state_dict({k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items()})
     converted = robnetzoo.from_pretrained(tmp_path / "out")
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

@@ -9,7 +9,6 @@ from scipy.io import savemat
 
 from robnetzoo.data import load_dataset
 from robnetzoo.errors import NotFound
-
 from tests.support import write_cifar10
 
 
@@ -117,10 +116,16 @@ def test_digits_load_without_scikit_learn():
     assert result.stdout.strip() == "1437"
 
 
-@pytest.mark.parametrize("name, hint", [
-    ("cifar10", "download=True"), ("cifar100", "download=True"), ("svhn", "download=True"),
-    ("imagenet", "class folders"), ("tiny-imagenet", "cannot download"),
-])
+@pytest.mark.parametrize(
+    "name, hint",
+    [
+        ("cifar10", "download=True"),
+        ("cifar100", "download=True"),
+        ("svhn", "download=True"),
+        ("imagenet", "class folders"),
+        ("tiny-imagenet", "cannot download"),
+    ],
+)
 def test_missing_data_root_says_where_and_how(tmp_path, name, hint):
     with pytest.raises(NotFound, match=f"looked in {tmp_path}.*{hint}"):
         load_dataset(name, "test", tmp_path)

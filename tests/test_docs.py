@@ -22,8 +22,13 @@ def python_blocks(page: Path) -> list[str]:
 @pytest.mark.policy
 def test_the_site_builds_strictly(tmp_path):
     """Broken links, pages missing from the navigation or a bad config fail ``--strict``."""
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=240)
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert built.returncode == 0, built.stderr[-4000:]
     assert (tmp_path / "site" / "errors" / "index.html").is_file()
 
@@ -45,8 +50,12 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
 
 @pytest.mark.policy
 def test_the_error_catalogue_is_read_from_the_code():
-    checked = subprocess.run([sys.executable, str(ROOT / "tools" / "error_catalogue.py"), "--check"],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "error_catalogue.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert checked.returncode == 0, checked.stderr
     page = (DOCS / "errors.md").read_text()
     assert "`overwrite=True` to replace it" in page and "search's candidates.jsonl" in page
@@ -62,8 +71,10 @@ def test_the_readme_is_a_landing_page():
 
 # How the project was made is not what it is: sessions, lent machines, issue numbers, paths
 # outside the repository.
-SELF_REFERENCE = re.compile(r"(?i:\blent\b|this session|no GPU was|\.\./shared|\bissues? \d+\b|was written on|"
-                            r"where this was written|cannot be installed here)|\bCI machine")
+SELF_REFERENCE = re.compile(
+    r"(?i:\blent\b|this session|no GPU was|\.\./shared|\bissues? \d+\b|was written on|"
+    r"where this was written|cannot be installed here)|\bCI machine"
+)
 
 
 @pytest.mark.policy

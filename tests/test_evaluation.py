@@ -4,13 +4,12 @@ import subprocess
 import sys
 
 import pytest
-
-from robnetzoo.evaluation.store import read_results_file
 import torch
 
 import robnetzoo
 from robnetzoo.data import load_dataset
 from robnetzoo.errors import InvalidInput
+from robnetzoo.evaluation.store import read_results_file
 from robnetzoo.stats import wilson_interval
 
 N = 96
@@ -43,7 +42,9 @@ def test_the_attacks_behave_as_attacks_must(digits_model, digits):
 
 
 def test_same_seed_same_numbers(digits_model, digits):
-    a, b = (robnetzoo.evaluate(digits_model, digits, attacks=["pgd7"], eps=2 / 255, n_examples=N, seed=5) for _ in range(2))
+    a, b = (
+        robnetzoo.evaluate(digits_model, digits, attacks=["pgd7"], eps=2 / 255, n_examples=N, seed=5) for _ in range(2)
+    )
     assert a.counts == b.counts
 
 
@@ -193,7 +194,10 @@ def test_l2_threat_model_end_to_end(digits_model, digits, tmp_path):
     assert large.robust_accuracy["pgdl2"] <= report.robust_accuracy["pgdl2"]
     # the default attack follows the norm
     assert robnetzoo.evaluate(digits_model, digits, norm="L2", n_examples=8).attacks == ["pgdl2"]
-    with pytest.raises(InvalidInput, match="cannot serve the L2 threat model; for L2 use apgd-cascade, apgd-ce, apgd-dlr, apgd-t, autoattack, pgdl2"):
+    with pytest.raises(
+        InvalidInput,
+        match="cannot serve the L2 threat model; for L2 use apgd-cascade, apgd-ce, apgd-dlr, apgd-t, autoattack, pgdl2",
+    ):
         robnetzoo.evaluate(digits_model, digits, norm="L2", eps=0.5, attacks=["pgd20"])
 
 
@@ -241,8 +245,11 @@ def test_report_says_when_batchnorm_folding_fell_back(digits):
 def _traceable():
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.AdaptiveAvgPool2d(1),
-        torch.nn.Flatten(), torch.nn.Linear(4, 10),
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 10),
     )
     return model.eval()
 
@@ -320,7 +327,7 @@ def test_results_do_not_depend_on_the_batch_size(digits_model, digits, tmp_path)
     per_example = [read_results_file(tmp_path / f)["results"]["pgd1"] for f in ("big.json", "small.json")]
     assert per_example[0] == per_example[1] and big.counts == small.counts
     # and the noise really matters here: another seed changes some examples' outcome
-    other = robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "other.json", **{**kwargs, "seed": 5})
+    robnetzoo.evaluate(digits_model, digits, batch_size=48, output=tmp_path / "other.json", **{**kwargs, "seed": 5})
     assert read_results_file(tmp_path / "other.json")["results"]["pgd1"] != per_example[0]
 
 
@@ -345,8 +352,10 @@ def test_every_report_says_what_each_phase_cost_in_passes_and_seconds(digits_mod
     phases, total = report.cost["phases"], report.cost["total"]
     assert phases["clean"]["forward"] == N and phases["clean"]["backward"] == 0  # one forward per example
     attacked = report.counts["attacked"]
-    for name, planned in (("fgsm", robnetzoo.attacks.planned_passes("fgsm")),
-                          ("pgd7", robnetzoo.attacks.planned_passes("pgd7"))):
+    for name, planned in (
+        ("fgsm", robnetzoo.attacks.planned_passes("fgsm")),
+        ("pgd7", robnetzoo.attacks.planned_passes("pgd7")),
+    ):
         assert 0 < phases[name]["backward"] <= planned.backward * attacked[name]
         assert attacked[name] <= phases[name]["forward"] <= planned.forward * attacked[name]
     # early exit: PGD-7 stops attacking what it broke, so it spends less than its full budget
@@ -358,7 +367,13 @@ def test_every_report_says_what_each_phase_cost_in_passes_and_seconds(digits_mod
 
 
 def test_apgd_cascade_through_the_evaluator_breaks_at_least_what_pgd20_breaks(digits_model, digits):
-    report = robnetzoo.evaluate(digits_model, digits, attacks=["pgd20", "apgd-cascade"], eps=2 / 255, n_examples=48,
-                                attack_params={"apgd-cascade": {"steps": 20, "targets": 1}})
+    report = robnetzoo.evaluate(
+        digits_model,
+        digits,
+        attacks=["pgd20", "apgd-cascade"],
+        eps=2 / 255,
+        n_examples=48,
+        attack_params={"apgd-cascade": {"steps": 20, "targets": 1}},
+    )
     assert report.robust_accuracy["apgd-cascade"] <= report.robust_accuracy["pgd20"] + 100 / 48  # one example of noise
     assert report.cost["phases"]["apgd-cascade"]["backward"] > 0

@@ -15,7 +15,14 @@ def test_registry_codes_match_the_authors_release(genotypes):
 def test_edges_grouped_2_3_4_5():
     assert EDGES_PER_CELL == sum(2 + node for node in range(STEPS))  # node k reads the 2 inputs and k earlier nodes
     assert [edge_inputs(e) for e in (0, 1, 2, 4, 5, 8, 9, 13)] == [
-        (0, 0), (0, 1), (1, 0), (1, 2), (2, 0), (2, 3), (3, 0), (3, 4)
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 2),
+        (2, 0),
+        (2, 3),
+        (3, 0),
+        (3, 4),
     ]
 
 

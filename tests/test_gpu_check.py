@@ -37,8 +37,13 @@ DEFAULT_STEPS = ["environment", "paper-scale"]
 
 
 def _tiny(out: Path, *args: str) -> tuple[dict, subprocess.CompletedProcess]:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--output", str(out), "--device", "cpu", "--tiny", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--output", str(out), "--device", "cpu", "--tiny", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     steps = json.loads((out / "gpu_check.json").read_text())["steps"]
     assert list(steps) == _module().NAMES
@@ -109,8 +114,10 @@ def test_the_measured_rate_prices_a_plan_of_its_size_and_is_refused_at_another(t
 def test_a_step_past_its_limit_is_killed_with_its_children(tmp_path):
     gpu_check = _module()
     child = tmp_path / "child.pid"
-    script = (f"import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-              f"open({str(child)!r}, 'w').write(str(c.pid)); time.sleep(60)")
+    script = (
+        f"import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(child)!r}, 'w').write(str(c.pid)); time.sleep(60)"
+    )
     began = time.monotonic()
     status, code = gpu_check.run_command([sys.executable, "-c", script], tmp_path / "log", 2)
     assert (status, code) == ("timeout", None) and time.monotonic() - began < 20

@@ -7,7 +7,6 @@ import yaml
 import robnetzoo
 from robnetzoo.errors import IntegrityError, InvalidInput, NotFound
 from robnetzoo.hub import from_pretrained, save_pretrained
-
 from tests.support.hubserver import HubServer, load_offline, point_client_at
 
 X = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -19,9 +18,7 @@ def test_save_load_round_trip_gives_identical_logits(tiny_model, tmp_path):
     assert not loaded.training
     with torch.no_grad():
         assert torch.equal(tiny_model(X), loaded(X))
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "README.md", "config.json", "model.safetensors"
-    ]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 def test_config_and_card_metadata(saved_folder):
@@ -122,9 +119,14 @@ def test_card_records_the_models_threat_model(tmp_path):
 
     model = robnetzoo.create_model("robnet-large", C=4, layers=3)
     model.zoo_config = dataclasses.replace(model.zoo_config, threat_model=ThreatModel("L2", 0.5))
-    save_pretrained(model, tmp_path / "l2", eval_results=[
-        {"metric": "clean", "accuracy": 90.0}, {"metric": "pgdl2", "accuracy": 60.0},
-    ])
+    save_pretrained(
+        model,
+        tmp_path / "l2",
+        eval_results=[
+            {"metric": "clean", "accuracy": 90.0},
+            {"metric": "pgdl2", "accuracy": 60.0},
+        ],
+    )
     card = (tmp_path / "l2" / "README.md").read_text()
     assert "Threat model: L2, eps = 0.5." in card and "Linf" not in card
     meta = yaml.safe_load(card.split("---")[1])
@@ -142,10 +144,14 @@ def test_the_card_carries_the_hubs_metadata_and_eval_results_in_both_forms(tmp_p
     from robnetzoo.hub import EVAL_RESULTS_NAME, save_pretrained
 
     model = robnetzoo.create_model("robnet-large", C=4, layers=3, num_classes=7)  # derived: base_model
-    rows = [{"metric": "clean", "accuracy": 81.234, "n_examples": 64, "split": "test"},
-            {"metric": "pgd20", "accuracy": 40.5, "n_examples": 64, "split": "test", "norm": "Linf", "eps": 8 / 255}]
-    checks = [{"name": "gradients", "passed": True, "summary": "0 of 64 examples have a zero input gradient"},
-              {"name": "black_box", "passed": False, "summary": "square broke 5 of 20"}]
+    rows = [
+        {"metric": "clean", "accuracy": 81.234, "n_examples": 64, "split": "test"},
+        {"metric": "pgd20", "accuracy": 40.5, "n_examples": 64, "split": "test", "norm": "Linf", "eps": 8 / 255},
+    ]
+    checks = [
+        {"name": "gradients", "passed": True, "summary": "0 of 64 examples have a zero input gradient"},
+        {"name": "black_box", "passed": False, "summary": "square broke 5 of 20"},
+    ]
     folder = save_pretrained(model, tmp_path / "m", eval_results=rows, checks=checks)
     card = huggingface_hub.ModelCard.load(folder / "README.md")
     assert card.data.pipeline_tag == "image-classification" and "arxiv:1911.10695" in card.data.tags
@@ -167,14 +173,32 @@ def test_the_card_says_what_each_measurement_cost(tmp_path):
     from robnetzoo.hub import EVAL_RESULTS_NAME, save_pretrained
 
     model = robnetzoo.create_model("robnet-large", C=4, layers=3)
-    rows = [{"metric": "clean", "accuracy": 81.0, "n_examples": 64, "forward_passes": 64, "backward_passes": 0,
-             "seconds": 0.5, "device": "cpu"},
-            {"metric": "pgd20", "accuracy": 40.5, "n_examples": 64, "forward_passes": 1024, "backward_passes": 990,
-             "seconds": 12.25, "device": "cpu"}]
+    rows = [
+        {
+            "metric": "clean",
+            "accuracy": 81.0,
+            "n_examples": 64,
+            "forward_passes": 64,
+            "backward_passes": 0,
+            "seconds": 0.5,
+            "device": "cpu",
+        },
+        {
+            "metric": "pgd20",
+            "accuracy": 40.5,
+            "n_examples": 64,
+            "forward_passes": 1024,
+            "backward_passes": 990,
+            "seconds": 12.25,
+            "device": "cpu",
+        },
+    ]
     folder = save_pretrained(model, tmp_path / "m", eval_results=rows)
     card = (folder / "README.md").read_text()
     assert "`pgd20`: cost 1,024 forward + 990 backward image-passes, 12.2 s on cpu" in card
     entries = yaml.safe_load((folder / EVAL_RESULTS_NAME).read_text())
     assert "cost 1,024 forward + 990 backward" in entries[1]["notes"]
     plain = save_pretrained(model, tmp_path / "n", eval_results=[{"metric": "clean", "accuracy": 81.0}])
-    assert "What each measurement cost" not in (plain / "README.md").read_text()  # nothing claimed where nothing was counted
+    assert (
+        "What each measurement cost" not in (plain / "README.md").read_text()
+    )  # nothing claimed where nothing was counted

@@ -22,8 +22,9 @@ from robnetzoo.idx import IMAGES_MAGIC, read_idx, write_idx
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def write_mnist(root: Path, folder: str = "MNIST/raw", n_train: int = 40, n_test: int = 12, gz: bool = True,
-                seed: int = 0) -> Path:
+def write_mnist(
+    root: Path, folder: str = "MNIST/raw", n_train: int = 40, n_test: int = 12, gz: bool = True, seed: int = 0
+) -> Path:
     """Random images and labels as the four IDX files under ``root/folder``."""
     rng = np.random.default_rng(seed)
     suffix = ".gz" if gz else ""
@@ -39,8 +40,10 @@ def no_system_files(monkeypatch):
     monkeypatch.setattr(data, "SYSTEM_FOLDERS", {"fashion-mnist": [], "mnist": []})
 
 
-@pytest.mark.parametrize("name, folder, gz", [("mnist", "MNIST/raw", True), ("fashion-mnist", "FashionMNIST/raw", False),
-                                              ("fashion-mnist", ".", True)])
+@pytest.mark.parametrize(
+    "name, folder, gz",
+    [("mnist", "MNIST/raw", True), ("fashion-mnist", "FashionMNIST/raw", False), ("fashion-mnist", ".", True)],
+)
 def test_idx_files_in_every_layout_read_as_padded_three_channel_images(tmp_path, name, folder, gz):
     write_mnist(tmp_path, folder, gz=gz)
     train, test = load_dataset(name, "train", tmp_path), load_dataset(name, "test", tmp_path)
@@ -55,7 +58,9 @@ def test_idx_files_in_every_layout_read_as_padded_three_channel_images(tmp_path,
 
 def test_the_literature_radius_follows_the_data_set():
     assert default_threat("mnist").eps == 0.3 and default_threat("fashion-mnist").eps == 0.1
-    assert default_threat("digits").eps == pytest.approx(8 / 255) and default_threat("cifar10").eps == pytest.approx(8 / 255)
+    assert default_threat("digits").eps == pytest.approx(8 / 255) and default_threat("cifar10").eps == pytest.approx(
+        8 / 255
+    )
     from robnetzoo.search.recipes import PRESETS, resolve_recipe
 
     moved = PRESETS["demo"].for_dataset("mnist")
@@ -76,15 +81,35 @@ def test_pgd_steps_keep_pace_with_the_radius():
 def test_train_and_eval_on_mnist_files_at_its_radius(tmp_path, capsys):
     write_mnist(tmp_path / "data", n_train=96, n_test=16)
     run = tmp_path / "run"
-    args = ["train", "robnet-large", "--width", "4", "--layers", "3", "--dataset", "mnist", "--data-root",
-            str(tmp_path / "data"), "--epochs", "1", "--eval-n", "8", "-o", str(run)]
+    args = [
+        "train",
+        "robnet-large",
+        "--width",
+        "4",
+        "--layers",
+        "3",
+        "--dataset",
+        "mnist",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--epochs",
+        "1",
+        "--eval-n",
+        "8",
+        "-o",
+        str(run),
+    ]
     assert main(args) == 0, capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "mnist" and config["threat_model"]["eps"] == 0.3
     assert json.loads((run / "eval.json").read_text())["threat_model"]["eps"] == 0.3
     capsys.readouterr()
-    assert main(["eval", str(run), "--attack", "fgsm", "--n-examples", "8", "--data-root", str(tmp_path / "data"),
-                 "--json"]) == 0
+    assert (
+        main(
+            ["eval", str(run), "--attack", "fgsm", "--n-examples", "8", "--data-root", str(tmp_path / "data"), "--json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["threat_model"]["eps"] == 0.3
 
 
@@ -113,16 +138,25 @@ def _damage(kind: str, root: Path) -> Path:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind, words", [("truncated", "truncated"), ("magic", "magic number 0x00000801"),
-                                         ("labels", "11 labels for the 12 images"), ("label-range", "label 99"),
-                                         ("gzip", "IDX file")])
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("truncated", "truncated"),
+        ("magic", "magic number 0x00000801"),
+        ("labels", "11 labels for the 12 images"),
+        ("label-range", "label 99"),
+        ("gzip", "IDX file"),
+    ],
+)
 def test_a_damaged_idx_file_is_one_line_exit_2(tmp_path, capsys, kind, words):
     write_mnist(tmp_path, gz=False)
     damaged = _damage(kind, tmp_path)
     with pytest.raises(CorruptFile, match=words):
         load_dataset("mnist", "test", tmp_path)
     capsys.readouterr()
-    code = main(["train", "robnet-large", "--dataset", "mnist", "--data-root", str(tmp_path), "-o", str(tmp_path / "run")])
+    code = main(
+        ["train", "robnet-large", "--dataset", "mnist", "--data-root", str(tmp_path), "-o", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error:") and str(damaged) in err[0], err
     assert not (tmp_path / "run").exists()
@@ -133,8 +167,18 @@ def test_absent_files_name_the_three_ways_to_get_them(tmp_path, capsys):
         load_dataset("fashion-mnist", "train", tmp_path)
     message = str(raised.value)
     assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message and "root" in message
-    code = main(["train", "robnet-large", "--dataset", "fashion-mnist", "--data-root", str(tmp_path), "-o",
-                 str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "robnet-large",
+            "--dataset",
+            "fashion-mnist",
+            "--data-root",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--download" in err[0] and "--data-root" in err[0], err
     assert not (tmp_path / "run").exists()
@@ -150,8 +194,10 @@ def test_data_sets_and_their_radii_are_listed(capsys):
     assert facts["threat_model"] == {"norm": "Linf", "eps": 0.1} and facts["found"] is None
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="Debian's dataset-fashion-mnist is not installed here "
-                    "(.ci/run installs it where apt-get works)")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed here (.ci/run installs it where apt-get works)",
+)
 def test_the_genuine_fashion_mnist_release(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "SYSTEM_FOLDERS", {"fashion-mnist": [DEBIAN_FASHION], "mnist": []})
     train = load_dataset("fashion-mnist", "train", tmp_path)  # an empty root: the package's files are read

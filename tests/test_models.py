@@ -26,10 +26,17 @@ EXPECTED_PARAMS = {
     "resnet101-imagenet": 44_549_160,
     "resnet152-imagenet": 60_192_808,
     # the other data sets' table: classifiers of 100 and 200 classes
-    "resnet18-svhn": 11_173_962, "resnet18-cifar100": 11_220_132, "resnet18-tiny-imagenet": 11_271_432,
-    "resnet50-svhn": 23_520_842, "resnet50-cifar100": 23_705_252, "resnet50-tiny-imagenet": 23_910_152,
-    "robnet-large-svhn": 6_842_710, "robnet-large-cifar100": 6_894_640, "robnet-large-tiny-imagenet": 6_952_340,
-    "robnet-free-cifar100": 5_491_720, "robnet-free-tiny-imagenet": 5_549_420,
+    "resnet18-svhn": 11_173_962,
+    "resnet18-cifar100": 11_220_132,
+    "resnet18-tiny-imagenet": 11_271_432,
+    "resnet50-svhn": 23_520_842,
+    "resnet50-cifar100": 23_705_252,
+    "resnet50-tiny-imagenet": 23_910_152,
+    "robnet-large-svhn": 6_842_710,
+    "robnet-large-cifar100": 6_894_640,
+    "robnet-large-tiny-imagenet": 6_952_340,
+    "robnet-free-cifar100": 5_491_720,
+    "robnet-free-tiny-imagenet": 5_549_420,
 }
 
 
@@ -59,12 +66,15 @@ def test_state_dict_keys_and_shapes_match_the_authors_checkpoints(layout, name, 
     assert list(ours) == list(layout[layout_key])  # same order, too
 
 
-@pytest.mark.parametrize("name, authors", [
-    ("robnet-large", "RobNet_large_v1_cifar10"),
-    ("robnet-free", "RobNet_free_cifar10"),
-    ("robnet-large-v2", "RobNet_large_v2_cifar10"),
-    ("robnet-large-imagenet", "RobNet_large_v1_imgnet"),
-])
+@pytest.mark.parametrize(
+    "name, authors",
+    [
+        ("robnet-large", "RobNet_large_v1_cifar10"),
+        ("robnet-free", "RobNet_free_cifar10"),
+        ("robnet-large-v2", "RobNet_large_v2_cifar10"),
+        ("robnet-large-imagenet", "RobNet_large_v1_imgnet"),
+    ],
+)
 def test_parameter_count_equals_the_authors_published_count(layout, name, authors):
     # the registry entry names the authors' config, and our count of the model it builds
     # equals the count published with their checkpoints
@@ -91,7 +101,7 @@ def test_forward_shapes_cifar_and_imagenet_stems():
 def test_all_zero_node_still_produces_output():
     # node 0 has both edges '00': its state must be zeros of the right shape, not a crash
     cell = ["00", "00"] + ["01"] * 12
-    model = RobNet([ "".join(cell) ], C=8, layers=3).eval()
+    model = RobNet(["".join(cell)], C=8, layers=3).eval()
     assert model(torch.rand(1, 3, 32, 32)).shape == (1, 10)
 
 
@@ -146,14 +156,24 @@ def test_a_denoising_robnet_trains_on_digits(tmp_path):
     from tests.support import tiny_recipe
 
     recipe = tiny_recipe().with_overrides(epochs=1, train_examples=32, validation_size=16, validation_attack="pgd2")
-    train_run("robnet-large-denoise", dataset="digits", recipe=recipe, output=tmp_path / "run", width=4, layers=3,
-              seed=0, eval_n=8)
+    train_run(
+        "robnet-large-denoise",
+        dataset="digits",
+        recipe=recipe,
+        output=tmp_path / "run",
+        width=4,
+        layers=3,
+        seed=0,
+        eval_n=8,
+    )
     model = load_folder(tmp_path / "run")
     assert model.zoo_config.arch_args["denoise"] == "gaussian" and set(model.denoise) == {"stage1", "stage2", "stage3"}
     assert all(block.project.weight.abs().sum() > 0 for block in model.denoise.values())  # trained off the identity
 
 
-@pytest.mark.parametrize("name", ["robnet-large", "robnet-free", "resnet18", "densenet121", "robnet-large-tiny-imagenet"])
+@pytest.mark.parametrize(
+    "name", ["robnet-large", "robnet-free", "resnet18", "densenet121", "robnet-large-tiny-imagenet"]
+)
 def test_macs_from_torchs_flop_counter_equal_the_convolution_and_linear_count(name):
     """The published MAC figures were first made by counting Conv2d and Linear with hooks;
     ``count_macs`` now asks torch's FlopCounterMode, and must give the same figure."""
@@ -170,12 +190,15 @@ def test_macs_from_torchs_flop_counter_equal_the_convolution_and_linear_count(na
     def hook(module, inputs, output):
         nonlocal total
         if isinstance(module, nn.Conv2d):
-            total += output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += (
+                output.numel() * module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            )
         else:
             total += output.numel() * module.in_features
 
-    handles = [module.register_forward_hook(hook) for module in model.modules()
-               if isinstance(module, (nn.Conv2d, nn.Linear))]
+    handles = [
+        module.register_forward_hook(hook) for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))
+    ]
     with torch.no_grad():
         model(torch.zeros(1, *size))
     for handle in handles:

@@ -54,8 +54,9 @@ def distributions(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("dist")
     for hook in ("build_wheel", "build_sdist"):  # one process each, as a build frontend runs them
         code = f"import sys; from setuptools import build_meta; build_meta.{hook}(sys.argv[1])"
-        built = subprocess.run([sys.executable, "-c", code, str(out)], cwd=tree, capture_output=True, text=True,
-                               timeout=240)
+        built = subprocess.run(
+            [sys.executable, "-c", code, str(out)], cwd=tree, capture_output=True, text=True, timeout=240
+        )
         assert built.returncode == 0, built.stderr[-3000:]
     (wheel,), (sdist,) = out.glob("*.whl"), out.glob("*.tar.gz")
     return wheel, sdist
@@ -75,9 +76,13 @@ def test_the_sdist_holds_every_source_file(distributions):
     _, sdist = distributions
     with tarfile.open(sdist) as archive:
         top = archive.getnames()[0].split("/")[0]
-        packaged = {name[len(top) + 1:] for name in archive.getnames()}
-    expected = {f"{folder}/{p.relative_to(ROOT / folder).as_posix()}" for folder in LAYOUT
-                for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+        packaged = {name[len(top) + 1 :] for name in archive.getnames()}
+    expected = {
+        f"{folder}/{p.relative_to(ROOT / folder).as_posix()}"
+        for folder in LAYOUT
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert not expected - packaged, f"missing from the sdist: {sorted(expected - packaged)}"
     assert {"pyproject.toml", "README.md"} <= packaged
 
@@ -88,7 +93,8 @@ def test_the_version_has_one_source(distributions):
 
     wheel, _ = distributions
     assert wheel.name.startswith(f"robnetzoo-{__version__}-")
-    result = subprocess.run([sys.executable, "-m", "robnetzoo.cli", "--version"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "robnetzoo.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"robnetzoo {__version__}"
     assert main(["--version"]) == 0

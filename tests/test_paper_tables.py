@@ -12,12 +12,28 @@ from robnetzoo.registry import REGISTRY, paper_reference
 from robnetzoo.threat import ThreatModel
 
 REFERENCE = Path(__file__).parent / "reference" / "paper_results.md"
-NAMES = {"ResNet-18": "resnet18", "ResNet-50": "resnet50", "ResNet-101": "resnet101", "ResNet-152": "resnet152",
-         "WideResNet-28-10": "wrn-28-10", "DenseNet-121": "densenet121", "RobNet-small": "robnet-small",
-         "RobNet-medium": "robnet-medium", "RobNet-large": "robnet-large", "RobNet-large-v2": "robnet-large-v2",
-         "RobNet-free": "robnet-free"}
-COLUMNS = {"Natural": "natural", "FGSM": "fgsm", "PGD-10": "pgd10", "PGD-20": "pgd20", "PGD-100": "pgd100",
-           "DeepFool": "deepfool", "MI-FGSM": "mifgsm"}
+NAMES = {
+    "ResNet-18": "resnet18",
+    "ResNet-50": "resnet50",
+    "ResNet-101": "resnet101",
+    "ResNet-152": "resnet152",
+    "WideResNet-28-10": "wrn-28-10",
+    "DenseNet-121": "densenet121",
+    "RobNet-small": "robnet-small",
+    "RobNet-medium": "robnet-medium",
+    "RobNet-large": "robnet-large",
+    "RobNet-large-v2": "robnet-large-v2",
+    "RobNet-free": "robnet-free",
+}
+COLUMNS = {
+    "Natural": "natural",
+    "FGSM": "fgsm",
+    "PGD-10": "pgd10",
+    "PGD-20": "pgd20",
+    "PGD-100": "pgd100",
+    "DeepFool": "deepfool",
+    "MI-FGSM": "mifgsm",
+}
 DATA_COLUMNS = {"SVHN": "svhn", "CIFAR-100": "cifar100", "Tiny-ImageNet": "tiny-imagenet"}
 
 
@@ -48,15 +64,23 @@ def figures() -> list[tuple[str, str, str, float]]:
                 continue
             dataset = "imagenet" if section.startswith("ImageNet") else "cifar10"
             base = model.replace(" + Denoise", "")
-            name = NAMES[base] + ("-denoise" if "Denoise" in model else "") + ("-imagenet" if dataset == "imagenet" else "")
+            name = (
+                NAMES[base]
+                + ("-denoise" if "Denoise" in model else "")
+                + ("-imagenet" if dataset == "imagenet" else "")
+            )
             out.append((section, name, dataset, {COLUMNS[c]: float(v) for c, v in row.items() if c in COLUMNS}))
     return out
 
 
 def test_the_reference_file_has_the_four_tables():
     assert len(figures()) == 9 + 4 + 12 + 4
-    assert {s.split(" (")[0] for s, *_ in figures()} == {"CIFAR-10", "ImageNet", "Other data sets",
-                                                          "Boosting an existing defence"}
+    assert {s.split(" (")[0] for s, *_ in figures()} == {
+        "CIFAR-10",
+        "ImageNet",
+        "Other data sets",
+        "Boosting an existing defence",
+    }
 
 
 @pytest.mark.parametrize("section, name, dataset, expected", figures(), ids=lambda v: v if isinstance(v, str) else "")

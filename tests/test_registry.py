@@ -17,8 +17,14 @@ def test_an_entry_holds_the_config_a_model_is_built_from():
 
 def test_genotypes_compare_canonically_however_they_were_written():
     as_string = ModelConfig("m", "robnet", {"genotype": [ROBNET_LARGE_CELL], "C": 36}, 10, "cifar10", (3, 32, 32))
-    as_codes = ModelConfig("m", "robnet", {"genotype": [[ROBNET_LARGE_CELL[i:i + 2] for i in range(0, 28, 2)]], "C": 36},
-                           10, "cifar10", (3, 32, 32))
+    as_codes = ModelConfig(
+        "m",
+        "robnet",
+        {"genotype": [[ROBNET_LARGE_CELL[i : i + 2] for i in range(0, 28, 2)]], "C": 36},
+        10,
+        "cifar10",
+        (3, 32, 32),
+    )
     assert as_string.same_architecture(as_codes)
     assert ModelConfig.from_dict(as_string.to_dict()).same_architecture(as_codes)
 
@@ -32,7 +38,7 @@ def test_paper_row_of_a_saved_and_reloaded_robnet_large(tmp_path):
     folder = tmp_path / "large"
     save_pretrained(robnetzoo.create_model("robnet-large"), folder)
     data = json.loads((folder / "config.json").read_text())
-    data["arch_args"]["genotype"] = [[ROBNET_LARGE_CELL[i:i + 2] for i in range(0, 28, 2)]]
+    data["arch_args"]["genotype"] = [[ROBNET_LARGE_CELL[i : i + 2] for i in range(0, 28, 2)]]
     (folder / "config.json").write_text(json.dumps(data))
     config = from_pretrained(folder).zoo_config
     entry, paper = paper_reference(config)

@@ -21,10 +21,16 @@ def _rows(pick: list[float], randoms: list[list[float]]) -> dict:
     rows = {}
     for arm, arch, values in [("pick", "pick", pick)] + [("random", f"random{i}", v) for i, v in enumerate(randoms)]:
         for seed, value in enumerate(values):
-            rows[f"small|{arm}|{arch}|seed{seed}"] = {"tags": {"band": "small", "arm": arm, "arch": arch},
-                                                      "worst_case": value, "robust": {"pgd20": value + 1}}
-    rows["all|baseline|wrn-10-1|seed0"] = {"tags": {"band": "all", "arm": "baseline", "arch": "wrn-10-1"},
-                                           "worst_case": 40.0, "robust": {"pgd20": 41.0}}
+            rows[f"small|{arm}|{arch}|seed{seed}"] = {
+                "tags": {"band": "small", "arm": arm, "arch": arch},
+                "worst_case": value,
+                "robust": {"pgd20": value + 1},
+            }
+    rows["all|baseline|wrn-10-1|seed0"] = {
+        "tags": {"band": "all", "arm": "baseline", "arch": "wrn-10-1"},
+        "worst_case": 40.0,
+        "robust": {"pgd20": 41.0},
+    }
     return rows
 
 
@@ -39,8 +45,9 @@ def test_a_pick_far_above_the_random_arm_beats_random():
     assert band["difference"]["interval"][0] > 0 and result["baseline"]["mean"] == 40.0
 
 
-@pytest.mark.parametrize("pick, verdict", [([50.0, 50.5], "cannot tell from random"),
-                                           ([30.0, 31.0], "worse than random")])
+@pytest.mark.parametrize(
+    "pick, verdict", [([50.0, 50.5], "cannot tell from random"), ([30.0, 31.0], "worse than random")]
+)
 def test_a_pick_inside_or_below_the_arm_is_not_called_better(pick, verdict):
     band = search_vs_random.analyse(_rows(pick, RANDOM), PICK, 2, "worst_case", 0)["bands"]["small"]
     assert band["verdict"] == verdict
@@ -49,9 +56,21 @@ def test_a_pick_inside_or_below_the_arm_is_not_called_better(pick, verdict):
 
 def test_a_folder_that_is_not_a_finished_search_is_one_line_exit_2(tmp_path):
     (tmp_path / "notes.txt").write_text("not a search")
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "search_vs_random.py"), "--search", str(tmp_path),
-                           "--ledger", str(tmp_path / "ledger.jsonl"), "--json", str(tmp_path / "out.json")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "search_vs_random.py"),
+            "--search",
+            str(tmp_path),
+            "--ledger",
+            str(tmp_path / "ledger.jsonl"),
+            "--json",
+            str(tmp_path / "out.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "is not a finished search" in lines[0], done.stderr
     assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "out.json").exists()
@@ -62,9 +81,23 @@ def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarke
     from robnetzoo.search.settings import PRESETS
 
     settings = PRESETS["demo"].to_dict()
-    evidence = {"settings": settings, "measure": "worst_case", "source": "benchmarks/results/x.json", "date": "d",
-                "bands": {"small": {"genotype": "01" * 14, "verdict": "cannot tell from random", "difference": 1.5,
-                                    "interval": [-2.0, 5.0], "p_holm": 0.6, "rank": 2, "of": 6}}}
+    evidence = {
+        "settings": settings,
+        "measure": "worst_case",
+        "source": "benchmarks/results/x.json",
+        "date": "d",
+        "bands": {
+            "small": {
+                "genotype": "01" * 14,
+                "verdict": "cannot tell from random",
+                "difference": 1.5,
+                "interval": [-2.0, 5.0],
+                "p_holm": 0.6,
+                "rank": 2,
+                "of": 6,
+            }
+        },
+    }
     same = {"robnet-small": {"space": "cell", "genotype": "01" * 14}, "robnet-free": {"space": "free", "genotype": "x"}}
     shown = benchmark_verdicts(settings, same, evidence)
     assert set(shown) == {"robnet-small"} and shown["robnet-small"]["verdict"] == "cannot tell from random"

@@ -27,8 +27,14 @@ def _curve(*points):  # (seconds, accuracy, interval) per epoch
 
 def test_the_target_is_reached_at_the_first_epoch_at_or_above_it(script):
     curve = _curve((10, 80.0, (73.0, 86.0)), (20, 88.0, (82.0, 92.0)), (30, 91.0, (85.0, 94.5)))
-    assert script.time_to_target(curve, 90) == {"reached": True, "epoch": 3, "seconds": 30, "earliest_epoch": 2,
-                                                 "earliest_seconds": 20, "trained_seconds": 30}
+    assert script.time_to_target(curve, 90) == {
+        "reached": True,
+        "epoch": 3,
+        "seconds": 30,
+        "earliest_epoch": 2,
+        "earliest_seconds": 20,
+        "trained_seconds": 30,
+    }
     never = script.time_to_target(curve[:2], 90)
     assert never["reached"] is False and never["seconds"] is None and never["trained_seconds"] == 20
 
@@ -36,7 +42,12 @@ def test_the_target_is_reached_at_the_first_epoch_at_or_above_it(script):
 def test_the_goal_is_met_only_against_the_textbook_loops_earliest_time(script):
     def methods(fast_seconds, text_seconds, text_earliest):
         fast = {"reached": True, "seconds": fast_seconds}
-        text = {"reached": True, "seconds": text_seconds, "earliest_seconds": text_earliest, "trained_seconds": text_seconds}
+        text = {
+            "reached": True,
+            "seconds": text_seconds,
+            "earliest_seconds": text_earliest,
+            "trained_seconds": text_seconds,
+        }
         return {"textbook-pgd7": {"time_to_target": text}, "ours-fast": {"time_to_target": fast}}
 
     assert script.ratios_of(methods(100, 400, 300))["ours-fast"]["goal_3x"] == "met"  # 3x even at the earliest

@@ -8,14 +8,18 @@ import torch
 
 import robnetzoo
 
+
 def small(name: str) -> torch.nn.Module:
     from robnetzoo.models.densenet import DenseNet
     from robnetzoo.models.resnet import ResNet
     from robnetzoo.models.wide_resnet import WideResNet
 
-    return {"robnet-large": lambda: robnetzoo.create_model("robnet-large", C=4, layers=3),
-            "resnet18": lambda: ResNet("basic", [1, 1, 1, 1]), "wrn-28-10": lambda: WideResNet(10, 2),
-            "densenet121": lambda: DenseNet((2, 2, 2, 2), growth=8)}[name]()
+    return {
+        "robnet-large": lambda: robnetzoo.create_model("robnet-large", C=4, layers=3),
+        "resnet18": lambda: ResNet("basic", [1, 1, 1, 1]),
+        "wrn-28-10": lambda: WideResNet(10, 2),
+        "densenet121": lambda: DenseNet((2, 2, 2, 2), growth=8),
+    }[name]()
 
 
 @pytest.mark.parametrize("name", ["robnet-large", "resnet18", "wrn-28-10", "densenet121"])

@@ -41,7 +41,11 @@ def _text(node: ast.AST | None, env: dict[str, list[ast.AST]] | None = None) -> 
         if isinstance(value, ast.Name) and value.id in env:
             return " / ".join(_text(v, {}) for v in env[value.id])
         if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "option" and value.args:
-            name = ast.literal_eval(value.args[0]) if isinstance(value.args[0], ast.Constant) else "{" + ast.unparse(value.args[0]) + "}"
+            name = (
+                ast.literal_eval(value.args[0])
+                if isinstance(value.args[0], ast.Constant)
+                else "{" + ast.unparse(value.args[0]) + "}"
+            )
             if len(value.args) > 1:
                 shown = ast.unparse(value.args[1])
                 return f"`{name}={shown}`"
@@ -80,8 +84,10 @@ def _rows() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
                     if kind not in ERRORS or not call.args:
                         continue
                     if kind == "CorruptFile" and len(call.args) >= 3:
-                        message = (f"{_text(call.args[0], env)} is not a readable {_text(call.args[1], env)} "
-                                   f"({_text(call.args[2], env)})")
+                        message = (
+                            f"{_text(call.args[0], env)} is not a readable {_text(call.args[1], env)} "
+                            f"({_text(call.args[2], env)})"
+                        )
                     else:
                         message = _text(call.args[0], env)
                     fix = _keyword(call, "fix")
@@ -102,10 +108,17 @@ def _cell(text: str) -> str:
 
 def catalogue() -> str:
     raised, reads = _rows()
-    lines = [BEGIN, "", "### Files the project reads", "",
-             "A missing file is `NotFound`; a damaged, truncated or foreign one is `CorruptFile`:",
-             "`{path} is not a readable {kind} ({what is wrong}); {fix}`.", "",
-             "| where | kind | fix |", "|---|---|---|"]
+    lines = [
+        BEGIN,
+        "",
+        "### Files the project reads",
+        "",
+        "A missing file is `NotFound`; a damaged, truncated or foreign one is `CorruptFile`:",
+        "`{path} is not a readable {kind} ({what is wrong}); {fix}`.",
+        "",
+        "| where | kind | fix |",
+        "|---|---|---|",
+    ]
     lines += [f"| `{m}` | {_cell(k)} | {_cell(f)} |" for m, k, f in sorted(set(reads))]
     lines += ["", "### Every other one-line error", "", "| where | type | message |", "|---|---|---|"]
     lines += [f"| `{m}` | `{k}` | {_cell(t)} |" for m, k, t in raised]

@@ -83,8 +83,16 @@ def _python(*args: str) -> list[str]:
 
 def _benchmark(script: str, options: Options, gpu_args: list[str], tiny_args: list[str], name: str) -> list[list[str]]:
     sized = tiny_args if options.tiny else gpu_args
-    return [_python(str(ROOT / "benchmarks" / script), "--device", options.device, *sized,
-                    "--json", str(options.output / f"{name}.json"))]
+    return [
+        _python(
+            str(ROOT / "benchmarks" / script),
+            "--device",
+            options.device,
+            *sized,
+            "--json",
+            str(options.output / f"{name}.json"),
+        )
+    ]
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -92,6 +100,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- the steps
+
 
 def _install(options: Options) -> list[list[str]]:
     commands = [_python("-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index", "-e", str(ROOT))]
@@ -113,7 +122,8 @@ info = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": to
         "bf16": torch.cuda.is_bf16_supported() if cuda else None,
         "gpu_memory_gb": torch.cuda.get_device_properties(0).total_memory / 2**30 if cuda else None,
         "importable": {m: importlib.util.find_spec(m) is not None
-                       for m in ("onnx", "onnxscript", "onnxruntime", "tensorrt", "torchattacks", "autoattack", "timm", "pytest")}}
+                       for m in ("onnx", "onnxscript", "onnxruntime", "tensorrt", "torchattacks", "autoattack", "timm",
+                                 "pytest")}}
 try:
     import onnxruntime
     info["onnxruntime"] = {"version": onnxruntime.__version__, "providers": onnxruntime.get_available_providers()}
@@ -133,8 +143,20 @@ def _environment_figures(options: Options) -> dict[str, Any]:
 
 
 def _pytest(options: Options) -> list[list[str]]:
-    return [_python("-m", "pytest", "-m", "gpu", "-q", "-rs", "-p", "no:cacheprovider",
-                    f"--junitxml={options.output / 'pytest-gpu.xml'}", str(ROOT / "tests"))]
+    return [
+        _python(
+            "-m",
+            "pytest",
+            "-m",
+            "gpu",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={options.output / 'pytest-gpu.xml'}",
+            str(ROOT / "tests"),
+        )
+    ]
 
 
 def _pytest_figures(options: Options) -> dict[str, Any]:
@@ -150,7 +172,9 @@ def _pytest_figures(options: Options) -> dict[str, Any]:
             found = case.find(kind)
             if found is not None:
                 counts[key] += 1
-                outcomes[name] = f"{kind}: {(found.get('message') or '').splitlines()[0][:200] if found.get('message') else ''}"
+                outcomes[name] = (
+                    f"{kind}: {(found.get('message') or '').splitlines()[0][:200] if found.get('message') else ''}"
+                )
                 break
         else:
             outcomes[name] = "passed"
@@ -167,23 +191,36 @@ def _attack_figures(options: Options) -> dict[str, Any]:
     if not raw:
         return {}
     base = raw["part_a"]["torchattacks"]
-    return {"batch": raw.get("batch"), "image_steps_per_second": raw["part_a"],
-            "ratio_to_torchattacks": {k: v / base for k, v in raw["part_a"].items()}}
+    return {
+        "batch": raw.get("batch"),
+        "image_steps_per_second": raw["part_a"],
+        "ratio_to_torchattacks": {k: v / base for k, v in raw["part_a"].items()},
+    }
 
 
 def _train(options: Options) -> list[list[str]]:
-    return _benchmark("train_throughput.py", options, ["--large-batch", "128", "--large-steps", "10"], ["--smoke"], "train")
+    return _benchmark(
+        "train_throughput.py", options, ["--large-batch", "128", "--large-steps", "10"], ["--smoke"], "train"
+    )
 
 
 def _train_figures(options: Options) -> dict[str, Any]:
     raw = _read(options.output / "train.json")
-    return {part: {"images_per_second": raw[part]["images_per_second"], "ratio": raw[part]["ratio"]}
-            for part in ("digits", "robnet-large") if part in raw}
+    return {
+        part: {"images_per_second": raw[part]["images_per_second"], "ratio": raw[part]["ratio"]}
+        for part in ("digits", "robnet-large")
+        if part in raw
+    }
 
 
 def _runtime(options: Options) -> list[list[str]]:
-    return _benchmark("runtime_throughput.py", options, ["--batch", "1", "--batch", "64", "--batch", "256", "--seconds", "2"],
-                      ["--smoke"], "runtime")
+    return _benchmark(
+        "runtime_throughput.py",
+        options,
+        ["--batch", "1", "--batch", "64", "--batch", "256", "--seconds", "2"],
+        ["--smoke"],
+        "runtime",
+    )
 
 
 def _runtime_figures(options: Options) -> dict[str, Any]:
@@ -192,22 +229,34 @@ def _runtime_figures(options: Options) -> dict[str, Any]:
         return {}
     largest = max(int(b) for b in raw["results"][raw["baseline"]])
     base = raw["results"][raw["baseline"]][str(largest)]["images_per_second"]
-    return {"batch": largest, "images_per_second": {name: r[str(largest)]["images_per_second"]
-                                                    for name, r in raw["results"].items() if str(largest) in r},
-            "ratio_to_eager": {name: r[str(largest)]["images_per_second"] / base
-                               for name, r in raw["results"].items() if str(largest) in r}}
+    return {
+        "batch": largest,
+        "images_per_second": {
+            name: r[str(largest)]["images_per_second"] for name, r in raw["results"].items() if str(largest) in r
+        },
+        "ratio_to_eager": {
+            name: r[str(largest)]["images_per_second"] / base for name, r in raw["results"].items() if str(largest) in r
+        },
+    }
 
 
 def _paper(options: Options) -> list[list[str]]:
-    return _benchmark("paper_scale.py", options, ["--steps", "200", "--seconds", "40", "--train-batch", "256"],
-                      ["--smoke"], "paper-scale")
+    return _benchmark(
+        "paper_scale.py",
+        options,
+        ["--steps", "200", "--seconds", "40", "--train-batch", "256"],
+        ["--smoke"],
+        "paper-scale",
+    )
 
 
 def _paper_figures(options: Options) -> dict[str, Any]:
     raw = _read(options.output / "paper-scale.json")
     picked = {}
-    for part, keys in (("supernet", ("batch", "timed_steps", "seconds_per_step", "seconds_per_pass", "search_hours")),
-                       ("training", ("batch", "timed_steps", "seconds_per_step", "seconds_per_pass", "recipe_hours"))):
+    for part, keys in (
+        ("supernet", ("batch", "timed_steps", "seconds_per_step", "seconds_per_pass", "search_hours")),
+        ("training", ("batch", "timed_steps", "seconds_per_step", "seconds_per_pass", "recipe_hours")),
+    ):
         if part in raw:
             picked[part] = {key: raw[part][key] for key in keys}
     return picked
@@ -215,13 +264,50 @@ def _paper_figures(options: Options) -> dict[str, Any]:
 
 def _torchrun(options: Options) -> list[list[str]]:
     launch = _python("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "robnetzoo.cli")
-    small = ["--width", "4", "--layers", "3", "--train-n", "16", "--eval-n", "4", "--batch-size", "16"] if options.tiny else []
+    small = (
+        ["--width", "4", "--layers", "3", "--train-n", "16", "--eval-n", "4", "--batch-size", "16"]
+        if options.tiny
+        else []
+    )
     run = options.work / "torchrun-train"
     return [
-        [*launch, "train", "robnet-large", "--dataset", "digits", "--preset", "demo", "--epochs", "1",
-         "--width", "8", "--layers", "5", *small, "--device", options.device, "--output", str(run), "--json"],
-        [*launch, "eval", str(run), "--dataset", "digits", "--n-examples", "4" if options.tiny else "128",
-         "--attack", "pgd5", "--device", options.device, "--output", str(options.work / "torchrun-eval.json"), "--json"],
+        [
+            *launch,
+            "train",
+            "robnet-large",
+            "--dataset",
+            "digits",
+            "--preset",
+            "demo",
+            "--epochs",
+            "1",
+            "--width",
+            "8",
+            "--layers",
+            "5",
+            *small,
+            "--device",
+            options.device,
+            "--output",
+            str(run),
+            "--json",
+        ],
+        [
+            *launch,
+            "eval",
+            str(run),
+            "--dataset",
+            "digits",
+            "--n-examples",
+            "4" if options.tiny else "128",
+            "--attack",
+            "pgd5",
+            "--device",
+            options.device,
+            "--output",
+            str(options.work / "torchrun-eval.json"),
+            "--json",
+        ],
     ]
 
 
@@ -236,8 +322,12 @@ def _torchrun_figures(options: Options) -> dict[str, Any]:
         from robnetzoo.evaluation.store import read_results_file
 
         report = read_results_file(evaluation)["report"]
-        figures["eval"] = {"world_size": report["settings"]["world_size"], "backend": report["settings"].get("backend"),
-                           "clean_accuracy": report["clean_accuracy"], "robust_accuracy": report["robust_accuracy"]}
+        figures["eval"] = {
+            "world_size": report["settings"]["world_size"],
+            "backend": report["settings"].get("backend"),
+            "clean_accuracy": report["clean_accuracy"],
+            "robust_accuracy": report["robust_accuracy"],
+        }
     return figures
 
 
@@ -256,6 +346,7 @@ NAMES = [step.name for step in STEPS]
 
 # ----------------------------------------------------------------------------- running
 
+
 def run_command(command: list[str], log: Path, limit_s: float) -> tuple[str, int | None]:
     """One command in its own process group, its output appended to ``log``; killed (the whole
     group: torchrun's workers too) when it passes ``limit_s``."""
@@ -263,8 +354,9 @@ def run_command(command: list[str], log: Path, limit_s: float) -> tuple[str, int
     with open(log, "a") as handle:
         handle.write(f"$ {' '.join(command)}\n")
         handle.flush()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         try:
             code = process.wait(timeout=max(limit_s, 1))
         except subprocess.TimeoutExpired:
@@ -284,8 +376,13 @@ def run_step(step: Step, options: Options, remaining_s: float) -> dict[str, Any]
         status, code = run_command(command, log, limit - (time.monotonic() - began))
         if status != "passed":
             break
-    record: dict[str, Any] = {"status": status, "returncode": code, "seconds": round(time.monotonic() - began, 1),
-                              "limit_s": round(limit), "log": str(log.relative_to(options.output))}
+    record: dict[str, Any] = {
+        "status": status,
+        "returncode": code,
+        "seconds": round(time.monotonic() - began, 1),
+        "limit_s": round(limit),
+        "log": str(log.relative_to(options.output)),
+    }
     try:
         record["figures"] = step.figures(options)
     except (KeyError, ValueError, TypeError, OSError) as exc:  # a figures file cut short by a failure
@@ -308,20 +405,31 @@ def headline(name: str, figures: dict[str, Any]) -> str:
         if name == "environment":
             return f"{figures.get('gpu') or 'no GPU'}, torch {figures['torch']}, CUDA {figures.get('cuda')}"
         if name == "pytest-gpu":
-            return f"{figures['passed']} passed, {figures['failures'] + figures['errors']} failed, {figures['skipped']} skipped"
+            failed = figures["failures"] + figures["errors"]
+            return f"{figures['passed']} passed, {failed} failed, {figures['skipped']} skipped"
         if name == "attack":
-            return ", ".join(f"{k} x{v:.2f}" for k, v in figures["ratio_to_torchattacks"].items() if k != "torchattacks")
+            return ", ".join(
+                f"{k} x{v:.2f}" for k, v in figures["ratio_to_torchattacks"].items() if k != "torchattacks"
+            )
         if name == "train":
             return ", ".join(f"{part} x{v['ratio']:.2f}" for part, v in figures.items())
         if name == "runtime":
-            return f"batch {figures['batch']}: " + ", ".join(f"{k} x{v:.2f}" for k, v in figures["ratio_to_eager"].items())
+            return f"batch {figures['batch']}: " + ", ".join(
+                f"{k} x{v:.2f}" for k, v in figures["ratio_to_eager"].items()
+            )
         if name == "paper-scale":
             s, t = figures["supernet"], figures.get("training")
             text = f"supernet {s['seconds_per_pass'] * 1e3:.3f} ms/pass ({s['search_hours']:,.0f} h search)"
-            return text + (f", robnet-large {t['seconds_per_pass'] * 1e3:.3f} ms/pass ({t['recipe_hours']:,.1f} h recipe)" if t else "")
+            return text + (
+                f", robnet-large {t['seconds_per_pass'] * 1e3:.3f} ms/pass ({t['recipe_hours']:,.1f} h recipe)"
+                if t
+                else ""
+            )
         if name == "torchrun":
-            return f"train {figures['train']['backend']} x{figures['train']['world_size']} {figures['train']['status']}, " \
-                   f"eval {figures['eval']['backend']} clean {figures['eval']['clean_accuracy']:.1f}%"
+            return (
+                f"train {figures['train']['backend']} x{figures['train']['world_size']} {figures['train']['status']}, "
+                f"eval {figures['eval']['backend']} clean {figures['eval']['clean_accuracy']:.1f}%"
+            )
     except (KeyError, TypeError):
         return ""
     return ""
@@ -350,7 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=BUDGET_S, help="seconds for the whole run")
     parser.add_argument("--only", help="comma-separated steps to run (the others are skipped)")
     parser.add_argument("--skip", help="comma-separated steps to skip")
-    parser.add_argument("--tiny", action="store_true", help="the smallest sizes (the test suite's CPU run); figures mean nothing")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the smallest sizes (the test suite's CPU run); figures mean nothing"
+    )
     parser.add_argument("--work", type=Path, help="folder for scratch files (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     if args.output.exists() and any(args.output.iterdir()):
@@ -361,8 +471,14 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "logs").mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="gpu-check-"))
     options = Options(args.output.resolve(), work.resolve(), args.device, args.tiny, args.wheels)
-    summary: dict[str, Any] = {"format": FORMAT, "device": args.device, "tiny": args.tiny, "budget_s": args.budget,
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": {}}
+    summary: dict[str, Any] = {
+        "format": FORMAT,
+        "device": args.device,
+        "tiny": args.tiny,
+        "budget_s": args.budget,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "steps": {},
+    }
     began = time.monotonic()
     try:
         for step in STEPS:
@@ -372,7 +488,11 @@ def main(argv: list[str] | None = None) -> int:
             elif remaining < 1:
                 summary["steps"][step.name] = {"status": "skipped", "why": "the run's budget was spent"}
             else:
-                print(f"[gpu_check] {step.name} (at most {min(step.limit_s, remaining):.0f} s)", file=sys.stderr, flush=True)
+                print(
+                    f"[gpu_check] {step.name} (at most {min(step.limit_s, remaining):.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 summary["steps"][step.name] = run_step(step, options, remaining)
             summary["seconds"] = round(time.monotonic() - began, 1)
             write_summary(options.output / "gpu_check.json", summary)
@@ -383,7 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, record in summary["steps"].items():
         seconds = f"{record['seconds']:.0f}" if "seconds" in record else ""
         print(f"{name:<13}{record['status']:<9}{seconds:>8}  {headline(name, record.get('figures', {}))}")
-    print(f"total {summary['seconds']:.0f} s of a {args.budget:.0f} s budget; figures in {options.output / 'gpu_check.json'}")
+    print(
+        f"total {summary['seconds']:.0f} s of a {args.budget:.0f} s budget; figures in "
+        f"{options.output / 'gpu_check.json'}"
+    )
     failed = [name for name, record in summary["steps"].items() if record["status"] in ("failed", "timeout")]
     return 1 if failed else 0
 

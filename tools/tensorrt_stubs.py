@@ -32,8 +32,20 @@ def fix(text: str) -> str:
 
 def main() -> int:
     if not STUB.is_file():
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(TARGET),
-                        f"tensorrt-stubs=={VERSION}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(TARGET),
+                f"tensorrt-stubs=={VERSION}",
+            ],
+            check=True,
+        )
     STUB.write_text(fix(STUB.read_text()))
     print(TARGET)
     return 0

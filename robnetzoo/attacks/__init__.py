@@ -151,8 +151,9 @@ def build(
     return attack
 
 
-def planned_passes(name: str, params: dict[str, Any] | None = None, *, eps: float | None = None,
-                   norm: str | None = None) -> Passes | None:
+def planned_passes(
+    name: str, params: dict[str, Any] | None = None, *, eps: float | None = None, norm: str | None = None
+) -> Passes | None:
     """The image-passes attack ``name`` spends on one example that stands to its end (an upper
     bound: early stopping only lowers it), for planning work before any model exists; None
     where it depends on the model (the reference AutoAttack)."""
@@ -162,8 +163,29 @@ def planned_passes(name: str, params: dict[str, Any] | None = None, *, eps: floa
 
 
 __all__ = [
-    "Attack", "AttackResult", "ATTACKS", "PAPER_SUITE", "available", "build", "expand", "check_images",
-    "attack_class", "norms_of", "planned_passes", "MODES", "Noise", "Passes",
-    "FGSM", "PGD", "PGDL2", "MIFGSM", "CW", "DeepFool", "AutoAttack", "Square", "APGD", "APGDTargeted",
+    "Attack",
+    "AttackResult",
+    "ATTACKS",
+    "PAPER_SUITE",
+    "available",
+    "build",
+    "expand",
+    "check_images",
+    "attack_class",
+    "norms_of",
+    "planned_passes",
+    "MODES",
+    "Noise",
+    "Passes",
+    "FGSM",
+    "PGD",
+    "PGDL2",
+    "MIFGSM",
+    "CW",
+    "DeepFool",
+    "AutoAttack",
+    "Square",
+    "APGD",
+    "APGDTargeted",
     "APGDCascade",
 ]

@@ -55,8 +55,10 @@ class APGD(IterativeAttack):
     def __init__(self, model, *, steps: int = 100, loss: str = "ce", rho: float = 0.75, **kwargs):
         super().__init__(model, **kwargs)
         if steps < 1 or loss not in LOSSES or not 0 < rho <= 1:
-            raise InvalidInput(f"APGD needs steps >= 1, loss in {', '.join(LOSSES)} and rho in (0, 1], "
-                               f"got steps={steps}, loss={loss!r}, rho={rho}")
+            raise InvalidInput(
+                f"APGD needs steps >= 1, loss in {', '.join(LOSSES)} and rho in (0, 1], "
+                f"got steps={steps}, loss={loss!r}, rho={rho}"
+            )
         self.steps, self.loss_name, self.rho = int(steps), loss, float(rho)
         # the reference's checkpoint schedule, in iterations
         self.first_check = max(int(0.22 * self.steps), 1)
@@ -92,14 +94,24 @@ class APGD(IterativeAttack):
 
     def init_state(self, images: torch.Tensor) -> dict:
         n = len(images)
-        zeros = torch.zeros(n, device=images.device, dtype=torch.float64)  # losses, kept exactly whatever the model's dtype
+        zeros = torch.zeros(
+            n, device=images.device, dtype=torch.float64
+        )  # losses, kept exactly whatever the model's dtype
         return {
             "step_size": torch.full((n,), 2 * self.eps, device=images.device, dtype=images.dtype),
-            "best_point": images.clone(), "best_grad": torch.zeros_like(images),
-            "best_loss": zeros.clone(), "best_at_check": zeros.clone(), "halved_at_check": torch.ones(n, device=images.device),
-            "losses": torch.zeros(self.steps, n, device=images.device, dtype=torch.float64),  # the reference's loss_steps
-            "previous": images.clone(), "usable": torch.zeros(n, dtype=torch.bool, device=images.device),
-            "since_check": 0, "check_every": self.first_check, "iteration": 0,
+            "best_point": images.clone(),
+            "best_grad": torch.zeros_like(images),
+            "best_loss": zeros.clone(),
+            "best_at_check": zeros.clone(),
+            "halved_at_check": torch.ones(n, device=images.device),
+            "losses": torch.zeros(
+                self.steps, n, device=images.device, dtype=torch.float64
+            ),  # the reference's loss_steps
+            "previous": images.clone(),
+            "usable": torch.zeros(n, dtype=torch.bool, device=images.device),
+            "since_check": 0,
+            "check_every": self.first_check,
+            "iteration": 0,
         }
 
     def observe(self, iteration, x, losses, grad, index, state):
@@ -126,7 +138,9 @@ class APGD(IterativeAttack):
         k = state["check_every"]
         rises = sum((history[i - c, index] > history[(i - c - 1) % self.steps, index]).float() for c in range(k))
         oscillating = rises <= k * self.rho
-        stalled = (1 - state["halved_at_check"][index]).bool() & (state["best_at_check"][index] >= state["best_loss"][index])
+        stalled = (1 - state["halved_at_check"][index]).bool() & (
+            state["best_at_check"][index] >= state["best_loss"][index]
+        )
         halve = oscillating | stalled
         state["halved_at_check"][index] = halve.float()
         state["best_at_check"][index] = state["best_loss"][index]
@@ -193,9 +207,14 @@ class APGDTargeted(APGD):
             standing = (~broken).nonzero().squeeze(1)
             if len(standing) == 0:
                 break
-            part, part_broken, state = self.iterate(images[standing], labels[standing], early_stop,
-                                                    noise.subset(standing), judge,
-                                                    context={"target": ranking[standing, -rank]})
+            part, part_broken, state = self.iterate(
+                images[standing],
+                labels[standing],
+                early_stop,
+                noise.subset(standing),
+                judge,
+                context={"target": ranking[standing, -rank]},
+            )
             adversarial[standing] = part
             broken[standing] |= part_broken
             usable[standing] |= state["usable"]
@@ -211,6 +230,8 @@ def _widened(logits: torch.Tensor) -> torch.Tensor:
 def _check_classes(attack: APGD, logits: torch.Tensor, needed: int) -> int:
     classes = int(logits.shape[1])
     if classes < needed:
-        raise InvalidInput(f"{attack.name} needs a model with at least {needed} classes (its DLR loss reads "
-                           f"the {needed - 1} largest other logits); this one has {classes}: use apgd-ce")
+        raise InvalidInput(
+            f"{attack.name} needs a model with at least {needed} classes (its DLR loss reads "
+            f"the {needed - 1} largest other logits); this one has {classes}: use apgd-ce"
+        )
     return classes

@@ -39,8 +39,12 @@ class AutoAttack(Attack):
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
         attack = self.reference(
-            self.counted_model(), eps=self.eps, norm=self.norm, version=self.version,
-            device=images.device, seed=self.seed,
+            self.counted_model(),
+            eps=self.eps,
+            norm=self.norm,
+            version=self.version,
+            device=images.device,
+            seed=self.seed,
         )
         images = images.contiguous()  # the reference code uses .view(), which channels_last breaks
         quiet = contextlib.nullcontext() if self.verbose else contextlib.redirect_stdout(io.StringIO())

@@ -43,9 +43,9 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import nn
 
+from ..config import config_of
 from ..errors import InvalidInput
 from ..threat import DEFAULT_EPS, ThreatModel, canonical_norm
-from ..config import config_of
 
 MODES = ("eval", "train", "keep")
 # Keywords that change how an attack runs but never what it returns.
@@ -218,7 +218,8 @@ class Attack:
                 continue
             for parameter in inspect.signature(init).parameters.values():
                 if parameter.name in ("self", "model") or parameter.kind in (
-                    parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL
+                    parameter.VAR_KEYWORD,
+                    parameter.VAR_POSITIONAL,
                 ):
                     continue
                 if parameter.name not in names:
@@ -381,8 +382,15 @@ class IterativeAttack(Attack):
     def init_state(self, images: torch.Tensor) -> dict:
         return {}
 
-    def observe(self, iteration: int, x: torch.Tensor, losses: torch.Tensor, grad: torch.Tensor,
-                index: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def observe(
+        self,
+        iteration: int,
+        x: torch.Tensor,
+        losses: torch.Tensor,
+        grad: torch.Tensor,
+        index: torch.Tensor,
+        state: dict,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """See each evaluated point before the step from it; may move it (and its gradient)
         elsewhere, as APGD's checkpoints restart from the best point so far."""
         return x, grad
@@ -397,8 +405,15 @@ class IterativeAttack(Attack):
         adversarial, broken, _ = self.iterate(images, labels, early_stop, noise, judge)
         return adversarial, broken
 
-    def iterate(self, images: torch.Tensor, labels: torch.Tensor, early_stop: bool, noise: Noise,
-                judge: bool = True, context: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def iterate(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        early_stop: bool,
+        noise: Noise,
+        judge: bool = True,
+        context: dict | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """The attack loop. Returns the adversarial images, which examples were broken, and the
         loop's final state; ``context`` joins the state (per-example data the loss reads, such
         as APGD-T's target classes)."""
@@ -439,4 +454,3 @@ def input_gradient(loss: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
     (grad,) = torch.autograd.grad(loss, x, allow_unused=True)
     return torch.zeros_like(x) if grad is None else grad
-

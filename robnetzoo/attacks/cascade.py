@@ -42,11 +42,19 @@ class APGDCascade(Attack):
     def __init__(self, model, *, steps: int = 100, targets: int = 3, square_queries: int = 5000, **kwargs):
         super().__init__(model, **kwargs)
         if steps < 1 or targets < 0 or square_queries < 0:
-            raise InvalidInput(f"apgd-cascade needs steps >= 1, targets >= 0 and square_queries >= 0, "
-                               f"got {steps}, {targets}, {square_queries}")
+            raise InvalidInput(
+                f"apgd-cascade needs steps >= 1, targets >= 0 and square_queries >= 0, "
+                f"got {steps}, {targets}, {square_queries}"
+            )
         self.steps, self.targets, self.square_queries = int(steps), int(targets), int(square_queries)
-        shared = {"eps": self.eps, "norm": self.norm, "seed": self.seed, "precision": self.precision,
-                  "mode": "keep", "validate": False}
+        shared = {
+            "eps": self.eps,
+            "norm": self.norm,
+            "seed": self.seed,
+            "precision": self.precision,
+            "mode": "keep",
+            "validate": False,
+        }
         self.ce = APGD(model, steps=self.steps, loss="ce", **shared)
         self.targeted = APGDTargeted(model, steps=self.steps, targets=max(self.targets, 1), **shared)
         # Square is an L-inf attack: under L2 the masked points have no score-based fallback here
@@ -64,8 +72,9 @@ class APGDCascade(Attack):
             total = total + self.square.planned_passes()  # only masked points pay it
         return total
 
-    def _stage(self, name: str, attack: Attack, images, labels, early_stop, noise, index, adversarial, broken,
-               judge) -> torch.Tensor:
+    def _stage(
+        self, name: str, attack: Attack, images, labels, early_stop, noise, index, adversarial, broken, judge
+    ) -> torch.Tensor:
         """Run ``attack`` on the examples at ``index``; record what it broke and spent."""
         before = Passes(self.passes.forward, self.passes.backward)
         part, part_broken = attack._perturb(images[index], labels[index], early_stop, noise.subset(index), judge)

@@ -21,8 +21,18 @@ from ..errors import InvalidInput
 from .base import Attack, Passes
 
 # The reference's schedule: (fraction of the budget, divisor of p_init) after each breakpoint.
-_SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64), (6000, 128), (8000, 256),
-             (10000, 512))
+_SCHEDULE = (
+    (10, 1),
+    (50, 2),
+    (200, 4),
+    (500, 8),
+    (1000, 16),
+    (2000, 32),
+    (4000, 64),
+    (6000, 128),
+    (8000, 256),
+    (10000, 512),
+)
 
 
 def window_fraction(p_init: float, query: int, queries: int) -> float:
@@ -79,13 +89,16 @@ class Square(Attack):
             left = (draws[active, 1] * (w - side + 1)).floor().long().clamp(max=w - side)
             signs = (draws[active, 2:] < 0.5).to(images.dtype) * 2 - 1
             inside = ((rows[None, :] >= top[:, None]) & (rows[None, :] < top[:, None] + side))[:, :, None] & (
-                (cols[None, :] >= left[:, None]) & (cols[None, :] < left[:, None] + side))[:, None, :]
+                (cols[None, :] >= left[:, None]) & (cols[None, :] < left[:, None] + side)
+            )[:, None, :]
             inside = inside[:, None]  # (b, 1, h, w)
             current = best[active]
             proposal = torch.clamp(torch.where(inside, images[active] + eps * signs[:, :, None, None], current), 0, 1)
-            unchanged = ((proposal - current).abs().flatten(1).amax(1) < 1e-7)
+            unchanged = (proposal - current).abs().flatten(1).amax(1) < 1e-7
             if unchanged.any():  # the window already holds these signs: flip them, as the reference redraws
-                flipped = torch.clamp(torch.where(inside, images[active] - eps * signs[:, :, None, None], current), 0, 1)
+                flipped = torch.clamp(
+                    torch.where(inside, images[active] - eps * signs[:, :, None, None], current), 0, 1
+                )
                 proposal = torch.where(unchanged[:, None, None, None], flipped, proposal)
             candidate = self.margin(proposal, labels[active])
             better = candidate < margin[active]

@@ -71,10 +71,15 @@ def gradient_check(module: nn.Module | None, images: torch.Tensor, labels: torch
     nonfinite = int((~torch.isfinite(flat)).any(1).sum())
     n = len(images)
     passed = nonfinite == 0 and zero / n <= ZERO_GRADIENT_SHARE
-    summary = (f"{zero} of {n} examples have a zero input gradient and {nonfinite} a NaN or infinite one"
-               + ("" if passed else ": gradient attacks cannot move them (masked gradients)"))
-    return Check("gradients", passed, summary, {"n": n, "zero": zero, "nonfinite": nonfinite,
-                                                 "threshold_share": ZERO_GRADIENT_SHARE})
+    summary = f"{zero} of {n} examples have a zero input gradient and {nonfinite} a NaN or infinite one" + (
+        "" if passed else ": gradient attacks cannot move them (masked gradients)"
+    )
+    return Check(
+        "gradients",
+        passed,
+        summary,
+        {"n": n, "zero": zero, "nonfinite": nonfinite, "threshold_share": ZERO_GRADIENT_SHARE},
+    )
 
 
 def forward_checks(target: Any, images: torch.Tensor) -> list[Check]:
@@ -88,21 +93,33 @@ def forward_checks(target: Any, images: torch.Tensor) -> list[Check]:
     n = len(images)
     looks_like_probabilities = probability_rows / n > 0.9
     return [
-        Check("deterministic", deterministic,
-              "two forward passes agree" if deterministic else
-              f"two forward passes on the same images differ (max |difference| {difference:.3g}): a randomised "
-              "forward weakens every attack; evaluate with expectation over transformation",
-              {"n": n, "max_abs_difference": difference}),
-        Check("logits", not looks_like_probabilities,
-              "outputs are logits, not probabilities" if not looks_like_probabilities else
-              f"{probability_rows} of {n} output rows are non-negative and sum to 1: the model returns probabilities; "
-              "the attacks' losses expect logits (remove the softmax)",
-              {"n": n, "probability_rows": probability_rows}),
+        Check(
+            "deterministic",
+            deterministic,
+            "two forward passes agree"
+            if deterministic
+            else f"two forward passes on the same images differ (max |difference| {difference:.3g}): a randomised "
+            "forward weakens every attack; evaluate with expectation over transformation",
+            {"n": n, "max_abs_difference": difference},
+        ),
+        Check(
+            "logits",
+            not looks_like_probabilities,
+            "outputs are logits, not probabilities"
+            if not looks_like_probabilities
+            else f"{probability_rows} of {n} output rows are non-negative and sum to 1: "
+            "the model returns probabilities; "
+            "the attacks' losses expect logits (remove the softmax)",
+            {"n": n, "probability_rows": probability_rows},
+        ),
     ]
 
 
-_FAMILY = [(re.compile(r"^fgsm$"), lambda m: 1), (re.compile(r"^pgd(\d+)$"), lambda m: int(m.group(1)) + 1),
-           (re.compile(r"^autoattack$"), lambda m: 10**9)]
+_FAMILY = [
+    (re.compile(r"^fgsm$"), lambda m: 1),
+    (re.compile(r"^pgd(\d+)$"), lambda m: int(m.group(1)) + 1),
+    (re.compile(r"^autoattack$"), lambda m: 10**9),
+]
 
 
 def strength(name: str) -> int | None:
@@ -117,51 +134,81 @@ def strength(name: str) -> int | None:
 def monotone_check(robust: dict[str, int], attacks: Sequence[str], cascade: bool) -> Check:
     ranked = sorted(((strength(a), a) for a in attacks if strength(a) is not None))
     if cascade:
-        return Check("monotone", None, "with cascade each attack runs on what the earlier ones left: monotone by construction")
+        return Check(
+            "monotone", None, "with cascade each attack runs on what the earlier ones left: monotone by construction"
+        )
     if len(ranked) < 2:
         return Check("monotone", None, "fewer than two attacks of the FGSM / PGD-k / AutoAttack family ran")
-    violations = [{"weaker": weak, "stronger": strong, "robust_weaker": robust[weak], "robust_stronger": robust[strong]}
-                  for i, (_, weak) in enumerate(ranked) for _, strong in ranked[i + 1:]
-                  if robust[strong] > robust[weak]]
+    violations = [
+        {"weaker": weak, "stronger": strong, "robust_weaker": robust[weak], "robust_stronger": robust[strong]}
+        for i, (_, weak) in enumerate(ranked)
+        for _, strong in ranked[i + 1 :]
+        if robust[strong] > robust[weak]
+    ]
     order = " >= ".join(name for _, name in ranked)
     if violations:
         worst = violations[0]
-        return Check("monotone", False,
-                     f"{worst['stronger']} left {worst['robust_stronger']} examples robust, more than the weaker "
-                     f"{worst['weaker']} ({worst['robust_weaker']}): a stronger attack doing worse is a sign of masking",
-                     {"order": order, "violations": violations})
+        return Check(
+            "monotone",
+            False,
+            f"{worst['stronger']} left {worst['robust_stronger']} examples robust, more than the weaker "
+            f"{worst['weaker']} ({worst['robust_weaker']}): a stronger attack doing worse is a sign of masking",
+            {"order": order, "violations": violations},
+        )
     return Check("monotone", True, f"robust counts fall with attack strength ({order})", {"order": order})
 
 
 def eps_monotone(robust_by_eps: dict[float, int]) -> Check:
     """A larger radius never leaves more examples robust (for curves over eps)."""
     radii = sorted(robust_by_eps)
-    violations = [{"smaller": a, "larger": b, "robust_smaller": robust_by_eps[a], "robust_larger": robust_by_eps[b]}
-                  for a, b in zip(radii, radii[1:]) if robust_by_eps[b] > robust_by_eps[a]]
+    violations = [
+        {"smaller": a, "larger": b, "robust_smaller": robust_by_eps[a], "robust_larger": robust_by_eps[b]}
+        for a, b in zip(radii, radii[1:])
+        if robust_by_eps[b] > robust_by_eps[a]
+    ]
     if violations:
         v = violations[0]
-        return Check("eps_monotone", False, f"eps {v['larger']:.4g} left {v['robust_larger']} robust, more than eps "
-                     f"{v['smaller']:.4g} ({v['robust_smaller']})", {"violations": violations})
+        return Check(
+            "eps_monotone",
+            False,
+            f"eps {v['larger']:.4g} left {v['robust_larger']} robust, more than eps "
+            f"{v['smaller']:.4g} ({v['robust_smaller']})",
+            {"violations": violations},
+        )
     return Check("eps_monotone", True, "robust counts fall as eps grows", {"radii": radii})
 
 
-def black_box_check(bits: dict[str, list[bool]], gradient_attacks: Sequence[str], score_attacks: Sequence[str]) -> Check:
+def black_box_check(
+    bits: dict[str, list[bool]], gradient_attacks: Sequence[str], score_attacks: Sequence[str]
+) -> Check:
     if not gradient_attacks or not score_attacks:
         return Check("black_box", None, "needs a gradient attack and a score-based one (square) in the same evaluation")
     white_robust = [all(bits[a][i] for a in gradient_attacks) for i in range(len(bits[gradient_attacks[0]]))]
     survivors = sum(white_robust)
-    broken_only_by_black_box = sum(1 for i, robust in enumerate(white_robust)
-                                   if robust and not all(bits[a][i] for a in score_attacks))
+    broken_only_by_black_box = sum(
+        1 for i, robust in enumerate(white_robust) if robust and not all(bits[a][i] for a in score_attacks)
+    )
     passed = not (broken_only_by_black_box >= 2 and broken_only_by_black_box > BLACK_BOX_SHARE * max(survivors, 1))
-    summary = (f"{', '.join(score_attacks)} broke {broken_only_by_black_box} of the {survivors} examples every gradient "
-               f"attack left robust" + ("" if passed else ": a black-box attack beating the white-box ones is the "
-                                        "classic sign of masked gradients"))
-    return Check("black_box", passed, summary, {"white_box_robust": survivors, "broken_only_by_black_box":
-                                                 broken_only_by_black_box, "threshold_share": BLACK_BOX_SHARE})
+    summary = (
+        f"{', '.join(score_attacks)} broke {broken_only_by_black_box} of the {survivors} examples every gradient "
+        f"attack left robust"
+        + ("" if passed else ": a black-box attack beating the white-box ones is the classic sign of masked gradients")
+    )
+    return Check(
+        "black_box",
+        passed,
+        summary,
+        {
+            "white_box_robust": survivors,
+            "broken_only_by_black_box": broken_only_by_black_box,
+            "threshold_share": BLACK_BOX_SHARE,
+        },
+    )
 
 
-def unbounded_check(module: nn.Module | None, images: torch.Tensor, labels: torch.Tensor, threat: ThreatModel,
-                    seed: int) -> Check:
+def unbounded_check(
+    module: nn.Module | None, images: torch.Tensor, labels: torch.Tensor, threat: ThreatModel, seed: int
+) -> Check:
     from .. import attacks as attack_suite
 
     if module is None:
@@ -169,26 +216,50 @@ def unbounded_check(module: nn.Module | None, images: torch.Tensor, labels: torc
     eps = UNBOUNDED_EPS[threat.norm]
     name = "pgd20" if threat.norm == "Linf" else "pgdl2"
     unbounded = ThreatModel(norm=threat.norm, eps=eps)
-    attack = attack_suite.build(name, module, threat_model=unbounded, seed=seed, validate=False,
-                                **({} if threat.norm == "Linf" else {"alpha": eps / 10, "steps": 50}))
+    attack = attack_suite.build(
+        name,
+        module,
+        threat_model=unbounded,
+        seed=seed,
+        validate=False,
+        **({} if threat.norm == "Linf" else {"alpha": eps / 10, "steps": 50}),
+    )
     result = attack.run(images, labels, early_stop=True)
     left = int((~result.broken).sum())
     passed = left == 0
-    return Check("unbounded", passed,
-                 f"{name} at eps {eps:g} ({threat.norm}) broke every one of {len(images)} examples" if passed else
-                 f"{name} at eps {eps:g} ({threat.norm}) left {left} of {len(images)} examples robust: an unbounded "
-                 "attack must reach 0% (the attack cannot move the model)",
-                 {"n": len(images), "robust": left, "eps": eps, "attack": name})
+    return Check(
+        "unbounded",
+        passed,
+        f"{name} at eps {eps:g} ({threat.norm}) broke every one of {len(images)} examples"
+        if passed
+        else f"{name} at eps {eps:g} ({threat.norm}) left {left} of {len(images)} examples robust: an unbounded "
+        "attack must reach 0% (the attack cannot move the model)",
+        {"n": len(images), "robust": left, "eps": eps, "attack": name},
+    )
 
 
 def autoattack_checks(flags: Sequence[str]) -> list[Check]:
     return [Check("autoattack", False, f"AutoAttack: {flag}") for flag in flags]
 
 
-def run_checks(*, target: Any, gradient_source: nn.Module | None, inputs: Any, gradient_inputs: Any, dataset: Dataset,
-               standing: list[bool], bits: dict[str, list[bool]], robust: dict[str, int], attacks: Sequence[str],
-               score_attacks: Sequence[str], threat: ThreatModel, cascade: bool, seed: int,
-               sanity: bool = False, autoattack_flags: Sequence[str] = ()) -> list[Check]:
+def run_checks(
+    *,
+    target: Any,
+    gradient_source: nn.Module | None,
+    inputs: Any,
+    gradient_inputs: Any,
+    dataset: Dataset,
+    standing: list[bool],
+    bits: dict[str, list[bool]],
+    robust: dict[str, int],
+    attacks: Sequence[str],
+    score_attacks: Sequence[str],
+    threat: ThreatModel,
+    cascade: bool,
+    seed: int,
+    sanity: bool = False,
+    autoattack_flags: Sequence[str] = (),
+) -> list[Check]:
     """Every check of one evaluation, on its first ``CHECK_EXAMPLES`` clean-correct examples
     (the forward checks on its first examples, correct or not). ``inputs`` places images where
     the target reads them, ``gradient_inputs`` where ``gradient_source`` does."""
@@ -216,4 +287,6 @@ def run_checks(*, target: Any, gradient_source: nn.Module | None, inputs: Any, g
 def warn_failed(checks: Sequence[Check]) -> None:
     for check in checks:
         if check.passed is False:
-            warnings.warn(f"robustness check {check.name!r} failed: {check.summary}", RobustnessCheckWarning, stacklevel=3)
+            warnings.warn(
+                f"robustness check {check.name!r} failed: {check.summary}", RobustnessCheckWarning, stacklevel=3
+            )

@@ -32,11 +32,15 @@ def parse_eps_list(text: str | Sequence[float]) -> list[float]:
 
     items = text.split(",") if isinstance(text, str) else list(text)
     if isinstance(text, str) and any(not str(item).strip() for item in items):
-        raise InvalidInput(f"eps list {text!r} has an empty value", fix="write radii separated by commas, e.g. 2/255,4/255,8/255")
+        raise InvalidInput(
+            f"eps list {text!r} has an empty value", fix="write radii separated by commas, e.g. 2/255,4/255,8/255"
+        )
     radii = [parse_eps(item) for item in items]
     repeated = sorted({r for r in radii if radii.count(r) > 1})
     if repeated:
-        raise InvalidInput(f"eps {', '.join(eps_text(r) for r in repeated)} is given more than once", fix="give each radius once")
+        raise InvalidInput(
+            f"eps {', '.join(eps_text(r) for r in repeated)} is given more than once", fix="give each radius once"
+        )
     if not radii:
         raise InvalidInput("the eps list is empty", fix="give at least one radius, e.g. 8/255")
     return radii
@@ -66,14 +70,31 @@ class RobustnessCurve:
         """One row per radius: clean, each attack and worst case, with 95% intervals."""
         out = []
         for report in self.reports:
-            metrics = {"clean": report.clean_accuracy, **report.robust_accuracy, "worst_case": report.worst_case_accuracy}
-            out.append({"eps": report.eps, "eps_label": report.threat().eps_text(), "n": report.n_examples,
-                        "accuracy": metrics, "intervals_95": {m: list(report.interval(m)) for m in metrics}})
+            metrics = {
+                "clean": report.clean_accuracy,
+                **report.robust_accuracy,
+                "worst_case": report.worst_case_accuracy,
+            }
+            out.append(
+                {
+                    "eps": report.eps,
+                    "eps_label": report.threat().eps_text(),
+                    "n": report.n_examples,
+                    "accuracy": metrics,
+                    "intervals_95": {m: list(report.interval(m)) for m in metrics},
+                }
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "dataset": self.reports[0].dataset, "norm": self.reports[0].norm,
-                "rows": self.rows(), "checks": self.checks, "reports": [r.to_dict() for r in self.reports]}
+        return {
+            "model": self.model,
+            "dataset": self.reports[0].dataset,
+            "norm": self.reports[0].norm,
+            "rows": self.rows(),
+            "checks": self.checks,
+            "reports": [r.to_dict() for r in self.reports],
+        }
 
 
 def curve_check(reports: Sequence[EvalReport]) -> Check:
@@ -89,25 +110,32 @@ def curve_check(reports: Sequence[EvalReport]) -> Check:
     return worst
 
 
-def check_curve_folder(folder: Path, radii: Sequence[float], *, norm: str | None, resume: bool,
-                       overwrite: bool) -> None:
+def check_curve_folder(
+    folder: Path, radii: Sequence[float], *, norm: str | None, resume: bool, overwrite: bool
+) -> None:
     """The output rule for a curve folder: one that holds a curve is continued (``resume``, at
     the same radii: other radii would replace its ``curve.json`` with a different curve) or
     replaced (``overwrite``); one that holds anything else is not ours to fill."""
     if folder.exists() and not folder.is_dir():
-        raise InvalidInput(f"{folder} is a file; a curve's {option('output')} is a folder (one results file per radius)")
+        raise InvalidInput(
+            f"{folder} is a file; a curve's {option('output')} is a folder (one results file per radius)"
+        )
     holds = folder.is_dir() and ((folder / CURVE_FILE).exists() or any(folder.glob("eps-*.json")))
-    mode = output_mode(folder, "a robustness curve", holds=holds, resume=resume, overwrite=overwrite,
-                       resume_needs_one=False)
+    mode = output_mode(
+        folder, "a robustness curve", holds=holds, resume=resume, overwrite=overwrite, resume_needs_one=False
+    )
     if mode is not OutputMode.RESUME:
         return
     label = canonical_norm(norm or "Linf")
     asked = sorted(f"eps-{file_label(r, label)}.json" for r in radii)
     there = sorted(p.name for p in folder.glob("eps-*.json"))
     if (folder / CURVE_FILE).exists() and there != asked:
-        raise InvalidInput(f"{folder} holds a curve at other radii ({', '.join(n[4:-5] for n in there)})",
-                           fix=f"resume it with the same {option('eps')}, pass {option('overwrite', True)} to replace "
-                               f"it, or choose another {option('output')}", path=folder)
+        raise InvalidInput(
+            f"{folder} holds a curve at other radii ({', '.join(n[4:-5] for n in there)})",
+            fix=f"resume it with the same {option('eps')}, pass {option('overwrite', True)} to replace "
+            f"it, or choose another {option('output')}",
+            path=folder,
+        )
 
 
 def check_plot_path(path: Path) -> None:
@@ -116,8 +144,16 @@ def check_plot_path(path: Path) -> None:
         raise InvalidInput(f"cannot plot to {Path(path).name}: name a .png or .svg file")
 
 
-def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, output: str | Path | None = None,
-                   resume: bool = False, overwrite: bool = False, **evaluate_kwargs: Any) -> RobustnessCurve:
+def evaluate_curve(
+    model: Any,
+    dataset: Any,
+    eps: str | Sequence[float],
+    *,
+    output: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    **evaluate_kwargs: Any,
+) -> RobustnessCurve:
     """``robnetzoo.evaluate`` at every radius of ``eps`` (see the module docstring); the other
     keywords are ``evaluate``'s. ``output`` is a folder: one results file per radius."""
     from .evaluator import evaluate
@@ -130,8 +166,9 @@ def evaluate_curve(model: Any, dataset: Any, eps: str | Sequence[float], *, outp
     for radius in sorted(radii):
         norm = canonical_norm(evaluate_kwargs.get("norm") or "Linf")
         path = folder / f"eps-{file_label(radius, norm)}.json" if folder is not None else None
-        reports.append(evaluate(model, dataset, eps=radius, output=path, resume=resume, overwrite=overwrite,
-                                **evaluate_kwargs))
+        reports.append(
+            evaluate(model, dataset, eps=radius, output=path, resume=resume, overwrite=overwrite, **evaluate_kwargs)
+        )
     curve = RobustnessCurve(reports, [curve_check(reports).to_dict()])
     if folder is not None:
         write_json(folder / CURVE_FILE, curve.to_dict(), indent=1)
@@ -149,8 +186,13 @@ def read_results(path: str | Path) -> RobustnessCurve:
     path = Path(path)
     if path.is_dir() or path.name == CURVE_FILE:
         curve = path / CURVE_FILE if path.is_dir() else path
-        data = read_json(curve, "robnetzoo curve", expect=dict, fix="rerun the curve with --output DIR --resume",
-                         missing=f"{path} holds no {CURVE_FILE}: not a finished curve (rerun it with --resume)")
+        data = read_json(
+            curve,
+            "robnetzoo curve",
+            expect=dict,
+            fix="rerun the curve with --output DIR --resume",
+            missing=f"{path} holds no {CURVE_FILE}: not a finished curve (rerun it with --resume)",
+        )
         fix = "rerun the curve with --output DIR --resume"
         reports = data.get("reports")
         if not isinstance(reports, list) or not reports or not all(isinstance(r, dict) for r in reports):
@@ -161,8 +203,11 @@ def read_results(path: str | Path) -> RobustnessCurve:
             raise CorruptFile(curve, "robnetzoo curve", f"a report is damaged ({exc})", fix=fix) from None
     report = read_results_file(path, fix="rerun the evaluation with --output")["report"]
     if not isinstance(report, dict):
-        raise InvalidInput(f"{path} holds no finished evaluation (interrupted?)",
-                           fix="finish it with robnetzoo eval ... --output FILE --resume", path=path)
+        raise InvalidInput(
+            f"{path} holds no finished evaluation (interrupted?)",
+            fix="finish it with robnetzoo eval ... --output FILE --resume",
+            path=path,
+        )
     return RobustnessCurve([EvalReport.from_dict(report)], [])
 
 
@@ -176,15 +221,23 @@ def compare(paths: Sequence[str | Path], *, force: bool = False) -> list[Robustn
     differences = []
     for path, curve in zip(paths[1:], curves[1:]):
         report = curve.reports[0]
-        for what, mine, theirs in (("data set", first.dataset, report.dataset), ("norm", first.norm, report.norm),
-                                   ("number of examples", first.n_examples, report.n_examples)):
+        for what, mine, theirs in (
+            ("data set", first.dataset, report.dataset),
+            ("norm", first.norm, report.norm),
+            ("number of examples", first.n_examples, report.n_examples),
+        ):
             if mine != theirs:
                 differences.append(f"{Path(path).name} has {what} {theirs}, {Path(paths[0]).name} {mine}")
         if len(curve.reports) == 1 and len(curves[0].reports) == 1 and report.eps != first.eps:
-            differences.append(f"{Path(path).name} has eps {report.threat().eps_text()}, {Path(paths[0]).name} {first.threat().eps_text()}")
+            differences.append(
+                f"{Path(path).name} has eps {report.threat().eps_text()}, {Path(paths[0]).name} "
+                f"{first.threat().eps_text()}"
+            )
     if differences and not force:
-        raise InvalidInput(f"not measured alike: {differences[0]}", fix=f"compare like with like, or pass {option('force', True)} "
-                                                                         "to compare anyway (the comparison says so)")
+        raise InvalidInput(
+            f"not measured alike: {differences[0]}",
+            fix=f"compare like with like, or pass {option('force', True)} to compare anyway (the comparison says so)",
+        )
     for curve in curves:
         curve.forced = differences
     return curves
@@ -209,7 +262,7 @@ def plot_curves(curves: Sequence[RobustnessCurve], path: str | Path, *, metric: 
         lows = [row["intervals_95"].get(metric, [None, None])[0] for row in rows]
         highs = [row["intervals_95"].get(metric, [None, None])[1] for row in rows]
         label = f"{curve.model} (n={rows[0]['n']})" + (" [not measured alike]" if curve.forced else "")
-        line, = ax.plot(xs, ys, marker="o", label=label)
+        (line,) = ax.plot(xs, ys, marker="o", label=label)
         ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.18, linewidth=0)
     norm = curves[0].reports[0].norm
     ax.set_xlabel("eps (x/255)" if norm == "Linf" else "eps (L2)")

@@ -41,9 +41,10 @@ from torch.utils.data import Dataset
 from .. import attacks as attack_suite
 from .. import distributed
 from .._io import check_writable_file, output_mode
+from ..config import config_of
 from ..data import dataset_num_classes, first_n, take
-from ..errors import InvalidInput, option
 from ..device import resolve_device
+from ..errors import InvalidInput, option
 from ..events import EvalProgress, ProgressFn, ignore
 from ..seeding import derive_seed
 from ..threat import ThreatModel
@@ -51,7 +52,6 @@ from .checks import Check, run_checks, warn_failed
 from .report import EvalReport
 from .store import CORRECT, SKIPPED, WRONG, ResultsStore
 from .targets import TargetModule, TorchTarget, as_target, gradient_module, target_inputs
-from ..config import config_of
 
 DEFAULT_ATTACK = {"Linf": "pgd20", "L2": "pgdl2"}
 
@@ -97,8 +97,12 @@ def evaluate(
     adds the unbounded-eps check.
     """
     threat = _threat_model(model, eps, norm)
-    names = check_request(attacks=[DEFAULT_ATTACK[threat.norm]] if attacks is None else attacks,
-                          n_examples=n_examples, batch_size=batch_size, precision=precision)
+    names = check_request(
+        attacks=[DEFAULT_ATTACK[threat.norm]] if attacks is None else attacks,
+        n_examples=n_examples,
+        batch_size=batch_size,
+        precision=precision,
+    )
     output_path = _check_output(output, resume, overwrite)
     notes: list[str] = []
     available = len(dataset)  # type: ignore[arg-type]
@@ -124,9 +128,16 @@ def evaluate(
     plans = [_plan_attack(name, target, crafter, threat, precision, seed, params.get(name, {})) for name in names]
 
     header = {
-        "model": model_name, "fingerprint": target.fingerprint, "dataset": getattr(dataset, "name", None),
-        "n_examples": n, "attacks": names, "threat_model": threat.to_dict(), "seed": seed,
-        "cascade": cascade, "precision": precision, "attack_params": params,
+        "model": model_name,
+        "fingerprint": target.fingerprint,
+        "dataset": getattr(dataset, "name", None),
+        "n_examples": n,
+        "attacks": names,
+        "threat_model": threat.to_dict(),
+        "seed": seed,
+        "cascade": cascade,
+        "precision": precision,
+        "attack_params": params,
         "source": None if crafter is None else crafter.fingerprint,
     }
     context = distributed.current()
@@ -151,17 +162,35 @@ def evaluate(
     return report
 
 
-def _checks(store: ResultsStore, target: Any, crafter: TorchTarget | None, plans: list[_AttackPlan],
-            threat: ThreatModel, dataset: Dataset, cascade: bool, seed: int, sanity: bool) -> list[Check]:
+def _checks(
+    store: ResultsStore,
+    target: Any,
+    crafter: TorchTarget | None,
+    plans: list[_AttackPlan],
+    threat: ThreatModel,
+    dataset: Dataset,
+    cascade: bool,
+    seed: int,
+    sanity: bool,
+) -> list[Check]:
     """The evaluation's sanity checks, from its own per-example results and a few examples."""
     names = [plan.name for plan in plans]
     gradient_side = crafter if crafter is not None else target
     return run_checks(
-        target=target, gradient_source=gradient_module(gradient_side), inputs=functools.partial(target_inputs, target),
-        gradient_inputs=functools.partial(target_inputs, gradient_side), dataset=dataset, standing=store.bits("clean"),
-        bits={name: store.bits(name) for name in names}, robust={name: store.count(name) for name in names},
-        attacks=names, score_attacks=[plan.name for plan in plans if not plan.attack.needs_gradients],
-        threat=threat, cascade=cascade, seed=seed, sanity=sanity,
+        target=target,
+        gradient_source=gradient_module(gradient_side),
+        inputs=functools.partial(target_inputs, target),
+        gradient_inputs=functools.partial(target_inputs, gradient_side),
+        dataset=dataset,
+        standing=store.bits("clean"),
+        bits={name: store.bits(name) for name in names},
+        robust={name: store.count(name) for name in names},
+        attacks=names,
+        score_attacks=[plan.name for plan in plans if not plan.attack.needs_gradients],
+        threat=threat,
+        cascade=cascade,
+        seed=seed,
+        sanity=sanity,
         autoattack_flags=[flag for plan in plans for flag in getattr(plan.attack, "flags", [])],
     )
 
@@ -169,9 +198,15 @@ def _checks(store: ResultsStore, target: Any, crafter: TorchTarget | None, plans
 # ---------------------------------------------------------------------------- set-up
 
 
-def check_request(*, attacks: Sequence[str] | str | None = None, n_examples: int | None = None,
-                  batch_size: int = 200, precision: str = "fp32", eps: float | None = None,
-                  norm: str | None = None) -> list[str] | None:
+def check_request(
+    *,
+    attacks: Sequence[str] | str | None = None,
+    n_examples: int | None = None,
+    batch_size: int = 200,
+    precision: str = "fp32",
+    eps: float | None = None,
+    norm: str | None = None,
+) -> list[str] | None:
     """Everything about an evaluation request that can be wrong before a model or data set is
     loaded (so a front end can fail in a second, not after a download); ``evaluate`` runs it
     too. Returns the attack names expanded (``paper`` -> its suite), or None for the default."""
@@ -198,13 +233,22 @@ def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatMode
 def _check_output(output: str | Path | None, resume: bool, overwrite: bool) -> Path | None:
     if output is None:
         if resume:
-            raise InvalidInput(f"{option('resume', True)} needs an {option('output')} file to continue",
-                               fix=f"name the results file with {option('output')}")
+            raise InvalidInput(
+                f"{option('resume', True)} needs an {option('output')} file to continue",
+                fix=f"name the results file with {option('output')}",
+            )
         return None
     path = Path(output)
     check_writable_file(path, "results file")
-    output_mode(path, "results of an earlier evaluation", holds=path.exists(), resume=resume, overwrite=overwrite,
-                folder=False, resume_needs_one=False)
+    output_mode(
+        path,
+        "results of an earlier evaluation",
+        holds=path.exists(),
+        resume=resume,
+        overwrite=overwrite,
+        folder=False,
+        resume_needs_one=False,
+    )
     return path
 
 
@@ -231,8 +275,13 @@ class _AttackPlan:
 
 
 def _plan_attack(
-    name: str, target: Any, crafter: TorchTarget | None, threat: ThreatModel,
-    precision: str, seed: int, params: dict[str, Any],
+    name: str,
+    target: Any,
+    crafter: TorchTarget | None,
+    threat: ThreatModel,
+    precision: str,
+    seed: int,
+    params: dict[str, Any],
 ) -> _AttackPlan:
     cls = attack_suite.attack_class(name)
     if cls.needs_gradients:
@@ -274,8 +323,9 @@ def _shard_batches(n: int, batch_size: int, context: distributed.Context) -> Ite
         yield mine[start : start + batch_size]
 
 
-def _merge(store: ResultsStore, phase: str, marks: dict[int, str], did_work: bool,
-           spent: attack_suite.Passes | None = None) -> bool:
+def _merge(
+    store: ResultsStore, phase: str, marks: dict[int, str], did_work: bool, spent: attack_suite.Passes | None = None
+) -> bool:
     """Record every rank's marks and image-passes of this batch; True when any rank did something."""
     spent = spent or attack_suite.Passes()
     gathered = distributed.all_gather_objects((marks, did_work, spent.to_dict()))
@@ -287,7 +337,11 @@ def _merge(store: ResultsStore, phase: str, marks: dict[int, str], did_work: boo
 
 
 def _clean_pass(
-    target: Any, dataset: Dataset, batch_size: int, store: ResultsStore, progress: ProgressFn,
+    target: Any,
+    dataset: Dataset,
+    batch_size: int,
+    store: ResultsStore,
+    progress: ProgressFn,
     context: distributed.Context,
 ) -> None:
     n = store.header["n_examples"]
@@ -308,8 +362,15 @@ def _clean_pass(
 
 
 def _attack_pass(
-    plan: _AttackPlan, target: Any, dataset: Dataset, batch_size: int, store: ResultsStore,
-    standing: list[bool], seed: int, progress: ProgressFn, context: distributed.Context,
+    plan: _AttackPlan,
+    target: Any,
+    dataset: Dataset,
+    batch_size: int,
+    store: ResultsStore,
+    standing: list[bool],
+    seed: int,
+    progress: ProgressFn,
+    context: distributed.Context,
 ) -> None:
     name, n = plan.name, store.header["n_examples"]
     progress(EvalProgress(name, store.done(name), n, store.count(name)))
@@ -355,8 +416,9 @@ def _attack_batch(
             disputed = result.broken & ~broken
             if disputed.any():
                 index = disputed.nonzero().squeeze(1).tolist()
-                retry = plan.confirm.run(x[disputed], y[disputed], early_stop=True,
-                                         example_seeds=[seeds[i] for i in index])
+                retry = plan.confirm.run(
+                    x[disputed], y[disputed], early_stop=True, example_seeds=[seeds[i] for i in index]
+                )
                 broken[disputed] = retry.broken
     spent = extra
     for attack, start in zip(attacks_used, before):
@@ -365,9 +427,19 @@ def _attack_batch(
 
 
 def _report(
-    store: ResultsStore, target: Any, crafter: TorchTarget | None, plans: list[_AttackPlan],
-    threat: ThreatModel, dataset: Dataset, device: torch.device, batch_size: int, seed: int,
-    cascade: bool, precision: str, notes: list[str], context: distributed.Context,
+    store: ResultsStore,
+    target: Any,
+    crafter: TorchTarget | None,
+    plans: list[_AttackPlan],
+    threat: ThreatModel,
+    dataset: Dataset,
+    device: torch.device,
+    batch_size: int,
+    seed: int,
+    cascade: bool,
+    precision: str,
+    notes: list[str],
+    context: distributed.Context,
 ) -> EvalReport:
     n = store.header["n_examples"]
     names = [plan.name for plan in plans]
@@ -383,7 +455,9 @@ def _report(
     seconds = store.seconds
     phases = {name: {**store.passes[name], "seconds": seconds[name]} for name in ["clean", *names]}
     cost = {
-        "device": str(device), "world_size": context.world_size, "phases": phases,
+        "device": str(device),
+        "world_size": context.world_size,
+        "phases": phases,
         "total": {key: sum(phase[key] for phase in phases.values()) for key in ("forward", "backward", "seconds")},
     }
     applied = target.prepared.summary() if isinstance(target, TorchTarget) else {"runtime": type(target).__name__}
@@ -404,9 +478,14 @@ def _report(
         },
         cost=cost,
         settings={
-            "device": str(device), "batch_size": batch_size, "world_size": context.world_size,
-            "backend": distributed.backend(), "seed": seed, "cascade": cascade,
-            "precision": precision, **applied,
+            "device": str(device),
+            "batch_size": batch_size,
+            "world_size": context.world_size,
+            "backend": distributed.backend(),
+            "seed": seed,
+            "cascade": cascade,
+            "precision": precision,
+            **applied,
             "source": None if crafter is None else {"model": crafter.name, "fingerprint": crafter.fingerprint},
             "transfer": [plan.name for plan in plans if plan.transfer],
             "attack_params": {plan.name: plan.attack.params() for plan in plans},

@@ -75,11 +75,24 @@ class EvalReport:
 
     def eval_results(self, split: str = "test") -> list[dict[str, Any]]:
         """The rows a model card's ``model-index`` takes (``hub.save_pretrained(eval_results=)``)."""
-        rows = [{"metric": "clean", "accuracy": self.clean_accuracy, "n_examples": self.n_examples, "split": split,
-                 **self._cost_of("clean")}]
+        rows = [
+            {
+                "metric": "clean",
+                "accuracy": self.clean_accuracy,
+                "n_examples": self.n_examples,
+                "split": split,
+                **self._cost_of("clean"),
+            }
+        ]
         rows += [
-            {"metric": name, "accuracy": self.robust_accuracy[name], "n_examples": self.n_examples,
-             "split": split, **self.threat_model, **self._cost_of(name)}
+            {
+                "metric": name,
+                "accuracy": self.robust_accuracy[name],
+                "n_examples": self.n_examples,
+                "split": split,
+                **self.threat_model,
+                **self._cost_of(name),
+            }
             for name in self.attacks
         ]
         return rows
@@ -89,5 +102,9 @@ class EvalReport:
         spent = self.cost.get("phases", {}).get(phase)
         if spent is None:
             return {}
-        return {"forward_passes": spent["forward"], "backward_passes": spent["backward"],
-                "seconds": round(float(spent["seconds"]), 3), "device": self.cost.get("device")}
+        return {
+            "forward_passes": spent["forward"],
+            "backward_passes": spent["backward"],
+            "seconds": round(float(spent["seconds"]), 3),
+            "device": self.cost.get("device"),
+        }

@@ -27,35 +27,64 @@ from .report import EvalReport
 
 COVERED = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 5_000}  # RobustBench's data sets, its example counts
 THREATS = ("Linf", "L2")
-FIELDS = ("link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
-          "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "footnote", "unreliable")
-PAPER = {"link": "https://arxiv.org/abs/1911.10695", "authors": "Minghao Guo, Yuzhe Yang, Rui Xu, Ziwei Liu, Dahua Lin",
-         "venue": "CVPR 2020"}
+FIELDS = (
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+    "unreliable",
+)
+PAPER = {
+    "link": "https://arxiv.org/abs/1911.10695",
+    "authors": "Minghao Guo, Yuzhe Yang, Rui Xu, Ziwei Liu, Dahua Lin",
+    "venue": "CVPR 2020",
+}
 
 
 def protocol(dataset: str, norm: str = "Linf") -> dict[str, Any]:
     """The evaluator's settings for RobustBench's protocol on ``dataset``."""
     if dataset not in COVERED:
-        raise InvalidInput(f"RobustBench covers {', '.join(COVERED)}; {dataset} is not one of them",
-                           fix=f"drop {option('preset', 'robustbench')} or evaluate on one of those data sets")
+        raise InvalidInput(
+            f"RobustBench covers {', '.join(COVERED)}; {dataset} is not one of them",
+            fix=f"drop {option('preset', 'robustbench')} or evaluate on one of those data sets",
+        )
     if norm not in THREATS:
         raise InvalidInput(f"RobustBench's threat models are Linf and L2, not {norm}")
     return {"attacks": ["autoattack"], "n_examples": COVERED[dataset], "cascade": False}
 
 
-def model_info(report: EvalReport, config: ModelConfig | None, *, paper: dict[str, float] | None = None) -> dict[str, Any]:
+def model_info(
+    report: EvalReport, config: ModelConfig | None, *, paper: dict[str, float] | None = None
+) -> dict[str, Any]:
     """RobustBench's ``model_info`` for ``report`` (an evaluation that ran ``autoattack``)."""
     if "autoattack" not in report.robust_accuracy:
-        raise InvalidInput("a RobustBench model_info needs an AutoAttack evaluation",
-                           fix=f"evaluate with {option('preset', 'robustbench')}")
+        raise InvalidInput(
+            "a RobustBench model_info needs an AutoAttack evaluation",
+            fix=f"evaluate with {option('preset', 'robustbench')}",
+        )
     from .. import __version__
 
     published = paper is not None  # the registry's paper row applies (architecture, data and threat model match)
     threat = report.threat()
     covered = COVERED.get(report.dataset)
-    footnote = (f"Evaluated with robnetzoo {__version__} (standard AutoAttack through pyautoattack) on the first "
-                f"{report.n_examples} test images" + ("" if covered is None or report.n_examples >= covered else
-                                                      f", fewer than RobustBench's {covered}: not comparable"))
+    footnote = (
+        f"Evaluated with robnetzoo {__version__} (standard AutoAttack through pyautoattack) on the first "
+        f"{report.n_examples} test images"
+        + (
+            ""
+            if covered is None or report.n_examples >= covered
+            else f", fewer than RobustBench's {covered}: not comparable"
+        )
+    )
     architecture = config.arch if config is not None else report.model
     if config is not None and config.arch == "robnet":
         args = config.arch_args
@@ -78,8 +107,9 @@ def model_info(report: EvalReport, config: ModelConfig | None, *, paper: dict[st
     }
 
 
-def benchmark(model: Any, dataset: Any, *, norm: str | None = None, n_examples: int | None = None,
-              **evaluate_kwargs: Any) -> tuple[EvalReport, dict[str, Any]]:
+def benchmark(
+    model: Any, dataset: Any, *, norm: str | None = None, n_examples: int | None = None, **evaluate_kwargs: Any
+) -> tuple[EvalReport, dict[str, Any]]:
     """RobustBench's protocol on ``model``: standard AutoAttack, no cascade, on the first examples
     RobustBench takes of ``dataset`` (``n_examples`` fewer, for a quick look: the file then says
     it is not comparable). Returns the report and the ``model_info`` dict, which carries the
@@ -95,7 +125,14 @@ def benchmark(model: Any, dataset: Any, *, norm: str | None = None, n_examples: 
     config = config_of(model)
     own_norm = config.threat_model.norm if config is not None else "Linf"
     rules = protocol(str(getattr(dataset, "name", None)), ThreatModel().with_overrides(norm=norm or own_norm).norm)
-    report = evaluate(model, dataset, attacks=rules["attacks"], cascade=rules["cascade"], norm=norm,
-                      n_examples=n_examples or rules["n_examples"], **evaluate_kwargs)
+    report = evaluate(
+        model,
+        dataset,
+        attacks=rules["attacks"],
+        cascade=rules["cascade"],
+        norm=norm,
+        n_examples=n_examples or rules["n_examples"],
+        **evaluate_kwargs,
+    )
     reference = paper_reference(config, dataset=report.dataset, threat_model=report.threat()) if config else None
     return report, model_info(report, config, paper=reference[1] if reference is not None else None)

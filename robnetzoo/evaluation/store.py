@@ -57,16 +57,35 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
             raise CorruptFile(path, KIND, "not JSON", fix=fix) from None
         if not isinstance(data, dict) or data.get("version") != 2 or not isinstance(data.get("header"), dict):
             raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION}", fix=fix)
-        return {"version": 2, "header": data["header"], "results": dict(data.get("results", {})),
-                "seconds": dict(data.get("seconds", {})), "passes": {}, "report": data.get("report")}
+        return {
+            "version": 2,
+            "header": data["header"],
+            "results": dict(data.get("results", {})),
+            "seconds": dict(data.get("seconds", {})),
+            "passes": {},
+            "report": data.get("report"),
+        }
     records = read_jsonl(path, KIND, fix=fix)
-    if not records or records[0].get("version") not in READABLE_VERSIONS or not isinstance(records[0].get("header"), dict):
+    if (
+        not records
+        or records[0].get("version") not in READABLE_VERSIONS
+        or not isinstance(records[0].get("header"), dict)
+    ):
         raise CorruptFile(path, KIND, f"not version {RESULTS_VERSION} (no header line)", fix=fix)
     header = records[0]["header"]
     n = header.get("n_examples")
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_EXAMPLES or not isinstance(header.get("attacks"), list):
-        raise CorruptFile(path, KIND, f"its header's n_examples {n!r} is not a count of examples "
-                          f"(1 to {MAX_EXAMPLES:,}) or it lists no attacks", fix=fix)
+    if (
+        isinstance(n, bool)
+        or not isinstance(n, int)
+        or not 1 <= n <= MAX_EXAMPLES
+        or not isinstance(header.get("attacks"), list)
+    ):
+        raise CorruptFile(
+            path,
+            KIND,
+            f"its header's n_examples {n!r} is not a count of examples (1 to {MAX_EXAMPLES:,}) or it lists no attacks",
+            fix=fix,
+        )
     phases = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
     seconds: dict[str, float] = {}
     passes: dict[str, dict[str, int]] = {}
@@ -80,14 +99,24 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
                         raise ValueError(f"unknown mark {mark!r} in {phase}")
                     phases[phase][index] = mark
             seconds.update({k: float(v) for k, v in record.get("seconds", {}).items()})
-            passes.update({k: {"forward": int(v["forward"]), "backward": int(v["backward"])}
-                           for k, v in record.get("passes", {}).items()})
+            passes.update(
+                {
+                    k: {"forward": int(v["forward"]), "backward": int(v["backward"])}
+                    for k, v in record.get("passes", {}).items()
+                }
+            )
             if "report" in record:
                 report = record["report"]
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise CorruptFile(path, KIND, f"a batch line is damaged ({exc})", fix=fix) from None
-    return {"version": RESULTS_VERSION, "header": header, "results": {k: "".join(v) for k, v in phases.items()},
-            "seconds": seconds, "passes": passes, "report": report}
+    return {
+        "version": RESULTS_VERSION,
+        "header": header,
+        "results": {k: "".join(v) for k, v in phases.items()},
+        "seconds": seconds,
+        "passes": passes,
+        "report": report,
+    }
 
 
 def _marks_record(indices: list[int], marks: str) -> dict[str, Any]:
@@ -101,9 +130,7 @@ def _marks_record(indices: list[int], marks: str) -> dict[str, Any]:
 class ResultsStore:
     """The per-example state of one evaluation; ``path=None`` keeps it in memory only."""
 
-    def __init__(
-        self, path: Path | None, header: dict[str, Any], resume: bool, read_from: Path | None = None
-    ) -> None:
+    def __init__(self, path: Path | None, header: dict[str, Any], resume: bool, read_from: Path | None = None) -> None:
         """``path`` is written (None: memory only); ``read_from`` (default ``path``) is read on
         resume: ranks other than 0 read the file rank 0 writes."""
         self.path, self.header = path, header
@@ -125,7 +152,8 @@ class ResultsStore:
             changed = sorted(k for k in set(saved) | set(self.header) if saved.get(k) != self.header.get(k))
             raise InvalidInput(
                 f"cannot resume: {source} was made with different {', '.join(changed)}",
-                fix=f"rerun with the same settings, or give {option('output')} a new file name", path=source,
+                fix=f"rerun with the same settings, or give {option('output')} a new file name",
+                path=source,
             )
         for name, marks in data["results"].items():
             if name in self.phases and len(marks) == len(self.phases[name]):
@@ -165,15 +193,23 @@ class ResultsStore:
         if self.path is None:
             return
         if not self._started:  # a new file (or a rewrite): header and every mark so far, atomically
-            done = {name: _marks_record([i for i, m in enumerate(marks) if m != PENDING],
-                                        "".join(m for m in marks if m != PENDING)) for name, marks in self.phases.items()}
-            lines = [{"version": RESULTS_VERSION, "header": self.header},
-                     {"marks": done, "seconds": self.seconds, "passes": self.passes}]
+            done = {
+                name: _marks_record(
+                    [i for i, m in enumerate(marks) if m != PENDING], "".join(m for m in marks if m != PENDING)
+                )
+                for name, marks in self.phases.items()
+            }
+            lines = [
+                {"version": RESULTS_VERSION, "header": self.header},
+                {"marks": done, "seconds": self.seconds, "passes": self.passes},
+            ]
             atomic_write_text(self.path, "".join(json.dumps(line) + "\n" for line in lines))
             self._started, self._unsaved = True, {}
         elif self._unsaved:
-            marks = {phase: _marks_record(list(changed), "".join(changed.values()))
-                     for phase, changed in self._unsaved.items()}
+            marks = {
+                phase: _marks_record(list(changed), "".join(changed.values()))
+                for phase, changed in self._unsaved.items()
+            }
             self._append({"marks": marks, "seconds": self.seconds, "passes": self.passes})
             self._unsaved = {}
         if report is not None:

@@ -17,10 +17,10 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from ..config import config_of
 from ..errors import InvalidInput
 from ..fast import Prepared, prepare_for_attack
 from ..weights import weights_fingerprint
-from ..config import config_of
 
 
 @runtime_checkable

@@ -30,7 +30,9 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 
 
 # Constructor arguments that count something (channels, cells, blocks, classes): whole and >= 1.
-POSITIVE_ARGS = frozenset({"C", "layers", "num_classes", "depth", "widen_factor", "growth_rate", "steps", "width", "growth"})
+POSITIVE_ARGS = frozenset(
+    {"C", "layers", "num_classes", "depth", "widen_factor", "growth_rate", "steps", "width", "growth"}
+)
 
 
 def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
@@ -38,14 +40,17 @@ def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
     try:
         constructor = ARCHITECTURES[arch]
     except KeyError:
-        raise InvalidInput(
-            f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}"
-        ) from None
-    bad = [f"{key}={value!r}" for key, value in arch_args.items()
-           if key in POSITIVE_ARGS and (isinstance(value, bool) or not isinstance(value, int) or value < 1)]
+        raise InvalidInput(f"unknown architecture {arch!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
+    bad = [
+        f"{key}={value!r}"
+        for key, value in arch_args.items()
+        if key in POSITIVE_ARGS and (isinstance(value, bool) or not isinstance(value, int) or value < 1)
+    ]
     if bad:
-        raise InvalidInput(f"bad arguments for architecture {arch!r}: {', '.join(bad)}",
-                           fix=f"give {', '.join(sorted(POSITIVE_ARGS & set(arch_args)))} as whole numbers of at least 1")
+        raise InvalidInput(
+            f"bad arguments for architecture {arch!r}: {', '.join(bad)}",
+            fix=f"give {', '.join(sorted(POSITIVE_ARGS & set(arch_args)))} as whole numbers of at least 1",
+        )
     try:
         return constructor(**arch_args)
     except TypeError as exc:

@@ -79,8 +79,10 @@ def denoise_settings(denoise: Any, places: Sequence[str]) -> tuple[str, list[str
     stages = list(denoise.get("stages") or places)
     unknown = [s for s in stages if s not in places]
     if unknown:
-        raise InvalidInput(f"this network has no stage {', '.join(map(repr, unknown))} to denoise after; "
-                           f"its stages are {', '.join(places)}")
+        raise InvalidInput(
+            f"this network has no stage {', '.join(map(repr, unknown))} to denoise after; "
+            f"its stages are {', '.join(places)}"
+        )
     if mode not in MODES:
         raise InvalidInput(f"unknown denoising operation {mode!r}; use one of {', '.join(MODES)}")
     return mode, stages

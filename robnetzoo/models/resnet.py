@@ -12,7 +12,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import InvalidInput
-
 from .denoise import denoise_blocks, denoise_settings
 from .head import ClassifierHead
 
@@ -65,8 +64,9 @@ def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
 class ResNet(ClassifierHead, nn.Module):
     head_name = "linear"
 
-    def __init__(self, block: str, num_blocks: list[int], num_classes: int = 10, stem: str = "cifar",
-                 denoise: Any = None) -> None:
+    def __init__(
+        self, block: str, num_blocks: list[int], num_classes: int = 10, stem: str = "cifar", denoise: Any = None
+    ) -> None:
         super().__init__()
         if stem not in ("cifar", "imagenet"):
             raise InvalidInput(f"unknown stem {stem!r}; use 'cifar' or 'imagenet'")

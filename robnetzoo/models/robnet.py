@@ -133,9 +133,7 @@ class RobNet(ClassifierHead, nn.Module):
         stem_multiplier = 3
         if stem == "cifar":
             c_curr = stem_multiplier * C
-            self.stem = nn.Sequential(
-                nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-            )
+            self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
             c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
             reduction_prev = False
         else:

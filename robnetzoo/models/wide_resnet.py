@@ -18,9 +18,7 @@ class WideBasic(nn.Module):
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.shortcut = (
-            None if c_in == c_out and stride == 1 else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
-        )
+        self.shortcut = None if c_in == c_out and stride == 1 else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = F.relu(self.bn1(x))
@@ -36,8 +34,10 @@ class WideResNet(ClassifierHead, nn.Module):
     def __init__(self, depth: int = 28, widen_factor: int = 10, num_classes: int = 10) -> None:
         super().__init__()
         if depth < 10 or (depth - 4) % 6 or widen_factor < 1:
-            raise InvalidInput(f"a WideResNet needs a depth of 6n+4 (10, 16, 22, 28...) and a widen factor >= 1, "
-                               f"got depth {depth}, widen factor {widen_factor}")
+            raise InvalidInput(
+                f"a WideResNet needs a depth of 6n+4 (10, 16, 22, 28...) and a widen factor >= 1, "
+                f"got depth {depth}, widen factor {widen_factor}"
+            )
         n = (depth - 4) // 6
         widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)

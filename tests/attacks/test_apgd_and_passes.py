@@ -31,8 +31,20 @@ class HookCount:
         self.backward += len(grad_output[0])
 
 
-COUNTED = ["fgsm", "pgd7", "pgdl2", "mifgsm", "cw", "trades", "deepfool", "square50",
-           "apgd-ce", "apgd-dlr", "apgd-t", "apgd-cascade"]
+COUNTED = [
+    "fgsm",
+    "pgd7",
+    "pgdl2",
+    "mifgsm",
+    "cw",
+    "trades",
+    "deepfool",
+    "square50",
+    "apgd-ce",
+    "apgd-dlr",
+    "apgd-t",
+    "apgd-cascade",
+]
 
 
 @pytest.mark.parametrize("name", COUNTED)
@@ -42,8 +54,11 @@ def test_every_attack_counts_exactly_the_passes_the_model_saw(name):
     x = torch.rand(12, 1, 8, 8)
     y = model(x).argmax(1)
     seen.forward = 0
-    attack = attacks.build(name, model, eps=0.5 if name == "pgdl2" else 0.05, steps=5) if name.startswith("apgd") \
+    attack = (
+        attacks.build(name, model, eps=0.5 if name == "pgdl2" else 0.05, steps=5)
+        if name.startswith("apgd")
         else attacks.build(name, model, eps=0.5 if name == "pgdl2" else 0.05)
+    )
     attack.run(x, y, example_seeds=range(12))
     assert (attack.passes.forward, attack.passes.backward) == (seen.forward, seen.backward)
     assert attack.passes.forward > 0
@@ -162,9 +177,15 @@ def test_the_cascade_skips_the_targeted_stage_where_its_loss_is_undefined():
     assert cascade.stages["apgd-ce"].backward > 0 and cascade.stages["apgd-t"].backward == 0
 
 
-@pytest.mark.parametrize("keywords, message", [({"steps": 0}, "steps >= 1"), ({"targets": -1}, "targets >= 0"),
-                                               ({"square_queries": -5}, "square_queries >= 0"),
-                                               ({"norm": "L1"}, "unknown norm 'L1'")])
+@pytest.mark.parametrize(
+    "keywords, message",
+    [
+        ({"steps": 0}, "steps >= 1"),
+        ({"targets": -1}, "targets >= 0"),
+        ({"square_queries": -5}, "square_queries >= 0"),
+        ({"norm": "L1"}, "unknown norm 'L1'"),
+    ],
+)
 def test_a_cascade_with_no_budget_or_an_unserved_norm_is_refused_in_one_line(keywords, message):
     with pytest.raises(InvalidInput, match=message):
         attacks.build("apgd-cascade", _toy(), **keywords)

@@ -29,10 +29,13 @@ def _robust(model, x, adv, y) -> int:
         return int((model(adv).argmax(1) == y).sum())
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("pgd20", lambda m: torchattacks.PGD(m, eps=EPS, alpha=2 / 255, steps=20, random_start=True)),
-    ("mifgsm", lambda m: torchattacks.MIFGSM(m, eps=EPS, alpha=2 / 255, steps=10, decay=1.0)),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("pgd20", lambda m: torchattacks.PGD(m, eps=EPS, alpha=2 / 255, steps=20, random_start=True)),
+        ("mifgsm", lambda m: torchattacks.MIFGSM(m, eps=EPS, alpha=2 / 255, steps=10, decay=1.0)),
+    ],
+)
 def test_at_least_as_strong_as_torchattacks(digits_model, digits_batch, name, reference):
     x, y = digits_batch
     result = attacks.build(name, digits_model, eps=EPS).run(x, y)
@@ -95,12 +98,15 @@ def test_early_stop_keeps_the_breaking_iterate(digits_model, digits_batch):
     assert _robust(digits_model, x, early.adversarial, y) == int((~early.broken).sum())
 
 
-@pytest.mark.parametrize("images, message", [
-    (torch.rand(2, 3, 32, 32) * 2 - 0.5, r"in \[0, 1\]"),
-    (torch.rand(3, 32, 32), "NCHW"),
-    (torch.rand(2, 1, 32, 32), "do not fit"),
-    (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "float"),
-])
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (torch.rand(2, 3, 32, 32) * 2 - 0.5, r"in \[0, 1\]"),
+        (torch.rand(3, 32, 32), "NCHW"),
+        (torch.rand(2, 1, 32, 32), "do not fit"),
+        (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), "float"),
+    ],
+)
 def test_bad_images(digits_model, images, message):
     with pytest.raises(InvalidInput, match=message):
         attacks.build("fgsm", digits_model)(images, torch.zeros(len(images), dtype=torch.long))
@@ -286,8 +292,9 @@ def test_square_is_at_least_as_strong_as_the_reference(digits_model, digits_batc
     x, y = digits_batch
     ours = attacks.build("square", digits_model, eps=EPS, queries=500, seed=0).run(x, y)
     digits_model.eval()
-    reference = SquareAttack(digits_model, p_init=0.8, n_queries=500, eps=EPS, norm="Linf", n_restarts=1, seed=0,
-                             loss="margin", device="cpu")
+    reference = SquareAttack(
+        digits_model, p_init=0.8, n_queries=500, eps=EPS, norm="Linf", n_restarts=1, seed=0, loss="margin", device="cpu"
+    )
     adversarial = reference.perturb(x, y)
     with torch.no_grad():
         theirs = digits_model(adversarial).argmax(1) != y

@@ -82,61 +82,114 @@ CASES = [
     # eval
     Case("eval eps overflows a float", lambda s, m: ["eval", str(m), "--eps", "1e400"], "not a finite number"),
     Case("eval unknown data set with markup", lambda s, m: ["eval", str(m), "--dataset", "[/x]"], "[/x]"),
-    Case("eval curve plotted to jpg", lambda s, m: ["eval", str(m), "--eps", "1/255,2/255", "--plot", str(s / "c.jpg")],
-         ".png or .svg"),
-    Case("eval aoti artifact without consent",
-         lambda s, m: ["eval", str(m), "--runtime", "aoti", "--artifact", _file(s, "m.pt2", "PK")], "--trust-artifact"),
-    Case("eval tensorrt artifact without consent",
-         lambda s, m: ["eval", str(m), "--runtime", "tensorrt", "--artifact", _file(s, "m.engine", "x")], "native code"),
-    Case("eval cifar batch that is a list",
-         lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "list"), "--n-examples", "4"],
-         "not a CIFAR batch"),
-    Case("eval cifar batch with labels missing",
-         lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "short"), "--n-examples", "4"],
-         "8 images but 5 labels"),
-    Case("eval cifar label 99 of 10 classes",
-         lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "99"), "--n-examples", "4"],
-         "label 99 outside 0-9"),
+    Case(
+        "eval curve plotted to jpg",
+        lambda s, m: ["eval", str(m), "--eps", "1/255,2/255", "--plot", str(s / "c.jpg")],
+        ".png or .svg",
+    ),
+    Case(
+        "eval aoti artifact without consent",
+        lambda s, m: ["eval", str(m), "--runtime", "aoti", "--artifact", _file(s, "m.pt2", "PK")],
+        "--trust-artifact",
+    ),
+    Case(
+        "eval tensorrt artifact without consent",
+        lambda s, m: ["eval", str(m), "--runtime", "tensorrt", "--artifact", _file(s, "m.engine", "x")],
+        "native code",
+    ),
+    Case(
+        "eval cifar batch that is a list",
+        lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "list"), "--n-examples", "4"],
+        "not a CIFAR batch",
+    ),
+    Case(
+        "eval cifar batch with labels missing",
+        lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "short"), "--n-examples", "4"],
+        "8 images but 5 labels",
+    ),
+    Case(
+        "eval cifar label 99 of 10 classes",
+        lambda s, m: ["eval", str(m), "--dataset", "cifar10", "--data-root", _cifar(s, "99"), "--n-examples", "4"],
+        "label 99 outside 0-9",
+    ),
     # info
     Case("info config with C=0", lambda s, m: ["info", _config(s, m, C=0)], "C=0"),
-    Case("info config with C=20000", lambda s, m: ["info", _config(s, m, C=20000)], "do not match the architecture"),  # the header check, on the meta device
-    Case("info config with a 30000x30000 input", lambda s, m: ["info", _config(s, m, input_size=[3, 30000, 30000])],
-         "not an image size"),
-    Case("info config with schema_version '1'", lambda s, m: ["info", _config(s, m, schema_version="1")],
-         "not a version number"),
+    Case(
+        "info config with C=20000", lambda s, m: ["info", _config(s, m, C=20000)], "do not match the architecture"
+    ),  # the header check, on the meta device
+    Case(
+        "info config with a 30000x30000 input",
+        lambda s, m: ["info", _config(s, m, input_size=[3, 30000, 30000])],
+        "not an image size",
+    ),
+    Case(
+        "info config with schema_version '1'",
+        lambda s, m: ["info", _config(s, m, schema_version="1")],
+        "not a version number",
+    ),
     Case("info config with a markup name", lambda s, m: ["info", _config(s, m, name="[/x]")], "'[/x]' is not a name"),
     Case("info folder with a revision", lambda s, m: ["info", str(m), "--revision", "x"], "has no revisions"),
     # train
     Case("train width 0", lambda s, m: ["train", "robnet-large", "--width", "0", "-o", str(s / "r")], "C=0"),
     Case("train width -4", lambda s, m: ["train", "robnet-large", "--width", "-4", "-o", str(s / "r")], "C=-4"),
-    Case("train lr inf", lambda s, m: ["train", "robnet-large", "--width", "4", "--lr", "inf", "-o", str(s / "r")],
-         "lr must be a positive finite number"),
-    Case("train checkpoint minutes -1",
-         lambda s, m: ["train", "robnet-large", "--checkpoint-minutes", "-1", "-o", str(s / "r")],
-         "--checkpoint-minutes must be 0 or more minutes, got -1"),
-    Case("train into a folder the system refuses",
-         lambda s, m: ["train", "robnet-large", "--width", "4", "--layers", "3", "-o", str(REFUSED)], str(REFUSED)),
+    Case(
+        "train lr inf",
+        lambda s, m: ["train", "robnet-large", "--width", "4", "--lr", "inf", "-o", str(s / "r")],
+        "lr must be a positive finite number",
+    ),
+    Case(
+        "train checkpoint minutes -1",
+        lambda s, m: ["train", "robnet-large", "--checkpoint-minutes", "-1", "-o", str(s / "r")],
+        "--checkpoint-minutes must be 0 or more minutes, got -1",
+    ),
+    Case(
+        "train into a folder the system refuses",
+        lambda s, m: ["train", "robnet-large", "--width", "4", "--layers", "3", "-o", str(REFUSED)],
+        str(REFUSED),
+    ),
     # search
-    Case("search preset naming a folder outside",
-         lambda s, m: ["search", "--plan", "--preset", _preset(s, preset="/../../../ESCAPED")], "is not a name"),
-    Case("search into a folder the system refuses",
-         lambda s, m: ["search", "--preset", _preset(s), "-o", str(REFUSED)], str(REFUSED)),
+    Case(
+        "search preset naming a folder outside",
+        lambda s, m: ["search", "--plan", "--preset", _preset(s, preset="/../../../ESCAPED")],
+        "is not a name",
+    ),
+    Case(
+        "search into a folder the system refuses",
+        lambda s, m: ["search", "--preset", _preset(s), "-o", str(REFUSED)],
+        str(REFUSED),
+    ),
     Case("search zero supernets", lambda s, m: ["search", "--supernets", "0", "-o", str(s / "x")], "supernets"),
-    Case("search plan priced by a damaged timings file",
-         lambda s, m: ["search", "--plan", "--timings", _timings(s)], "wrong types"),
+    Case(
+        "search plan priced by a damaged timings file",
+        lambda s, m: ["search", "--plan", "--timings", _timings(s)],
+        "wrong types",
+    ),
     # export
-    Case("export aoti for a tpu", lambda s, m: ["export", str(m), "--aoti", "--device", "tpu", "-o", str(s / "e")],
-         "tpu"),
-    Case("export parity on 1e8 images",
-         lambda s, m: ["export", str(m), "--onnx", "--parity-n", "100000000", "-o", str(s / "e")], "--parity-n"),
+    Case(
+        "export aoti for a tpu", lambda s, m: ["export", str(m), "--aoti", "--device", "tpu", "-o", str(s / "e")], "tpu"
+    ),
+    Case(
+        "export parity on 1e8 images",
+        lambda s, m: ["export", str(m), "--onnx", "--parity-n", "100000000", "-o", str(s / "e")],
+        "--parity-n",
+    ),
     Case("export tensorrt without a GPU", lambda s, m: ["export", str(m), "--trt", "-o", str(s / "e")], "CUDA GPU"),
-    Case("export into a folder the system refuses", lambda s, m: ["export", str(m), "--onnx", "-o", str(REFUSED)],
-         str(REFUSED)),
+    Case(
+        "export into a folder the system refuses",
+        lambda s, m: ["export", str(m), "--onnx", "-o", str(REFUSED)],
+        str(REFUSED),
+    ),
     # compare
-    Case("compare an empty curve.json", lambda s, m: ["compare", _file(s, "curve.json", "{}"), _file(s, "b.json", "{}")],
-         "lists no reports"),
-    Case("compare a header claiming 1e11 examples",
-         lambda s, m: ["compare", _results_header(s, 10 ** 11), _results_header(s, 10 ** 8)], "n_examples"),
+    Case(
+        "compare an empty curve.json",
+        lambda s, m: ["compare", _file(s, "curve.json", "{}"), _file(s, "b.json", "{}")],
+        "lists no reports",
+    ),
+    Case(
+        "compare a header claiming 1e11 examples",
+        lambda s, m: ["compare", _results_header(s, 10**11), _results_header(s, 10**8)],
+        "n_examples",
+    ),
 ]
 
 
@@ -150,14 +203,24 @@ def _preset(scratch: Path, **changes) -> str:
 def _timings(scratch: Path) -> str:
     from robnetzoo.search.plan import TIMINGS_FORMAT
 
-    record = {"width": "4", "layers": [5], "batch": 64, "space": "both", "input_size": 32,
-              "seconds_per_pass": "fast", "timed_steps": 3}
+    record = {
+        "width": "4",
+        "layers": [5],
+        "batch": 64,
+        "space": "both",
+        "input_size": 32,
+        "seconds_per_pass": "fast",
+        "timed_steps": 3,
+    }
     return _file(scratch, "timings.json", json.dumps({"format": TIMINGS_FORMAT, "supernet": record}))
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -252,14 +315,15 @@ def test_a_model_card_escapes_what_it_did_not_write_and_says_what_an_unmeasured_
     from robnetzoo.naming import slug
 
     config = config_of(robnetzoo.create_model("robnet-large", C=4, layers=3))
-    hostile = dataclasses.replace(config, derived_from={"name": "<script>alert(1)</script>",
-                                                        "changed": {"C": "<img src=x onerror=alert(1)>"}})
+    hostile = dataclasses.replace(
+        config, derived_from={"name": "<script>alert(1)</script>", "changed": {"C": "<img src=x onerror=alert(1)>"}}
+    )
     card = model_card(hostile)
     assert "<script>" not in card and "<img" not in card and "&lt;script&gt;" in card
     assert "adversarially trained" not in card and "does not report" in card  # no evaluation: no claim
     assert 'from_pretrained("robnet-large")' not in card and "PATH/TO/THIS/FOLDER" in card
     measured = model_card(config, [{"metric": "clean", "accuracy": 90.0}], repo_id="org/demo")
-    assert "An adversarially trained" in measured and "from_pretrained(\"org/demo\")" in measured
+    assert "An adversarially trained" in measured and 'from_pretrained("org/demo")' in measured
     assert slug("x<img src=x onerror=alert(1)>") == "x-img-src-x-onerror-alert-1"  # a genotype file's stem
 
 
@@ -280,14 +344,17 @@ def test_a_config_that_disagrees_with_its_weights_is_refused_before_anything_is_
     config = json.loads((folder / "config.json").read_text())
     config["arch_args"]["C"] = 800
     (folder / "config.json").write_text(json.dumps(config))
-    code = ("import resource, robnetzoo\n"
-            "try:\n"
-            f"    robnetzoo.from_pretrained({str(folder)!r})\n"
-            "except robnetzoo.IntegrityError as error:\n"
-            "    print('refused' if 'do not match' in str(error) else 'other')\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
-                         cwd=Path(__file__).parents[2]).stdout.split()
+    code = (
+        "import resource, robnetzoo\n"
+        "try:\n"
+        f"    robnetzoo.from_pretrained({str(folder)!r})\n"
+        "except robnetzoo.IntegrityError as error:\n"
+        "    print('refused' if 'do not match' in str(error) else 'other')\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[2]
+    ).stdout.split()
     assert out[0] == "refused" and int(out[1]) < 1500, out  # MB: the interpreter and torch, not 1.9 GB of weights
 
 

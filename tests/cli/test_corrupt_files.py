@@ -40,8 +40,23 @@ def run(finished_run, tmp_path) -> Path:
 
 
 def _train_again(run: Path, recipe_file: Path) -> list[str]:
-    return ["train", "robnet-large", "--width", "4", "--layers", "3", "--preset", str(recipe_file), "--seed", "5",
-            "--eval-n", "24", "-o", str(run), "--resume"]
+    return [
+        "train",
+        "robnet-large",
+        "--width",
+        "4",
+        "--layers",
+        "3",
+        "--preset",
+        str(recipe_file),
+        "--seed",
+        "5",
+        "--eval-n",
+        "24",
+        "-o",
+        str(run),
+        "--resume",
+    ]
 
 
 def test_a_damaged_results_file(digits_folder, tmp_path, capsys):
@@ -114,14 +129,29 @@ def test_a_damaged_export_report_and_sidecar(digits_folder, tmp_path, capsys):
     folder = tmp_path / "export"
     folder.mkdir()
     (folder / "export_report.json").write_text('{"identity": ')
-    _one_line_exit_2(["export", str(digits_folder), "--onnx", "-o", str(folder), "--overwrite"], capsys,
-                     folder / "export_report.json")
+    _one_line_exit_2(
+        ["export", str(digits_folder), "--onnx", "-o", str(folder), "--overwrite"],
+        capsys,
+        folder / "export_report.json",
+    )
     package = tmp_path / "model.pt2"
     package.write_bytes(b"PK\x03\x04")
     (tmp_path / "model.pt2.json").write_text("not json")
-    _one_line_exit_2(["eval", str(digits_folder), "--runtime", "aoti", "--artifact", str(package), "--trust-artifact",
-                      "--n-examples", "4"],
-                     capsys, tmp_path / "model.pt2.json")
+    _one_line_exit_2(
+        [
+            "eval",
+            str(digits_folder),
+            "--runtime",
+            "aoti",
+            "--artifact",
+            str(package),
+            "--trust-artifact",
+            "--n-examples",
+            "4",
+        ],
+        capsys,
+        tmp_path / "model.pt2.json",
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "foreign"])

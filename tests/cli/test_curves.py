@@ -23,8 +23,13 @@ def curve(digits_folder, tmp_path_factory):
 def test_a_curve_has_a_results_file_per_radius_a_table_and_a_plot(curve, digits_folder, capsys):
     from robnetzoo.evaluation.curves import read_results
 
-    assert sorted(p.name for p in curve.iterdir()) == ["curve.json", "curve.png", "eps-1_255.json", "eps-2_255.json",
-                                                       "eps-8_255.json"]
+    assert sorted(p.name for p in curve.iterdir()) == [
+        "curve.json",
+        "curve.png",
+        "eps-1_255.json",
+        "eps-2_255.json",
+        "eps-8_255.json",
+    ]
     assert (curve / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     read = read_results(curve)
     assert read.radii() == [1 / 255, 2 / 255, 8 / 255]
@@ -54,17 +59,25 @@ def test_compare_puts_curves_side_by_side_and_refuses_unlike_ones(curve, digits_
     capsys.readouterr()
     assert main(["compare", str(curve), str(fewer)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not measured alike" in err and "number of examples 16" in err and "--force" in err
+    assert (
+        len(err.splitlines()) == 1
+        and "not measured alike" in err
+        and "number of examples 16" in err
+        and "--force" in err
+    )
     assert main(["compare", str(curve), str(fewer), "--force", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["forced"]
 
 
-@pytest.mark.parametrize("eps, message", [
-    ("1/255,,2/255", "has an empty value"),
-    ("1/255,2/255,1/255", "eps 1/255 is given more than once"),
-    ("1/255,300", "eps must be in [0, 1] for Linf"),
-    ("1/255,x", "eps 'x' is not a number"),
-])
+@pytest.mark.parametrize(
+    "eps, message",
+    [
+        ("1/255,,2/255", "has an empty value"),
+        ("1/255,2/255,1/255", "eps 1/255 is given more than once"),
+        ("1/255,300", "eps must be in [0, 1] for Linf"),
+        ("1/255,x", "eps 'x' is not a number"),
+    ],
+)
 def test_a_bad_eps_list_is_one_line(digits_folder, tmp_path, capsys, eps, message):
     assert main(["eval", str(digits_folder), "--eps", eps, "-o", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err.strip()

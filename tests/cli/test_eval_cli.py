@@ -8,8 +8,25 @@ from robnetzoo.evaluation.store import read_results_file
 
 def test_eval_runs_the_paper_suite_end_to_end(digits_folder, tmp_path, capsys):
     output = tmp_path / "results.json"
-    code = main(["eval", str(digits_folder), "--attack", "paper", "--eps", "2/255", "--n-examples", "32",
-                 "--batch-size", "16", "--seed", "0", "--output", str(output), "--json"])
+    code = main(
+        [
+            "eval",
+            str(digits_folder),
+            "--attack",
+            "paper",
+            "--eps",
+            "2/255",
+            "--n-examples",
+            "32",
+            "--batch-size",
+            "16",
+            "--seed",
+            "0",
+            "--output",
+            str(output),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -62,8 +79,23 @@ def test_eval_of_a_saved_robnet_large_shows_the_paper_column(tmp_path, capsys):
 
 def test_eval_l2_threat_model(digits_folder, tmp_path, capsys):
     output = tmp_path / "l2.json"
-    code = main(["eval", str(digits_folder), "--norm", "L2", "--eps", "0.5", "--attack", "pgdl2",
-                 "--n-examples", "16", "--output", str(output), "--json"])
+    code = main(
+        [
+            "eval",
+            str(digits_folder),
+            "--norm",
+            "L2",
+            "--eps",
+            "0.5",
+            "--attack",
+            "pgdl2",
+            "--n-examples",
+            "16",
+            "--output",
+            str(output),
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)

@@ -2,22 +2,21 @@
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
-import re
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from robnetzoo.errors import RobnetzooError
-from robnetzoo.evaluation.store import read_results_file
 import torch
 
 import robnetzoo
 from robnetzoo.cli.app import main
+from robnetzoo.errors import RobnetzooError
+from robnetzoo.evaluation.store import read_results_file
 from tests.support import authors_checkpoint, write_cifar10
 from tests.support.hubserver import HubServer
 
@@ -42,8 +41,12 @@ def test_eval_of_an_unpublished_model_fails_at_once_and_names_the_ways_forward(c
         monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)
         began = time.perf_counter()
         err = _one_line_exit_2(
-            ["eval", "robnet-large", "--attack", "pgd20"], capsys,
-            "RobNet_large_v1_cifar10.pth.tar", "--weights", "robnetzoo convert", "github.com/gmh14/RobNets",
+            ["eval", "robnet-large", "--attack", "pgd20"],
+            capsys,
+            "RobNet_large_v1_cifar10.pth.tar",
+            "--weights",
+            "robnetzoo convert",
+            "github.com/gmh14/RobNets",
         )
         assert time.perf_counter() - began < 10
         assert not any("robnet-large" in r for r in hub.requests), hub.requests
@@ -54,13 +57,28 @@ def test_eval_with_the_authors_checkpoint_converts_on_the_fly(layout, tmp_path, 
     checkpoint = tmp_path / "RobNet_large_v1_cifar10.pth.tar"
     torch.save(authors_checkpoint(layout, "RobNet_large_v1_cifar10", "module."), checkpoint)
     root = write_cifar10(tmp_path / "data")
-    code = main(["eval", "robnet-large", "--weights", str(checkpoint), "--data-root", str(root),
-                 "-a", "fgsm", "--n-examples", "2", "--json"])
+    code = main(
+        [
+            "eval",
+            "robnet-large",
+            "--weights",
+            str(checkpoint),
+            "--data-root",
+            str(root),
+            "-a",
+            "fgsm",
+            "--n-examples",
+            "2",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
     assert report["model"] == "robnet-large" and report["paper"]["natural"] == 78.57
-    _one_line_exit_2(["eval", str(tmp_path), "--weights", str(checkpoint)], capsys, "--weights takes an authors' checkpoint")
+    _one_line_exit_2(
+        ["eval", str(tmp_path), "--weights", str(checkpoint)], capsys, "--weights takes an authors' checkpoint"
+    )
 
 
 # ---------------------------------------------------------------- 2. silent data loss
@@ -68,15 +86,25 @@ def test_eval_with_the_authors_checkpoint_converts_on_the_fly(layout, tmp_path, 
 
 def test_an_existing_results_file_is_never_overwritten_without_a_flag(digits_folder, tmp_path, capsys):
     keep = tmp_path / "keep.json"
-    assert main(["eval", str(digits_folder), "-a", "pgd7", "--eps", "2/255", "--n-examples", "24", "-o", str(keep)]) == 0
+    assert (
+        main(["eval", str(digits_folder), "-a", "pgd7", "--eps", "2/255", "--n-examples", "24", "-o", str(keep)]) == 0
+    )
     before = keep.read_bytes()
     capsys.readouterr()
-    err = _one_line_exit_2(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "8", "-o", str(keep)], capsys,
-                           "already exists", "--resume", "--overwrite")
+    err = _one_line_exit_2(
+        ["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "8", "-o", str(keep)],
+        capsys,
+        "already exists",
+        "--resume",
+        "--overwrite",
+    )
     assert keep.read_bytes() == before
     # a resume with other settings refuses without advising to drop --resume
-    err = _one_line_exit_2(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "8", "-o", str(keep), "--resume"],
-                           capsys, "cannot resume")
+    err = _one_line_exit_2(
+        ["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "8", "-o", str(keep), "--resume"],
+        capsys,
+        "cannot resume",
+    )
     assert "drop --resume" not in err and keep.read_bytes() == before
     assert main(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "8", "-o", str(keep), "--overwrite"]) == 0
     assert read_results_file(keep)["header"]["attacks"] == ["fgsm"]
@@ -92,9 +120,14 @@ def test_ctrl_c_says_what_was_saved_and_resume_with_a_smaller_batch_matches(digi
     # A Ctrl-C in a terminal reaches a process whose SIGINT disposition is the default one; a
     # test suite started in the background (`.ci/run &`) inherits SIGINT *ignored*, and Python
     # then installs no KeyboardInterrupt handler: restore the default in the child.
-    process = subprocess.Popen([*ROBNETZOO, *args, "--batch-size", "8", "-o", str(results)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [*ROBNETZOO, *args, "--batch-size", "8", "-o", str(results)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -122,8 +155,11 @@ def test_ctrl_c_says_what_was_saved_and_resume_with_a_smaller_batch_matches(digi
 
 def test_messages_print_as_they_are(digits_folder, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyautoattack", None)
-    _one_line_exit_2(["eval", str(digits_folder), "--attack", "autoattack", "--n-examples", "4"], capsys,
-                     "pip install 'robnetzoo[autoattack]'")
+    _one_line_exit_2(
+        ["eval", str(digits_folder), "--attack", "autoattack", "--n-examples", "4"],
+        capsys,
+        "pip install 'robnetzoo[autoattack]'",
+    )
     _one_line_exit_2(["info", str(tmp_path / "run[/red]") + "/"], capsys, "run[/red]/")
     folder = tmp_path / "run[/red]"
     robnetzoo.save_pretrained(robnetzoo.create_model("robnet-large", C=4, layers=3), folder)
@@ -141,7 +177,9 @@ def pickled_class_checkpoint(tmp_path):
     """A checkpoint that pickles an object of a class from a module only importable here."""
     module_dir = tmp_path / "mods"
     module_dir.mkdir()
-    (module_dir / "authors_utils.py").write_text("class AverageMeter:\n    def __init__(self):\n        self.avg = 1.0\n")
+    (module_dir / "authors_utils.py").write_text(
+        "class AverageMeter:\n    def __init__(self):\n        self.avg = 1.0\n"
+    )
     sys.path.insert(0, str(module_dir))
     try:
         import authors_utils
@@ -161,24 +199,43 @@ def test_bad_files_and_environments_are_one_line_exit_2(digits_folder, tmp_path,
     text.write_text("these are my notes, not a checkpoint\n")
     out = str(tmp_path / "converted")
     _one_line_exit_2(["convert", str(empty), "--arch", "robnet-large", "-o", out], capsys, "is empty")
-    _one_line_exit_2(["convert", str(text), "--arch", "robnet-large", "-o", out], capsys, "not a readable PyTorch checkpoint")
-    err = _one_line_exit_2(["convert", str(pickled_class_checkpoint), "--arch", "robnet-large", "-o", out], capsys,
-                           "class authors_utils.AverageMeter", "--trust-pickle")
+    _one_line_exit_2(
+        ["convert", str(text), "--arch", "robnet-large", "-o", out], capsys, "not a readable PyTorch checkpoint"
+    )
+    err = _one_line_exit_2(
+        ["convert", str(pickled_class_checkpoint), "--arch", "robnet-large", "-o", out],
+        capsys,
+        "class authors_utils.AverageMeter",
+        "--trust-pickle",
+    )
     # the CLI names its flag, never the Python keyword; rich markup did not eat the text
     assert "\x1b" not in err and err.rstrip().endswith("pass --trust-pickle") and "trust_pickle" not in err
-    _one_line_exit_2(["convert", str(pickled_class_checkpoint), "--arch", "robnet-large", "-o", out, "--trust-pickle"],
-                     capsys, "authors_utils", "cannot be imported here")
+    _one_line_exit_2(
+        ["convert", str(pickled_class_checkpoint), "--arch", "robnet-large", "-o", out, "--trust-pickle"],
+        capsys,
+        "authors_utils",
+        "cannot be imported here",
+    )
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    _one_line_exit_2(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(blocker / "r.json")],
-                     capsys, "cannot write results file")
-    _one_line_exit_2(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(tmp_path)],
-                     capsys, "is a folder")
-    _one_line_exit_2(["eval", str(digits_folder), "--device", "tpu", "--n-examples", "4"], capsys, "unknown device 'tpu'")
+    _one_line_exit_2(
+        ["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(blocker / "r.json")],
+        capsys,
+        "cannot write results file",
+    )
+    _one_line_exit_2(
+        ["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(tmp_path)], capsys, "is a folder"
+    )
+    _one_line_exit_2(
+        ["eval", str(digits_folder), "--device", "tpu", "--n-examples", "4"], capsys, "unknown device 'tpu'"
+    )
     junk = tmp_path / "junk.json"
     junk.write_text("[]")
-    _one_line_exit_2(["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(junk), "--resume"],
-                     capsys, "not a readable robnetzoo results file")
+    _one_line_exit_2(
+        ["eval", str(digits_folder), "-a", "fgsm", "--n-examples", "4", "-o", str(junk), "--resume"],
+        capsys,
+        "not a readable robnetzoo results file",
+    )
 
 
 def test_download_without_network_is_one_line(digits_folder, tmp_path, capsys, monkeypatch):
@@ -187,8 +244,22 @@ def test_download_without_network_is_one_line(digits_folder, tmp_path, capsys, m
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    _one_line_exit_2(["eval", str(digits_folder), "--dataset", "cifar10", "--data-root", str(tmp_path / "d"),
-                      "--download", "--n-examples", "4"], capsys, "could not download cifar10", "--data-root")
+    _one_line_exit_2(
+        [
+            "eval",
+            str(digits_folder),
+            "--dataset",
+            "cifar10",
+            "--data-root",
+            str(tmp_path / "d"),
+            "--download",
+            "--n-examples",
+            "4",
+        ],
+        capsys,
+        "could not download cifar10",
+        "--data-root",
+    )
 
 
 def test_convert_never_overwrites_a_model_without_a_flag(layout, tmp_path, capsys):

@@ -14,9 +14,25 @@ import pytest
 from robnetzoo.cli.app import main
 from tests.support import write_cifar10
 
-MODEL_INFO_FIELDS = {"link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
-                     "architecture", "eps", "clean_acc", "reported", "corruptions_acc", "corruptions_acc_3d",
-                     "corruptions_mce", "corruptions_mce_3d", "autoattack_acc", "footnote"}
+MODEL_INFO_FIELDS = {
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "corruptions_acc",
+    "corruptions_acc_3d",
+    "corruptions_mce",
+    "corruptions_mce_3d",
+    "autoattack_acc",
+    "footnote",
+}
 CORRUPTION_FIELDS = {"corruptions_acc", "corruptions_acc_3d", "corruptions_mce", "corruptions_mce_3d"}
 
 
@@ -31,12 +47,17 @@ def test_model_info_has_robustbench_fields_filled_from_an_autoattack_evaluation(
     report = robnetzoo.evaluate(digits_model, robnetzoo.load_dataset("digits"), attacks=["autoattack"], n_examples=24)
     info = model_info(report, config_of(digits_model))
     assert set(info) == (MODEL_INFO_FIELDS - CORRUPTION_FIELDS) | {"unreliable"}
-    assert info["clean_acc"] == f"{report.clean_accuracy:.2f}" and info["autoattack_acc"] == f"{report.robust_accuracy['autoattack']:.2f}"
+    assert (
+        info["clean_acc"] == f"{report.clean_accuracy:.2f}"
+        and info["autoattack_acc"] == f"{report.robust_accuracy['autoattack']:.2f}"
+    )
     assert info["eps"] == "8/255" and info["architecture"] == "RobNet (C=8, 3 cells)" and info["unreliable"] is False
     assert info["link"] is None and info["venue"] is None  # not the paper's model: nothing claimed for it
     with pytest.raises(InvalidInput, match="needs an AutoAttack evaluation"):
-        model_info(robnetzoo.evaluate(digits_model, robnetzoo.load_dataset("digits"), attacks=["fgsm"], n_examples=8),
-                   config_of(digits_model))
+        model_info(
+            robnetzoo.evaluate(digits_model, robnetzoo.load_dataset("digits"), attacks=["fgsm"], n_examples=8),
+            config_of(digits_model),
+        )
 
 
 @pytest.mark.slow
@@ -50,8 +71,17 @@ def test_robustbench_preset_writes_its_model_info(tmp_path, capsys):
     model = robnetzoo.create_model("robnet-large", C=4, layers=3)
     save_pretrained(model, tmp_path / "m")
     info = tmp_path / "info.json"
-    args = ["eval", str(tmp_path / "m"), "--preset", "robustbench", "--data-root", str(data / "cifar-10-batches-py"),
-            "--model-info", str(info), "--json"]
+    args = [
+        "eval",
+        str(tmp_path / "m"),
+        "--preset",
+        "robustbench",
+        "--data-root",
+        str(data / "cifar-10-batches-py"),
+        "--model-info",
+        str(info),
+        "--json",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)

@@ -87,8 +87,12 @@ def test_models_groups_by_data_set_with_each_tables_paper_columns(capsys):
 
     assert main(["models", "--dataset", "imagenet", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["name"] for r in rows) == ["resnet101-imagenet", "resnet152-imagenet", "resnet50-imagenet",
-                                               "robnet-large-imagenet"]
+    assert sorted(r["name"] for r in rows) == [
+        "resnet101-imagenet",
+        "resnet152-imagenet",
+        "resnet50-imagenet",
+        "robnet-large-imagenet",
+    ]
     assert all(set(r["paper"]) == {"natural", "pgd10", "pgd20", "pgd100"} for r in rows)
     assert main(["models"]) == 0  # through a pipe: tab-separated, every name whole, the data set a column
     lines = capsys.readouterr().out.splitlines()

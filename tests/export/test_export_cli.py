@@ -39,6 +39,7 @@ def test_export_onnx_reports_parity_and_guards_its_folder(digits_folder, tmp_pat
 def test_trt_without_tensorrt_is_one_line_with_the_install_command(digits_folder, tmp_path, capsys):
     try:
         import tensorrt  # noqa: F401
+
         pytest.skip("TensorRT is installed here")
     except ImportError:
         pass

@@ -24,8 +24,15 @@ def exported(digits_model, tmp_path_factory):
     from robnetzoo.export import export_model
 
     folder = tmp_path_factory.mktemp("int8") / "export"
-    report = export_model(digits_model, folder, precisions=("fp32", "fp16", "int8"), calibration_data="digits",
-                          calibration_n=64, parity_n=PARITY_N, quantization_debug=True)
+    report = export_model(
+        digits_model,
+        folder,
+        precisions=("fp32", "fp16", "int8"),
+        calibration_data="digits",
+        calibration_n=64,
+        parity_n=PARITY_N,
+        quantization_debug=True,
+    )
     return folder, report
 
 
@@ -64,8 +71,11 @@ def test_the_int8_graph_is_per_channel_with_uint8_activations_and_every_convolut
     assert recipe["weights"] == "int8 symmetric, per channel" and recipe["activations"] == "uint8 asymmetric"
     graph = onnx.load(str(folder / "model-int8.onnx")).graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    weight_scales = [constants[n.input[1]] for n in graph.node
-                     if n.op_type == "DequantizeLinear" and constants.get(n.input[0], np.zeros(0)).ndim == 4]
+    weight_scales = [
+        constants[n.input[1]]
+        for n in graph.node
+        if n.op_type == "DequantizeLinear" and constants.get(n.input[0], np.zeros(0)).ndim == 4
+    ]
     assert weight_scales and all(scale.ndim == 1 and scale.size > 1 for scale in weight_scales)  # one per channel
     options = onnxruntime.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
@@ -94,10 +104,13 @@ def test_fp16_counts_what_it_cannot_hold(exported, tmp_path):
     _, report = exported
     assert report["artifacts"]["onnx-fp16"]["fp16_range"]["overflow"] == 0  # a trained digits model fits
     weights = np.array([1.0, 7e4, -1e5, 1e-9, 1e-6, 0.0], dtype=np.float32)
-    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])],
-                              [numpy_helper.from_array(weights, "w")])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])],
+        [numpy_helper.from_array(weights, "w")],
+    )
     onnx.save(helper.make_model(graph), str(tmp_path / "range.onnx"))
     counted = fp16_range(tmp_path / "range.onnx")
     assert (counted["overflow"], counted["flushed"], counted["subnormal"], counted["values"]) == (2, 1, 1, 6)
@@ -112,7 +125,9 @@ def test_kept_float_nodes_stay_in_fp32(digits_model, exported, tmp_path):
     folder, _ = exported
     images = __import__("robnetzoo").load_dataset("digits", "train").images[:32]
     kept = float_node_names(folder / "model.onnx", ["stem", "classifier"])
-    graph = onnx.load(str(to_int8(folder / "model.onnx", tmp_path / "kept.onnx", images, keep_float=("stem", "classifier"))))
+    graph = onnx.load(
+        str(to_int8(folder / "model.onnx", tmp_path / "kept.onnx", images, keep_float=("stem", "classifier")))
+    )
     produced = {o: n for n in graph.graph.node for o in n.output}
     for node in graph.graph.node:
         if node.name in kept:  # its inputs come straight from float tensors, not from a DequantizeLinear
@@ -123,10 +138,23 @@ def test_kept_float_nodes_stay_in_fp32(digits_model, exported, tmp_path):
 def test_int8_bad_input_is_one_line_and_writes_nothing(digits_folder, tmp_path, capsys):
     common = ["export", str(digits_folder), "--onnx", "--parity-n", "8"]
     cases = [
-        (["--precision", "int8", "--calibration-data", "digits", "--calibration-method", "kl"],
-         "unknown calibration method 'kl'; use --calibration-method minmax|entropy|percentile"),
-        (["--precision", "int8", "--calibration-data", "digits", "--calibration-n", "16", "--keep-float", "node_nope"],
-         "the graph has no node 'node_nope' to keep in float"),
+        (
+            ["--precision", "int8", "--calibration-data", "digits", "--calibration-method", "kl"],
+            "unknown calibration method 'kl'; use --calibration-method minmax|entropy|percentile",
+        ),
+        (
+            [
+                "--precision",
+                "int8",
+                "--calibration-data",
+                "digits",
+                "--calibration-n",
+                "16",
+                "--keep-float",
+                "node_nope",
+            ],
+            "the graph has no node 'node_nope' to keep in float",
+        ),
         (["--debug-int8"], "--debug-int8 is about int8 graphs and none is exported; add --precision int8"),
         (["--parity-data", "mnist-not-a-set"], "unknown dataset 'mnist-not-a-set'"),
     ]
@@ -144,8 +172,12 @@ def test_parity_data_of_another_size_or_class_count_is_refused(tmp_path, capsys)
 
     hundred = robnetzoo.create_model("robnet-large", C=4, layers=3, num_classes=100)
     save_pretrained(hundred, tmp_path / "hundred")
-    assert main(["export", str(tmp_path / "hundred"), "--onnx", "--parity-data", "digits", "-o", str(tmp_path / "o")]) == 2
-    assert "digits has 10 classes, the model 100; choose --parity-data of the model's classes" in capsys.readouterr().err
+    assert (
+        main(["export", str(tmp_path / "hundred"), "--onnx", "--parity-data", "digits", "-o", str(tmp_path / "o")]) == 2
+    )
+    assert (
+        "digits has 10 classes, the model 100; choose --parity-data of the model's classes" in capsys.readouterr().err
+    )
 
 
 def test_a_cifar_model_exports_without_cifar_on_disk(tmp_path, capsys):
@@ -159,8 +191,17 @@ def test_a_cifar_model_exports_without_cifar_on_disk(tmp_path, capsys):
     save_pretrained(model, tmp_path / "robnet-large")
     empty = tmp_path / "no-data"
     empty.mkdir()
-    args = ["export", str(tmp_path / "robnet-large"), "--onnx", "--parity-n", "16", "--data-root", str(empty),
-            "-o", str(tmp_path / "out")]
+    args = [
+        "export",
+        str(tmp_path / "robnet-large"),
+        "--onnx",
+        "--parity-n",
+        "16",
+        "--data-root",
+        str(empty),
+        "-o",
+        str(tmp_path / "out"),
+    ]
     assert main([*args, "--json"]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)

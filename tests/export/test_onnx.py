@@ -66,8 +66,9 @@ def test_another_models_artifact_or_a_truncated_file_is_refused(digits_model, ex
         OnnxRuntimeTarget(truncated)
 
 
-def test_int8_and_fp16_graphs_say_what_they_are_and_int8_keeps_tensorrts_rules(digits_model, digits_batch, exported,
-                                                                                 tmp_path):
+def test_int8_and_fp16_graphs_say_what_they_are_and_int8_keeps_tensorrts_rules(
+    digits_model, digits_batch, exported, tmp_path
+):
     import onnx
     from onnx import numpy_helper
 
@@ -81,7 +82,9 @@ def test_int8_and_fp16_graphs_say_what_they_are_and_int8_keeps_tensorrts_rules(d
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     quantize = [n for n in graph.node if n.op_type == "QuantizeLinear"]
     assert quantize and all((constants[n.input[2]] == 0).all() for n in quantize)  # symmetric: zero point 0
-    dequantized = [constants[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants]
+    dequantized = [
+        constants[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants
+    ]
     assert dequantized and all(array.dtype.name == "int8" for array in dequantized)  # no int32 biases
     with pytest.raises(InvalidInput, match=r"calibration images are \(3, 16, 16\), the model takes \(3, 32, 32\)"):
         to_int8(exported.path, tmp_path / "bad.onnx", images[:8, :, :16, :16])

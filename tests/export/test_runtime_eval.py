@@ -25,13 +25,46 @@ def test_int8_on_onnxruntime_beside_torch(digits_folder, tmp_path, capsys):
     from robnetzoo.export.onnx import INPUT_NAME
 
     export = tmp_path / "export"
-    assert main(["export", str(digits_folder), "--onnx", "--precision", "int8", "--calibration-data", "digits",
-                 "--calibration-n", "32", "--parity-n", "8", "-o", str(export)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(digits_folder),
+                "--onnx",
+                "--precision",
+                "int8",
+                "--calibration-data",
+                "digits",
+                "--calibration-n",
+                "32",
+                "--parity-n",
+                "8",
+                "-o",
+                str(export),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     graph = export / "model-int8.onnx"
     n = 128  # enough test images that int8 changes some predictions (the recomputation below must see them)
-    args = ["eval", str(digits_folder), "--runtime", "onnxruntime", "--precision", "int8", "--artifact", str(graph),
-            "-a", "square50", "-a", "pgd7", "--n-examples", str(n), "--json"]
+    args = [
+        "eval",
+        str(digits_folder),
+        "--runtime",
+        "onnxruntime",
+        "--precision",
+        "int8",
+        "--artifact",
+        str(graph),
+        "-a",
+        "square50",
+        "-a",
+        "pgd7",
+        "--n-examples",
+        str(n),
+        "--json",
+    ]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     torch_side, runtime_side = result["torch"], result["on_runtime"]
@@ -86,9 +119,8 @@ def test_a_runtime_is_one_registration(digits_model, tmp_path, monkeypatch):
     import torch
 
     import robnetzoo
-    from robnetzoo.export import evaluate_on_runtime, export_model
     from robnetzoo.errors import InvalidInput
-    from robnetzoo.export import registry
+    from robnetzoo.export import evaluate_on_runtime, export_model, registry
     from robnetzoo.export.parity import parity
 
     class FileTarget:
@@ -103,7 +135,12 @@ def test_a_runtime_is_one_registration(digits_model, tmp_path, monkeypatch):
     def export(job):
         path = job.folder / "model.file"
         path.write_text("digits")
-        return {"file": {"path": str(path), "parity": parity(job.model, FileTarget(path, job.model), job.images, job.labels)}}
+        return {
+            "file": {
+                "path": str(path),
+                "parity": parity(job.model, FileTarget(path, job.model), job.images, job.labels),
+            }
+        }
 
     def target(model, *, precision, artifact, workdir, calibration, device):
         path = artifact or workdir / "model.file"
@@ -115,9 +152,13 @@ def test_a_runtime_is_one_registration(digits_model, tmp_path, monkeypatch):
     monkeypatch.setitem(registry.RUNTIMES, "file", runtime)
     monkeypatch.setitem(registry.FORMATS, "file", runtime)
     report = export_model(digits_model, tmp_path / "out", formats=("file",), parity_n=16)
-    assert list(report["artifacts"]) == ["file"] and report["artifacts"]["file"]["parity"]["clean"]["top1_agreement"] == 100
-    result = evaluate_on_runtime(digits_model, robnetzoo.load_dataset("digits"), runtime="file", attacks=["fgsm"],
-                                 n_examples=16)
+    assert (
+        list(report["artifacts"]) == ["file"]
+        and report["artifacts"]["file"]["parity"]["clean"]["top1_agreement"] == 100
+    )
+    result = evaluate_on_runtime(
+        digits_model, robnetzoo.load_dataset("digits"), runtime="file", attacks=["fgsm"], n_examples=16
+    )
     assert result.on_runtime.robust_accuracy["fgsm"] == result.torch.robust_accuracy["fgsm"]  # the same network
     with pytest.raises(InvalidInput, match="runs fp32 artifacts"):
         evaluate_on_runtime(digits_model, robnetzoo.load_dataset("digits"), runtime="file", precision="fp16")

@@ -18,10 +18,27 @@ from robnetzoo.errors import InvalidInput
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "export" / "tensorrt.py"
 # Weak typing and implicit calibration, gone in TensorRT 11 (its 10.x -> 11.x migration guide)
-REMOVED_IN_11 = {"FP16", "INT8", "FP8", "BF16", "INT4", "FP4", "OBEY_PRECISION_CONSTRAINTS",
-                 "PREFER_PRECISION_CONSTRAINTS", "DIRECT_IO", "int8_calibrator", "set_calibration_profile",
-                 "platform_has_fast_fp16", "platform_has_fast_int8", "IInt8EntropyCalibrator2", "set_quantization_flag",
-                 "device_memory_size", "execute_async_v2", "build_engine", "max_workspace_size"}
+REMOVED_IN_11 = {
+    "FP16",
+    "INT8",
+    "FP8",
+    "BF16",
+    "INT4",
+    "FP4",
+    "OBEY_PRECISION_CONSTRAINTS",
+    "PREFER_PRECISION_CONSTRAINTS",
+    "DIRECT_IO",
+    "int8_calibrator",
+    "set_calibration_profile",
+    "platform_has_fast_fp16",
+    "platform_has_fast_int8",
+    "IInt8EntropyCalibrator2",
+    "set_quantization_flag",
+    "device_memory_size",
+    "execute_async_v2",
+    "build_engine",
+    "max_workspace_size",
+}
 
 
 def _tensorrt_installed() -> bool:
@@ -37,8 +54,13 @@ def test_tensorrt_code_type_checks_against_the_stubs():
     pytest.importorskip("mypy")
     if not (ROOT / ".stubs" / "tensorrt").is_dir():  # .ci/run installs them before the tests
         pytest.skip("the TensorRT stubs are not installed: python tools/tensorrt_stubs.py")
-    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", str(MODULE.relative_to(ROOT))],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", str(MODULE.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout
 
@@ -55,16 +77,19 @@ def test_no_tensorrt_api_that_version_11_removed():
 def test_without_tensorrt_building_or_loading_is_one_line(tmp_path):
     from robnetzoo.export.tensorrt import TensorRTTarget, build_engine
 
-    for call in (lambda: build_engine(tmp_path / "model.onnx", tmp_path / "model.engine"),
-                 lambda: TensorRTTarget(tmp_path / "model.engine")):
+    for call in (
+        lambda: build_engine(tmp_path / "model.onnx", tmp_path / "model.engine"),
+        lambda: TensorRTTarget(tmp_path / "model.engine"),
+    ):
         with pytest.raises(InvalidInput, match="TensorRT is not installed.*pip install") as caught:
             call()
         assert "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())
 
 
-needs_tensorrt = pytest.mark.skipif(not (_tensorrt_installed() and torch.cuda.is_available()),
-                                    reason="needs TensorRT and a CUDA GPU")
+needs_tensorrt = pytest.mark.skipif(
+    not (_tensorrt_installed() and torch.cuda.is_available()), reason="needs TensorRT and a CUDA GPU"
+)
 
 
 @pytest.mark.gpu
@@ -72,8 +97,8 @@ needs_tensorrt = pytest.mark.skipif(not (_tensorrt_installed() and torch.cuda.is
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_engine_parity_with_torch(digits_model, digits_batch, tmp_path, precision):
     """fp32 matches torch like ONNX Runtime does; fp16 and int8 are reported, with loose sanity bounds."""
-    from robnetzoo.export.precision import onnx_graphs
     from robnetzoo.export.parity import parity
+    from robnetzoo.export.precision import onnx_graphs
     from robnetzoo.export.tensorrt import TensorRTTarget, build_engine
 
     images, labels = digits_batch
@@ -91,8 +116,13 @@ def test_engine_parity_with_torch(digits_model, digits_batch, tmp_path, precisio
     with pytest.raises(InvalidInput, match="engine, not"):
         TensorRTTarget(engine.path, model=digits_model, precision="fp16" if precision != "fp16" else "fp32")
     assert engine.identity["build_seconds"] > 0 and not engine.identity["timing_cache"]["reused"]
-    rebuilt = build_engine(graphs[precision], tmp_path / "again.engine", precision=precision, max_batch=64,
-                           timing_cache=tmp_path / "model.engine.timing-cache")
+    rebuilt = build_engine(
+        graphs[precision],
+        tmp_path / "again.engine",
+        precision=precision,
+        max_batch=64,
+        timing_cache=tmp_path / "model.engine.timing-cache",
+    )
     assert rebuilt.identity["timing_cache"]["reused"]
 
 
@@ -103,7 +133,23 @@ def test_eval_runtime_tensorrt_from_the_cli(digits_folder, capsys):
 
     from robnetzoo.cli.app import main
 
-    assert main(["eval", str(digits_folder), "--runtime", "tensorrt", "--device", "cuda", "-a", "pgd7",
-                 "--n-examples", "24", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(digits_folder),
+                "--runtime",
+                "tensorrt",
+                "--device",
+                "cuda",
+                "-a",
+                "pgd7",
+                "--n-examples",
+                "24",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["flips"]["clean"] == 0.0 and "tensorrt" in result["on_runtime"]["model"]

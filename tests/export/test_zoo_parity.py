@@ -36,10 +36,12 @@ def architecture_key(name: str) -> tuple:
         return ("robnet", "searched genotype")
     config = get_entry(name).config
     args = config.arch_args
-    family = {"resnet101": "resnet50", "resnet152": "resnet50",  # bottleneck ResNets
-              "wide-resnet": "wrn-28-10"}.get(config.arch, config.arch)  # one WideResNet graph at any size
-    return (family, str(args.get("genotype")), args.get("stem"), str(args.get("denoise")),
-            config.input_size[-1] > 64)
+    family = {
+        "resnet101": "resnet50",
+        "resnet152": "resnet50",  # bottleneck ResNets
+        "wide-resnet": "wrn-28-10",
+    }.get(config.arch, config.arch)  # one WideResNet graph at any size
+    return (family, str(args.get("genotype")), args.get("stem"), str(args.get("denoise")), config.input_size[-1] > 64)
 
 
 def architectures() -> list[list[str]]:
@@ -116,8 +118,12 @@ def check_parity(model: torch.nn.Module, folder, n: int = 8) -> dict:
     for side in ("clean", "adversarial"):
         assert report[side]["max_abs_diff"] <= 1e-4, (side, report[side])
         assert report[side]["top1_agreement"] == 100.0, (side, report[side])
-    return {"nodes": nodes, "adds": sum(node.op_type == "Add" for node in graph.node),
-            "concats": sum(node.op_type == "Concat" for node in graph.node), **report}
+    return {
+        "nodes": nodes,
+        "adds": sum(node.op_type == "Add" for node in graph.node),
+        "concats": sum(node.op_type == "Concat" for node in graph.node),
+        **report,
+    }
 
 
 @pytest.mark.parametrize("names", architectures(), ids="+".join)

@@ -42,13 +42,27 @@ def test_fsp_pools_a_larger_input_to_the_output_resolution():
     assert torch.allclose(fsp_matrix(f_in, f_out), pooled_mean.view(1, 1, 1))
 
 
-def _row(index, density, robust, *, convs=7.0, identity=7.0, fsp=(1.0, 1.0, 1.0), space="cell", finetuned=None,
-         relative=None):
-    return {"index": index, "space": space, "density": density, "robust": robust, "clean": robust,
-            "inherited_robust": robust, "convs_per_cell": convs, "identity_bits": identity,
-            "fsp_cells": list(fsp), "fsp_relative_cells": list(relative or fsp), "fsp_loss": fsp[-1],
-            "fsp_raw_loss": fsp[-1], "finetune_robust": finetuned, "finetune_fsp_cells": None if finetuned is None else list(fsp),
-            "finetune_seconds": None if finetuned is None else 10.0, "screen_seconds": {"inherited": 1.0, "fsp": 2.0}}
+def _row(
+    index, density, robust, *, convs=7.0, identity=7.0, fsp=(1.0, 1.0, 1.0), space="cell", finetuned=None, relative=None
+):
+    return {
+        "index": index,
+        "space": space,
+        "density": density,
+        "robust": robust,
+        "clean": robust,
+        "inherited_robust": robust,
+        "convs_per_cell": convs,
+        "identity_bits": identity,
+        "fsp_cells": list(fsp),
+        "fsp_relative_cells": list(relative or fsp),
+        "fsp_loss": fsp[-1],
+        "fsp_raw_loss": fsp[-1],
+        "finetune_robust": finetuned,
+        "finetune_fsp_cells": None if finetuned is None else list(fsp),
+        "finetune_seconds": None if finetuned is None else 10.0,
+        "screen_seconds": {"inherited": 1.0, "fsp": 2.0},
+    }
 
 
 def test_finding_one_has_intervals_a_density_window_and_separates_connectivity_from_capacity():
@@ -110,6 +124,9 @@ def test_verdicts_say_cannot_decide_when_the_design_cannot_reach_significance():
     assert verdict(0.01, 1.0, +1) == "supports" and verdict(0.01, -1.0, +1) == "contradicts"
     assert verdict(0.2, 1.0, +1) == "cannot decide" and verdict(None, None, +1) == "cannot decide"
     three = wilcoxon([1.0, 2.0, 3.0])
-    assert three["smallest_possible_p"] == 0.25 and verdict(three["p"], 2.0, +1, smallest_possible_p=0.25) == "cannot decide"
+    assert (
+        three["smallest_possible_p"] == 0.25
+        and verdict(three["p"], 2.0, +1, smallest_possible_p=0.25) == "cannot decide"
+    )
     exact = paired_permutation_test([1.0, 2.0, 3.0, 4.0])
     assert exact["p"] == 2 / 16  # only all-positive and all-negative sign patterns are as extreme

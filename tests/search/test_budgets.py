@@ -23,23 +23,37 @@ def _row(index, rank, convs, space="cell"):
 
 
 def test_each_band_takes_its_best_candidate_and_an_empty_band_chooses_nothing():
-    rows = [_row(0, 1, 9), _row(1, 2, 7), _row(2, 3, 12), _row(3, 4, 3), _row(4, 5, 14), _row(5, 1, 6.5, "free"),
-            _row(6, 2, 4.0, "free")]
+    rows = [
+        _row(0, 1, 9),
+        _row(1, 2, 7),
+        _row(2, 3, 12),
+        _row(3, 4, 3),
+        _row(4, 5, 14),
+        _row(5, 1, 6.5, "free"),
+        _row(6, 2, 4.0, "free"),
+    ]
     chosen, notes = select(rows, dict(PAPER_BANDS))
     assert {name: row["index"] for name, row in chosen.items()} == {
-        "robnet-small": 1, "robnet-medium": 0, "robnet-large": 2, "robnet-free": 5}
+        "robnet-small": 1,
+        "robnet-medium": 0,
+        "robnet-large": 2,
+        "robnet-free": 5,
+    }
     assert chosen["robnet-medium"]["band"] == [8, 10] and not notes
     chosen, notes = select([r for r in rows if r["index"] != 2], dict(PAPER_BANDS))
     assert "robnet-large" not in chosen and "11-13 convolutions per cell" in notes[0]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("small=0-7,medium=7-10,large=11-13", "overlap at 7-7"),
-    ("small=0-6,medium=8-10,large=11-13", "gap: 7-7"),
-    ("small=1-7,medium=8-10,large=11-13", "gap: 0-0"),
-    ("small=0-7,huge=8-10", "unknown band huge"),
-    ("small=0-15", "0 <= low <= high <= 14"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("small=0-7,medium=7-10,large=11-13", "overlap at 7-7"),
+        ("small=0-6,medium=8-10,large=11-13", "gap: 7-7"),
+        ("small=1-7,medium=8-10,large=11-13", "gap: 0-0"),
+        ("small=0-7,huge=8-10", "unknown band huge"),
+        ("small=0-15", "0 <= low <= high <= 14"),
+    ],
+)
 def test_bands_that_overlap_leave_a_gap_or_name_no_model_are_refused(text, problem):
     with pytest.raises(InvalidInput, match=problem):
         parse_bands(text)

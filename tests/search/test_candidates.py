@@ -44,15 +44,27 @@ def test_screening_shares_its_randomness_between_candidates_and_leaves_the_super
     a = screen(supernet, genotype, index=4, space="cell", validation=validation, calibration=train, settings=settings)
     b = screen(supernet, genotype, index=4, space="cell", validation=validation, calibration=train, settings=settings)
     assert (a["inherited"]["clean"], a["inherited"]["robust"], a["fsp"]["cells"]) == (
-        b["inherited"]["clean"], b["inherited"]["robust"], b["fsp"]["cells"])
+        b["inherited"]["clean"],
+        b["inherited"]["robust"],
+        b["fsp"]["cells"],
+    )
     assert 0 <= a["inherited"]["robust"] <= a["inherited"]["clean"] <= 100
     assert len(a["fsp"]["cells"]) == 3 and all(loss >= 0 for loss in a["fsp"]["cells"])
     # common random numbers: another candidate number gets the same images, recalibration and
     # attack noise, so the same architecture scores exactly the same
-    other = screen(supernet, genotype, index=5, space="cell", validation=validation, calibration=train, settings=settings)
+    other = screen(
+        supernet, genotype, index=5, space="cell", validation=validation, calibration=train, settings=settings
+    )
     assert (other["inherited"]["robust"], other["fsp"]["cells"]) == (a["inherited"]["robust"], a["fsp"]["cells"])
-    reseeded = screen(supernet, genotype, index=4, space="cell", validation=validation, calibration=train,
-                      settings=settings.with_overrides(seed=settings.seed + 1))
+    reseeded = screen(
+        supernet,
+        genotype,
+        index=4,
+        space="cell",
+        validation=validation,
+        calibration=train,
+        settings=settings.with_overrides(seed=settings.seed + 1),
+    )
     assert reseeded["fsp"]["cells"] != a["fsp"]["cells"]  # the search's seed does move it
     low, high = a["inherited"]["robust_interval"]
     assert low <= a["inherited"]["robust"] <= high and a["inherited"]["n"] == 16
@@ -68,8 +80,9 @@ def test_a_finetuned_candidate_is_recalibrated_like_every_other_score():
     train, _ = train_validation_split(load_dataset("digits", "train"), 24, seed=0)
     torch.manual_seed(0)
     genotype = Genotype.from_codes(["01", "11"] * 7)
-    model = finetuned_model(Supernet(C=2, layers=3), genotype, train=train, settings=settings, seed=0,
-                            device=torch.device("cpu"))
+    model = finetuned_model(
+        Supernet(C=2, layers=3), genotype, train=train, settings=settings, seed=0, device=torch.device("cpu")
+    )
     before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     recalibrate_batchnorm(model, train, calibration_indices(train, settings))  # again: nothing may change
     after = {k: v for k, v in model.state_dict().items() if "running" in k}

@@ -10,21 +10,47 @@ import subprocess
 import sys
 
 import pytest
-
-from robnetzoo.evaluation.store import read_results_file
 import torch
 
+from robnetzoo.evaluation.store import read_results_file
 from robnetzoo.weights import read_safetensors
 
 TRAIN = [
-    "train", "robnet-large", "--width", "4", "--layers", "3", "--dataset", "digits", "--preset", "demo",
-    "--epochs", "2", "--batch-size", "32", "--train-n", "128", "--eval-n", "16", "--seed", "4",
+    "train",
+    "robnet-large",
+    "--width",
+    "4",
+    "--layers",
+    "3",
+    "--dataset",
+    "digits",
+    "--preset",
+    "demo",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--train-n",
+    "128",
+    "--eval-n",
+    "16",
+    "--seed",
+    "4",
 ]
 
 
 def _torchrun(*args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-            "-m", "robnetzoo.cli", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "robnetzoo.cli",
+        *args,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -59,7 +85,11 @@ def test_a_killed_two_process_run_resumes_bitwise(tmp_path):
     killed = tmp_path / "killed"
     process = subprocess.Popen(
         _torchrun(*TRAIN, "--output", str(killed), "--checkpoint-minutes", "0", "--json"),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(), start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+        start_new_session=True,
     )
     assert process.stdout is not None
     for line in process.stdout:
@@ -80,8 +110,21 @@ def test_a_killed_two_process_run_resumes_bitwise(tmp_path):
 
 
 def test_sharded_eval_equals_one_process(digits_folder, tmp_path):
-    common = ["eval", str(digits_folder), "--dataset", "digits", "--n-examples", "41", "--batch-size", "8",
-              "--attack", "pgd5", "--attack", "fgsm", "--json"]
+    common = [
+        "eval",
+        str(digits_folder),
+        "--dataset",
+        "digits",
+        "--n-examples",
+        "41",
+        "--batch-size",
+        "8",
+        "--attack",
+        "pgd5",
+        "--attack",
+        "fgsm",
+        "--json",
+    ]
     one = _run([sys.executable, "-m", "robnetzoo.cli", *common, "--output", str(tmp_path / "one.json")])
     two = _run(_torchrun(*common, "--output", str(tmp_path / "two.json")))
     assert one.returncode == 0, one.stderr[-3000:]

@@ -40,8 +40,11 @@ def test_augmentation_is_seeded_and_is_a_crop_and_flip_of_the_padded_image():
     for i in range(6):
         window = padded[i, :, offsets[i, 0] : offsets[i, 0] + 32, offsets[i, 1] : offsets[i, 1] + 32]
         assert torch.equal(a[i], window.flip(2) if flips[i] else window)
-    cut = _augment(torch.ones(4, 3, 32, 32), PRESETS["paper"].with_overrides(augment="none", cutout=16),
-                   torch.Generator().manual_seed(0))
+    cut = _augment(
+        torch.ones(4, 3, 32, 32),
+        PRESETS["paper"].with_overrides(augment="none", cutout=16),
+        torch.Generator().manual_seed(0),
+    )
     zeros = (cut[:, 0] == 0).sum(dim=(1, 2))
     assert ((zeros > 0) & (zeros <= 256)).all()  # a 16x16 square, clipped at the border
 
@@ -55,8 +58,13 @@ def test_the_hook_runs_before_every_batch_with_its_own_seeded_generator():
     recipe = PRESETS["demo"].with_overrides(epochs=1, batch_size=16, attack="fgsm", attack_params={})
     Trainer(build_model(tiny_config()), recipe, _digits(48), before_batch=hook, seed=2).fit()
     again = []
-    Trainer(build_model(tiny_config()), recipe, _digits(48), before_batch=lambda m, g: again.append(
-        torch.rand(1, generator=g).item()), seed=2).fit()
+    Trainer(
+        build_model(tiny_config()),
+        recipe,
+        _digits(48),
+        before_batch=lambda m, g: again.append(torch.rand(1, generator=g).item()),
+        seed=2,
+    ).fit()
     assert len(seen) == 3 and seen == again and len(set(seen)) == 3
 
 
@@ -112,7 +120,10 @@ def test_the_trades_attack_moves_away_from_the_clean_prediction():
     assert (adversarial - images).abs().max() <= 8 / 255 + 1e-6
     with torch.no_grad():
         clean = torch.softmax(model(images), 1)
-        kl = lambda x: torch.nn.functional.kl_div(torch.log_softmax(model(x), 1), clean, reduction="sum")
+
+        def kl(x):
+            return torch.nn.functional.kl_div(torch.log_softmax(model(x), 1), clean, reduction="sum")
+
         start = attack.random_point(images, attacks.Noise(images.device, torch.Generator().manual_seed(0)))
         assert kl(adversarial) > kl(start)
 
@@ -133,8 +144,13 @@ def test_a_checkpoint_that_pickles_code_is_refused(tmp_path):
 
 
 def test_trades_trains_on_its_own_examples_and_measures_clean_accuracy_every_batch():
-    recipe = PRESETS["trades"].with_overrides(dataset="digits", epochs=1, batch_size=16, augment="none",
-                                              attack_params={"alpha": 2 / 255, "steps": 2, "random_start": True})
+    recipe = PRESETS["trades"].with_overrides(
+        dataset="digits",
+        epochs=1,
+        batch_size=16,
+        augment="none",
+        attack_params={"alpha": 2 / 255, "steps": 2, "random_start": True},
+    )
     trainer = Trainer(build_model(tiny_config()), recipe, _digits(32))
     assert type(trainer.attack).__name__ == "TradesKL"
     before = {k: v.clone() for k, v in trainer.module.state_dict().items()}
@@ -147,10 +163,18 @@ def test_trades_trains_on_its_own_examples_and_measures_clean_accuracy_every_bat
 def test_the_guard_checks_four_times_an_epoch_unless_a_check_would_cost_more_than_a_quarter():
     def trainer(n_train: int, n_guard: int, batch: int) -> Trainer:
         images = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
-        data = lambda n: TensorImageDataset(images.expand(n, -1, -1, -1), torch.zeros(n, dtype=torch.long), 10, "x")
+
+        def data(n):
+            return TensorImageDataset(images.expand(n, -1, -1, -1), torch.zeros(n, dtype=torch.long), 10, "x")
+
         recipe = PRESETS["fast"].with_overrides(batch_size=batch)
-        return Trainer(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10)), recipe, data(n_train), None,
-                       guard=data(n_guard))
+        return Trainer(
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10)),
+            recipe,
+            data(n_train),
+            None,
+            guard=data(n_guard),
+        )
 
     # the digits: 20 steps of 64 images, 2 FGSM passes each (128 a step), against PGD-10 on 144 images (1,584)
     assert trainer(1293, 144, 64).guard_every() == 50  # ceil(1584 / (0.25 * 128))

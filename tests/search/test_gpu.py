@@ -12,8 +12,25 @@ pytestmark = pytest.mark.gpu  # deselected by default; skipped without CUDA by c
 
 
 def test_training_on_cuda_with_bf16_resumes_and_evaluates(tmp_path):
-    args = ["train", "robnet-large", "--width", "8", "--layers", "5", "--dataset", "digits", "--preset", "demo",
-            "--epochs", "2", "--device", "cuda", "--output", str(tmp_path / "run"), "--json"]
+    args = [
+        "train",
+        "robnet-large",
+        "--width",
+        "8",
+        "--layers",
+        "5",
+        "--dataset",
+        "digits",
+        "--preset",
+        "demo",
+        "--epochs",
+        "2",
+        "--device",
+        "cuda",
+        "--output",
+        str(tmp_path / "run"),
+        "--json",
+    ]
     assert main(args) == 0
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["status"] == "finished" and len(run["history"]) == 2

@@ -47,14 +47,25 @@ def test_a_densified_twin_adds_identity_bits_and_keeps_every_convolution():
 
 
 def test_connectivity_is_the_paired_gain_of_the_densified_twins_and_decides_the_primary_claim():
-    records = [{"index": i, "convs": 2 + i % 6, "base": {"robust": 30.0, "genotype": "00" * 14},
-                "densified": {"robust": 33.0 + 0.1 * (i % 4), "genotype": "10" * 14},
-                "moved": {"inputs": {"robust": 30.0}, "chain": {"robust": 30.0}}} for i in range(12)]
+    records = [
+        {
+            "index": i,
+            "convs": 2 + i % 6,
+            "base": {"robust": 30.0, "genotype": "00" * 14},
+            "densified": {"robust": 33.0 + 0.1 * (i % 4), "genotype": "10" * 14},
+            "moved": {"inputs": {"robust": 30.0}, "chain": {"robust": 30.0}},
+        }
+        for i in range(12)
+    ]
     twins = connectivity_pairs(records)
     assert twins["pairs"] == 12 and twins["identity_bits_added"] == 14 and 3.0 < twins["mean"] < 3.4
     assert twins["verdict"] == "supports" and twins["interval"][0] > 0
-    f1 = {"all": {"p": 0.5, "value": 0.1}, "window": {"p": 0.5}, "window_verdict": "cannot decide",
-          "identity_given_convs": {"p": 0.9, "value": -0.01}}
+    f1 = {
+        "all": {"p": 0.5, "value": 0.1},
+        "window": {"p": 0.5},
+        "window_verdict": "cannot decide",
+        "identity_given_convs": {"p": 0.9, "value": -0.01},
+    }
     f3 = {"deep_raw": None}
     verdicts = {v["key"]: v for v in primary_verdicts(f1, analyse_pairs(records), f3)}
     assert verdicts["finding1_connectivity"]["verdict"] == "supports"  # the twins decide, not the partial correlation
@@ -63,8 +74,12 @@ def test_connectivity_is_the_paired_gain_of_the_densified_twins_and_decides_the_
 
 
 def _record(index, k, base, inputs, chain):
-    return {"index": index, "convs": k, "base": {"robust": base},
-            "moved": {"inputs": {"robust": inputs}, "chain": {"robust": chain}}}
+    return {
+        "index": index,
+        "convs": k,
+        "base": {"robust": base},
+        "moved": {"inputs": {"robust": inputs}, "chain": {"robust": chain}},
+    }
 
 
 def test_the_interaction_is_read_off_the_gain_against_the_budget():

@@ -38,7 +38,12 @@ def test_publish_then_load_by_repo_id_online_and_offline(run_copy, hub, tmp_path
     result = json.loads(out)
     assert result["checked"] == 8 and result["url"].startswith(hub.url)
     committed = hub.repos["lab/digits-robnet"]
-    assert sorted(committed) == [".eval_results/robnetzoo.yaml", "README.md", "config.json", "model.safetensors"]  # no checkpoints, no logs
+    assert sorted(committed) == [
+        ".eval_results/robnetzoo.yaml",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]  # no checkpoints, no logs
     assert any(r.startswith("PUT /lfs-upload/") for r in hub.requests)  # the weights went through LFS
     card = committed["README.md"].decode()
     assert "model-index" in card and "guo2020meets" in card and "Genotype" in card and "recipe.json" in card
@@ -56,10 +61,29 @@ def test_publish_then_load_by_repo_id_online_and_offline(run_copy, hub, tmp_path
 def test_publish_to_a_branch_and_dry_run(run_copy, hub, capsys):
     assert main(["publish", str(run_copy), "--repo-id", "lab/dry", "--dry-run"]) == 0
     assert "lab/dry" not in hub.store  # nothing was uploaded
-    assert main(["publish", str(run_copy), "--repo-id", "lab/branchy", "--token", "write-token",
-                 "--revision", "v1", "--private"]) == 0
+    assert (
+        main(
+            [
+                "publish",
+                str(run_copy),
+                "--repo-id",
+                "lab/branchy",
+                "--token",
+                "write-token",
+                "--revision",
+                "v1",
+                "--private",
+            ]
+        )
+        == 0
+    )
     assert hub.private["lab/branchy"] is True
-    assert sorted(hub.store["lab/branchy"]["v1"]) == [".eval_results/robnetzoo.yaml", "README.md", "config.json", "model.safetensors"]
+    assert sorted(hub.store["lab/branchy"]["v1"]) == [
+        ".eval_results/robnetzoo.yaml",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     assert hub.store["lab/branchy"]["main"] == {}
 
 

@@ -29,13 +29,19 @@ def test_cyclic_schedule_of_fast_training_hand_computed():
 
 def test_presets_hold_the_published_facts():
     paper = PRESETS["paper"]
-    assert (paper.attack, paper.attack_params["alpha"], paper.threat_model) == ("pgd7", 2 / 255, ThreatModel("Linf", 8 / 255))
+    assert (paper.attack, paper.attack_params["alpha"], paper.threat_model) == (
+        "pgd7",
+        2 / 255,
+        ThreatModel("Linf", 8 / 255),
+    )
     assert paper.attack_mode == "train" and not paper.decay_bn_and_bias and paper.weight_decay == 1e-4
     assert paper.epochs == 170 and paper.warmup_epochs == 20
     assert PRESETS["fast"].attack_params["alpha"] == pytest.approx(1.25 * 8 / 255) and PRESETS["fast"].overfit_guard
     assert PRESETS["trades"].loss == "trades" and PRESETS["trades"].trades_beta == 6.0
     demo, fast = PRESETS["demo"], PRESETS["fast"]
-    assert demo.dataset == "digits" and demo.epochs == 8 and demo.batch_size == 64 and demo.peak_lr() == pytest.approx(0.1)
+    assert (
+        demo.dataset == "digits" and demo.epochs == 8 and demo.batch_size == 64 and demo.peak_lr() == pytest.approx(0.1)
+    )
     # the fast recipe on the digits: its attack, schedule and guard, no field of its own
     assert demo.with_overrides(name="fast", dataset="cifar10", epochs=15, batch_size=128) == fast
     assert all(name in PRESETS["paper"].describe() for name in ("pgd7", "Linf eps=8/255", "170 epochs"))
@@ -50,21 +56,24 @@ def test_round_trip_through_json(tmp_path):
     assert json.loads((tmp_path / "recipe.json").read_text())["threat_model"] == {"norm": "Linf", "eps": 8 / 255}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"lr": -0.1}, "lr must be a positive finite number"),
-    ({"lr": float("inf")}, "lr must be a positive finite number"),
-    ({"epochs": 0}, "epochs must be at least 1"),
-    ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
-    ({"threat_model": {"norm": "L2", "eps": 0.5}}, "cannot serve the L2 threat model"),
-    ({"warmup_epochs": 200}, "warmup_epochs must be in"),
-    ({"schedule": "step"}, "schedule must be one of"),
-    ({"attack": "pgdx"}, "unknown attack 'pgdx'"),
-    ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd"),
-    ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
-    ({"validation_fraction": 0.6}, "validation_fraction must be in (0, 0.5], got 0.6"),
-    ({"validation_fraction": 0}, "validation_fraction must be in (0, 0.5], got 0"),
-    ({"augment": "mirror"}, "augment must be one of auto, none, crop, crop-flip, got 'mirror'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"lr": -0.1}, "lr must be a positive finite number"),
+        ({"lr": float("inf")}, "lr must be a positive finite number"),
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"threat_model": {"norm": "Linf", "eps": 8}}, "did you mean 8/255"),
+        ({"threat_model": {"norm": "L2", "eps": 0.5}}, "cannot serve the L2 threat model"),
+        ({"warmup_epochs": 200}, "warmup_epochs must be in"),
+        ({"schedule": "step"}, "schedule must be one of"),
+        ({"attack": "pgdx"}, "unknown attack 'pgdx'"),
+        ({"attack_params": {"stepsize": 1}}, "stepsize are not keywords of 'pgd"),
+        ({"learning_rate": 0.1}, "unknown key(s) learning_rate"),
+        ({"validation_fraction": 0.6}, "validation_fraction must be in (0, 0.5], got 0.6"),
+        ({"validation_fraction": 0}, "validation_fraction must be in (0, 0.5], got 0"),
+        ({"augment": "mirror"}, "augment must be one of auto, none, crop, crop-flip, got 'mirror'"),
+    ],
+)
 def test_impossible_recipes_are_refused_in_one_line(tmp_path, change, message):
     data = {**get_recipe("demo").to_dict(), **change}
     path = tmp_path / "bad.json"
@@ -82,8 +91,15 @@ def test_unknown_preset_and_missing_file():
 
 
 def test_an_l2_recipe_is_possible():
-    recipe = Recipe(name="l2", epochs=10, batch_size=128, lr=0.1, attack="pgdl2",
-                    attack_params={"steps": 7}, threat_model={"norm": "L2", "eps": 0.5})
+    recipe = Recipe(
+        name="l2",
+        epochs=10,
+        batch_size=128,
+        lr=0.1,
+        attack="pgdl2",
+        attack_params={"steps": 7},
+        threat_model={"norm": "L2", "eps": 0.5},
+    )
     assert recipe.threat_model == ThreatModel("L2", 0.5) and not math.isnan(recipe.lr_at(5))
 
 
@@ -116,7 +132,7 @@ def test_crop_only_shifts_and_never_mirrors():
         padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
         flips = 0
         for i in range(len(images)):  # each output is a 32x32 window of the padded image, mirrored or not
-            windows = [padded[i, :, r:r + 32, c:c + 32] for r in range(9) for c in range(9)]
+            windows = [padded[i, :, r : r + 32, c : c + 32] for r in range(9) for c in range(9)]
             straight = any(torch.equal(out[i], w) for w in windows)
             flips += not straight and any(torch.equal(out[i], w.flip(-1)) for w in windows)
             assert straight or any(torch.equal(out[i], w.flip(-1)) for w in windows)

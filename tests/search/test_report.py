@@ -13,11 +13,25 @@ def test_every_value_is_escaped(tmp_path):
     folder = tmp_path / 'x"<img src=x onerror=alert(1)>'
     folder.mkdir()
     settings = SimpleNamespace(preset=HOSTILE, dataset="digits", scorer="inherited", score_attack="pgd7")
-    row = {"space": "cell", "rank": 1, "index": 3, "robust": 30.0, "robust_low": 20.0, "robust_high": 40.0,
-           "clean": 90.0, "density": 0.5, "convs_per_cell": 7, "identity_bits": 2, "parameters": 1e5,
-           "genotype": HOSTILE}
-    analysis = {"measured_on": {"validation_images": 32}, "verdicts": [{"claim": HOSTILE, "verdict": "supports"}],
-                "plots": []}
+    row = {
+        "space": "cell",
+        "rank": 1,
+        "index": 3,
+        "robust": 30.0,
+        "robust_low": 20.0,
+        "robust_high": 40.0,
+        "clean": 90.0,
+        "density": 0.5,
+        "convs_per_cell": 7,
+        "identity_bits": 2,
+        "parameters": 1e5,
+        "genotype": HOSTILE,
+    }
+    analysis = {
+        "measured_on": {"validation_images": 32},
+        "verdicts": [{"claim": HOSTILE, "verdict": "supports"}],
+        "plots": [],
+    }
     page = render_report(folder, settings, [row], analysis, {HOSTILE: row})
     assert page.startswith("<!DOCTYPE html>")
     assert "<script>" not in page and "<img src=x" not in page

@@ -18,8 +18,6 @@ from robnetzoo.cli.app import main
 from tests.support import SEARCH_SEED as SEED
 from tests.support import write_settings
 
-
-
 _settings_file = write_settings
 
 
@@ -163,8 +161,18 @@ def test_a_fresh_search_killed_and_resumed_gives_the_same_leaderboard(finished_s
     """From scratch (a new supernet, seeded by the search's seed alone), killed while it
     scores, resumed: the leaderboard of the search that was never interrupted."""
     folder = tmp_path / "killed"
-    command = [sys.executable, "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path)),
-               "--seed", str(SEED), "-o", str(folder)]
+    command = [
+        sys.executable,
+        "-m",
+        "robnetzoo.cli",
+        "search",
+        "--preset",
+        str(_settings_file(tmp_path)),
+        "--seed",
+        str(SEED),
+        "-o",
+        str(folder),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     ledger = folder / "candidates.jsonl"
     deadline = time.monotonic() + 300
@@ -178,16 +186,40 @@ def test_a_fresh_search_killed_and_resumed_gives_the_same_leaderboard(finished_s
     scored_before = {json.loads(line)["index"] for line in ledger.read_text().splitlines() if line.endswith("}")}
     assert 3 <= len(scored_before) < 10
 
-    assert main(["search", "--preset", str(_settings_file(tmp_path)), "--seed", str(SEED), "-o", str(folder),
-                 "--resume", "--json"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--preset",
+                str(_settings_file(tmp_path)),
+                "--seed",
+                str(SEED),
+                "-o",
+                str(folder),
+                "--resume",
+                "--json",
+            ]
+        )
+        == 0
+    )
     screens = [json.loads(line) for line in ledger.read_text().splitlines() if '"screen"' in line]
     assert len(screens) == len({r["index"] for r in screens}) == 10  # nothing scored twice
     assert _leaderboard(folder) == _leaderboard(finished_search)
 
 
 def _torchrun_search(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "robnetzoo.cli", "search", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "robnetzoo.cli",
+        "search",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # one thread per rank on 2 cores
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
@@ -196,8 +228,9 @@ def _torchrun_search(*args: str) -> subprocess.CompletedProcess:
 def test_two_gloo_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
     """Candidates dealt to 2 ranks merge into the 1-process leaderboard (same supernet)."""
     folder = _resumable_copy(finished_search, tmp_path / "two")
-    done = _torchrun_search("--preset", str(_settings_file(tmp_path)), "--seed", str(SEED), "-o", str(folder),
-                            "--resume", "--json")
+    done = _torchrun_search(
+        "--preset", str(_settings_file(tmp_path)), "--seed", str(SEED), "-o", str(folder), "--resume", "--json"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert _leaderboard(folder) == _leaderboard(finished_search)
 
@@ -231,8 +264,9 @@ def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
     assert "unknown space 'grid'" in _fails(capsys, "--preset", tiny, "--space", "grid", "-o", out)
     assert "unknown scorer 'vibes'" in _fails(capsys, "--preset", tiny, "--scorer", "vibes", "-o", out)
     assert "at least 2" in _fails(capsys, "--preset", tiny, "--candidates", "1", "-o", out)
-    assert "holds only 268,435,456" in _fails(capsys, "--preset", tiny, "--space", "cell", "--candidates",
-                                               str(4**14 + 1), "-o", out)
+    assert "holds only 268,435,456" in _fails(
+        capsys, "--preset", tiny, "--space", "cell", "--candidates", str(4**14 + 1), "-o", out
+    )
     big_validation = str(_settings_file(tmp_path, "big.json", validation_size=5000))
     assert "impossible for digits" in _fails(capsys, "--preset", big_validation, "-o", out)
     assert not Path(out).exists()  # nothing was created by any of these
@@ -240,8 +274,9 @@ def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
     finished = str(finished_search)
     before = (finished_search / "leaderboard.json").read_text()
     assert "holds a finished search" in _fails(capsys, "--preset", tiny, "--seed", str(SEED), "-o", finished)
-    assert "different candidates" in _fails(capsys, "--preset", tiny, "--seed", str(SEED), "--candidates", "7",
-                                             "-o", finished, "--resume")
+    assert "different candidates" in _fails(
+        capsys, "--preset", tiny, "--seed", str(SEED), "--candidates", "7", "-o", finished, "--resume"
+    )
     assert "nothing to resume" in _fails(capsys, "--preset", tiny, "-o", out, "--resume")
     assert "overlap at 7-7" in _fails(capsys, "--analyse", finished, "--bands", "small=0-7,medium=7-10,large=11-13")
     assert "gap: 8-8" in _fails(capsys, "--analyse", finished, "--bands", "small=0-7,medium=9-10,large=11-13")
@@ -266,7 +301,9 @@ def test_analyse_redoes_the_selection_with_other_bands(finished_search, tmp_path
     bands = f"small=0-{int(fewest)},medium={int(fewest) + 1}-13"  # only the sparsest candidates are small
     assert main(["search", "--analyse", str(copy), "--bands", bands, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["selection"]["robnet-small"]["convs_per_cell"] == fewest and "robnet-large" not in summary["selection"]
+    assert (
+        summary["selection"]["robnet-small"]["convs_per_cell"] == fewest and "robnet-large" not in summary["selection"]
+    )
     chosen = json.loads((copy / "genotypes" / "robnet-small.json").read_text())
     from robnetzoo.genotype import Genotype
 

@@ -29,7 +29,26 @@ def test_the_demo_search_tests_each_finding_and_chooses_four_models_in_their_ban
     assert (folder / "report.html").is_file() and (folder / "results.json").is_file()
     layers = {"robnet-free": "20"}
     for name in names:  # one short epoch each: the files train as they are
-        args = ["train", str(folder / "genotypes" / f"{name}.json"), "--dataset", "digits", "--preset", "demo",
-                "--width", "2", "--layers", layers.get(name, "5"), "--epochs", "1", "--train-n", "64",
-                "--batch-size", "32", "--eval-n", "16", "--output", str(tmp_path / f"run-{name}")]
+        args = [
+            "train",
+            str(folder / "genotypes" / f"{name}.json"),
+            "--dataset",
+            "digits",
+            "--preset",
+            "demo",
+            "--width",
+            "2",
+            "--layers",
+            layers.get(name, "5"),
+            "--epochs",
+            "1",
+            "--train-n",
+            "64",
+            "--batch-size",
+            "32",
+            "--eval-n",
+            "16",
+            "--output",
+            str(tmp_path / f"run-{name}"),
+        ]
         assert main(args) == 0, name

@@ -5,15 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 
-
 from robnetzoo.genotype import Genotype
 from robnetzoo.search.leaderboard import Ledger
 from robnetzoo.search.pipeline import Candidate, finetune_plan, fsp_filter
 
 
 def test_the_fsp_filter_keeps_the_lowest_losses_of_the_free_space():
-    records = {("screen", i): {"space": "free" if i >= 2 else "cell", "fsp": {"deep_loss": loss}}
-               for i, loss in enumerate([0.0, 0.1, 5.0, 1.0, 3.0, 2.0])}
+    records = {
+        ("screen", i): {"space": "free" if i >= 2 else "cell", "fsp": {"deep_loss": loss}}
+        for i, loss in enumerate([0.0, 0.1, 5.0, 1.0, 3.0, 2.0])
+    }
     assert fsp_filter(records, 0.5) == {3, 5}  # free: 2 (5.0), 3 (1.0), 4 (3.0), 5 (2.0)
     assert fsp_filter(records, 0.01) == {3}  # at least one
 
@@ -25,7 +26,9 @@ def test_a_finetuned_subset_is_drawn_at_random_not_by_the_proxy():
     plan = [Candidate(i, "cell", genotype) for i in range(9)]
     records = {("screen", i): {"inherited": {"robust": float(i)}, "fsp": {"deep_loss": 0.0}} for i in range(9)}
     picked = finetune_plan(plan, records, tiny_settings().with_overrides(finetune_subset=3), set())
-    assert len(picked) == 3 and picked == finetune_plan(plan, records, tiny_settings().with_overrides(finetune_subset=3), set())
+    assert len(picked) == 3 and picked == finetune_plan(
+        plan, records, tiny_settings().with_overrides(finetune_subset=3), set()
+    )
     # drawn at random, not by the proxy: other records (another ranking) give the same draw
     flipped = {key: {"inherited": {"robust": -r["inherited"]["robust"]}, "fsp": r["fsp"]} for key, r in records.items()}
     assert finetune_plan(plan, flipped, tiny_settings().with_overrides(finetune_subset=3), set()) == picked

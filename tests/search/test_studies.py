@@ -75,6 +75,9 @@ def test_an_agreement_line_says_which_side_of_zero_the_interval_lies():
     from robnetzoo.search.studies import _agreement_line
 
     ceiling = {"value": 0.8, "interval": [0.2, 1.0], "n": 8}
-    line = lambda low, high: _agreement_line("p", {"value": (low + high) / 2, "interval": [low, high], "n": 24}, ceiling)
+
+    def line(low, high):
+        return _agreement_line("p", {"value": (low + high) / 2, "interval": [low, high], "n": 24}, ceiling)
+
     assert "same direction" in line(0.5, 0.9) and "against finetuning" in line(-0.9, -0.5)
     assert "cannot decide" in line(-0.2, 0.6)

@@ -27,7 +27,9 @@ def test_supernet_under_a_genotype_equals_the_extracted_robnet(space):
     randomise_bn(supernet)
     supernet.eval()
     x = torch.rand(3, 3, 32, 32)
-    genotypes = [[_cell(k)] for k in range(4)] if space == "cell" else [[_cell(k + j) for j in range(4)] for k in range(2)]
+    genotypes = (
+        [[_cell(k)] for k in range(4)] if space == "cell" else [[_cell(k + j) for j in range(4)] for k in range(2)]
+    )
     genotypes.append([("00",) * EDGES_PER_CELL] * (1 if space == "cell" else 4))  # every node empty
     for codes in genotypes:
         supernet.set_genotype(codes)
@@ -38,9 +40,14 @@ def test_supernet_under_a_genotype_equals_the_extracted_robnet(space):
 
 def test_every_code_meets_normal_and_reduction_edges():
     # layers 4: reductions at 1 and 2; edges 0,1 (sources 0/1) are stride 2 there
-    seen = {(code, reduction) for k in range(4) for layer in range(4)
-            for edge, code in enumerate(_cell(k)) if edge in (0, 1, 2, 3, 5, 6)
-            for reduction in [layer in (1, 2)]}
+    seen = {
+        (code, reduction)
+        for k in range(4)
+        for layer in range(4)
+        for edge, code in enumerate(_cell(k))
+        if edge in (0, 1, 2, 3, 5, 6)
+        for reduction in [layer in (1, 2)]
+    }
     assert seen == set(itertools.product(CODES, (False, True)))
 
 

@@ -59,14 +59,18 @@ def test_bad_recipe_files(capsys, tmp_path, recipe_file, changes, message):
 def test_a_genotype_file_that_is_not_a_genotype(capsys, tmp_path, recipe_file):
     bad = tmp_path / "cell.json"
     bad.write_text(json.dumps({"cells": ["11", "01"]}))
-    _refused(capsys, ["train", str(bad), "--preset", str(recipe_file), "--output", str(tmp_path / "r")],
-             "is not a genotype")
+    _refused(
+        capsys, ["train", str(bad), "--preset", str(recipe_file), "--output", str(tmp_path / "r")], "is not a genotype"
+    )
 
 
 def test_a_finished_run_is_never_overwritten(capsys, run_copy, recipe_file):
     before = _fingerprint(run_copy)
-    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy)],
-             "holds a finished run; pass --resume")
+    _refused(
+        capsys,
+        [*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy)],
+        "holds a finished run; pass --resume",
+    )
     assert _fingerprint(run_copy) == before
 
 
@@ -88,8 +92,21 @@ def test_resume_with_other_settings_says_what_differs(capsys, run_copy, recipe_f
 
 def test_resume_of_a_finished_run_changes_nothing(capsys, run_copy, recipe_file):
     before = _fingerprint(run_copy)
-    code = main([*BASE, "--preset", str(recipe_file), "--seed", "5", "--eval-n", "24", "--output", str(run_copy),
-                 "--resume", "--json"])
+    code = main(
+        [
+            *BASE,
+            "--preset",
+            str(recipe_file),
+            "--seed",
+            "5",
+            "--eval-n",
+            "24",
+            "--output",
+            str(run_copy),
+            "--resume",
+            "--json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out.strip().splitlines()[-1])["event"] == "finished"
@@ -97,12 +114,17 @@ def test_resume_of_a_finished_run_changes_nothing(capsys, run_copy, recipe_file)
 
 
 def test_nothing_to_resume_and_a_folder_that_is_not_a_run(capsys, tmp_path, recipe_file):
-    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(tmp_path / "new"), "--resume"],
-             "nothing to resume")
+    _refused(
+        capsys,
+        [*BASE, "--preset", str(recipe_file), "--output", str(tmp_path / "new"), "--resume"],
+        "nothing to resume",
+    )
     other = tmp_path / "photos"
     other.mkdir()
     (other / "cat.jpg").write_bytes(b"\xff\xd8")
-    _refused(capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no training run")
+    _refused(
+        capsys, [*BASE, "--preset", str(recipe_file), "--output", str(other)], "is not empty and holds no training run"
+    )
     assert [p.name for p in other.iterdir()] == ["cat.jpg"]
 
 
@@ -113,21 +135,48 @@ def test_a_genotype_file_trains_a_new_architecture(capsys, tmp_path, recipe_file
     genotype = Genotype.from_codes(["01", "10"] * 7)
     path = tmp_path / "candidate-7.json"
     path.write_text(genotype.dumps())
-    code = main(["train", str(path), "--width", "4", "--layers", "3", "--preset", str(recipe_file), "--epochs", "1",
-                 "--train-n", "64", "--eval-n", "8", "--output", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            str(path),
+            "--width",
+            "4",
+            "--layers",
+            "3",
+            "--preset",
+            str(recipe_file),
+            "--epochs",
+            "1",
+            "--train-n",
+            "64",
+            "--eval-n",
+            "8",
+            "--output",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     config = ModelConfig.load(tmp_path / "run" / "config.json")
     assert config.name == "robnet-candidate-7" and config.genotype() == genotype
     assert config.arch_args["C"] == 4 and config.arch_args["layers"] == 3
 
 
-@pytest.mark.parametrize("size, message", [
-    ("1437", "holding out 1,437 images needs more than the 1,437 digits training images; lower --validation-size "
-             "(at most 1,373 here)"),
-    ("1400", "holding out 1,400 of the 1,437 digits training images leaves 37 to train on, fewer than one batch "
-             "of 64; lower --validation-size or --batch-size"),
-    ("0", "validation_size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "size, message",
+    [
+        (
+            "1437",
+            "holding out 1,437 images needs more than the 1,437 digits training images; lower --validation-size "
+            "(at most 1,373 here)",
+        ),
+        (
+            "1400",
+            "holding out 1,400 of the 1,437 digits training images leaves 37 to train on, fewer than one batch "
+            "of 64; lower --validation-size or --batch-size",
+        ),
+        ("0", "validation_size must be at least 1"),
+    ],
+)
 def test_a_held_out_part_that_leaves_too_little_to_train_on(capsys, tmp_path, size, message):
     _refused(capsys, [*BASE, "--preset", "demo", "--validation-size", size, "--output", str(tmp_path / "r")], message)
     assert not (tmp_path / "r").exists()

@@ -14,8 +14,25 @@ import torch
 from robnetzoo.weights import read_safetensors
 
 TRAIN = [
-    "robnet-large", "--width", "4", "--layers", "3", "--dataset", "digits", "--preset", "demo",
-    "--epochs", "2", "--batch-size", "32", "--train-n", "128", "--eval-n", "24", "--seed", "3",
+    "robnet-large",
+    "--width",
+    "4",
+    "--layers",
+    "3",
+    "--dataset",
+    "digits",
+    "--preset",
+    "demo",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "32",
+    "--train-n",
+    "128",
+    "--eval-n",
+    "24",
+    "--seed",
+    "3",
 ]
 
 
@@ -26,7 +43,10 @@ def _env() -> dict[str, str]:
 def _train(output: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "robnetzoo.cli", "train", *TRAIN, "--output", str(output), *extra],
-        capture_output=True, text=True, env=_env(), timeout=600,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
     )
 
 
@@ -38,9 +58,22 @@ def _kill_at_checkpoint(output: Path, epoch: int, step: int) -> None:
     """Start a run that checkpoints after every step and SIGKILL it once the checkpoint of
     (epoch, step) is on disk: a mid-epoch kill, as a preempted job would see."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "robnetzoo.cli", "train", *TRAIN, "--output", str(output),
-         "--checkpoint-minutes", "0", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "robnetzoo.cli",
+            "train",
+            *TRAIN,
+            "--output",
+            str(output),
+            "--checkpoint-minutes",
+            "0",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
     )
     assert process.stdout is not None
     for line in process.stdout:
@@ -67,10 +100,16 @@ def test_a_run_killed_mid_epoch_resumes_to_bitwise_equal_weights(tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
-    assert json.loads((whole / "eval.json").read_text())["counts"] == json.loads((killed / "eval.json").read_text())["counts"]
+    assert (
+        json.loads((whole / "eval.json").read_text())["counts"]
+        == json.loads((killed / "eval.json").read_text())["counts"]
+    )
     log_whole = [json.loads(line) for line in (whole / "train_log.jsonl").read_text().splitlines()]
     log_killed = [json.loads(line) for line in (killed / "train_log.jsonl").read_text().splitlines()]
-    strip = lambda log: [{k: v for k, v in e.items() if k not in ("seconds", "images_per_second")} for e in log]
+
+    def strip(log):
+        return [{k: v for k, v in e.items() if k not in ("seconds", "images_per_second")} for e in log]
+
     assert strip(log_whole) == strip(log_killed)
 
 
@@ -80,5 +119,10 @@ def test_a_run_records_its_splits_augmentation_and_learning_rate(finished_run):
     assert {k: run["data"][k] for k in ("train", "validation", "test")} == {"train": 128, "validation": 48, "test": 360}
     assert run["data"]["validation_rule"] == "48 held-out training images" and run["data"]["augment"] == "none"
     # the demo's lr 0.05 was set for batch 64; this run's batch is 32
-    assert run["lr"] == {"peak": 0.025, "recipe_lr": 0.05, "recipe_batch": 64, "batch": 32,
-                         "scaled": "lr 0.025: the recipe's 0.05 at batch 64, scaled linearly to batch 32"}
+    assert run["lr"] == {
+        "peak": 0.025,
+        "recipe_lr": 0.05,
+        "recipe_batch": 64,
+        "batch": 32,
+        "scaled": "lr 0.025: the recipe's 0.05 at batch 64, scaled linearly to batch 32",
+    }

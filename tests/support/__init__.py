@@ -90,8 +90,18 @@ def tiny_settings(seed: int = SEARCH_SEED):
 
     demo = PRESETS["demo"]
     return demo.with_overrides(
-        width=2, layers=3, candidates=6, free_candidates=4, finetune_subset=2, validation_size=64,
-        score_examples=32, fsp_examples=16, calibration_images=64, seed=seed, pairs_per_count=1, holdout_size=32,
+        width=2,
+        layers=3,
+        candidates=6,
+        free_candidates=4,
+        finetune_subset=2,
+        validation_size=64,
+        score_examples=32,
+        fsp_examples=16,
+        calibration_images=64,
+        seed=seed,
+        pairs_per_count=1,
+        holdout_size=32,
         supernets=2,
         supernet=demo.supernet.with_overrides(epochs=1, batch_size=32, train_examples=128),
         finetune=demo.finetune.with_overrides(batch_size=32, train_examples=64),
@@ -105,9 +115,20 @@ def tiny_recipe():
     from robnetzoo.search.recipes import Recipe
 
     return Recipe(
-        name="tiny-pgd7", dataset="digits", epochs=2, batch_size=32, lr=0.05, lr_batch=64, final_lr=1e-3,
-        attack="pgd7", attack_params={"alpha": 2 / 255, "random_start": True}, attack_mode="train",
-        augment="none", train_examples=128, validation_size=48, validation_attack="pgd5",
+        name="tiny-pgd7",
+        dataset="digits",
+        epochs=2,
+        batch_size=32,
+        lr=0.05,
+        lr_batch=64,
+        final_lr=1e-3,
+        attack="pgd7",
+        attack_params={"alpha": 2 / 255, "random_start": True},
+        attack_mode="train",
+        augment="none",
+        train_examples=128,
+        validation_size=48,
+        validation_attack="pgd5",
     )
 
 

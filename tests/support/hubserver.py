@@ -60,8 +60,13 @@ class HubServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
 
-            def _send(self, status: int, data: bytes = b"", headers: dict[str, str] | None = None,
-                      content_type: str = "application/json") -> None:
+            def _send(
+                self,
+                status: int,
+                data: bytes = b"",
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/json",
+            ) -> None:
                 self.send_response(status)
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -104,8 +109,12 @@ class HubServer:
                 if name not in files:
                     return self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit})
                 data = files[name]
-                self._send(200, data, {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'},
-                           "application/octet-stream")
+                self._send(
+                    200,
+                    data,
+                    {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'},
+                    "application/octet-stream",
+                )
 
             def do_HEAD(self) -> None:
                 server.requests.append(f"HEAD {self.path}")
@@ -141,22 +150,39 @@ class HubServer:
                 if path.endswith(".git/info/lfs/objects/batch"):
                     request = json.loads(body)
                     objects = [
-                        {"oid": o["oid"], "size": o["size"], "authenticated": True,
-                         "actions": {"upload": {"href": f"{server.url}/lfs-upload/{o['oid']}", "header": {}}}}
+                        {
+                            "oid": o["oid"],
+                            "size": o["size"],
+                            "authenticated": True,
+                            "actions": {"upload": {"href": f"{server.url}/lfs-upload/{o['oid']}", "header": {}}},
+                        }
                         for o in request["objects"]
                     ]
-                    return self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                                      content_type="application/vnd.git-lfs+json")
+                    return self._send(
+                        200,
+                        json.dumps({"transfer": "basic", "objects": objects}).encode(),
+                        content_type="application/vnd.git-lfs+json",
+                    )
                 if len(parts) >= 5 and parts[:2] == ["api", "models"]:
                     repo, action, revision = "/".join(parts[2:4]), parts[4], "/".join(parts[5:])
                     if repo not in server.store:
                         return self._error(404, "RepoNotFound", "Repository not found")
                     if action == "preupload":
                         files = json.loads(body)["files"]
-                        return self._json(200, {"files": [
-                            {"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular",
-                             "shouldIgnore": False, "oid": None} for f in files
-                        ]})
+                        return self._json(
+                            200,
+                            {
+                                "files": [
+                                    {
+                                        "path": f["path"],
+                                        "uploadMode": "lfs" if f["path"].endswith(".safetensors") else "regular",
+                                        "shouldIgnore": False,
+                                        "oid": None,
+                                    }
+                                    for f in files
+                                ]
+                            },
+                        )
                     if action == "branch":
                         with server.lock:
                             branches = server.commits[repo]
@@ -202,13 +228,17 @@ class HubServer:
                             files[value["path"]] = server.lfs[value["oid"]]
                         elif key == "deletedFile":
                             files.pop(value["path"], None)
-                    commit = hashlib.sha1(json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()
-                                          + revision.encode()).hexdigest()
+                    commit = hashlib.sha1(
+                        json.dumps(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()
+                        + revision.encode()
+                    ).hexdigest()
                     server.store[repo][revision] = files
                     server.store[repo][commit] = files
                     branches[revision] = commit
-                self._json(200, {"commitUrl": f"{server.url}/{repo}/commit/{commit}", "commitOid": commit,
-                                 "pullRequestUrl": None})
+                self._json(
+                    200,
+                    {"commitUrl": f"{server.url}/{repo}/commit/{commit}", "commitOid": commit, "pullRequestUrl": None},
+                )
 
             def do_PUT(self) -> None:
                 server.requests.append(f"PUT {self.path}")

@@ -18,7 +18,7 @@ test set too small for half a point, no more than one example weaker) for at mos
 its passes (forward plus backward).
 
     python benchmarks/autoattack_budget.py [--work budget/] [--datasets digits,fashion-mnist]
-        [--n 200] [--epochs 5] [--width 4] [--layers 5] [--train-n 3000]
+        [--n 200] [--kinds standard,adversarial,masked] [--epochs 5] [--width 4] [--layers 5] [--train-n 3000]
 
 Trained models are kept in ``--work`` and reused. Needs ``pyautoattack`` (the ``autoattack``
 extra). Run it alone; it prints what it found and writes its raw figures to
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--model", default=MODEL, help="a registry name the zoo can build (default robnet-large)")
     parser.add_argument("--datasets", default="digits,fashion-mnist")
     parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--kinds", default="standard,adversarial,masked", help="which models, in this order")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--width", type=int, default=4)
     parser.add_argument("--layers", type=int, default=5)
@@ -154,23 +155,34 @@ def main() -> None:
         buildable_config(args.model)
     except RobnetzooError as error:  # one line and exit 2, before anything is trained
         parser.error(f"--model {args.model}: {error}")
+    if not args.kinds or set(args.kinds.split(",")) - {"standard", "adversarial", "masked"}:
+        parser.error(f"--kinds: choose among standard, adversarial, masked, got {args.kinds!r}")
     unknown = [d for d in args.datasets.split(",") if d not in DATASET_INFO]
     if unknown:
         parser.error(f"--datasets: unknown {', '.join(unknown)}; known: {', '.join(DATASET_INFO)}")
     args.work.mkdir(parents=True, exist_ok=True)
+    kinds = args.kinds.split(",")
     rows: dict[str, Any] = {}
+    figures = {
+        "model": args.model,
+        "width": args.width,
+        "layers": args.layers,
+        "epochs": args.epochs,
+        "train_n": args.train_n,
+        "n": args.n,
+        "masked_levels": LEVELS,
+        "goal": {"accuracy_points": ACCURACY_GOAL, "pass_ratio": COST_GOAL},
+        "models": rows,
+    }
     for dataset in args.datasets.split(","):
         data = robnetzoo.load_dataset(dataset, "test")
-        adversarial = trained(args.work, dataset, "adversarial", args)
-        models = {
-            "standard": trained(args.work, dataset, "standard", args),
-            "adversarial": adversarial,
-            "masked": RoundedInput(adversarial),
-        }
-        for kind, model in models.items():
+        for kind in kinds:
+            model = trained(args.work, dataset, "standard" if kind == "standard" else "adversarial", args)
+            model = RoundedInput(model) if kind == "masked" else model
             began = time.perf_counter()
             row = compare(model.eval(), data, args.n)
             rows[f"{dataset}/{kind}"] = row
+            write(args.json, figures)  # after every model: a run cut short keeps what it measured
             print(
                 f"  {dataset}/{kind}: autoattack {row['robust']['autoattack']:.1f}% cascade "
                 f"{row['robust']['apgd-cascade']:.1f}%, passes x{row['pass_ratio']:.1f} fewer "
@@ -196,20 +208,7 @@ def main() -> None:
             f"{row['robust']['apgd-cascade']:8.1f} {row['only_autoattack_breaks']:8d} {row['only_cascade_breaks']:10d} "
             f"{total['autoattack']:10,d} {total['apgd-cascade']:12,d} {row['pass_ratio']:6.1f}  {verdict}"
         )
-    write(
-        args.json,
-        {
-            "model": args.model,
-            "width": args.width,
-            "layers": args.layers,
-            "epochs": args.epochs,
-            "train_n": args.train_n,
-            "n": args.n,
-            "masked_levels": LEVELS,
-            "goal": {"accuracy_points": ACCURACY_GOAL, "pass_ratio": COST_GOAL},
-            "models": rows,
-        },
-    )
+    write(args.json, figures)
 
 
 if __name__ == "__main__":

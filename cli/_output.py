@@ -47,6 +47,14 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def count_text(count: int) -> str:
+    """A count, short: 812, 12.3k, 4.56M (image-passes in eval's table)."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if count >= limit:
+            return f"{count / limit:.3g}{suffix}"
+    return str(count)
+
+
 def millions(value: int | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f}M"
 

@@ -15,7 +15,7 @@ from robnetzoo.errors import InvalidInput
 from robnetzoo.evaluation.checks import RobustnessCheckWarning
 
 from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
-from ._output import emit_json, fmt, note, stderr, stdout
+from ._output import count_text, emit_json, fmt, note, stderr, stdout
 from ._progress import ProgressView
 
 
@@ -286,18 +286,10 @@ def print_report(report: Any, paper: dict[str, float]) -> None:
             f"{low:.1f}–{high:.1f}",
             fmt(paper.get(paper_key) if paper_key else None),
             fmt(spent["seconds"], 1),
-            f"{_count(spent['forward'])}+{_count(spent['backward'])}",
+            f"{count_text(spent['forward'])}+{count_text(spent['backward'])}",
         )
     table.caption = escape(f"worst case: every attack's cost together, on {report.cost['device']}")
     stdout.print(table)
-
-
-def _count(passes: int) -> str:
-    """An image-pass count, short: 812, 12.3k, 4.56M."""
-    for limit, suffix in ((1e6, "M"), (1e3, "k")):
-        if passes >= limit:
-            return f"{passes / limit:.3g}{suffix}"
-    return str(passes)
 
 
 def _eval_runtime(

@@ -46,6 +46,7 @@ from robnetzoo.errors import InvalidInput, option
 from .onnx import INPUT_NAME, read_identity, require_onnx
 
 PRECISIONS = ("fp32", "fp16", "int8")
+SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}  # a precision's file and report suffix
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 INT8_METADATA = "robnetzoo-int8"
 FP16_MAX, FP16_SMALLEST = 65504.0, 2.0**-24  # largest finite half, smallest subnormal half
@@ -331,7 +332,7 @@ def onnx_graphs(
         if precision == "fp32":
             graphs[precision] = written.path
         elif precision == "fp16":
-            graphs[precision] = to_fp16(written.path, folder / "model-fp16.onnx")
+            graphs[precision] = to_fp16(written.path, folder / f"model{SUFFIX[precision]}.onnx")
         else:
             graphs[precision] = int8_graph(written.path, folder, calibration, tensorrt=tensorrt, **(int8 or {}))
     return written, graphs
@@ -342,5 +343,5 @@ def int8_graph(
 ) -> Path:
     """The int8 graph of the fp32 export ``fp32``: ``model-int8.onnx`` for ONNX Runtime
     (uint8 activations), ``model-int8-symmetric.onnx`` for TensorRT (symmetric, its only form)."""
-    name = "model-int8-symmetric.onnx" if tensorrt else "model-int8.onnx"
+    name = f"model{SUFFIX['int8']}{'-symmetric' if tensorrt else ''}.onnx"
     return to_int8(fp32, folder / name, calibration, symmetric=tensorrt, **options)

@@ -175,8 +175,6 @@ def check_matches(identity: dict[str, Any] | None, expected: dict[str, Any], pat
 
 # -- ONNX Runtime in the runtime table (export/registry.py) -----------------------------------
 
-SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}  # a precision's file and report suffix
-
 
 def onnxruntime_parity(
     model: nn.Module, graphs: dict[str, Path], images: torch.Tensor, labels: torch.Tensor
@@ -212,7 +210,7 @@ def onnxruntime_parity(
 def export_for_onnxruntime(job: Any) -> dict[str, dict[str, Any]]:
     """``model.onnx`` (and ``model-fp16.onnx``, ``model-int8.onnx``) with their parity on ONNX
     Runtime, fp16's range losses and int8's recipe; ``quantization_debug.json`` on request."""
-    from .precision import fp16_range, read_int8_recipe
+    from .precision import SUFFIX, fp16_range, read_int8_recipe
 
     written, graphs = job.onnx_graphs()
     judged = onnxruntime_parity(job.model, graphs, job.images, job.labels)

@@ -273,8 +273,6 @@ class TensorRTTarget:
 
 # -- TensorRT in the runtime table (export/registry.py) ---------------------------------------
 
-ENGINE_SUFFIX = {"fp32": "", "fp16": "-fp16", "int8": "-int8"}
-
 
 def check_tensorrt_environment(gpu: str) -> None:
     """Refuse before anything is written where TensorRT cannot run."""
@@ -299,14 +297,15 @@ def engine_graphs(job: Any) -> dict[str, Path]:
 def export_for_tensorrt(job: Any) -> dict[str, dict[str, Any]]:
     """``model[-fp16|-int8].engine`` for each precision, built on the job's GPU, with parity."""
     from .parity import parity
+    from .precision import SUFFIX
 
     artifacts: dict[str, dict[str, Any]] = {}
     for precision, path in engine_graphs(job).items():
         engine = build_engine(
-            path, job.folder / f"model{ENGINE_SUFFIX[precision]}.engine", precision=precision, device=job.gpu
+            path, job.folder / f"model{SUFFIX[precision]}.engine", precision=precision, device=job.gpu
         )
         target = TensorRTTarget(engine.path, model=job.model, device=job.gpu)
-        artifacts[f"tensorrt{ENGINE_SUFFIX[precision]}"] = {
+        artifacts[f"tensorrt{SUFFIX[precision]}"] = {
             **engine.to_dict(),
             "parity": parity(job.model, target, job.images, job.labels),
             **(job.calibration_record() if precision == "int8" else {}),

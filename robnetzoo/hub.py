@@ -257,7 +257,7 @@ def _card_summary(config: ModelConfig, *, measured: bool, repo_id: str | None) -
 def _card_evaluation(eval_results: list[Mapping[str, Any]], checks: list[Mapping[str, Any]]) -> list[str]:
     """What each measurement cost, and the evaluation's sanity checks."""
     lines: list[str] = []
-    costs = [(str(result["metric"]), cost_text(result)) for result in eval_results if cost_text(result)]
+    costs = [(str(result["metric"]), text) for result in eval_results if (text := cost_text(result))]
     if costs:
         lines += ["", "What each measurement cost (passes through the model count the same on any machine):", ""]
         lines += [f"- `{html.escape(metric)}`: {html.escape(str(text))}" for metric, text in costs]

@@ -70,6 +70,10 @@ class Passes:
     def __sub__(self, other: "Passes") -> "Passes":
         return Passes(self.forward - other.forward, self.backward - other.backward)
 
+    def copy(self) -> "Passes":
+        """A snapshot, to take a delta against later (the counter itself keeps counting)."""
+        return Passes(self.forward, self.backward)
+
     def to_dict(self) -> dict[str, int]:
         return {"forward": self.forward, "backward": self.backward}
 

@@ -76,7 +76,7 @@ class APGDCascade(Attack):
         self, name: str, attack: Attack, images, labels, early_stop, noise, index, adversarial, broken, judge
     ) -> torch.Tensor:
         """Run ``attack`` on the examples at ``index``; record what it broke and spent."""
-        before = Passes(self.passes.forward, self.passes.backward)
+        before = self.passes.copy()
         part, part_broken = attack._perturb(images[index], labels[index], early_stop, noise.subset(index), judge)
         adversarial[index] = part
         broken[index] |= part_broken

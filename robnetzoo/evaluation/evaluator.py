@@ -397,7 +397,7 @@ def _attack_batch(
     """Which of these (clean-correct) examples the attack breaks, judged by the target, and the
     image-passes that cost (the attack's own count, plus the judging and confirming forwards)."""
     attacks_used = [plan.attack] + ([plan.confirm] if plan.confirm is not None else [])
-    before = [attack_suite.Passes(**a.passes.to_dict()) for a in attacks_used]
+    before = [a.passes.copy() for a in attacks_used]
     extra = attack_suite.Passes()
     x = plan.inputs(images)
     y = labels.to(x.device)

@@ -78,18 +78,18 @@ def export_command(
             overwrite=overwrite,
             device=device,
         )
-    for warning in report["warnings"]:
+    for warning in report.warnings:
         stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     if json_out:
-        emit_json(report)
+        emit_json(report.to_dict())
         return
-    source = report["parity_data"]
+    source = report.parity_data
     images = (
         "synthetic images (no test set on disk)"
         if source["dataset"] == "synthetic"
         else f"{source['dataset']} test images"
     )
-    table = Table(title=escape(f"{report['identity']['name']}: parity with torch on {source['n']} {images}"))
+    table = Table(title=escape(f"{report.identity['name']}: parity with torch on {source['n']} {images}"))
     for column in (
         "artifact",
         "precision",
@@ -101,7 +101,7 @@ def export_command(
         "adversarial top-1 agree %",
     ):
         table.add_column(column, justify="left" if column in ("artifact", "run as") else "right")
-    for name, artifact in report["artifacts"].items():
+    for name, artifact in report.artifacts.items():
         rows = [("runtime", artifact["parity"])]
         if "ideal_int8_parity" in artifact:
             rows += [
@@ -120,9 +120,9 @@ def export_command(
                 f"{p['adversarial']['top1_agreement']:.1f}",
             )
     stdout.print(table)
-    host = report["host"]
+    host = report.host
     stderr.print(f"host: {host['name']} ({', '.join(host['flags'] or ['flags unknown'])})", markup=False)
-    for artifact in report["artifacts"].values():
+    for artifact in report.artifacts.values():
         if "int8_kernel" in artifact:
             stderr.print(
                 f"int8 kernel: {artifact['int8_kernel']['kernel']}; a default session: "

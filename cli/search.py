@@ -153,10 +153,10 @@ def _print(result: Any, json_out: bool) -> None:
         emit_json(result.summary())
         return
     for space in ("cell", "free"):
-        rows = [r for r in result.rows if r["space"] == space and r["rank"] is not None][:TOP_ROWS]
+        rows = [r for r in result.rows if r.space == space and r.rank is not None][:TOP_ROWS]
         if not rows:
             continue
-        scored = sum(1 for r in result.rows if r["space"] == space and r["rank"] is not None)
+        scored = sum(1 for r in result.rows if r.space == space and r.rank is not None)
         table = Table(
             title=f"{space}-space leaderboard (top {len(rows)} of {scored}, scorer {result.settings.scorer}, "
             f"{result.settings.score_attack} on validation)"
@@ -174,17 +174,17 @@ def _print(result: Any, json_out: bool) -> None:
         ):
             table.add_column(column, justify="left" if column == "genotype" else "right")
         for r in rows:
-            interval = "" if r.get("robust_low") is None else f" [{r['robust_low']:.0f}, {r['robust_high']:.0f}]"
+            interval = "" if r.robust_low is None else f" [{r.robust_low:.0f}, {r.robust_high:.0f}]"
             table.add_row(
-                str(r["rank"]),
-                str(r["index"]),
-                fmt(r["robust"], 1) + interval,
-                fmt(r["clean"], 1),
-                fmt(r["finetune_robust"], 1),
-                f"{r['density']:.2f}",
-                f"{r['convs_per_cell']:g}",
-                millions(r["parameters"]),
-                escape(_short(r["genotype"])),
+                str(r.rank),
+                str(r.index),
+                fmt(r.robust, 1) + interval,
+                fmt(r.clean, 1),
+                fmt(r.finetune_robust, 1),
+                f"{r.density:.2f}",
+                f"{r.convs_per_cell:g}",
+                millions(r.parameters),
+                escape(_short(r.genotype)),
             )
         stdout.print(table)
     a = result.analysis
@@ -225,24 +225,24 @@ def _print(result: Any, json_out: bool) -> None:
         "train it",
     ):
         chosen.add_column(column, justify="left" if column in ("model", "train it") else "right")
-    for name, row in result.selection.items():
-        held = row.get("holdout")
-        search_score = fmt(row["robust"], 1) + (
-            f" [{row['robust_low']:.1f}, {row['robust_high']:.1f}]" if row.get("robust_low") is not None else ""
+    for name, choice in result.selection.items():
+        row, held = choice.row, choice.holdout
+        search_score = fmt(row.robust, 1) + (
+            f" [{row.robust_low:.1f}, {row.robust_high:.1f}]" if row.robust_low is not None else ""
         )
         chosen.add_row(
             name,
-            str(row["index"]),
-            f"{row['convs_per_cell']:g}",
+            str(row.index),
+            f"{row.convs_per_cell:g}",
             search_score,
-            _runner_up(row),
+            _runner_up(choice.runner_up),
             "—"
             if held is None
             else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
             f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
-            escape(_vs_random(row)),
-            millions(row["parameters"]),
-            escape(training_command_line(name, row, result.folder)),
+            escape(_vs_random(choice.vs_random)),
+            millions(row.parameters),
+            escape(training_command_line(name, result.folder)),
         )
     stdout.print(chosen)
     plots = ", ".join(a.get("plots", []))
@@ -253,8 +253,7 @@ def _print(result: Any, json_out: bool) -> None:
     )
 
 
-def _vs_random(row: dict) -> str:
-    measured = row.get("vs_random")
+def _vs_random(measured: Optional[dict]) -> str:
     if not measured:
         return "—"
     if measured.get("verdict") is None:
@@ -266,8 +265,7 @@ def _vs_random(row: dict) -> str:
     )
 
 
-def _runner_up(row: dict) -> str:
-    second = row.get("runner_up")
+def _runner_up(second: Optional[dict]) -> str:
     if not second:
         return "— (alone in its band)"
     test = second.get("mcnemar") or {}

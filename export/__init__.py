@@ -12,7 +12,7 @@ onnx, onnxruntime and tensorrt are imported inside these modules only, never by 
 robnetzoo``. Depends on the core, never the reverse.
 """
 
-from .exporting import export_model
+from .exporting import ExportReport, export_model, read_export_report
 from .runtime_eval import evaluate_on_runtime
 
-__all__ = ["export_model", "evaluate_on_runtime"]
+__all__ = ["ExportReport", "export_model", "read_export_report", "evaluate_on_runtime"]

@@ -16,13 +16,14 @@ export is replaced only with ``overwrite=True``.
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from robnetzoo._io import output_mode, read_json, write_json
+from robnetzoo._io import column, output_mode, read_json, record_from_dict, record_to_dict, write_json
 from robnetzoo.config import config_of
 from robnetzoo.data import dataset_num_classes, first_n, load_dataset, take
 from robnetzoo.device import resolve_device
@@ -34,6 +35,40 @@ from .parity import synthetic_images
 from .registry import ExportJob, Runtime, runtimes_for
 
 REPORT_FILE = "export_report.json"
+
+
+@dataclass
+class ExportReport:
+    """What ``export_model`` wrote and how each artifact agrees with torch; the JSON of
+    ``export_report.json``. Each artifact's entry is its runtime's own (ONNX Runtime adds its
+    session options, int8 its recipe and kernel, TensorRT its build), with ``path``,
+    ``precision``, ``size_bytes`` and ``parity`` in every one."""
+
+    identity: dict[str, Any] = column(
+        "the model the artifacts belong to: name, weights fingerprint, classes, input size"
+    )
+    parity_data: dict[str, Any] = column(
+        "the images parity was measured on: data set, split and n, or synthetic and why"
+    )
+    artifacts: dict[str, dict[str, Any]] = column(
+        "per artifact (onnx, onnx-int8, aoti, tensorrt-fp16...): path, precision, size_bytes, and parity: "
+        "max |logit difference| and top-1 agreement with torch on clean and on PGD-7 images"
+    )
+    versions: dict[str, str] = column("robnetzoo, torch and each runtime's version")
+    machine: str = column("the CPU architecture (x86_64, aarch64)")
+    host: dict[str, Any] = column("the CPU's name and instruction-set flags (AVX2, AVX-512, VNNI, AMX)")
+    warnings: list[str] = column("what the export warns of (synthetic parity images, saturating int8 kernels)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return record_to_dict(self)
+
+
+def read_export_report(folder: str | Path) -> ExportReport:
+    """The ``export_report.json`` of an export folder."""
+    path = Path(folder) / REPORT_FILE
+    fix = f"it is damaged: export into another {option('output')}"
+    data = read_json(path, "export_report.json", expect=dict, fix=fix)
+    return record_from_dict(ExportReport, data, path=path, kind="export_report.json", fix=fix)
 
 
 def check_folder(folder: Path, identity: dict[str, Any], overwrite: bool) -> None:
@@ -143,7 +178,7 @@ def export_model(
     data_root: str | Path | None = None,
     overwrite: bool = False,
     device: str = "cpu",
-) -> dict[str, Any]:
+) -> ExportReport:
     """Export ``model`` in ``formats`` (each a runtime of ``registry.RUNTIMES``: ONNX and TensorRT
     at each of ``precisions``, AOTInductor in fp32) into ``folder``; returns (and writes) the
     report. int8 is calibrated on the first ``calibration_n`` training images of
@@ -189,16 +224,16 @@ def export_model(
     artifacts: dict[str, Any] = {}
     for runtime in runtimes:
         artifacts.update(runtime.export(job))
-    report = {
-        "identity": identity,
-        "parity_data": parity_source,
-        "artifacts": artifacts,
-        "versions": _versions(),
-        "machine": platform.machine(),
-        "host": cpu(),
-        "warnings": list(dict.fromkeys(job.warnings)),
-    }
-    write_json(folder / REPORT_FILE, report, indent=1)
+    report = ExportReport(
+        identity=identity,
+        parity_data=parity_source,
+        artifacts=artifacts,
+        versions=_versions(),
+        machine=platform.machine(),
+        host=cpu(),
+        warnings=list(dict.fromkeys(job.warnings)),
+    )
+    write_json(folder / REPORT_FILE, report.to_dict(), indent=1)
     return report
 
 

@@ -7,6 +7,10 @@
 - Reading: :func:`read_json`, :func:`read_jsonl` and :func:`read_torch_file` turn a missing,
   corrupt, truncated or foreign file into one typed error naming the file, what it should have
   been and the fix (``CorruptFile``), wherever it is read; checkpoints are never unpickled.
+- Records: a file's rows are dataclasses whose fields carry their documentation
+  (:func:`column`); :func:`record_from_dict` reads one back with a typed error for a missing
+  field, and :func:`schema` / :func:`schema_table` give the column list the docs print, so the
+  docs cannot drift from what is written.
 - Output policy: :func:`output_mode` is the one rule for a results file, run, search, export or
   model folder that already exists: continue it with ``resume``, replace it with
   ``overwrite``, or refuse. Nothing of the user's is replaced without the explicit flag.
@@ -14,13 +18,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from .errors import CorruptFile, InvalidInput, MissingDependency, NotFound, option
 
@@ -312,3 +317,57 @@ def output_mode(
             path=path,
         )
     return OutputMode.NEW
+
+
+# ------------------------------------------------------------------------------------ records
+
+Record = TypeVar("Record")
+
+
+def column(doc: str, default: Any = dataclasses.MISSING, *, public: bool = True) -> Any:
+    """A dataclass field of a file's row, documented where it is declared. ``public=False``:
+    written for robnetzoo's own reading, left out of the schema users are shown."""
+    metadata = {"doc": doc, "public": public}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def schema(cls: type, *, public_only: bool = True) -> dict[str, str]:
+    """``{field: its documentation}`` of a record class declared with :func:`column`."""
+    return {
+        f.name: f.metadata["doc"]
+        for f in dataclasses.fields(cls)
+        if "doc" in f.metadata and (f.metadata["public"] or not public_only)
+    }
+
+
+def schema_table(columns: dict[str, str], header: str = "column") -> str:
+    """A schema as the Markdown table the docs print."""
+    lines = [f"| {header} | meaning |", "|---|---|"]
+    escaped = {name: doc.replace("|", "\\|") for name, doc in columns.items()}  # a | inside a cell
+    lines += [f"| `{name}` | {doc} |" for name, doc in escaped.items()]
+    return "\n".join(lines)
+
+
+def record_to_dict(record: Any) -> dict[str, Any]:
+    """A record as plain JSON values, in field order."""
+    return dataclasses.asdict(record)
+
+
+def record_from_dict(cls: type[Record], data: Any, *, path: str | Path, kind: str, fix: str) -> Record:
+    """A record read back from ``data`` (a JSON object): a missing required field or a value
+    that is not an object is ``CorruptFile`` naming the file; fields it does not declare are
+    ignored (a newer writer may add some)."""
+    if not isinstance(data, dict):
+        what = _JSON_NAMES.get(type(data), type(data).__name__)
+        raise CorruptFile(path, kind, f"a JSON {what} where an object belongs", fix=fix)
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise CorruptFile(path, kind, f"no {', '.join(missing[:3])} field", fix=fix)
+    return cls(**{name: data[name] for name in known if name in data})

@@ -19,6 +19,8 @@ import torch
 from robnetzoo.genotype import Genotype
 from robnetzoo.stats import holm, paired_permutation_test, partial_rank_correlation, rank_correlation, verdict
 
+from .leaderboard import LeaderboardRow
+
 
 def conv_counts(genotype: Genotype, reading: str = "inputs") -> dict[str, int]:
     """Convolutions (codes 01 and 11) on direct edges and on skip edges, over all cells, under
@@ -69,27 +71,27 @@ def fsp_loss(
 DENSITY_WINDOW = (0.3, 0.7)  # Finding 1 away from the sparse end, where every network is weak
 
 
-def _scored(rows: list[dict[str, Any]], space: str) -> list[dict[str, Any]]:
-    return [r for r in rows if r["space"] == space and r["inherited_robust"] is not None]
+def _scored(rows: list[LeaderboardRow], space: str) -> list[LeaderboardRow]:
+    return [r for r in rows if r.space == space and r.inherited_robust is not None]
 
 
-def finding_density(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+def finding_density(rows: list[LeaderboardRow], seed: int = 0) -> dict[str, Any]:
     """Finding 1: denser architectures are more robust. Spearman of density and robust accuracy
     (the inherited score of every cell-based candidate) over all candidates and within density
     0.3-0.7; and connectivity against capacity: the partial correlation of identity bits with
     robust accuracy given the number of convolutions (identity bits add density but almost no
     parameters; each convolution adds both), and of convolutions given identity bits."""
     pool = _scored(rows, "cell")
-    robust = [r["inherited_robust"] for r in pool]
-    overall = rank_correlation([r["density"] for r in pool], robust, seed=seed)
+    robust = [r.inherited_robust for r in pool]
+    overall = rank_correlation([r.density for r in pool], robust, seed=seed)
     low, high = DENSITY_WINDOW
-    middle = [r for r in pool if low <= r["density"] <= high]
-    window = rank_correlation([r["density"] for r in middle], [r["inherited_robust"] for r in middle], seed=seed)
+    middle = [r for r in pool if low <= r.density <= high]
+    window = rank_correlation([r.density for r in middle], [r.inherited_robust for r in middle], seed=seed)
     identity = partial_rank_correlation(
-        [r["identity_bits"] for r in pool], robust, [r["convs_per_cell"] for r in pool], seed=seed
+        [r.identity_bits for r in pool], robust, [r.convs_per_cell for r in pool], seed=seed
     )
     convs = partial_rank_correlation(
-        [r["convs_per_cell"] for r in pool], robust, [r["identity_bits"] for r in pool], seed=seed
+        [r.convs_per_cell for r in pool], robust, [r.identity_bits for r in pool], seed=seed
     )
     return {
         "space": "cell",
@@ -128,7 +130,7 @@ def density_matched_pairs(pool: list[dict[str, Any]]) -> list[tuple[dict[str, An
 
 
 def finding_fsp(
-    rows: list[dict[str, Any]], *, space: str = "free", weights: str = "inherited", seed: int = 0
+    rows: list[LeaderboardRow], *, space: str = "free", weights: str = "inherited", seed: int = 0
 ) -> dict[str, Any]:
     """Finding 3: robust networks have a lower FSP loss in deeper cells, tested where the paper
     uses it (the cell-free candidates, ``space``) with density held fixed: candidates paired by
@@ -142,9 +144,15 @@ def finding_fsp(
         else ("finetune_robust", "finetune_fsp_cells", None)
     )
     pool = [
-        {**r, "robust_for_fsp": r[key_robust]}
+        {
+            "index": r.index,
+            "density": r.density,
+            "robust_for_fsp": getattr(r, key_robust),
+            key_raw: getattr(r, key_raw),
+            **({key_rel: getattr(r, key_rel)} if key_rel else {}),
+        }
         for r in rows
-        if r["space"] == space and r.get(key_robust) is not None and r.get(key_raw) is not None
+        if r.space == space and getattr(r, key_robust) is not None and getattr(r, key_raw) is not None
     ]
     pairs = density_matched_pairs(pool)
     out: dict[str, Any] = {
@@ -183,22 +191,22 @@ def deep_cells(layers: int) -> list[int]:
     return list(range(2 * layers // 3, layers))
 
 
-def proxy_agreement(rows: list[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
+def proxy_agreement(rows: list[LeaderboardRow], seed: int = 0) -> dict[str, Any]:
     """How well each cheap scorer ranks the finetuned candidates as finetuning does, and what it
     costs: Spearman and Kendall (bootstrap 95% intervals) against the finetuned robust accuracy,
     and the ratio of mean seconds per candidate (finetuning / the proxy), all measured on the
     same candidates in the same run."""
-    tuned = [r for r in rows if r["finetune_robust"] is not None]
-    reference = [r["finetune_robust"] for r in tuned]
+    tuned = [r for r in rows if r.finetune_robust is not None]
+    reference = [r.finetune_robust for r in tuned]
     out: dict[str, Any] = {"n": len(tuned)}
     if not tuned:
         return out
-    finetune_seconds = sum(r["finetune_seconds"] for r in tuned) / len(tuned)
+    finetune_seconds = sum(r.finetune_seconds for r in tuned) / len(tuned)
     for proxy, values in (
-        ("inherited", [r["inherited_robust"] for r in tuned]),
-        ("fsp", [-r["fsp_raw_loss"] for r in tuned]),
+        ("inherited", [r.inherited_robust for r in tuned]),
+        ("fsp", [-r.fsp_raw_loss for r in tuned]),
     ):  # lower FSP loss ranks higher
-        seconds = sum(r["screen_seconds"][proxy] for r in tuned) / len(tuned)
+        seconds = sum(r.screen_seconds[proxy] for r in tuned) / len(tuned)
         out[proxy] = {
             "spearman": rank_correlation(values, reference, seed=seed),
             "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
@@ -220,7 +228,7 @@ FINDINGS = {
 
 
 def analyse_findings(
-    rows: list[dict[str, Any]], settings: Any, pairs: list[dict[str, Any]] | None = None
+    rows: list[LeaderboardRow], settings: Any, pairs: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """``analysis.json``: the three findings, the proxies' agreement, and a verdict per claim,
     with what they were measured on."""

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from robnetzoo.drawing import FORMATS, draw_genotype
 
+if TYPE_CHECKING:
+    from .selection import Choice
 
-def draw_selection(selection: dict[str, dict[str, Any]], folder: Path) -> list[Path]:
+
+def draw_selection(selection: dict[str, Choice], folder: Path) -> list[Path]:
     """``NAME.png`` and ``NAME.svg`` for each chosen architecture (at its final depth)."""
     from .selection import final_genotype
 
     written = []
-    for name, row in selection.items():
-        genotype = final_genotype(row)
-        title = f"{name} (candidate {row['index']}, {row['convs_per_cell']:g} convs per cell)"
+    for name, choice in selection.items():
+        genotype = final_genotype(choice.row)
+        title = f"{name} (candidate {choice.row.index}, {choice.row.convs_per_cell:g} convs per cell)"
         written += [draw_genotype(genotype, folder / f"{name}.{fmt}", title=title) for fmt in FORMATS]
     return written

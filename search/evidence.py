@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .selection import Choice
 
 EVIDENCE_FILE = Path(__file__).parent / "search_vs_random.json"
 
@@ -36,15 +39,15 @@ def _choice_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def benchmark_verdicts(
-    settings: dict[str, Any], selection: dict[str, dict[str, Any]], evidence: dict[str, Any] | None = None
+    settings: dict[str, Any], selection: dict[str, Choice], evidence: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per chosen cell-based model (``robnet-small``...): the benchmark's verdict on this very
     pick, or why there is none."""
     evidence = read_evidence() if evidence is None else evidence
     out: dict[str, dict[str, Any]] = {}
-    for name, row in selection.items():
+    for name, choice in selection.items():
         band = name.removeprefix("robnet-")
-        if row.get("space") != "cell":
+        if choice.row.space != "cell":
             continue
         if evidence is None:
             out[name] = {"verdict": None, "why": "no search-vs-random benchmark is recorded"}
@@ -57,7 +60,7 @@ def benchmark_verdicts(
             }
             continue
         measured = evidence["bands"].get(band)
-        if measured is None or measured.get("genotype") != row.get("genotype"):
+        if measured is None or measured.get("genotype") != choice.row.genotype:
             out[name] = {
                 "verdict": None,
                 "why": "not benchmarked: this run picked another cell than the benchmarked one",

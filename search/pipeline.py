@@ -40,7 +40,7 @@ import torch
 from torch.utils.data import Dataset
 
 from robnetzoo import distributed
-from robnetzoo._io import OutputMode, output_mode, read_json, write_json
+from robnetzoo._io import OutputMode, output_mode, read_json, record_to_dict, write_json
 from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
 from robnetzoo.device import resolve_device
 from robnetzoo.errors import InvalidInput, option
@@ -52,10 +52,10 @@ from robnetzoo.weights import read_safetensors, write_safetensors
 from . import analysis as findings
 from .candidates import candidate_seed, finetune, finetuned_model, inherited_score, judge, screen
 from .evidence import benchmark_verdicts
-from .leaderboard import Ledger, leaderboard_rows, screen_stage, write_leaderboard
+from .leaderboard import LeaderboardRow, Ledger, leaderboard_rows, screen_stage, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
-from .selection import select, write_genotypes
+from .selection import Choice, select, write_genotypes
 from .settings import SearchSettings, radius_note
 from .supernet import Supernet
 from .training import Trainer
@@ -79,9 +79,9 @@ class SearchResult:
 
     folder: Path
     settings: SearchSettings
-    rows: list[dict[str, Any]]
+    rows: list[LeaderboardRow]
     analysis: dict[str, Any]
-    selection: dict[str, dict[str, Any]]
+    selection: dict[str, Choice]
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -91,9 +91,9 @@ class SearchResult:
             "settings": self.settings.to_dict(),
             "seconds": self.seconds,
             "candidates": len(self.rows),
-            "top": self.rows[:10],
+            "top": [record_to_dict(r) for r in self.rows[:10]],
             "analysis": self.analysis,
-            "selection": self.selection,
+            "selection": {name: choice.to_dict() for name, choice in self.selection.items()},
             "notes": self.notes,
         }
 
@@ -535,8 +535,8 @@ def run_search(
         records = ledger.read()
         rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
         chosen = [
-            Candidate(r["index"], r["space"], Genotype.parse(r["genotype"]))
-            for r in select(rows, settings.bands)[0].values()
+            Candidate(c.row.index, c.row.space, Genotype.parse(c.row.genotype))
+            for c in select(rows, settings.bands)[0].values()
         ]
         report(SearchPhase("holdout", total=len(chosen)))
         run_stage(
@@ -584,11 +584,11 @@ def analyse_search(
     pairs = [r for (stage, _), r in sorted(records.items(), key=lambda item: item[0][1]) if stage == "pair"]
     result_analysis = findings.analyse_findings(rows, settings, pairs)
     selection, selection_notes = select(rows, settings.bands)
-    for name, row in selection.items():
-        held = records.get(("holdout", row["index"]))
-        row["holdout"] = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
+    for choice in selection.values():
+        held = records.get(("holdout", choice.row.index))
+        choice.holdout = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
     for name, measured in benchmark_verdicts(settings.to_dict(), selection).items():
-        selection[name]["vs_random"] = measured
+        selection[name].vs_random = measured
     supernet_notes = []
     for replica in range(settings.supernets + 1):  # every supernet's training notes (a guard's stop...)
         training = folder / supernet_dir(replica) / TRAINING_FILE

@@ -8,6 +8,8 @@ from typing import Any
 
 from robnetzoo._io import atomic_write
 
+from .leaderboard import LeaderboardRow
+
 
 def _ci(stat: dict[str, Any]) -> str:
     if stat.get("value") is None:
@@ -16,7 +18,7 @@ def _ci(stat: dict[str, Any]) -> str:
     return f"{stat['value']:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def write_plots(rows: list[dict[str, Any]], analysis: dict[str, Any], folder: Path) -> list[Path]:
+def write_plots(rows: list[LeaderboardRow], analysis: dict[str, Any], folder: Path) -> list[Path]:
     """``finding1_density.png``, ``finding2_direct_edges.png``, ``finding3_fsp.png`` and, when
     candidates were finetuned, ``proxies.png``; returns the paths written."""
     import matplotlib
@@ -27,12 +29,12 @@ def write_plots(rows: list[dict[str, Any]], analysis: dict[str, Any], folder: Pa
     folder.mkdir(parents=True, exist_ok=True)
     figures = {}
     f1 = analysis["finding1_density"]
-    pool = [r for r in rows if r["space"] == "cell" and r["inherited_robust"] is not None]
+    pool = [r for r in rows if r.space == "cell" and r.inherited_robust is not None]
     fig, ax = plt.subplots(figsize=(5.4, 3.8))
     points = ax.scatter(
-        [r["density"] for r in pool],
-        [r["inherited_robust"] for r in pool],
-        c=[r["convs_per_cell"] for r in pool],
+        [r.density for r in pool],
+        [r.inherited_robust for r in pool],
+        c=[r.convs_per_cell for r in pool],
         cmap="viridis",
         s=16,
     )
@@ -101,11 +103,11 @@ def write_plots(rows: list[dict[str, Any]], analysis: dict[str, Any], folder: Pa
     ax.title.set_fontsize(8)
     figures["finding3_fsp.png"] = fig
 
-    tuned = [r for r in rows if r["finetune_robust"] is not None]
+    tuned = [r for r in rows if r.finetune_robust is not None]
     if tuned:
         proxies = analysis["proxies"]
         fig, ax = plt.subplots(figsize=(5.4, 3.8))
-        ax.scatter([r["inherited_robust"] for r in tuned], [r["finetune_robust"] for r in tuned], s=18)
+        ax.scatter([r.inherited_robust for r in tuned], [r.finetune_robust for r in tuned], s=18)
         ax.set(
             xlabel="inherited robust accuracy (%)",
             ylabel="finetuned robust accuracy (%)",

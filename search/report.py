@@ -12,6 +12,9 @@ from typing import Any
 
 from robnetzoo._io import atomic_write_text
 
+from .leaderboard import LeaderboardRow
+from .selection import Choice
+
 TOP = 10
 TEMPLATE = "report.html.j2"  # in search/templates/, rendered by Jinja2 with autoescaping on
 
@@ -30,22 +33,22 @@ def _pct(value: Any, interval: Any = None) -> str:
     return f"{value:.1f}"
 
 
-def _search_score(row: dict[str, Any]) -> str:
-    interval = None if row.get("robust_low") is None else [row["robust_low"], row["robust_high"]]
-    return _pct(row["robust"], interval)
+def _search_score(row: LeaderboardRow) -> str:
+    interval = None if row.robust_low is None else [row.robust_low, row.robust_high]
+    return _pct(row.robust, interval)
 
 
-def _holdout_score(row: dict[str, Any]) -> str:
-    held = row.get("holdout")
+def _holdout_score(choice: Choice) -> str:
+    held = choice.holdout
     return _pct(None) if held is None else _pct(held["robust"], held["robust_interval"])
 
 
 def render_report(
     folder: Path,
     settings: Any,
-    rows: list[dict[str, Any]],
+    rows: list[LeaderboardRow],
     analysis: dict[str, Any],
-    selection: dict[str, dict[str, Any]],
+    selection: dict[str, Choice],
 ) -> str:
     """The page's HTML. Every value reaches it through the template, escaped (a genotype, a
     folder or a preset name cannot inject markup); the images are base64 PNG."""
@@ -56,22 +59,22 @@ def render_report(
     )
     leaderboards = []
     for space in ("cell", "free"):
-        top = [r for r in rows if r["space"] == space and r["rank"] is not None][:TOP]
+        top = [r for r in rows if r.space == space and r.rank is not None][:TOP]
         if top:
             leaderboards.append(
                 {
                     "space": space,
                     "rows": [
                         [
-                            str(r["rank"]),
-                            str(r["index"]),
+                            str(r.rank),
+                            str(r.index),
                             _search_score(r),
-                            _pct(r["clean"]),
-                            f"{r['density']:.2f}",
-                            f"{r['convs_per_cell']:g}",
-                            f"{r['identity_bits']:g}",
-                            f"{r['parameters'] / 1e6:.2f}M",
-                            r["genotype"][:60],
+                            _pct(r.clean),
+                            f"{r.density:.2f}",
+                            f"{r.convs_per_cell:g}",
+                            f"{r.identity_bits:g}",
+                            f"{r.parameters / 1e6:.2f}M",
+                            r.genotype[:60],
                         ]
                         for r in top
                     ],
@@ -88,13 +91,13 @@ def render_report(
         chosen=[
             [
                 name,
-                str(r["index"]),
-                f"{r['convs_per_cell']:g}",
-                f"{r['parameters'] / 1e6:.2f}M",
-                _search_score(r),
-                _holdout_score(r),
+                str(c.row.index),
+                f"{c.row.convs_per_cell:g}",
+                f"{c.row.parameters / 1e6:.2f}M",
+                _search_score(c.row),
+                _holdout_score(c),
             ]
-            for name, r in selection.items()
+            for name, c in selection.items()
         ],
         cells=[f for f in figures if f],
         leaderboards=leaderboards,
@@ -105,9 +108,9 @@ def render_report(
 def write_report(
     folder: Path,
     settings: Any,
-    rows: list[dict[str, Any]],
+    rows: list[LeaderboardRow],
     analysis: dict[str, Any],
-    selection: dict[str, dict[str, Any]],
+    selection: dict[str, Choice],
 ) -> Path:
     path = folder / "report.html"
     atomic_write_text(path, render_report(folder, settings, rows, analysis, selection))

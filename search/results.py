@@ -10,40 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
-from robnetzoo._io import read_json, write_json
+from robnetzoo._io import read_json, record_to_dict, schema, write_json
 from robnetzoo.errors import option
 from robnetzoo.genotype import Genotype
+
+from .leaderboard import LeaderboardRow
 
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT = "robnetzoo-search-results/1"
 
-SCHEMA: dict[str, str] = {
-    "index": "the candidate's number in the search (its genotype is drawn from (candidate seed, index))",
-    "space": "cell (one cell shared by every layer) or free (one cell per layer)",
-    "genotype": "the cells as 28-bit strings separated by |",
+RESULTS_ONLY: dict[str, str] = {
     "edge_codes": "per cell, the 14 edge codes (00 zero, 01 sep-conv, 10 identity, 11 both), DARTS edge order",
-    "density": "connected edge bits / all edge bits (the paper's D)",
-    "cell_densities": "the density of each cell",
-    "convs_per_cell": "convolutions (conv bits) per cell; the mean over cells for a cell-free genotype",
-    "cell_convs": "convolutions of each cell",
-    "identity_bits": "identity bits per cell (mean over cells for a cell-free genotype)",
     "band": "the budget band its convolutions per cell fall in (small / medium / large), or null",
-    "direct_convs": "convolutions on edges from the two cell inputs (the 'inputs' reading of direct)",
-    "chain_direct_convs": "convolutions on the edge from the state just before a node (the 'chain' reading)",
-    "parameters": "parameters of the final network (C=36, 20 cells; cell-free stretched to 20 cells)",
-    "macs": "multiply-accumulates of the final network at 32x32",
-    "score_n": "validation images every score was measured on",
-    "inherited_robust": "robust accuracy (%) with the supernet's weights, BatchNorm recalibrated",
-    "inherited_interval": "its 95% Wilson interval",
-    "inherited_clean": "clean accuracy (%) with the supernet's weights",
-    "fsp_raw_loss": "mean FSP loss of the deeper cells (the paper's quantity)",
-    "fsp_loss": "the same relative to the clean FSP matrix's norm",
-    "fsp_cells": "the raw FSP loss of every cell",
-    "finetune_robust": "robust accuracy (%) after finetuning, or null when not finetuned",
-    "finetune_interval": "its 95% Wilson interval",
-    "rank": "rank within its space under the search's scorer (null: unranked)",
-    "seconds": "seconds spent scoring it (all stages)",
 }
+SCHEMA: dict[str, str] = {**schema(LeaderboardRow), **RESULTS_ONLY}  # the docs print schema_table(SCHEMA)
 
 
 class ResultsTable:
@@ -91,19 +71,21 @@ class ResultsTable:
         return pandas.DataFrame(self.rows)
 
 
-def results_rows(rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
+def results_rows(rows: list[LeaderboardRow], bands: dict[str, tuple[int, int]]) -> list[dict[str, Any]]:
     from .selection import band_of
 
+    public = schema(LeaderboardRow)
     out = []
     for row in rows:
-        entry = {key: row.get(key) for key in SCHEMA if key in row}
-        entry["edge_codes"] = Genotype.parse(row["genotype"]).to_json()
-        entry["band"] = band_of(row["convs_per_cell"], bands) if row["space"] == "cell" else None
+        values = record_to_dict(row)
+        entry = {key: values[key] for key in public}
+        entry["edge_codes"] = Genotype.parse(row.genotype).to_json()
+        entry["band"] = band_of(row.convs_per_cell, bands) if row.space == "cell" else None
         out.append(entry)
     return out
 
 
-def write_results(rows: list[dict[str, Any]], folder: Path, bands: dict[str, tuple[int, int]] | None = None) -> Path:
+def write_results(rows: list[LeaderboardRow], folder: Path, bands: dict[str, tuple[int, int]] | None = None) -> Path:
     from .settings import PAPER_BANDS
 
     path = folder / RESULTS_FILE

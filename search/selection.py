@@ -15,15 +15,40 @@ nothing, and says so. The files are ``Genotype.dumps`` JSON, which ``robnetzoo t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robnetzoo._io import atomic_write_text
+from robnetzoo._io import atomic_write_text, record_to_dict
 from robnetzoo.genotype import Genotype
 from robnetzoo.registry import FAMILY_LAYERS
 from robnetzoo.stats import mcnemar
 
+from .leaderboard import LeaderboardRow
+
 FAMILY = ("small", "medium", "large")
+
+
+@dataclass
+class Choice:
+    """A band's chosen candidate: its leaderboard row, the band it was chosen in, the test
+    against the band's runner-up, and what the hold-out re-score and the search-vs-random
+    benchmark say of it. ``summary.json`` holds it flat: the row's fields and these four."""
+
+    row: LeaderboardRow
+    band: tuple[int, int]
+    runner_up: dict[str, Any] | None
+    holdout: dict[str, Any] | None = None
+    vs_random: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **record_to_dict(self.row),
+            "band": list(self.band),
+            "runner_up": self.runner_up,
+            "holdout": self.holdout,
+            "vs_random": self.vs_random,
+        }
 
 
 def band_of(convs_per_cell: float, bands: dict[str, tuple[int, int]]) -> str | None:
@@ -34,17 +59,15 @@ def band_of(convs_per_cell: float, bands: dict[str, tuple[int, int]]) -> str | N
     return None
 
 
-def select(
-    rows: list[dict[str, Any]], bands: dict[str, tuple[int, int]]
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """(``{"robnet-small": row, ...}``, notes) from leaderboard rows (best first); a note for
+def select(rows: list[LeaderboardRow], bands: dict[str, tuple[int, int]]) -> tuple[dict[str, Choice], list[str]]:
+    """(``{"robnet-small": choice, ...}``, notes) from leaderboard rows (best first); a note for
     each band that holds no scored candidate."""
-    chosen: dict[str, dict[str, Any]] = {}
+    chosen: dict[str, Choice] = {}
     notes: list[str] = []
-    cell = [r for r in rows if r["space"] == "cell" and r["rank"] is not None]
+    cell = [r for r in rows if r.space == "cell" and r.rank is not None]
     for name in (n for n in FAMILY if n in bands):
         low, high = bands[name]
-        fits = [r for r in cell if low <= r["convs_per_cell"] <= high]
+        fits = [r for r in cell if low <= r.convs_per_cell <= high]
         if not fits:
             if cell:
                 notes.append(
@@ -52,23 +75,19 @@ def select(
                     "is not chosen (sample more candidates, or the density sampler)"
                 )
             continue
-        ranked = sorted(fits, key=lambda r: r["rank"])
-        chosen[f"robnet-{name}"] = {
-            **ranked[0],
-            "band": [low, high],
-            "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None),
-        }
-    free = [r for r in rows if r["space"] == "free" and r["rank"] is not None]
+        ranked = sorted(fits, key=lambda r: r.rank or 0)
+        chosen[f"robnet-{name}"] = Choice(
+            ranked[0], (low, high), runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)
+        )
+    free = [r for r in rows if r.space == "free" and r.rank is not None]
     if free:
         top = max(high for _, high in bands.values())
-        fits = [r for r in free if r["convs_per_cell"] <= top]
+        fits = [r for r in free if r.convs_per_cell <= top]
         if fits:
-            ranked = sorted(fits, key=lambda r: r["rank"])
-            chosen["robnet-free"] = {
-                **ranked[0],
-                "band": [0, top],
-                "runner_up": runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None),
-            }
+            ranked = sorted(fits, key=lambda r: r.rank or 0)
+            chosen["robnet-free"] = Choice(
+                ranked[0], (0, top), runner_up(ranked[0], ranked[1] if len(ranked) > 1 else None)
+            )
         else:
             notes.append(
                 f"no kept cell-free candidate averages at most {top} convolutions per cell: robnet-free is not chosen"
@@ -76,36 +95,36 @@ def select(
     return chosen, notes
 
 
-def runner_up(winner: dict[str, Any], second: dict[str, Any] | None) -> dict[str, Any] | None:
+def runner_up(winner: LeaderboardRow, second: LeaderboardRow | None) -> dict[str, Any] | None:
     """The band's second-best candidate and the exact McNemar test of the winner against it on
     the images (and supernets) both were scored on: whether the winner is better, or merely
     ahead. None for a band of one candidate."""
     if second is None:
         return None
-    out = {"index": second["index"], "robust": second.get("robust"), "genotype": second.get("genotype")}
-    bits_a, bits_b = winner.get("paired_bits") or "", second.get("paired_bits") or ""
+    out: dict[str, Any] = {"index": second.index, "robust": second.robust, "genotype": second.genotype}
+    bits_a, bits_b = winner.paired_bits, second.paired_bits
     out["mcnemar"] = mcnemar(bits_a, bits_b) if bits_a and len(bits_a) == len(bits_b) else None
     return out
 
 
-def final_genotype(row: dict[str, Any], layers: int = FAMILY_LAYERS) -> Genotype:
+def final_genotype(row: LeaderboardRow, layers: int = FAMILY_LAYERS) -> Genotype:
     """The genotype to train at final size: a cell-free one stretched to ``layers`` cells."""
     from .supernet import at_depth
 
-    return at_depth(Genotype.parse(row["genotype"]), layers)
+    return at_depth(Genotype.parse(row.genotype), layers)
 
 
-def write_genotypes(selection: dict[str, dict[str, Any]], folder: Path) -> dict[str, Path]:
+def write_genotypes(selection: dict[str, Choice], folder: Path) -> dict[str, Path]:
     """One ``Genotype.dumps`` file per chosen model, named after it, at the final depth."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, row in selection.items():
+    for name, choice in selection.items():
         path = folder / f"{name}.json"
-        atomic_write_text(path, final_genotype(row).dumps() + "\n")
+        atomic_write_text(path, final_genotype(choice.row).dumps() + "\n")
         paths[name] = path
     return paths
 
 
-def training_command_line(name: str, row: dict[str, Any], folder: Path, preset: str = "paper") -> str:
+def training_command_line(name: str, folder: Path, preset: str = "paper") -> str:
     """The command that trains a chosen genotype at full size (C=36, 20 cells)."""
     return f"robnetzoo train {folder / 'genotypes' / f'{name}.json'} --preset {preset}"

@@ -143,21 +143,21 @@ def analyse_proxy_study(
         **{("screen", i): r for (stage, i), r in done.items() if stage == "timed-screen"},
         **{("finetune", i): r for (stage, i), r in done.items() if stage == "finetune"},
     }
-    rows = [r for r in leaderboard_rows(study, "inherited") if r["finetune_robust"] is not None]
-    reference = [r["finetune_robust"] for r in rows]
-    finetune_seconds = sum(r["finetune_seconds"] for r in rows) / len(rows)
+    rows = [r for r in leaderboard_rows(study, "inherited") if r.finetune_robust is not None]
+    reference = [r.finetune_robust for r in rows]
+    finetune_seconds = sum(r.finetune_seconds for r in rows) / len(rows)
     same = all(
-        abs(search_records[("screen", r["index"])]["inherited"]["robust"] - r["inherited_robust"]) < 1e-9
+        abs(search_records[("screen", r.index)]["inherited"]["robust"] - r.inherited_robust) < 1e-9
         for r in rows
-        if ("screen", r["index"]) in search_records
+        if ("screen", r.index) in search_records
     )
     proxies: dict[str, Any] = {}
     for proxy, values, key in (
-        ("inherited", [r["inherited_robust"] for r in rows], "inherited"),
-        ("fsp (raw, lower first)", [-r["fsp_raw_loss"] for r in rows], "fsp"),
-        ("fsp (relative, lower first)", [-r["fsp_loss"] for r in rows], "fsp"),
+        ("inherited", [r.inherited_robust for r in rows], "inherited"),
+        ("fsp (raw, lower first)", [-r.fsp_raw_loss for r in rows], "fsp"),
+        ("fsp (relative, lower first)", [-r.fsp_loss for r in rows], "fsp"),
     ):
-        seconds = sum(r["screen_seconds"][key] for r in rows) / len(rows)
+        seconds = sum(r.screen_seconds[key] for r in rows) / len(rows)
         proxies[proxy] = {
             "spearman": rank_correlation(values, reference, seed=seed),
             "kendall": rank_correlation(values, reference, method="kendall", seed=seed),
@@ -176,29 +176,29 @@ def analyse_proxy_study(
     }
     # the proxy against the ceiling on the very candidates the ceiling was measured on
     repeated = {i for (stage, i) in done if stage == "finetune-2"}
-    on_ceiling = [r for r in rows if r["index"] in repeated]
+    on_ceiling = [r for r in rows if r.index in repeated]
     proxies["inherited"]["on_ceiling_candidates"] = rank_correlation(
-        [r["inherited_robust"] for r in on_ceiling], [r["finetune_robust"] for r in on_ceiling], seed=seed
+        [r.inherited_robust for r in on_ceiling], [r.finetune_robust for r in on_ceiling], seed=seed
     )
     regret, within = {}, {}
     for band in settings.bands:
-        members = [r for r in rows if band_of(r["convs_per_cell"], settings.bands) == band]
+        members = [r for r in rows if band_of(r.convs_per_cell, settings.bands) == band]
         within[band] = rank_correlation(
-            [m["inherited_robust"] for m in members], [m["finetune_robust"] for m in members], seed=seed
+            [m.inherited_robust for m in members], [m.finetune_robust for m in members], seed=seed
         )
         if len(members) < 2:
             regret[band] = {"n": len(members), "regret": None, "random_pick_regret": None}
             continue
-        best = max(m["finetune_robust"] for m in members)
-        pick = max(members, key=lambda m: (m["inherited_robust"], -m["index"]))
+        best = max(m.finetune_robust for m in members)
+        pick = max(members, key=lambda m: (m.inherited_robust, -m.index))
         regret[band] = {
             "n": len(members),
-            "regret": best - pick["finetune_robust"],
+            "regret": best - pick.finetune_robust,
             "best_finetuned": best,
-            "proxy_pick": pick["index"],
-            "proxy_pick_finetuned": pick["finetune_robust"],
+            "proxy_pick": pick.index,
+            "proxy_pick_finetuned": pick.finetune_robust,
             # what picking one of the band's candidates at random loses, on average
-            "random_pick_regret": best - sum(m["finetune_robust"] for m in members) / len(members),
+            "random_pick_regret": best - sum(m.finetune_robust for m in members) / len(members),
         }
     fsp_tuned = finding_fsp(rows, space="cell", weights="finetuned", seed=seed)
     verdicts = [_agreement_line(name, proxy["spearman"], reliability["spearman"]) for name, proxy in proxies.items()]

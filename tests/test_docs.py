@@ -121,3 +121,15 @@ def test_every_module_the_architecture_page_lists_exists():
             if not path.exists():
                 missing.append(name)
     assert checked > 40 and not missing, missing
+
+
+def test_the_file_schemas_the_docs_print_are_generated_from_the_records():
+    """A field added to, renamed in or documented differently in a record class must reach the
+    docs: the tables are ``schema_table`` of the classes that write the files."""
+    from robnetzoo._io import schema, schema_table
+    from robnetzoo.export.exporting import ExportReport
+    from robnetzoo.search.results import SCHEMA
+
+    assert schema_table(SCHEMA) in (DOCS / "search.md").read_text()
+    assert schema_table(schema(ExportReport), header="field") in (DOCS / "export.md").read_text()
+    assert "paired_bits" not in SCHEMA and "rank" in SCHEMA  # the private fields stay out of what users query

@@ -78,7 +78,9 @@ def test_a_folder_that_is_not_a_finished_search_is_one_line_exit_2(tmp_path):
 
 def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarked():
     from robnetzoo.search.evidence import benchmark_verdicts
+    from robnetzoo.search.selection import Choice
     from robnetzoo.search.settings import PRESETS
+    from tests.support import leaderboard_row
 
     settings = PRESETS["demo"].to_dict()
     evidence = {
@@ -98,11 +100,15 @@ def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarke
             }
         },
     }
-    same = {"robnet-small": {"space": "cell", "genotype": "01" * 14}, "robnet-free": {"space": "free", "genotype": "x"}}
+
+    def choice(space: str, genotype: str) -> Choice:
+        return Choice(leaderboard_row(space=space, genotype=genotype), (0, 7), None)
+
+    same = {"robnet-small": choice("cell", "01" * 14), "robnet-free": choice("free", "01" * 14 + "|" + "10" * 14)}
     shown = benchmark_verdicts(settings, same, evidence)
     assert set(shown) == {"robnet-small"} and shown["robnet-small"]["verdict"] == "cannot tell from random"
     assert shown["robnet-small"]["interval"] == [-2.0, 5.0] and shown["robnet-small"]["source"].endswith("x.json")
-    other_pick = benchmark_verdicts(settings, {"robnet-small": {"space": "cell", "genotype": "11" * 14}}, evidence)
+    other_pick = benchmark_verdicts(settings, {"robnet-small": choice("cell", "11" * 14)}, evidence)
     assert other_pick["robnet-small"]["verdict"] is None and "another cell" in other_pick["robnet-small"]["why"]
     other_seed = benchmark_verdicts({**settings, "seed": 4}, same, evidence)
     assert other_seed["robnet-small"]["verdict"] is None and "not benchmarked" in other_seed["robnet-small"]["why"]

@@ -44,7 +44,7 @@ def test_int8_runs_with_exact_sums_and_agrees_with_its_ideal_figure(digits_model
     from robnetzoo.export.runtimes import OnnxRuntimeTarget
 
     folder, report = exported
-    int8 = report["artifacts"]["onnx-int8"]
+    int8 = report.artifacts["onnx-int8"]
     target = OnnxRuntimeTarget(folder / "model-int8.onnx", model=digits_model)
     assert target.session.get_session_options().get_session_config_entry(PRECISE_INT8_OPTION) == "1"
     assert int8["session_options"][PRECISE_INT8_OPTION] == "1"
@@ -54,7 +54,7 @@ def test_int8_runs_with_exact_sums_and_agrees_with_its_ideal_figure(digits_model
         assert abs(kernel[side]["top1_agreement"] - ideal[side]["top1_agreement"]) <= 3.0, side
     assert ideal["clean"]["max_abs_diff"] > 1e-4  # the ideal graph really is quantized, not fp32
     assert int8["int8_kernel"]["saturates"] is False  # exact sums, whatever the host
-    assert report["host"]["machine"] and "flags" in report["host"]
+    assert report.host["machine"] and "flags" in report.host
     default = int8["default_session_int8_kernel"]
     assert ("vpmaddubsw" in default["kernel"]) == bool(default["saturates"])
     assert bool(int8["warnings"]) == bool(default["saturates"])  # warned exactly where a default session clips
@@ -67,7 +67,7 @@ def test_the_int8_graph_is_per_channel_with_uint8_activations_and_every_convolut
     from onnx import numpy_helper
 
     folder, report = exported
-    recipe = report["artifacts"]["onnx-int8"]["quantization"]
+    recipe = report.artifacts["onnx-int8"]["quantization"]
     assert recipe["weights"] == "int8 symmetric, per channel" and recipe["activations"] == "uint8 asymmetric"
     graph = onnx.load(str(folder / "model-int8.onnx")).graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
@@ -91,7 +91,7 @@ def test_the_debugger_lists_every_quantized_tensor_worst_first(exported):
     scores = [row["sqnr_db"] for row in debug["tensors"] if "sqnr_db" in row]
     assert len(scores) > 50 and scores == sorted(scores)
     assert debug["tensors"][0]["op"] and debug["weights"] and debug["n_images"] == 32
-    assert report["artifacts"]["onnx-int8"]["quantization_debug"]["worst_tensors"] == debug["tensors"][:5]
+    assert report.artifacts["onnx-int8"]["quantization_debug"]["worst_tensors"] == debug["tensors"][:5]
 
 
 def test_fp16_counts_what_it_cannot_hold(exported, tmp_path):
@@ -102,7 +102,7 @@ def test_fp16_counts_what_it_cannot_hold(exported, tmp_path):
     from robnetzoo.export.precision import fp16_range
 
     _, report = exported
-    assert report["artifacts"]["onnx-fp16"]["fp16_range"]["overflow"] == 0  # a trained digits model fits
+    assert report.artifacts["onnx-fp16"]["fp16_range"]["overflow"] == 0  # a trained digits model fits
     weights = np.array([1.0, 7e4, -1e5, 1e-9, 1e-6, 0.0], dtype=np.float32)
     graph = helper.make_graph(
         [helper.make_node("Add", ["x", "w"], ["y"])],

@@ -152,10 +152,7 @@ def test_a_runtime_is_one_registration(digits_model, tmp_path, monkeypatch):
     monkeypatch.setitem(registry.RUNTIMES, "file", runtime)
     monkeypatch.setitem(registry.FORMATS, "file", runtime)
     report = export_model(digits_model, tmp_path / "out", formats=("file",), parity_n=16)
-    assert (
-        list(report["artifacts"]) == ["file"]
-        and report["artifacts"]["file"]["parity"]["clean"]["top1_agreement"] == 100
-    )
+    assert list(report.artifacts) == ["file"] and report.artifacts["file"]["parity"]["clean"]["top1_agreement"] == 100
     result = evaluate_on_runtime(
         digits_model, robnetzoo.load_dataset("digits"), runtime="file", attacks=["fgsm"], n_examples=16
     )

@@ -6,6 +6,7 @@ import torch
 
 from robnetzoo.genotype import Genotype
 from robnetzoo.search.analysis import conv_counts, fsp_loss, fsp_matrix
+from tests.support import leaderboard_row
 
 
 def test_conv_counts_under_both_readings_of_direct_edges():
@@ -45,24 +46,23 @@ def test_fsp_pools_a_larger_input_to_the_output_resolution():
 def _row(
     index, density, robust, *, convs=7.0, identity=7.0, fsp=(1.0, 1.0, 1.0), space="cell", finetuned=None, relative=None
 ):
-    return {
-        "index": index,
-        "space": space,
-        "density": density,
-        "robust": robust,
-        "clean": robust,
-        "inherited_robust": robust,
-        "convs_per_cell": convs,
-        "identity_bits": identity,
-        "fsp_cells": list(fsp),
-        "fsp_relative_cells": list(relative or fsp),
-        "fsp_loss": fsp[-1],
-        "fsp_raw_loss": fsp[-1],
-        "finetune_robust": finetuned,
-        "finetune_fsp_cells": None if finetuned is None else list(fsp),
-        "finetune_seconds": None if finetuned is None else 10.0,
-        "screen_seconds": {"inherited": 1.0, "fsp": 2.0},
-    }
+    return leaderboard_row(
+        index=index,
+        space=space,
+        density=density,
+        robust=robust,
+        clean=robust,
+        inherited_robust=robust,
+        convs_per_cell=convs,
+        identity_bits=identity,
+        fsp_cells=list(fsp),
+        fsp_relative_cells=list(relative or fsp),
+        fsp_loss=fsp[-1],
+        fsp_raw_loss=fsp[-1],
+        finetune_robust=finetuned,
+        finetune_fsp_cells=None if finetuned is None else list(fsp),
+        finetune_seconds=None if finetuned is None else 10.0,
+    )
 
 
 def test_finding_one_has_intervals_a_density_window_and_separates_connectivity_from_capacity():
@@ -79,7 +79,7 @@ def test_finding_one_has_intervals_a_density_window_and_separates_connectivity_f
     assert f1["n"] == 36 and f1["all"]["value"] > 0.5 and f1["verdict"] == "supports"
     low, high = f1["all"]["interval"]
     assert low <= f1["all"]["value"] <= high and high - low > 0.01
-    assert f1["window"]["n"] == sum(0.3 <= r["density"] <= 0.7 for r in rows) < 36
+    assert f1["window"]["n"] == sum(0.3 <= r.density <= 0.7 for r in rows) < 36
     assert f1["convs_given_identity"]["interval"][0] > 0.5  # capacity carries it ...
     identity = f1["identity_given_convs"]
     assert identity["interval"][0] < 0 < identity["interval"][1] and f1["connectivity_verdict"] == "cannot decide"

@@ -10,6 +10,7 @@ from robnetzoo.search.candidates import describe
 from robnetzoo.search.selection import select
 from robnetzoo.search.settings import PAPER_BANDS, bands_problem, parse_bands
 from robnetzoo.search.supernet import at_depth
+from tests.support import leaderboard_row
 
 
 def test_the_paper_sizes_decode_to_7_10_and_13_convolutions_with_every_identity_bit():
@@ -19,7 +20,7 @@ def test_the_paper_sizes_decode_to_7_10_and_13_convolutions_with_every_identity_
 
 
 def _row(index, rank, convs, space="cell"):
-    return {"index": index, "rank": rank, "convs_per_cell": convs, "space": space, "genotype": "x", "parameters": 0}
+    return leaderboard_row(index=index, rank=rank, convs_per_cell=convs, space=space)
 
 
 def test_each_band_takes_its_best_candidate_and_an_empty_band_chooses_nothing():
@@ -33,14 +34,15 @@ def test_each_band_takes_its_best_candidate_and_an_empty_band_chooses_nothing():
         _row(6, 2, 4.0, "free"),
     ]
     chosen, notes = select(rows, dict(PAPER_BANDS))
-    assert {name: row["index"] for name, row in chosen.items()} == {
+    assert {name: choice.row.index for name, choice in chosen.items()} == {
         "robnet-small": 1,
         "robnet-medium": 0,
         "robnet-large": 2,
         "robnet-free": 5,
     }
-    assert chosen["robnet-medium"]["band"] == [8, 10] and not notes
-    chosen, notes = select([r for r in rows if r["index"] != 2], dict(PAPER_BANDS))
+    assert chosen["robnet-medium"].band == (8, 10) and not notes
+    assert chosen["robnet-medium"].to_dict()["band"] == [8, 10]  # summary.json's form
+    chosen, notes = select([r for r in rows if r.index != 2], dict(PAPER_BANDS))
     assert "robnet-large" not in chosen and "11-13 convolutions per cell" in notes[0]
 
 

@@ -72,10 +72,11 @@ def test_the_search_leaves_leaderboard_results_analysis_report_drawings_and_geno
     # Finding 1 as written is the statistic of the leaderboard's own cell-based rows, whatever a
     # one-epoch supernet leaves them at (the statistic itself is checked by hand in test_analysis)
     from robnetzoo.search.analysis import finding_density
+    from robnetzoo.search.leaderboard import read_leaderboard
 
     f1 = analysis["finding1_density"]
     assert f1["n"] == 6 and f1["space"] == "cell"
-    assert f1 == json.loads(json.dumps(finding_density(rows, SEED)))
+    assert f1 == json.loads(json.dumps(finding_density(read_leaderboard(finished_search), SEED)))
     assert analysis["proxies"]["n"] == 2 and analysis["proxies"]["inherited"]["cost_ratio"] > 0
     assert analysis["finding2_direct_edges"]["pairs"] == 6  # one base cell for each of 2-7 convolutions
     assert analysis["finding3_fsp"]["space"] == "free" and analysis["finding3_fsp"]["candidates"] == 4

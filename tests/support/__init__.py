@@ -34,6 +34,47 @@ def randomise_bn(model: torch.nn.Module) -> None:
             module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
 
 
+def leaderboard_row(**values):
+    """A search's ``LeaderboardRow`` with neutral values for every field a test does not name."""
+    from robnetzoo.search.leaderboard import LeaderboardRow
+
+    neutral = dict(
+        index=0,
+        space="cell",
+        genotype="01" * 14,
+        density=0.5,
+        cell_densities=[0.5],
+        convs_per_cell=7.0,
+        cell_convs=[7],
+        identity_bits=7.0,
+        direct_convs=2.0,
+        skip_convs=5.0,
+        chain_direct_convs=2.0,
+        chain_skip_convs=5.0,
+        parameters=0,
+        macs=0,
+        score_n=32,
+        inherited_robust=None,
+        inherited_clean=None,
+        inherited_interval=None,
+        supernets=1,
+        supernet_robust=[],
+        fsp_loss=0.0,
+        fsp_raw_loss=0.0,
+        fsp_cells=[],
+        fsp_relative_cells=[],
+        finetune_robust=None,
+        finetune_clean=None,
+        finetune_interval=None,
+        finetune_fsp_cells=None,
+        seconds=1.0,
+        screen_seconds={"inherited": 1.0, "fsp": 2.0},
+        finetune_seconds=None,
+        fsp_kept=None,
+    )
+    return LeaderboardRow(**{**neutral, **values})
+
+
 def write_cifar10(root: Path, n_train_per_batch: int = 4, n_test: int = 6) -> Path:
     """torchvision's on-disk CIFAR-10 format: pickled dicts with bytes keys."""
     from robnetzoo.data import write_synthetic_cifar10

@@ -230,6 +230,68 @@ def _held_out_size(recipe: Recipe, n_train: int, dataset: str) -> int:
     return held
 
 
+def _run_splits(recipe: Recipe, dataset: str, data_root: str | Path | None) -> tuple[Any, Any, Any]:
+    """(train, validation, test): the validation images held out of the training split by the
+    recipe's rule with the fixed ``VALIDATION_SEED`` (every run of a data set holds out the same
+    ones), the training part cut to ``recipe.train_examples`` where it asks."""
+    full_train = load_dataset(dataset, "train", data_root)
+    test = load_dataset(dataset, "test", data_root)
+    held_out = _held_out_size(recipe, len(full_train), dataset)  # type: ignore[arg-type]
+    train, validation = train_validation_split(full_train, held_out, seed=VALIDATION_SEED)
+    if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
+        train = first_n(train, recipe.train_examples)
+    return train, validation, test
+
+
+def _run_facts(
+    recipe: Recipe, train: Any, validation: Any, test: Any, world_size: int, data_root: str | Path | None
+) -> dict[str, Any]:
+    """What ``run.json`` records of how a run trains: its splits, augmentation, learning rate
+    (and how it was scaled to the batch) and processes."""
+    return {
+        "data": {
+            "train": len(train),
+            "validation": len(validation),
+            "test": len(test),
+            "validation_seed": VALIDATION_SEED,
+            "validation_rule": recipe.held_out_rule(),
+            "augment": recipe.augment_for(),
+        },
+        "lr": {
+            "peak": recipe.peak_lr(),
+            "recipe_lr": recipe.lr,
+            "recipe_batch": recipe.lr_batch,
+            "batch": recipe.batch_size,
+            "scaled": recipe.lr_scaling(),
+        },
+        "world_size": world_size,
+        "backend": distributed.backend(),
+        "data_root": None if data_root is None else str(Path(data_root).resolve()),
+    }
+
+
+def _publish_run(
+    path: Path,
+    final: torch.nn.Module,
+    config: ModelConfig,
+    recipe: Recipe,
+    report: EvalReport,
+    best: dict[str, Any] | None,
+    seed: int,
+) -> None:
+    """The finished run as a Hub folder: its evaluation (``eval.json``), weights, config and a
+    model card that says how it was trained and what it reached."""
+    write_json(path / EVAL_FILE, report.to_dict())
+    save_pretrained(
+        final,
+        path,
+        eval_results=report.eval_results(),
+        overwrite=True,  # the run's own folder
+        notes=training_notes(config, recipe, report, best, seed),
+        checks=report.checks,
+    )
+
+
 def train_run(
     model: str,
     *,
@@ -266,12 +328,7 @@ def train_run(
     path = Path(output)
     report_progress = (progress if context.is_main else None) or ignore
     recipe = recipe.for_dataset(dataset)
-    full_train = load_dataset(dataset, "train", data_root)
-    test = load_dataset(dataset, "test", data_root)
-    held_out = _held_out_size(recipe, len(full_train), dataset)  # type: ignore[arg-type]
-    train, validation = train_validation_split(full_train, held_out, seed=VALIDATION_SEED)
-    if recipe.train_examples is not None and recipe.train_examples < len(train):  # type: ignore[arg-type]
-        train = first_n(train, recipe.train_examples)
+    train, validation, test = _run_splits(recipe, dataset, data_root)
     example = train[0][0]
     config = model_config_for(
         model, dataset, width=width, layers=layers, recipe=recipe, example_shape=tuple(example.shape)
@@ -285,26 +342,7 @@ def train_run(
         report = read_run_report(path)
         return RunResult(path, "finished", saved.get("history", []), saved.get("best"), report, [])
 
-    extra = {
-        "data": {
-            "train": len(train),
-            "validation": len(validation),
-            "test": len(test),  # type: ignore[arg-type]
-            "validation_seed": VALIDATION_SEED,
-            "validation_rule": recipe.held_out_rule(),
-            "augment": recipe.augment_for(),
-        },
-        "lr": {
-            "peak": recipe.peak_lr(),
-            "recipe_lr": recipe.lr,
-            "recipe_batch": recipe.lr_batch,
-            "batch": recipe.batch_size,
-            "scaled": recipe.lr_scaling(),
-        },
-        "world_size": context.world_size,
-        "backend": distributed.backend(),
-        "data_root": None if data_root is None else str(Path(data_root).resolve()),
-    }
+    extra = _run_facts(recipe, train, validation, test, context.world_size, data_root)
     if context.is_main:
         path.mkdir(parents=True, exist_ok=True)
         recipe.save(path / RECIPE_FILE)
@@ -352,12 +390,11 @@ def train_run(
         )
     distributed.barrier()
 
+    report_progress(FinalEvaluation("test", eval_n or len(test), (result.best or {}).get("epoch")))  # type: ignore[arg-type]
     final = build_model(config)
     load_strict(final, read_safetensors(path / BEST_FILE), str(path / BEST_FILE))
-    final.eval()
-    report_progress(FinalEvaluation("test", eval_n or len(test), (result.best or {}).get("epoch")))  # type: ignore[arg-type]
     report = evaluate(
-        final,
+        final.eval(),
         test,
         attacks=eval_attacks,
         n_examples=eval_n,
@@ -369,15 +406,7 @@ def train_run(
         progress=progress,
     )
     if context.is_main:
-        write_json(path / EVAL_FILE, report.to_dict())
-        save_pretrained(
-            final,
-            path,
-            eval_results=report.eval_results(),
-            overwrite=True,  # the run's own folder
-            notes=training_notes(config, recipe, report, result.best, seed),
-            checks=report.checks,
-        )
+        _publish_run(path, final, config, recipe, report, result.best, seed)
         _write_run(
             path,
             identity,

@@ -144,18 +144,7 @@ class Trainer:
         # the overfitting guard's held-out images: the validation split unless given apart (a
         # supernet has no validation of its own: the search's hold-out part serves)
         self.guard_data = guard if guard is not None else validation
-        if recipe.batch_size % self.context.world_size:
-            raise InvalidInput(
-                f"the global batch {recipe.batch_size} does not split over {self.context.world_size} processes; "
-                "choose a batch size divisible by the number of processes"
-            )
-        self.local_batch = recipe.batch_size // self.context.world_size
-        n = len(train_data)  # type: ignore[arg-type]
-        self.steps_per_epoch = (n // self.context.world_size) // self.local_batch
-        if self.steps_per_epoch < 1:
-            raise InvalidInput(
-                f"{n} training examples do not fill one batch of {recipe.batch_size}; lower {option('batch_size')}"
-            )
+        self.local_batch, self.steps_per_epoch = self._batches(len(train_data))  # type: ignore[arg-type]
         self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         self.autocast = self.device.type == "cuda"
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
@@ -166,27 +155,7 @@ class Trainer:
         self.progress = (progress if self.context.is_main else None) or ignore
         self.on_epoch = on_epoch if self.context.is_main else None
 
-        if sync_batchnorm and self.device.type != "cuda":
-            raise InvalidInput(
-                f"{option('sync_bn', True)} needs CUDA (torch's SyncBatchNorm runs on GPUs only)", fix="drop it on CPU"
-            )
-        if sync_batchnorm and self.context.distributed:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        self.module = model.to(self.device)
-        if self.channels_last:
-            self.module = self.module.to(memory_format=torch.channels_last)
-        self.forward_module: nn.Module = self.module
-        if self.context.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            # A hook that changes the architecture per batch (path dropout) leaves some
-            # parameters out of a step's graph: DDP must be told to look for them.
-            self.forward_module = DistributedDataParallel(
-                self.module, device_ids=ids, find_unused_parameters=before_batch is not None
-            )
-        if compile:
-            self.forward_module = torch.compile(self.forward_module)
+        self.module, self.forward_module = self._placed(model, sync_batchnorm, compile)
         self.optimizer = _optimizer(self.module, recipe)
         self.attack = self._build_attack()
 
@@ -207,6 +176,48 @@ class Trainer:
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ pieces
+
+    def _batches(self, n: int) -> tuple[int, int]:
+        """(images per process and step, steps per epoch): the global batch split over the
+        processes, every process taking whole batches of its share of the ``n`` images."""
+        world_size, batch = self.context.world_size, self.recipe.batch_size
+        if batch % world_size:
+            raise InvalidInput(
+                f"the global batch {batch} does not split over {world_size} processes; "
+                "choose a batch size divisible by the number of processes"
+            )
+        local = batch // world_size
+        steps = (n // world_size) // local
+        if steps < 1:
+            raise InvalidInput(f"{n} training examples do not fill one batch of {batch}; lower {option('batch_size')}")
+        return local, steps
+
+    def _placed(self, model: nn.Module, sync_batchnorm: bool, compile: bool) -> tuple[nn.Module, nn.Module]:
+        """(the model on its device, what the training step calls): channels_last where asked,
+        SyncBatchNorm and DistributedDataParallel under torchrun, ``torch.compile`` where asked.
+        Checkpoints and the optimizer hold the first; the second only runs the forward."""
+        if sync_batchnorm and self.device.type != "cuda":
+            raise InvalidInput(
+                f"{option('sync_bn', True)} needs CUDA (torch's SyncBatchNorm runs on GPUs only)", fix="drop it on CPU"
+            )
+        if sync_batchnorm and self.context.distributed:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        module = model.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        forward_module: nn.Module = module
+        if self.context.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # A hook that changes the architecture per batch (path dropout) leaves some
+            # parameters out of a step's graph: DDP must be told to look for them.
+            forward_module = DistributedDataParallel(
+                module, device_ids=ids, find_unused_parameters=self.before_batch is not None
+            )
+        if compile:
+            forward_module = torch.compile(forward_module)  # type: ignore[assignment]
+        return module, forward_module
 
     def _build_attack(self) -> attack_suite.Attack | None:
         recipe = self.recipe

@@ -40,6 +40,23 @@ from .onnx import INPUT_NAME, OUTPUT_NAME, model_identity, read_identity
 CPU_SUB_BATCH = 16
 
 
+def disabled_optimizers_for(path: str | Path) -> list[str]:
+    """The ONNX Runtime graph optimisers a session of ``path`` must leave out.
+
+    An int8 graph with nodes kept in float (``to_int8(keep_float=...)``) between quantized ones
+    has a DequantizeLinear before such a node and a QuantizeLinear after it; ONNX Runtime's
+    ``WeightBiasQuantization`` (1.20 and later) then quantizes the node's float weights itself
+    and fuses it into a QLinearConv, undoing the choice. Measured on robnet-large: every
+    depthwise convolution kept in float ran as QLinearConv until this optimiser was left out."""
+    from .precision import read_int8_recipe
+
+    try:
+        recipe = read_int8_recipe(path)
+    except Exception:  # not readable as ONNX here: the session's own load reports it
+        return []
+    return ["WeightBiasQuantization"] if recipe and recipe.get("keep_float") else []
+
+
 class OnnxRuntimeTarget:
     """ONNX Runtime running ``path``; see the module docstring."""
 
@@ -86,8 +103,11 @@ class OnnxRuntimeTarget:
             options.add_session_config_entry(PRECISE_INT8_OPTION, "1")
         if not optimize:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        disabled = disabled_optimizers_for(self.path)
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=providers, disabled_optimizers=disabled
+            )
         except Exception as exc:  # ONNX Runtime's own InvalidGraph / Fail: a corrupt file
             raise InvalidInput(
                 f"ONNX Runtime cannot load {self.path} ({str(exc).splitlines()[0][:200]}); export it again"
@@ -100,6 +120,7 @@ class OnnxRuntimeTarget:
             "intra_op_num_threads": applied.intra_op_num_threads or "default (one per core)",
             PRECISE_INT8_OPTION: _config_entry(applied, PRECISE_INT8_OPTION) or "0 (default)",
             "providers": self.session.get_providers(),
+            **({"disabled_optimizers": disabled} if disabled else {}),
             **({"sub_batch": sub_batch} if sub_batch else {}),
         }
         self.name = f"{self.identity.get('name', self.path.stem)} (onnxruntime{'' if optimize else ', unoptimised'})"

@@ -135,6 +135,36 @@ def test_kept_float_nodes_stay_in_fp32(digits_model, exported, tmp_path):
     assert len(kept) == 2 and {n.op_type for n in graph.graph.node if n.name in kept} == {"Conv", "Gemm"}
 
 
+def test_a_node_kept_in_float_between_quantized_ones_runs_in_float(exported, tmp_path):
+    """ONNX Runtime would quantize a kept node's float weights itself (WeightBiasQuantization) and
+    fuse it into a QLinearConv; the sessions robnetzoo opens leave that optimiser out."""
+    import onnx
+    import onnxruntime as ort
+
+    from robnetzoo.export.precision import to_int8
+    from robnetzoo.export.runtimes import OnnxRuntimeTarget, disabled_optimizers_for
+
+    folder, _ = exported
+    graph = onnx.load(str(folder / "model.onnx")).graph
+    depthwise = [
+        n.name for n in graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+    ]
+    images = __import__("robnetzoo").load_dataset("digits", "train").images[:32]
+    kept = to_int8(folder / "model.onnx", tmp_path / "kept.onnx", images, keep_float=tuple(depthwise))
+
+    def float_convs(disabled: list[str]) -> int:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"optimised{len(disabled)}.onnx")
+        ort.InferenceSession(str(kept), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+        optimised = onnx.load(options.optimized_model_filepath).graph
+        return sum(n.op_type in ("Conv", "FusedConv") for n in optimised.node)
+
+    assert float_convs([]) == 0  # what a default session does to them
+    assert float_convs(disabled_optimizers_for(kept)) == len(depthwise) > 0
+    assert OnnxRuntimeTarget(kept).session_options["disabled_optimizers"] == ["WeightBiasQuantization"]
+    assert "disabled_optimizers" not in OnnxRuntimeTarget(folder / "model-int8.onnx").session_options
+
+
 def test_int8_bad_input_is_one_line_and_writes_nothing(digits_folder, tmp_path, capsys):
     common = ["export", str(digits_folder), "--onnx", "--parity-n", "8"]
     cases = [

@@ -9,12 +9,23 @@ evaluation of the test set, where robnetzoo.evaluate also skips clean-misclassif
 and stops attacking an example once it is broken. Robust accuracies are printed beside the
 speeds: ours must be equal or lower (stronger), never bought with a weaker attack.
 
+Part C, full-size robnet-large at ``--ceiling-batch``: how close one attack step comes to what
+the CPU can do. A PGD step is a forward pass and a gradient with respect to the input (none
+for the weights), about twice the forward's FLOPs (2 x MACs per image each: a convolution's
+input gradient costs its forward's multiply-adds), so its achieved GFLOP/s is image-steps/s x
+4 x MACs / 1e9. Beside it, on the same model and batch: torch's forward alone (no autograd)
+and ONNX Runtime's fp32 forward (the shipped export), each as forward GFLOP/s = images/s x 2 x
+MACs / 1e9: the rate an optimised inference engine reaches on these cores. And what could
+close the gap, each in the same run: our step in NCHW instead of channels_last, our step with
+its forward compiled by ``torch.compile`` (the compile time reported apart), and the plain
+step with the weights left in autograd (what ``prepare_for_attack`` avoids).
+
 On CUDA, Part A adds our attack under bf16 autocast (``precision="bf16"``) beside fp32.
 ``--smoke`` shrinks everything (a 3-cell, width-4 model; 32 training and 4 test images) to
 check the script runs end to end (``tools/gpu_check.py --tiny``); its figures mean nothing.
 
     python benchmarks/attack_throughput.py [--device cuda] [--batch 32] [--smoke]
-        [--json FILE (default: benchmarks/results/)]
+        [--ceiling-batch 64] [--no-compile] [--json FILE (default: benchmarks/results/)]
 """
 
 from __future__ import annotations
@@ -100,6 +111,89 @@ def part_a(device, batch, steps, repeats, sizes):
         ),
     }
     return {name: batch * steps / seconds for name, seconds in results.items()}  # image-steps/s
+
+
+def part_c(device, batch, steps, repeats, sizes, compile_step=True):
+    """Achieved GFLOP/s of the attack step against the forward pass of torch and ONNX Runtime."""
+    import tempfile
+
+    from robnetzoo.profile import count_macs
+
+    torch.manual_seed(0)
+    model = robnetzoo.create_model("robnet-large", **sizes).to(device).eval()
+    macs = count_macs(model, (3, 32, 32))
+    images = torch.rand(batch, 3, 32, 32, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    channels_last = images.contiguous(memory_format=torch.channels_last)
+    prepared = prepare_for_attack(model, device)
+    fast = prepared.module
+    nchw = prepare_for_attack(model, device, channels_last=False).module
+
+    def step_rate(module, inputs):
+        attack = attacks.build("pgd", module, eps=EPS, alpha=ALPHA, steps=steps)
+        return batch * steps / timed(lambda: attack.run(inputs, labels, early_stop=False), device, repeats)
+
+    def forward_rate(module, inputs):
+        def forward():
+            with torch.no_grad():
+                module(inputs)
+
+        return (
+            batch
+            * max(1, repeats * steps // 2)
+            / timed(lambda: [forward() for _ in range(max(1, repeats * steps // 2))], device)
+        )
+
+    steps_per_s = {
+        "robnetzoo step (folded, channels_last, weights out of autograd)": step_rate(fast, channels_last),
+        "robnetzoo step, NCHW": step_rate(nchw, images),
+        "robnetzoo step, weights left in autograd": step_rate(
+            prepare_for_attack(model, device).module.requires_grad_(True), channels_last
+        ),
+    }
+    compile_seconds = None
+    if compile_step:
+        compiled = torch.compile(fast)
+        begin = time.perf_counter()
+        try:
+            attacks.build("pgd", compiled, eps=EPS, alpha=ALPHA, steps=1).run(channels_last, labels, early_stop=False)
+            compile_seconds = time.perf_counter() - begin
+            steps_per_s["robnetzoo step, forward compiled (torch.compile)"] = step_rate(compiled, channels_last)
+        except Exception as exc:  # an Inductor failure is a result to report, not a crash
+            steps_per_s["robnetzoo step, forward compiled (torch.compile)"] = None
+            compile_seconds = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+    forwards_per_s = {"torch forward (folded, channels_last, no autograd)": forward_rate(fast, channels_last)}
+    if device.type == "cpu":
+        import onnxruntime as ort
+
+        from robnetzoo.export.onnx import export_onnx
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            export_onnx(model, path)
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            name = session.get_inputs()[0].name
+            feed = {name: images.cpu().numpy()}
+            session.run(None, feed)
+            runs = max(1, repeats * steps // 2)
+            begin = time.perf_counter()
+            for _ in range(runs):
+                session.run(None, feed)
+            forwards_per_s["ONNX Runtime fp32 forward (the shipped export)"] = (
+                batch * runs / (time.perf_counter() - begin)
+            )
+    gflops = {name: None if rate is None else rate * 4 * macs / 1e9 for name, rate in steps_per_s.items()} | {
+        name: rate * 2 * macs / 1e9 for name, rate in forwards_per_s.items()
+    }
+    return {
+        "batch": batch,
+        "macs_per_image": macs,
+        "image_steps_per_s": steps_per_s,
+        "images_per_s": forwards_per_s,
+        "gflop_per_s": gflops,
+        "compile_seconds": compile_seconds,
+        "folding": prepared.summary(),
+    }
 
 
 def train_digits(device, epochs=3, adversarial=False, n_train=None):
@@ -188,6 +282,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="Part A batch (robnet-large)")
     parser.add_argument("--steps", type=int, default=5, help="Part A PGD steps timed (per-step throughput)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--ceiling-batch", type=int, default=64, help="Part C batch (full-size robnet-large)")
+    parser.add_argument("--no-compile", action="store_true", help="Part C without the torch.compile variant")
+    parser.add_argument("--parts", default="abc", help="which parts to run (default: abc)")
     parser.add_argument(
         "--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing"
     )
@@ -207,23 +304,46 @@ def main() -> None:
     sizes = {"C": 4, "layers": 3} if args.smoke else {}
     if args.smoke:
         args.batch, args.steps, args.repeats = 2, 1, 1
-    a = part_a(device, args.batch, args.steps, args.repeats, sizes)
-    base = a["torchattacks"]
-    print(
-        f"\nA. robnet-large {sizes or ''}, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs "
-        "torchattacks)"
-    )
-    for name, rate in a.items():
-        print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}")
-
     report = {
         "device": str(device),
         "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
         "smoke": args.smoke,
         "batch": args.batch,
-        "part_a": a,
+        "part_a": {},
         "part_b": {},
+        "part_c": {},
     }
+    if "a" in args.parts:
+        a = part_a(device, args.batch, args.steps, args.repeats, sizes)
+        report["part_a"] = a
+        base = a["torchattacks"]
+        print(
+            f"\nA. robnet-large {sizes or ''}, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs "
+            "torchattacks)"
+        )
+        for name, rate in a.items():
+            print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}")
+    if "c" in args.parts:
+        batch = 2 if args.smoke else args.ceiling_batch
+        c = part_c(device, batch, args.steps, args.repeats, sizes, compile_step=not (args.no_compile or args.smoke))
+        report["part_c"] = c
+        print(
+            f"\nC. robnet-large {sizes or ''}, batch {batch}, {c['macs_per_image'] / 1e9:.2f} GMACs per image: "
+            "achieved GFLOP/s (a step = forward + input gradient = 4 x MACs; a forward = 2 x MACs)"
+        )
+        for name, rate in c["gflop_per_s"].items():
+            per_s = c["image_steps_per_s"].get(name, c["images_per_s"].get(name))
+            unit = "image-steps/s" if name in c["image_steps_per_s"] else "images/s"
+            shown = "failed" if rate is None else f"{rate:7.1f} GFLOP/s   {per_s:7.1f} {unit}"
+            print(f"  {name:66s} {shown}")
+        took = c["compile_seconds"]
+        if took is not None:
+            print(f"  torch.compile: {took if isinstance(took, str) else f'{took:.0f} s to compile'}")
+    if "b" not in args.parts:
+        if args.json:
+            write(args.json, report)
+        return
     cases = [
         ("standard training", "8/255", 8 / 255, False),
         ("standard training", "2/255", 2 / 255, False),

@@ -183,7 +183,9 @@ def _pytest_figures(options: Options) -> dict[str, Any]:
 
 
 def _attack(options: Options) -> list[list[str]]:
-    return _benchmark("attack_throughput.py", options, ["--batch", "128", "--steps", "10"], ["--smoke"], "attack")
+    return _benchmark(
+        "attack_throughput.py", options, ["--batch", "128", "--steps", "10", "--no-compile"], ["--smoke"], "attack"
+    )
 
 
 def _attack_figures(options: Options) -> dict[str, Any]:

@@ -133,16 +133,17 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
         attack = attacks.build("pgd", module, eps=EPS, alpha=ALPHA, steps=steps)
         return batch * steps / timed(lambda: attack.run(inputs, labels, early_stop=False), device, repeats)
 
-    def forward_rate(module, inputs):
-        def forward():
+    forwards = max(1, repeats * steps // 2)  # forwards timed per measurement: about a step's share
+
+    def forward_rate(run_forward):
+        return batch / timed(run_forward, device, forwards)
+
+    def torch_forward(module, inputs):
+        def run():
             with torch.no_grad():
                 module(inputs)
 
-        return (
-            batch
-            * max(1, repeats * steps // 2)
-            / timed(lambda: [forward() for _ in range(max(1, repeats * steps // 2))], device)
-        )
+        return run
 
     steps_per_s = {
         "robnetzoo step (folded, channels_last, weights out of autograd)": step_rate(fast, channels_last),
@@ -162,7 +163,9 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
         except Exception as exc:  # an Inductor failure is a result to report, not a crash
             steps_per_s["robnetzoo step, forward compiled (torch.compile)"] = None
             compile_seconds = f"failed: {type(exc).__name__}: {str(exc)[:200]}"
-    forwards_per_s = {"torch forward (folded, channels_last, no autograd)": forward_rate(fast, channels_last)}
+    forwards_per_s = {
+        "torch forward (folded, channels_last, no autograd)": forward_rate(torch_forward(fast, channels_last))
+    }
     if device.type == "cpu":
         import onnxruntime as ort
 
@@ -174,13 +177,8 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             name = session.get_inputs()[0].name
             feed = {name: images.cpu().numpy()}
-            session.run(None, feed)
-            runs = max(1, repeats * steps // 2)
-            begin = time.perf_counter()
-            for _ in range(runs):
-                session.run(None, feed)
-            forwards_per_s["ONNX Runtime fp32 forward (the shipped export)"] = (
-                batch * runs / (time.perf_counter() - begin)
+            forwards_per_s["ONNX Runtime fp32 forward (the shipped export)"] = forward_rate(
+                lambda: session.run(None, feed)
             )
     gflops = {name: None if rate is None else rate * 4 * macs / 1e9 for name, rate in steps_per_s.items()} | {
         name: rate * 2 * macs / 1e9 for name, rate in forwards_per_s.items()

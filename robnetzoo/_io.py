@@ -327,10 +327,7 @@ Record = TypeVar("Record")
 def column(doc: str, default: Any = dataclasses.MISSING, *, public: bool = True) -> Any:
     """A dataclass field of a file's row, documented where it is declared. ``public=False``:
     written for robnetzoo's own reading, left out of the schema users are shown."""
-    metadata = {"doc": doc, "public": public}
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata={"doc": doc, "public": public})
 
 
 def schema(cls: type, *, public_only: bool = True) -> dict[str, str]:

@@ -140,7 +140,7 @@ def fold_batchnorm(model: nn.Module, *, merge_reduce: bool = False) -> tuple[nn.
     try:
         from torch.fx.experimental.optimization import fuse
 
-        fused = fuse(model)
+        fused = fuse(model, inplace=True)  # ``model`` is already this function's own copy: no second one
     except Exception as exc:  # any tracing failure: fall back, and say so
         reason = str(exc).splitlines()[0][:160] if str(exc) else ""
         return model, (

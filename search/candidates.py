@@ -30,6 +30,8 @@ by ``supernet.at_depth``).
 
 from __future__ import annotations
 
+import copy
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -99,9 +101,21 @@ def describe(
     genotype: Genotype, *, num_classes: int = 10, C: int = FAMILY_C, layers: int = FAMILY_LAYERS
 ) -> dict[str, Any]:
     """Size and shape facts of a genotype and of its final-size network (parameters and MACs at
-    32x32; a cell-free genotype at ``layers`` cells, stretched by ``at_depth``)."""
+    32x32; a cell-free genotype at ``layers`` cells, stretched by ``at_depth``).
+
+    A pure function of its arguments that costs about a second (building a 20-cell network and
+    counting its MACs), so it is remembered per process: a resumed search, a study that
+    re-screens the search's candidates and the supernets after the first describe each genotype
+    once. Callers get their own copy."""
+    return copy.deepcopy(_describe(str(genotype), num_classes, C, layers))
+
+
+@functools.lru_cache(maxsize=4096)
+def _describe(text: str, num_classes: int, C: int, layers: int) -> dict[str, Any]:
+    genotype = Genotype.parse(text)
     final = genotype if genotype.shared else at_depth(genotype, layers)
-    model = build_model(robnet_config("candidate", final, C=C, layers=layers, num_classes=num_classes))
+    with torch.device("meta"):  # shapes are all the counts need: no weights to initialise
+        model = build_model(robnet_config("candidate", final, C=C, layers=layers, num_classes=num_classes))
     per_cell = [sum(code[1] == "1" for code in cell) for cell in genotype.cells]
     return {
         "genotype": str(genotype),

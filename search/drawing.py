@@ -19,5 +19,7 @@ def draw_selection(selection: dict[str, Choice], folder: Path) -> list[Path]:
     for name, choice in selection.items():
         genotype = final_genotype(choice.row)
         title = f"{name} (candidate {choice.row.index}, {choice.row.convs_per_cell:g} convs per cell)"
-        written += [draw_genotype(genotype, folder / f"{name}.{fmt}", title=title) for fmt in FORMATS]
+        first, *others = [folder / f"{name}.{fmt}" for fmt in FORMATS]
+        draw_genotype(genotype, first, title=title, also=others)
+        written += [first, *others]
     return written

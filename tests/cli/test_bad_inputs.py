@@ -344,13 +344,16 @@ def test_a_config_that_disagrees_with_its_weights_is_refused_before_anything_is_
     config = json.loads((folder / "config.json").read_text())
     config["arch_args"]["C"] = 800
     (folder / "config.json").write_text(json.dumps(config))
+    # The peak of this process's own memory map (VmHWM, kB): getrusage's ru_maxrss would also
+    # count the forking test process's pages, which Linux carries across exec.
     code = (
-        "import resource, robnetzoo\n"
+        "import re, robnetzoo\n"
         "try:\n"
         f"    robnetzoo.from_pretrained({str(folder)!r})\n"
         "except robnetzoo.IntegrityError as error:\n"
         "    print('refused' if 'do not match' in str(error) else 'other')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "status = open('/proc/self/status').read()\n"
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) // 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=Path(__file__).parents[2]

@@ -51,7 +51,7 @@ def test_model_info_has_robustbench_fields_filled_from_an_autoattack_evaluation(
         info["clean_acc"] == f"{report.clean_accuracy:.2f}"
         and info["autoattack_acc"] == f"{report.robust_accuracy['autoattack']:.2f}"
     )
-    assert info["eps"] == "8/255" and info["architecture"] == "RobNet (C=8, 3 cells)" and info["unreliable"] is False
+    assert info["eps"] == "8/255" and info["architecture"] == "RobNet (C=4, 3 cells)" and info["unreliable"] is False
     assert info["link"] is None and info["venue"] is None  # not the paper's model: nothing claimed for it
     with pytest.raises(InvalidInput, match="needs an AutoAttack evaluation"):
         model_info(

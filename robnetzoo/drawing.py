@@ -93,9 +93,9 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str = "", also
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    paths = [Path(p) for p in (path, *also)]
-    for target in paths:
-        if target.suffix.lstrip(".").lower() not in FORMATS:
+    targets = {Path(p): Path(p).suffix.lstrip(".").lower() for p in (path, *also)}  # path -> format
+    for target, fmt in targets.items():
+        if fmt not in FORMATS:
             raise InvalidInput(f"cannot draw to {target.name}: name a .png or .svg file")
     cells = genotype.cells
     columns = 1 if len(cells) == 1 else 4
@@ -122,9 +122,8 @@ def draw_genotype(genotype: Genotype, path: str | Path, *, title: str = "", also
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0.06, 1, 0.95 if title else 1))
-    for target in paths:
+    for target, fmt in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        fmt = target.suffix.lstrip(".").lower()
         atomic_write(target, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=110))
     plt.close(fig)
-    return paths[0]
+    return Path(path)

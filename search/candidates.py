@@ -104,9 +104,8 @@ def describe(
     32x32; a cell-free genotype at ``layers`` cells, stretched by ``at_depth``).
 
     A pure function of its arguments that costs about a second (building a 20-cell network and
-    counting its MACs), so it is remembered per process: a resumed search, a study that
-    re-screens the search's candidates and the supernets after the first describe each genotype
-    once. Callers get their own copy."""
+    counting its MACs), so it is remembered per process: a resumed search and a study that
+    re-screens the search's candidates count each genotype once. Callers get their own copy."""
     return copy.deepcopy(_describe(str(genotype), num_classes, C, layers))
 
 

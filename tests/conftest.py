@@ -13,8 +13,15 @@ from tests.support import SEARCH_SEED, randomise_bn, tiny_config, tiny_recipe, t
 
 REFERENCE = Path(__file__).parent / "reference"
 
-# Keep the suite fast and deterministic on 2 cores.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Keep the suite fast and deterministic on 2 cores: one thread per pytest-xdist worker (two
+# torch processes of two threads each slow each other down severalfold), and the same for the
+# processes a test starts (the environment is inherited), so a killed subprocess and its
+# in-process resumption compute with the same thread count.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def pytest_collection_modifyitems(config, items):

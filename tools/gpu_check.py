@@ -153,6 +153,10 @@ def _pytest(options: Options) -> list[list[str]]:
             "-rs",
             "-p",
             "no:cacheprovider",
+            "-o",
+            "addopts=",  # the default tier's options (-n auto) need pytest-xdist, which is not carried
+            "-p",
+            "no:xdist",
             f"--junitxml={options.output / 'pytest-gpu.xml'}",
             str(ROOT / "tests"),
         )

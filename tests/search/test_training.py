@@ -31,17 +31,21 @@ TRAIN = [
     "128",
     "--eval-n",
     "24",
+    "--validation-size",
+    "32",  # the epoch's PGD-20 validation, not the steps, is most of a tiny run's time
     "--seed",
     "3",
 ]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONUNBUFFERED": "1"}
+    """The killed run computes with this process's thread count (one per pytest-xdist worker),
+    so its resumption here reproduces its arithmetic to the bit."""
+    return {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONUNBUFFERED": "1"}
 
 
 def _train(output: Path, *extra: str) -> int:
-    """``robnetzoo train`` in this process (the same two threads as the killed one's
+    """``robnetzoo train`` in this process (the same thread count as the killed one's
     OMP_NUM_THREADS): only the run to be killed needs a process of its own."""
     from robnetzoo.cli.app import main
 

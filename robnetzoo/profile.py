@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Callable
 
 import torch
@@ -52,16 +53,11 @@ class _RepeatedBlocks:
     def __init__(self, model: nn.Module, counter: Any) -> None:
         self.counter = counter
         self.reused_flops = 0
-        signatures: dict[int, str] = {}
-        seen: dict[str, int] = {}
-        for module in model.modules():
-            if next(module.children(), None) is None:
-                continue  # a leaf layer costs one op: nothing to save
-            signature = f"{type(module).__qualname__}:{module!r}"
-            signatures[id(module)] = signature
-            seen[signature] = seen.get(signature, 0) + 1
-        self.blocks = [m for m in model.modules() if seen.get(signatures.get(id(m), ""), 0) > 1]
-        self.signatures = signatures
+        # leaf layers cost one op each (nothing to save) and the model itself occurs once
+        containers = [m for m in model.modules() if m is not model and next(m.children(), None) is not None]
+        self.signatures = {id(m): f"{type(m).__qualname__}:{m!r}" for m in containers}
+        occurrences = Counter(self.signatures.values())
+        self.blocks = [m for m in containers if occurrences[self.signatures[id(m)]] > 1]
         self.recorded: dict[tuple, tuple[int, torch.Size, torch.dtype]] = {}
 
     def flops(self) -> int:

@@ -103,8 +103,8 @@ def describe(
     """Size and shape facts of a genotype and of its final-size network (parameters and MACs at
     32x32; a cell-free genotype at ``layers`` cells, stretched by ``at_depth``).
 
-    A pure function of its arguments that costs about a second (building a 20-cell network and
-    counting its MACs), so it is remembered per process: a resumed search and a study that
+    A pure function of its arguments that costs about half a second (building a 20-cell network
+    and counting its MACs), so it is remembered per process: a resumed search and a study that
     re-screens the search's candidates count each genotype once. Callers get their own copy."""
     return copy.deepcopy(_describe(str(genotype), num_classes, C, layers))
 

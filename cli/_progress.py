@@ -32,6 +32,7 @@ _PER_BATCH = (TrainingStep, EvalProgress)
 
 
 STAGE_WORDS = {
+    "supernet": "training {} supernets",
     "screen": "screening {} candidates",
     "finetune": "finetuning {} candidates",
     "pairs": "Finding 2: scoring the pairs of {} base cells",
@@ -39,6 +40,7 @@ STAGE_WORDS = {
     "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)",
 }
 STAGE_LABELS = {
+    "supernet": "supernets",
     "screen": "screening",
     "finetune": "finetuning",
     "pair": "Finding 2 pairs",
@@ -168,7 +170,8 @@ class ProgressView:
             for name, key in (("clean", "train_clean_accuracy"), ("adv", "train_adv_accuracy"))
             if get(key) is not None
         )
+        name = f"{event.label} epoch" if event.label else self.epoch_label
         return (
-            f"{self.epoch_label} {event.epoch}/{event.epochs}: loss {get('loss'):.3f}{accuracy}"
+            f"{name} {event.epoch}/{event.epochs}: loss {get('loss'):.3f}{accuracy}"
             f"  {fmt(get('images_per_second'), 0)} img/s  {get('seconds'):.0f} s{valid}"
         )

@@ -72,6 +72,11 @@ def search_command(
     analyse: Optional[Path] = typer.Option(
         None, "--analyse", help="Redo the leaderboard, analysis, plots and genotypes of a search folder."
     ),
+    workers: Optional[int] = typer.Option(
+        None,
+        help="Processes of one torch thread each that train the supernets and score candidates side by side "
+        "(default: as many as torch's threads on CPU, 1 on a GPU); the results are the same for any number.",
+    ),
     seed: int = typer.Option(0, help="Seed of the supernet, the candidates and every attack."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
     json_out: bool = flag("Print the summary as JSON on stdout.", "--json"),
@@ -130,7 +135,9 @@ def search_command(
     context = distributed.init_from_env(device)
     try:
         with bars:
-            result = run_search(settings, folder, resume=resume, device=device, data_root=data_root, progress=bars)
+            result = run_search(
+                settings, folder, resume=resume, device=device, data_root=data_root, progress=bars, workers=workers
+            )
     except KeyboardInterrupt:
         note(
             f"stopped; finished candidates are kept in {folder}: rerun the same command with --resume to continue",

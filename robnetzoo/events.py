@@ -86,6 +86,7 @@ class EpochFinished(Event):
     epoch: int
     epochs: int
     metrics: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None  # whose epoch, where several trainings run side by side ("supernet-1")
 
     def get(self, name: str) -> Any:
         return self.metrics.get(name)

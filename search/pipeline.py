@@ -30,8 +30,10 @@ same for any number of processes, and a killed search resumes without redoing a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,7 +46,18 @@ from robnetzoo._io import OutputMode, output_mode, read_json, record_to_dict, wr
 from robnetzoo.data import NUM_CLASSES, VALIDATION_SEED, first_n, load_dataset, train_validation_split
 from robnetzoo.device import resolve_device
 from robnetzoo.errors import InvalidInput, option
-from robnetzoo.events import CandidateScored, ProgressFn, SearchPhase, SearchStarted, StageProgress, ignore
+from robnetzoo.events import (
+    CandidateScored,
+    EpochFinished,
+    EvalProgress,
+    ProgressFn,
+    SearchPhase,
+    SearchStarted,
+    StageProgress,
+    TrainingStarted,
+    TrainingStep,
+    ignore,
+)
 from robnetzoo.genotype import EDGES_PER_CELL, Genotype
 from robnetzoo.seeding import derive_seed
 from robnetzoo.weights import read_safetensors, write_safetensors
@@ -59,6 +72,8 @@ from .selection import Choice, select, write_genotypes
 from .settings import SearchSettings, radius_note
 from .supernet import Supernet
 from .training import Trainer
+from .workers import default_workers, worker_pool
+from .workers import report as report_progress
 
 SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
 SUPERNET_DIR = "supernet"
@@ -411,6 +426,136 @@ def finetune_plan(
 # ---------------------------------------------------------------------------------- the search
 
 
+@dataclass(frozen=True)
+class Work:
+    """One piece of a search: train supernet ``replica`` (``stage`` ``"supernet"``), or score
+    ``item`` under it for a ledger stage (``screen``, ``screen-1``..., ``finetune``, ``pair``,
+    ``holdout``). What it computes depends on nothing but the search's settings and folder, so
+    any worker may do it, in any order."""
+
+    stage: str
+    replica: int
+    item: Candidate | PairBase | None = None
+
+
+@dataclass
+class _WorkerState:
+    """What a worker keeps between pieces of work: the data, and each supernet once read."""
+
+    settings: SearchSettings
+    folder: Path
+    data_root: str | Path | None
+    device: torch.device
+    data: SearchData | None = None
+    supernets: dict[int, Supernet] = field(default_factory=dict)
+
+
+_worker: _WorkerState | None = None
+
+
+def _prepare_worker(settings: SearchSettings, folder: Path, data_root: str | Path | None, device: str) -> None:
+    global _worker
+    _worker = _WorkerState(settings, Path(folder), data_root, torch.device(device))
+
+
+def perform(work: Work) -> dict[str, Any]:
+    """Do one piece of work (in a worker prepared by ``_prepare_worker``) and return its
+    record: a ledger record, or for a supernet ``{"stage": "supernet", "replica", "seconds"}``.
+    A supernet's progress events go to the scheduler tagged with its replica."""
+    state = _worker
+    assert state is not None, "perform runs in a worker prepared by _prepare_worker"
+    settings, device = state.settings, state.device
+    if state.data is None:
+        state.data = load_search_data(settings, state.data_root)
+    data = state.data
+    began = time.perf_counter()
+    if work.stage == "supernet" or work.replica not in state.supernets:
+        supernet = train_supernet(
+            settings,
+            state.folder,
+            data.train,
+            device=device,
+            progress=lambda event: report_progress((work.replica, event)),
+            guard=data.validation,  # the guard reads the validation images: the hold-out stays unread
+            replica=work.replica,
+        ).eval()
+        state.supernets[work.replica] = supernet
+        if work.stage == "supernet":
+            return {"stage": "supernet", "replica": work.replica, "seconds": time.perf_counter() - began}
+    supernet = state.supernets[work.replica]
+    item = work.item
+    if isinstance(item, PairBase):
+        return score_pair(
+            supernet, item, validation=data.validation, calibration=data.train, settings=settings, device=device
+        )
+    assert isinstance(item, Candidate)
+    if work.stage == "screen":
+        return screen(
+            supernet,
+            item.genotype,
+            index=item.index,
+            space=item.space,
+            validation=data.validation,
+            calibration=data.train,
+            settings=settings,
+            device=device,
+        )
+    if work.stage == "finetune":
+        return finetune(
+            supernet,
+            item.genotype,
+            index=item.index,
+            space=item.space,
+            train=data.train,
+            validation=data.validation,
+            settings=settings,
+            device=device,
+        )
+    if work.stage == "holdout":
+        assert data.holdout is not None
+        return rescore(supernet, item, holdout=data.holdout, train=data.train, settings=settings, device=device)
+    # the same candidates, images and noise under each further supernet
+    return {
+        "stage": work.stage,
+        "index": item.index,
+        "space": item.space,
+        **inherited_score(
+            supernet, item.genotype, images=data.validation, calibration=data.train, settings=settings, device=device
+        ),
+    }
+
+
+def chosen_candidates(records: dict[tuple[str, int], dict[str, Any]], settings: SearchSettings) -> list[Candidate]:
+    """The architecture each band chooses from the scores so far (what the hold-out re-scores)."""
+    rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
+    return [
+        Candidate(c.row.index, c.row.space, Genotype.parse(c.row.genotype))
+        for c in select(rows, settings.bands)[0].values()
+    ]
+
+
+class _SupernetProgress:
+    """Turns the events of supernets trained side by side into one bar over all their steps
+    (``StageProgress("supernet")``) and epoch lines that name their supernet."""
+
+    def __init__(self, replicas: list[int], epochs: int, report: ProgressFn) -> None:
+        self.replicas, self.epochs, self.report = replicas, epochs, report
+        self.done: dict[int, int] = {}
+        self.steps: dict[int, int] = {}
+
+    def __call__(self, message: Any) -> None:
+        replica, event = message
+        if isinstance(event, TrainingStep):
+            self.steps[replica] = event.steps
+            self.done[replica] = (event.epoch - 1) * event.steps + event.step
+            per_supernet = max(self.steps.values()) * self.epochs
+            self.report(StageProgress("supernet", sum(self.done.values()), per_supernet * len(self.replicas)))
+        elif isinstance(event, EpochFinished):
+            self.report(dataclasses.replace(event, label=supernet_dir(replica)))
+        elif not isinstance(event, (EvalProgress, TrainingStarted)):
+            self.report(event)
+
+
 def run_search(
     settings: SearchSettings,
     output: str | Path,
@@ -419,15 +564,27 @@ def run_search(
     device: str | torch.device | None = None,
     data_root: str | Path | None = None,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> SearchResult:
-    """Run (or resume) the search described by ``settings`` in the folder ``output``."""
+    """Run (or resume) the search described by ``settings`` in the folder ``output``.
+
+    ``workers``: processes of one torch thread each that train the supernets and score the
+    candidates side by side (``search.workers``; default: as many as torch's threads on CPU,
+    one on a GPU). The results are the same for any number. Under torchrun each rank is one
+    worker and ``workers`` must be left unset."""
     context = distributed.current()
     report: ProgressFn = (progress if context.is_main else None) or ignore
     folder = Path(output)
     device = torch.device(resolve_device(distributed.device_for(context, device)))
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"{option('workers')} must be at least 1, got {workers}")
+    if workers is not None and context.distributed:
+        raise InvalidInput(
+            f"{option('workers')} applies without torchrun; under torchrun each rank is one worker",
+            fix=f"leave out {option('workers')}, or run without torchrun",
+        )
     plan = plan_candidates(settings)  # bad --candidates fail before anything is written
     data = load_search_data(settings, data_root)
-    train, validation = data.train, data.validation
     prepare_folder(folder, settings, resume)
     report(
         SearchStarted(
@@ -439,121 +596,176 @@ def run_search(
             resume=resume,
         )
     )
-    seconds: dict[str, float] = {}
-
     began = time.perf_counter()
-    replicas = settings.supernets + (1 if data.holdout is not None else 0)  # the last one re-scores the choices
-    supernets = []
-    for replica in range(replicas):  # the guard reads the validation images: the hold-out stays unread
-        report(SearchPhase("supernet", epochs=settings.supernet.epochs))
-        supernets.append(
-            train_supernet(
-                settings, folder, train, device=device, progress=report, guard=data.validation, replica=replica
-            ).eval()
-        )
-    supernet = supernets[0]
-    seconds["supernet"] = time.perf_counter() - began
-
     ledger = Ledger(folder / LEDGER_FILE)
-    began = time.perf_counter()
-    report(SearchPhase("screen", total=len(plan)))
-    run_stage(
-        "screen",
-        plan,
-        ledger,
-        lambda c: screen(
-            supernet,
-            c.genotype,
-            index=c.index,
-            space=c.space,
-            validation=validation,
-            calibration=train,
-            settings=settings,
-            device=device,
-        ),
-        report,
-    )
-    for replica in range(1, settings.supernets):  # the same candidates, images and noise under each other supernet
-        report(SearchPhase("screen", total=len(plan)))
-        run_stage(
-            screen_stage(replica),
-            plan,
-            ledger,
-            lambda c, r=replica: {  # type: ignore[misc]
-                "stage": screen_stage(r),
-                "index": c.index,
-                "space": c.space,
-                **inherited_score(
-                    supernets[r], c.genotype, images=validation, calibration=train, settings=settings, device=device
-                ),
-            },
-            report,
-        )
-    seconds["screen"] = time.perf_counter() - began
-
-    records = ledger.read()
-    kept_free = fsp_filter(records, settings.fsp_keep)
-    tuned = finetune_plan(plan, records, settings, kept_free)
-    began = time.perf_counter()
-    report(SearchPhase("finetune", total=len(tuned)))
-    run_stage(
-        "finetune",
-        tuned,
-        ledger,
-        lambda c: finetune(
-            supernet,
-            c.genotype,
-            index=c.index,
-            space=c.space,
-            train=train,
-            validation=validation,
-            settings=settings,
-            device=device,
-        ),
-        report,
-    )
-    seconds["finetune"] = time.perf_counter() - began
-
-    pair_plan = plan_pairs(
-        settings.seed, settings.pairs_per_count
-    )  # fresh bases for every search seed, even with --candidate-seed
-    began = time.perf_counter()
-    report(SearchPhase("pairs", total=len(pair_plan)))
-    run_stage(
-        "pair",
-        pair_plan,
-        ledger,
-        lambda p: score_pair(  # type: ignore[arg-type]
-            supernet, p, validation=validation, calibration=train, settings=settings, device=device
-        ),
-        report,
-    )
-    seconds["pairs"] = time.perf_counter() - began
-
-    began = time.perf_counter()
-    if data.holdout is not None:
-        records = ledger.read()
-        rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
-        chosen = [
-            Candidate(c.row.index, c.row.space, Genotype.parse(c.row.genotype))
-            for c in select(rows, settings.bands)[0].values()
-        ]
-        report(SearchPhase("holdout", total=len(chosen)))
-        run_stage(
-            "holdout",
-            chosen,
-            ledger,
-            lambda c: rescore(supernets[-1], c, holdout=data.holdout, train=train, settings=settings, device=device),
-            report,
-        )  # type: ignore[arg-type]
-    seconds["holdout"] = time.perf_counter() - began
-
+    if context.distributed:
+        seconds = _search_over_ranks(settings, folder, plan, data, ledger, device, data_root, report)
+    else:
+        count = workers or default_workers(device)
+        seconds = _search_in_workers(settings, folder, plan, data, ledger, device, data_root, count, report)
     result = analyse_search(folder, settings=settings, progress=report, write=context.is_main)
-    result.seconds = {**seconds, "analysis": result.seconds.get("analysis", 0.0)}
+    result.seconds = {
+        **seconds,
+        "analysis": result.seconds.get("analysis", 0.0),
+        "wall": time.perf_counter() - began,
+    }
     if context.is_main:
         write_json(folder / SUMMARY_FILE, result.summary(), indent=1)
     distributed.barrier()
     return result
+
+
+def _replicas(settings: SearchSettings, data: SearchData) -> int:
+    return settings.supernets + (1 if data.holdout is not None else 0)  # the last one re-scores the choices
+
+
+def _search_in_workers(
+    settings: SearchSettings,
+    folder: Path,
+    plan: list[Candidate],
+    data: SearchData,
+    ledger: Ledger,
+    device: torch.device,
+    data_root: str | Path | None,
+    count: int,
+    report: ProgressFn,
+) -> dict[str, float]:
+    """Every phase's work, scheduled as soon as what it needs is done: each supernet as a
+    worker frees up (all submitted first, so the longest work starts first), a supernet's
+    candidates once it is trained, the pairs once the first is, finetuning once the first
+    supernet's screening is complete, the hold-out once every score that enters the choice
+    is in. Returns each stage's work seconds, summed over the workers."""
+    replicas = _replicas(settings, data)
+    records = ledger.read()
+    trained = [r for r in range(replicas) if (folder / supernet_dir(r) / "supernet.safetensors").is_file()]
+    to_train = [r for r in range(replicas) if r not in trained]
+    pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed
+    seconds: dict[str, float] = {"supernet": 0.0, "screen": 0.0, "finetune": 0.0, "pairs": 0.0, "holdout": 0.0}
+    totals: dict[str, int] = {}
+    todo_stages: dict[str, list[Any]] = {}
+    submitted: set[str] = set()
+    if to_train:
+        report(SearchPhase("supernet", total=len(to_train), epochs=settings.supernet.epochs))
+    on_message = _SupernetProgress(to_train, settings.supernet.epochs, report)
+    with worker_pool(
+        count,
+        on_message=on_message,
+        one_thread=device.type == "cpu",
+        initializer=_prepare_worker,
+        initargs=(settings, folder, data_root, str(device)),
+    ) as (pool, forward):
+        pending: dict[Future, Work] = {}
+        ready: set[int] = set()
+
+        def submit_stage(stage: str, replica: int, items: list[Any], phase: str) -> None:
+            if stage in submitted:
+                return
+            submitted.add(stage)
+            todo = [i for i in items if (stage, i.index) not in records]
+            totals[stage], todo_stages[stage] = len(items), todo
+            if not todo:
+                return
+            report(SearchPhase(phase, total=len(items)))
+            report(StageProgress(stage, len(items) - len(todo), len(items)))
+            for item in todo:
+                pending[pool.submit(perform, Work(stage, replica, item))] = Work(stage, replica, item)
+
+        def complete(stage: str) -> bool:
+            return stage in submitted and all((stage, i.index) in records for i in todo_stages[stage])
+
+        def schedule() -> None:
+            for r in sorted(ready):
+                if r < settings.supernets:
+                    submit_stage(screen_stage(r), r, plan, "screen")
+            if 0 in ready:
+                submit_stage("pair", 0, pair_plan, "pairs")
+                if complete("screen"):
+                    tuned = finetune_plan(plan, records, settings, fsp_filter(records, settings.fsp_keep))
+                    submit_stage("finetune", 0, tuned, "finetune")
+            scores_in = all(complete(screen_stage(r)) for r in range(settings.supernets)) and complete("finetune")
+            if data.holdout is not None and replicas - 1 in ready and scores_in:
+                submit_stage("holdout", replicas - 1, chosen_candidates(records, settings), "holdout")
+
+        for r in trained + to_train:  # a trained one is read back at once
+            pending[pool.submit(perform, Work("supernet", r))] = Work("supernet", r)
+        while pending:
+            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            forward()
+            for future in finished:
+                work = pending.pop(future)
+                record = future.result()
+                if work.stage == "supernet":
+                    ready.add(work.replica)
+                    if work.replica in to_train:
+                        seconds["supernet"] += record["seconds"]
+                else:
+                    ledger.append([record])
+                    records[(work.stage, record["index"])] = record
+                    stage_key = (
+                        "screen" if work.stage.startswith("screen") else {"pair": "pairs"}.get(work.stage, work.stage)
+                    )
+                    seconds[stage_key] += float(record.get("seconds", 0.0))
+                    done = sum((work.stage, i.index) in records for i in todo_stages[work.stage])
+                    finished_before = totals[work.stage] - len(todo_stages[work.stage])
+                    report(CandidateScored(work.stage, finished_before + done, totals[work.stage], record))
+            schedule()
+    return seconds
+
+
+def _search_over_ranks(
+    settings: SearchSettings,
+    folder: Path,
+    plan: list[Candidate],
+    data: SearchData,
+    ledger: Ledger,
+    device: torch.device,
+    data_root: str | Path | None,
+    report: ProgressFn,
+) -> dict[str, float]:
+    """Under torchrun: the phases one after the other, each supernet trained data-parallel by
+    every rank, each stage's candidates dealt round-robin to the ranks (``run_stage``)."""
+    seconds: dict[str, float] = {}
+    with worker_pool(
+        1,
+        on_message=lambda message: report(message[1]),
+        one_thread=False,  # a rank's threads are what torchrun's OMP_NUM_THREADS gave it
+        initializer=_prepare_worker,
+        initargs=(settings, folder, data_root, str(device)),
+    ):
+        began = time.perf_counter()
+        for replica in range(_replicas(settings, data)):
+            report(SearchPhase("supernet", epochs=settings.supernet.epochs))
+            perform(Work("supernet", replica))
+        seconds["supernet"] = time.perf_counter() - began
+
+        began = time.perf_counter()
+        for replica in range(settings.supernets):
+            report(SearchPhase("screen", total=len(plan)))
+            stage = screen_stage(replica)
+            run_stage(stage, plan, ledger, lambda c, s=stage, r=replica: perform(Work(s, r, c)), report)
+        seconds["screen"] = time.perf_counter() - began
+
+        records = ledger.read()
+        tuned = finetune_plan(plan, records, settings, fsp_filter(records, settings.fsp_keep))
+        began = time.perf_counter()
+        report(SearchPhase("finetune", total=len(tuned)))
+        run_stage("finetune", tuned, ledger, lambda c: perform(Work("finetune", 0, c)), report)
+        seconds["finetune"] = time.perf_counter() - began
+
+        pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed
+        began = time.perf_counter()
+        report(SearchPhase("pairs", total=len(pair_plan)))
+        run_stage("pair", pair_plan, ledger, lambda p: perform(Work("pair", 0, p)), report)
+        seconds["pairs"] = time.perf_counter() - began
+
+        began = time.perf_counter()
+        if data.holdout is not None:
+            chosen = chosen_candidates(ledger.read(), settings)
+            report(SearchPhase("holdout", total=len(chosen)))
+            last = _replicas(settings, data) - 1
+            run_stage("holdout", chosen, ledger, lambda c: perform(Work("holdout", last, c)), report)
+        seconds["holdout"] = time.perf_counter() - began
+    return seconds
 
 
 def analyse_search(

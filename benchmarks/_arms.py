@@ -6,21 +6,21 @@ data set; ``run_jobs`` trains each with ``robnetzoo.search.runs.train_run`` (wha
 train`` runs: the held-out best epoch, then the test evaluation) in a temporary folder and
 appends one JSON line per finished job to a ledger, so a killed benchmark resumes where it
 stopped and a finished job is never trained twice. ``workers`` processes run jobs at once, one
-torch thread each (two 2-thread processes on 2 cores slow each other down many times).
+torch thread each (``robnetzoo.search.workers``, the pool the search itself uses).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from robnetzoo.search.recipes import PRESETS, Recipe
+from robnetzoo.search.workers import worker_pool
 from robnetzoo.threat import ThreatModel
 
 VALIDATION = 144  # held-out images for the best epoch (the digits' 10%), the same on every data set
@@ -48,12 +48,6 @@ class Job:
     eval_n: int | None = None
     data_root: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -123,8 +117,7 @@ def run_jobs(
         text = "".join(json.dumps(row) + "\n" for row in done.values())
         ledger.write_text(text)  # drops a torn tail before appending
     if todo:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_one_thread) as pool:
+        with worker_pool(max(1, workers)) as (pool, _):
             futures = {pool.submit(run_job, job): job for job in todo}
             for future in as_completed(futures):
                 row = future.result()

@@ -12,7 +12,8 @@ leaderboard), ``pairs`` (Finding 2's paired experiment), ``analysis`` and ``plot
 paper's three findings, with intervals and verdicts), ``selection`` (bands of convolutions per
 cell -> robnet-small / -medium / -large / -free genotypes), ``results`` (the queryable table,
 ``load_results``), ``drawing`` and ``report`` (cell diagrams, ``report.html``), ``studies``
-(the proxy study), ``plan`` (``--plan``). Depends on the core (``robnetzoo``), never the reverse.
+(the proxy study), ``plan`` (``--plan``), ``workers`` (the work side by side in processes of one
+torch thread each). Depends on the core (``robnetzoo``), never the reverse.
 """
 
 from .results import ResultsTable, load_results

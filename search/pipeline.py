@@ -22,10 +22,16 @@ Phases, each resumable where it stopped:
    plots, cell drawings and ``report.html``, and the genotype of each band
    (``genotypes/robnet-*.json``); ``summary.json`` last, which marks the search finished.
 
-Candidates are appended to ``candidates.jsonl`` as each is scored (``Ledger``). Under torchrun
-the supernet trains data-parallel, candidates are dealt round-robin to the ranks, each scored
-``alone`` from (seed, index), and rank 0 appends the round's records: the leaderboard is the
-same for any number of processes, and a killed search resumes without redoing a candidate.
+The phases are an order of dependence, not of time: without torchrun each piece of work
+(``Work``: one supernet, or one candidate under one supernet) goes to a pool of processes of one
+torch thread each (``search.workers``) as soon as what it needs is done, so the supernets train
+side by side and a supernet's candidates are scored while the next trains. Every piece computes
+from the settings and the folder alone, in one thread, so the leaderboard is the same for any
+number of workers. Candidates are appended to ``candidates.jsonl`` as each is scored
+(``Ledger``), in the order they finish. Under torchrun the phases run one after the other:
+each supernet trains data-parallel (other numbers than one process's), candidates are dealt
+round-robin to the ranks, each scored ``alone`` from (seed, index), and rank 0 appends the
+round's records. Either way a killed search resumes without redoing a candidate.
 """
 
 from __future__ import annotations

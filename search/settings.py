@@ -10,7 +10,7 @@ and training recipe, the candidates and how each is scored, and the budgets.
   images under both and ranked by the mean, Finding 2's paired experiment (3 base cells for
   each of 2-7 convolutions), and the chosen architectures re-scored on 160 further held-out
   images under a third supernet. Nothing is finetuned: the proxies are judged against real
-  finetuning by ``robnetzoo search --study proxies``. About 10 minutes on 2 CPU cores.
+  finetuning by ``robnetzoo search --study proxies``. About 7 minutes on 2 CPU cores (two workers).
 * ``paper``: the authors' scale as far as it was published (``reference/robnets_recipes.md``):
   CIFAR-10, 1,000 candidates each finetuned for 3 epochs and scored by white-box PGD. What they
   never published (the supernet's size and optimiser, the scoring attack, the split) follows

@@ -208,6 +208,31 @@ def test_a_fresh_search_killed_and_resumed_gives_the_same_leaderboard(finished_s
     assert _leaderboard(folder) == _leaderboard(finished_search)
 
 
+def test_two_worker_processes_give_the_same_leaderboard_as_one(finished_search, tmp_path):
+    """The first supernet kept, the other two trained side by side by two one-thread worker
+    processes, every candidate scored by whichever worker is free, records appended in the order
+    they finish: the leaderboard and the hold-out of the one-process search, to the last digit."""
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    shutil.copy(finished_search / "search.json", folder / "search.json")
+    shutil.copytree(finished_search / "supernet", folder / "supernet")
+    command = [sys.executable, "-m", "robnetzoo.cli", "search", "--preset", str(_settings_file(tmp_path))]
+    command += ["--seed", str(SEED), "-o", str(folder), "--resume", "--workers", "2", "--json"]
+    two_threads = {**os.environ, "OMP_NUM_THREADS": "2"}  # the workers compute in one thread whatever this has
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=two_threads)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for replica in ("supernet-1", "supernet-2"):
+        assert (folder / replica / "supernet.safetensors").read_bytes() == (
+            finished_search / replica / "supernet.safetensors"
+        ).read_bytes()
+    assert _leaderboard(folder) == _leaderboard(finished_search)
+    assert _results(folder) == _results(finished_search)
+    summary = json.loads(done.stdout)
+    assert {c["holdout"]["robust"] for c in summary["selection"].values()} == {
+        c["holdout"]["robust"] for c in json.loads((finished_search / "summary.json").read_text())["selection"].values()
+    }
+
+
 def _torchrun_search(*args: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable,
@@ -284,6 +309,7 @@ def test_bad_inputs_are_one_line_and_exit_2(finished_search, tmp_path, capsys):
     assert "unknown sampler 'sobol'" in _fails(capsys, "--preset", tiny, "--sampler", "sobol", "-o", out)
     assert "unknown supernet attack 'cw'" in _fails(capsys, "--preset", tiny, "--supernet-attack", "cw", "-o", out)
     assert "--supernets must be at least 1, got 0" in _fails(capsys, "--preset", tiny, "--supernets", "0", "-o", out)
+    assert "--workers must be at least 1, got 0" in _fails(capsys, "--preset", tiny, "--workers", "0", "-o", out)
     assert "eps must be in [0, 1]" in _fails(capsys, "--preset", tiny, "--eps", "8", "-o", out)
     assert "not a finished search" in _fails(capsys, "--study", "proxies", "--analyse", str(tmp_path))
     assert "unknown study 'vibes'" in _fails(capsys, "--study", "vibes", "--analyse", finished)

@@ -129,7 +129,7 @@ def plan(picks: dict[str, Genotype], settings: SearchSettings, args: argparse.Na
         for seed in range(args.seeds):
             jobs.append(
                 Job(
-                    key=f"{band}|{arm}|{name}|seed{seed}",
+                    key=f"{band}|{arm}|{name}|{''.join(cell)}|seed{seed}",  # another pick is another training
                     model=str(path),
                     seed=seed,
                     width=settings.width,

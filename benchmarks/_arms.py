@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -117,15 +116,17 @@ def run_jobs(
         text = "".join(json.dumps(row) + "\n" for row in done.values())
         ledger.write_text(text)  # drops a torn tail before appending
     if todo:
-        with worker_pool(max(1, workers)) as (pool, _):
+        with worker_pool(max(1, workers)) as pool:
             futures = {pool.submit(run_job, job): job for job in todo}
-            for future in as_completed(futures):
-                row = future.result()
-                with ledger.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                done[row["key"]] = row
-                if on_row is not None:
-                    on_row(row)
+            while futures:
+                for future in pool.finished(futures):
+                    del futures[future]
+                    row = future.result()
+                    with ledger.open("a") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                    done[row["key"]] = row
+                    if on_row is not None:
+                        on_row(row)
     return {job.key: done[job.key] for job in jobs}
 
 

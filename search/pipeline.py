@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -659,7 +659,7 @@ def _search_in_workers(
         one_thread=device.type == "cpu",
         initializer=_prepare_worker,
         initargs=(settings, folder, data_root, str(device)),
-    ) as (pool, forward):
+    ) as pool:
         pending: dict[Future, Work] = {}
         ready: set[int] = set()
 
@@ -695,8 +695,8 @@ def _search_in_workers(
         for r in trained + to_train:  # a trained one is read back at once
             pending[pool.submit(perform, Work("supernet", r))] = Work("supernet", r)
         while pending:
-            finished, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            forward()
+            finished = pool.finished(pending)
+            pool.forward()
             for future in finished:
                 work = pending.pop(future)
                 record = future.result()

@@ -2,30 +2,32 @@
 candidates, and the benchmarks' trainings from scratch.
 
 Why processes of one thread: the networks of a CPU search are small (C=4 at the demo's size),
-and torch's intra-op threads gain little on them, while two independent one-thread processes
-on two cores do nearly twice the work (two torch processes of two threads each on two cores
-slow each other down many times over). Why one thread *always*, even with one worker: a
+and torch's intra-op threads gain little on them, so processes of one thread each get more of
+the work done per core (and two torch processes of two threads each on two cores slow each
+other down many times over). Why one thread *always*, even with one worker: a
 convolution's floating-point sums depend on how its work is split over threads, so a search
 whose every piece runs in one thread gives the same numbers for any number of workers and on
 a machine of any core count.
 
-``worker_pool(n)`` gives an executor (``submit``, futures) and a function that forwards the
-progress events the workers sent (``report``) to the caller's callback. With ``n == 1`` the
-work runs in this process, one thread at a time, through the same interface, so one code path
-schedules both. The processes are started by ``spawn`` (a fork after torch has started its
-threads can hang the child), ignore Ctrl-C (this process decides what stops), and exit when
-this process is gone rather than keep writing into a folder a resumed run may be using.
+``worker_pool(n)`` gives a ``Pool``: ``submit`` work, take what has ``finished``, ``forward``
+the progress messages the workers ``report``-ed to the caller's callback. With ``n == 1`` the
+work runs in this process, a piece at a time as the caller asks for finished work, through the
+same interface, so one code path schedules both. The processes are started by ``spawn`` (a
+fork after torch has started its threads can hang the child), ignore Ctrl-C (this process
+decides what stops), and exit when this process is gone rather than keep writing into a
+folder a resumed run may be using.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
 import queue
 import signal
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any, Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -60,25 +62,73 @@ def _start_worker(messages: Any, initializer: Callable[..., None] | None, initar
         initializer(*initargs)
 
 
-class InlineExecutor(Executor):
-    """An executor that runs each piece of work at once, in this process, with one torch thread
-    on CPU (restored afterwards): ``worker_pool(1)``."""
+class Pool:
+    """What ``worker_pool`` gives: ``submit`` work, take what ``finished``, and ``forward`` the
+    workers' progress messages."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        raise NotImplementedError
+
+    def finished(self, pending: Iterable[Future], timeout: float = 0.25) -> set[Future]:
+        """Some of ``pending`` that are done (none when ``timeout`` passes first)."""
+        raise NotImplementedError
+
+    def forward(self) -> None:
+        """Pass the messages the workers ``report``-ed since the last call on."""
+
+
+class _InlinePool(Pool):
+    """One worker, this process: work runs when ``finished`` is asked, one piece at a time in
+    the order submitted, with one torch thread on CPU (restored afterwards), so the caller
+    records each result before the next piece starts, as it would with a pool."""
 
     def __init__(self, one_thread: bool) -> None:
         self.one_thread = one_thread
+        self.queue: collections.deque[tuple[Future, Callable[..., Any], tuple[Any, ...]]] = collections.deque()
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:  # type: ignore[override]
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         future: Future = Future()
-        threads = torch.get_num_threads()
-        if self.one_thread:
-            torch.set_num_threads(1)
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:  # delivered by future.result(), as a pool would
-            future.set_exception(error)
-        finally:
-            torch.set_num_threads(threads)
+        self.queue.append((future, fn, args))
         return future
+
+    def finished(self, pending: Iterable[Future], timeout: float = 0.25) -> set[Future]:
+        waiting = set(pending)
+        while self.queue:
+            future, fn, args = self.queue.popleft()
+            if future not in waiting:
+                continue
+            threads = torch.get_num_threads()
+            if self.one_thread:
+                torch.set_num_threads(1)
+            try:
+                future.set_result(fn(*args))
+            except Exception as error:  # delivered by future.result(), as a pool would
+                future.set_exception(error)
+            finally:
+                torch.set_num_threads(threads)
+            return {future}
+        return set()
+
+
+class _ProcessPool(Pool):
+    def __init__(self, executor: ProcessPoolExecutor, messages: Any, on_message: Sink | None) -> None:
+        self.executor, self.messages, self.on_message = executor, messages, on_message
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        return self.executor.submit(fn, *args)
+
+    def finished(self, pending: Iterable[Future], timeout: float = 0.25) -> set[Future]:
+        done, _ = wait(list(pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        return done
+
+    def forward(self) -> None:
+        while True:
+            try:
+                message = self.messages.get_nowait()
+            except queue.Empty:
+                return
+            if self.on_message is not None:
+                self.on_message(message)
 
 
 @contextlib.contextmanager
@@ -89,11 +139,11 @@ def worker_pool(
     one_thread: bool = True,
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
-) -> Iterator[tuple[Executor, Callable[[], None]]]:
-    """``(executor, forward)``: ``forward()`` passes every message the workers ``report``-ed
-    since the last call to ``on_message``. ``initializer(*initargs)`` runs once in each worker
-    (in this process for one worker). On an error or Ctrl-C the workers are stopped at once,
-    not after the work in hand."""
+) -> Iterator[Pool]:
+    """A ``Pool`` of ``workers`` processes (this process for one). ``initializer(*initargs)``
+    runs once in each worker; what a worker ``report``-s reaches ``on_message`` through
+    ``forward`` (directly for one worker). On an error or Ctrl-C the workers are stopped at
+    once, not after the work in hand."""
     global _sink
     if workers <= 1:
         previous = _sink
@@ -101,35 +151,26 @@ def worker_pool(
         if initializer is not None:
             initializer(*initargs)
         try:
-            yield InlineExecutor(one_thread), lambda: None
+            yield _InlinePool(one_thread)
         finally:
             _sink = previous
         return
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-
-    def forward() -> None:
-        while True:
-            try:
-                message = messages.get_nowait()
-            except queue.Empty:
-                return
-            if on_message is not None:
-                on_message(message)
-
-    pool = ProcessPoolExecutor(
+    executor = ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(messages, initializer, initargs)
     )
+    pool = _ProcessPool(executor, messages, on_message)
     try:
-        yield pool, forward
+        yield pool
     except BaseException:
-        processes = list(getattr(pool, "_processes", {}).values())  # the executor has no public way to stop them
-        pool.shutdown(wait=False, cancel_futures=True)
+        processes = list(getattr(executor, "_processes", {}).values())  # the executor has no public way to stop them
+        executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
         raise
     else:
-        pool.shutdown(wait=True)
-        forward()
+        executor.shutdown(wait=True)
+        pool.forward()
     finally:
         messages.close()

@@ -107,7 +107,10 @@ def finished_search(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("search")
     folder = base / "tiny"
     assert (
-        main(["search", "--preset", str(write_settings(base)), "--seed", str(SEARCH_SEED), "-o", str(folder), "--json"])
+        main(
+            ["search", "--preset", str(write_settings(base)), "--seed", str(SEARCH_SEED), "-o", str(folder), "--json"]
+            + ["--workers", "1"]  # in this process: the worker-pool test compares processes against it
+        )
         == 0
     )
     return folder

@@ -31,7 +31,8 @@ arm's, Holm-adjusted over the bands.
 
 Without ``--search`` it first runs the demo search (``robnetzoo search``) at ``--eps`` into
 ``--work`` (resumed when there). Run it alone: 40 trainings (the default 2 seeds) took 72 minutes
-on 2 cores (two workers of one thread), which with the demo search makes about 85 minutes.
+on 2 cores (two workers of one thread), which with the demo search (about 7 minutes) makes about
+80 minutes.
 ``--ledger`` keeps each finished training, so a killed run resumes, and a larger ``--seeds``
 against the same ledger trains only the seeds it lacks.
 """

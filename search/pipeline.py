@@ -36,13 +36,14 @@ round's records. Either way a killed search resumes without redoing a candidate.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import Dataset
@@ -78,7 +79,7 @@ from .selection import Choice, select, write_genotypes
 from .settings import SearchSettings, radius_note
 from .supernet import Supernet
 from .training import Trainer
-from .workers import default_workers, worker_pool
+from .workers import Pool, default_workers, worker_pool
 from .workers import report as report_progress
 
 SETTINGS_FILE, SUMMARY_FILE, LEDGER_FILE = "search.json", "summary.json", "candidates.jsonl"
@@ -459,9 +460,46 @@ class _WorkerState:
 _worker: _WorkerState | None = None
 
 
-def _prepare_worker(settings: SearchSettings, folder: Path, data_root: str | Path | None, device: str) -> None:
+def _prepare_worker(
+    settings: SearchSettings, folder: Path, data_root: str | Path | None, device: str, data: SearchData | None
+) -> None:
     global _worker
-    _worker = _WorkerState(settings, Path(folder), data_root, torch.device(device))
+    _worker = _WorkerState(settings, Path(folder), data_root, torch.device(device), data)
+
+
+@contextlib.contextmanager
+def _search_pool(
+    workers: int,
+    settings: SearchSettings,
+    folder: Path,
+    data: SearchData,
+    data_root: str | Path | None,
+    device: torch.device,
+    *,
+    on_message: Callable[[Any], None],
+    one_thread: bool,
+) -> Iterator[Pool]:
+    """The worker pool of a search, each worker prepared for ``perform``. One worker (this
+    process) reuses the data already loaded and forgets its supernets afterwards; a process
+    pool's workers read their own copy."""
+    global _worker
+    preloaded = data if workers <= 1 else None
+    try:
+        with worker_pool(
+            workers,
+            on_message=on_message,
+            one_thread=one_thread,
+            initializer=_prepare_worker,
+            initargs=(settings, folder, data_root, str(device), preloaded),
+        ) as pool:
+            yield pool
+    finally:
+        _worker = None
+
+
+def _timed_as(stage: str) -> str:
+    """The ``seconds`` key a ledger stage's work counts under (every ``screen-N`` as ``screen``)."""
+    return "screen" if stage.startswith("screen") else {"pair": "pairs"}.get(stage, stage)
 
 
 def perform(work: Work) -> dict[str, Any]:
@@ -647,28 +685,22 @@ def _search_in_workers(
     to_train = [r for r in range(replicas) if r not in trained]
     pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed
     seconds: dict[str, float] = {"supernet": 0.0, "screen": 0.0, "finetune": 0.0, "pairs": 0.0, "holdout": 0.0}
-    totals: dict[str, int] = {}
-    todo_stages: dict[str, list[Any]] = {}
-    submitted: set[str] = set()
+    totals: dict[str, int] = {}  # per submitted stage: its items, and how many have a record
+    scored: dict[str, int] = {}
     if to_train:
         report(SearchPhase("supernet", total=len(to_train), epochs=settings.supernet.epochs))
     on_message = _SupernetProgress(to_train, settings.supernet.epochs, report)
-    with worker_pool(
-        count,
-        on_message=on_message,
-        one_thread=device.type == "cpu",
-        initializer=_prepare_worker,
-        initargs=(settings, folder, data_root, str(device)),
+    with _search_pool(
+        count, settings, folder, data, data_root, device, on_message=on_message, one_thread=device.type == "cpu"
     ) as pool:
         pending: dict[Future, Work] = {}
         ready: set[int] = set()
 
         def submit_stage(stage: str, replica: int, items: list[Any], phase: str) -> None:
-            if stage in submitted:
+            if stage in totals:
                 return
-            submitted.add(stage)
             todo = [i for i in items if (stage, i.index) not in records]
-            totals[stage], todo_stages[stage] = len(items), todo
+            totals[stage], scored[stage] = len(items), len(items) - len(todo)
             if not todo:
                 return
             report(SearchPhase(phase, total=len(items)))
@@ -677,7 +709,7 @@ def _search_in_workers(
                 pending[pool.submit(perform, Work(stage, replica, item))] = Work(stage, replica, item)
 
         def complete(stage: str) -> bool:
-            return stage in submitted and all((stage, i.index) in records for i in todo_stages[stage])
+            return stage in totals and scored[stage] == totals[stage]
 
         def schedule() -> None:
             for r in sorted(ready):
@@ -707,13 +739,9 @@ def _search_in_workers(
                 else:
                     ledger.append([record])
                     records[(work.stage, record["index"])] = record
-                    stage_key = (
-                        "screen" if work.stage.startswith("screen") else {"pair": "pairs"}.get(work.stage, work.stage)
-                    )
-                    seconds[stage_key] += float(record.get("seconds", 0.0))
-                    done = sum((work.stage, i.index) in records for i in todo_stages[work.stage])
-                    finished_before = totals[work.stage] - len(todo_stages[work.stage])
-                    report(CandidateScored(work.stage, finished_before + done, totals[work.stage], record))
+                    seconds[_timed_as(work.stage)] += float(record.get("seconds", 0.0))
+                    scored[work.stage] += 1
+                    report(CandidateScored(work.stage, scored[work.stage], totals[work.stage], record))
             schedule()
     return seconds
 
@@ -731,12 +759,8 @@ def _search_over_ranks(
     """Under torchrun: the phases one after the other, each supernet trained data-parallel by
     every rank, each stage's candidates dealt round-robin to the ranks (``run_stage``)."""
     seconds: dict[str, float] = {}
-    with worker_pool(
-        1,
-        on_message=lambda message: report(message[1]),
-        one_thread=False,  # a rank's threads are what torchrun's OMP_NUM_THREADS gave it
-        initializer=_prepare_worker,
-        initargs=(settings, folder, data_root, str(device)),
+    with _search_pool(  # a rank's threads are what torchrun's OMP_NUM_THREADS gave it
+        1, settings, folder, data, data_root, device, on_message=lambda message: report(message[1]), one_thread=False
     ):
         began = time.perf_counter()
         for replica in range(_replicas(settings, data)):

@@ -569,6 +569,11 @@ def perform(work: Work) -> dict[str, Any]:
     }
 
 
+def _performer(stage: str, replica: int) -> Callable[[Any], dict[str, Any]]:
+    """``perform`` of ``stage``'s work under supernet ``replica``, for ``run_stage``."""
+    return lambda item: perform(Work(stage, replica, item))
+
+
 def chosen_candidates(records: dict[tuple[str, int], dict[str, Any]], settings: SearchSettings) -> list[Candidate]:
     """The architecture each band chooses from the scores so far (what the hold-out re-scores)."""
     rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
@@ -772,20 +777,20 @@ def _search_over_ranks(
         for replica in range(settings.supernets):
             report(SearchPhase("screen", total=len(plan)))
             stage = screen_stage(replica)
-            run_stage(stage, plan, ledger, lambda c, s=stage, r=replica: perform(Work(s, r, c)), report)
+            run_stage(stage, plan, ledger, _performer(stage, replica), report)
         seconds["screen"] = time.perf_counter() - began
 
         records = ledger.read()
         tuned = finetune_plan(plan, records, settings, fsp_filter(records, settings.fsp_keep))
         began = time.perf_counter()
         report(SearchPhase("finetune", total=len(tuned)))
-        run_stage("finetune", tuned, ledger, lambda c: perform(Work("finetune", 0, c)), report)
+        run_stage("finetune", tuned, ledger, _performer("finetune", 0), report)
         seconds["finetune"] = time.perf_counter() - began
 
         pair_plan = plan_pairs(settings.seed, settings.pairs_per_count)  # fresh bases for every search seed
         began = time.perf_counter()
         report(SearchPhase("pairs", total=len(pair_plan)))
-        run_stage("pair", pair_plan, ledger, lambda p: perform(Work("pair", 0, p)), report)
+        run_stage("pair", pair_plan, ledger, _performer("pair", 0), report)
         seconds["pairs"] = time.perf_counter() - began
 
         began = time.perf_counter()
@@ -793,7 +798,7 @@ def _search_over_ranks(
             chosen = chosen_candidates(ledger.read(), settings)
             report(SearchPhase("holdout", total=len(chosen)))
             last = _replicas(settings, data) - 1
-            run_stage("holdout", chosen, ledger, lambda c: perform(Work("holdout", last, c)), report)
+            run_stage("holdout", chosen, ledger, _performer("holdout", last), report)
         seconds["holdout"] = time.perf_counter() - began
     return seconds
 

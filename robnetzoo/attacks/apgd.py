@@ -7,7 +7,9 @@ rose in at most ``rho`` (75%) of the steps since the last checkpoint, or whose b
 not improved since a checkpoint that did not already halve it, halves its step size and
 restarts from its best point. The random start is the reference's too (a uniform draw scaled
 so its largest coordinate is eps, for L-inf). ``steps`` gradient steps cost ``steps + 1``
-forward-and-backward passes for an example that stands to the end, as in the reference.
+forward-and-backward passes for an example that stands to the end, as in the reference; an
+example at a point the schedule can never leave (a zero gradient, no momentum, its best point)
+leaves the batch under early stopping, with the result the full run would give.
 
 Losses: ``ce`` (cross-entropy) and ``dlr`` (the difference of logits ratio, invariant to the
 logits' scale, so a model whose softmax saturates does not hide from it). ``APGDTargeted``
@@ -152,7 +154,8 @@ class APGD(IterativeAttack):
         return x, grad
 
     def step(self, x, grad, images, index, state):
-        momentum = 1.0 if state["iteration"] == 0 else 0.75
+        first_step = state["iteration"] == 0
+        momentum = 1.0 if first_step else 0.75
         previous_move = x - state["previous"][index]
         state["previous"][index] = x
         size = state["step_size"][index].view(-1, *[1] * (x.ndim - 1))
@@ -160,7 +163,25 @@ class APGD(IterativeAttack):
             first = self.project(x + size * self._normalise(grad), images)
         else:
             first = self.project(x + size * grad.sign(), images)
-        return self.project(x + (first - x) * momentum + previous_move * (1 - momentum), images)
+        updated = self.project(x + (first - x) * momentum + previous_move * (1 - momentum), images)
+        state["at_rest"] = self._at_rest(x, grad, updated, previous_move, first_step, index, state)
+        return updated
+
+    @staticmethod
+    def _at_rest(x, grad, updated, previous_move, first_step, index, state) -> torch.Tensor:
+        """Examples APGD can never move again, so the loop may drop them without changing any
+        result: a zero gradient, a step that left the point where it was (bitwise), no momentum
+        left, and the point is the best one (a checkpoint's restart lands on it again). From
+        there every later iteration repeats this one exactly. This is what a model with masked
+        gradients (quantised inputs) looks like; it costs the attack two passes instead of 101."""
+
+        def same(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return (a == b).flatten(1).all(1)
+
+        rest = (grad.flatten(1) == 0).all(1) & same(updated, x) & same(x, state["best_point"][index])
+        if not first_step:  # the first step carries no momentum
+            rest &= (previous_move.flatten(1) == 0).all(1)
+        return rest
 
     def _perturb(self, images, labels, early_stop, noise, judge=True):
         adversarial, broken, state = self.iterate(images, labels, early_stop, noise, judge)

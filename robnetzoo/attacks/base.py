@@ -356,7 +356,9 @@ class IterativeAttack(Attack):
 
     Subclasses give ``loss(logits, labels)`` (to maximise) and ``step(x, grad, images, index,
     state)``. Per-example losses are summed, so each example's gradient is its own: with
-    BatchNorm in eval mode, dropping broken examples cannot change the others' iterates.
+    BatchNorm in eval mode, dropping broken examples cannot change the others' iterates. A step
+    may also put ``state["at_rest"]`` (a mask over the examples it stepped): those it proves can
+    never move again, which early stopping then drops too, as it drops the broken ones.
     """
 
     steps = 1
@@ -439,9 +441,12 @@ class IterativeAttack(Attack):
             if not self.final_step_moves and iteration == evaluations - 1:
                 return adversarial, broken, state  # adversarial holds this last point, judged already
             updated = self.step(point, grad, images[active], active, state)
+            at_rest = state.pop("at_rest", None)  # examples the step says can never move again
             if early_stop:  # keep the iterate that fooled the model; attack only the rest
                 keep = ~fooled
                 adversarial[active[keep]] = updated[keep]
+                if at_rest is not None:
+                    keep &= ~at_rest
                 active = active[keep]
             else:
                 adversarial[active] = updated

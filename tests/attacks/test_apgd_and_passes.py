@@ -189,3 +189,52 @@ def test_the_cascade_skips_the_targeted_stage_where_its_loss_is_undefined():
 def test_a_cascade_with_no_budget_or_an_unserved_norm_is_refused_in_one_line(keywords, message):
     with pytest.raises(InvalidInput, match=message):
         attacks.build("apgd-cascade", _toy(), **keywords)
+
+
+class _Rounded(nn.Module):
+    """Rounds its input to ``levels`` grey levels: a zero input gradient almost everywhere."""
+
+    def __init__(self, inner: nn.Module, levels: int = 16) -> None:
+        super().__init__()
+        self.inner, self.levels = inner, levels
+
+    def forward(self, x):
+        return self.inner(torch.round(x * self.levels) / self.levels)
+
+
+class _HalfRounded(nn.Module):
+    """Rounds the first half of the batch's pixels only: some examples move, some cannot."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        masked = x[:, :, :4] * 16
+        return self.inner(torch.cat([masked + (torch.round(masked) - masked).detach(), x[:, :, 4:] * 16], 2) / 16)
+
+
+@pytest.mark.parametrize("name", ["apgd-ce", "apgd-t"])
+@pytest.mark.parametrize("norm", ["Linf", "L2"])
+def test_apgd_drops_a_point_it_can_never_move_without_changing_any_result(name, norm):
+    """Under early stopping APGD leaves an example at a fixed point (zero gradient, no momentum,
+    its best point) after two passes rather than 101; the adversarial images, what is broken
+    and which examples were stuck equal those of the run that attacks every example to the end."""
+    eps = 0.1 if norm == "Linf" else 1.0
+    for model in (_Rounded(_toy()).eval(), _HalfRounded(_toy()).eval()):
+        x = torch.rand(16, 1, 8, 8)
+        y = model(x).argmax(1)
+        runs = {}
+        for early_stop in (True, False):
+            extra = {"targets": 2} if name == "apgd-t" else {}
+            attack = attacks.build(name, model, eps=eps, norm=norm, steps=20, seed=3, **extra)
+            result = attack.run(x, y, early_stop=early_stop, example_seeds=range(16))
+            runs[early_stop] = (result, attack.passes.copy(), attack.stuck.clone())
+        (fast, fast_passes, fast_stuck), (full, full_passes, full_stuck) = runs[True], runs[False]
+        assert torch.equal(fast.broken, full.broken)
+        assert torch.equal(fast_stuck, full_stuck)
+        standing = ~full.broken
+        assert torch.equal(fast.adversarial[standing], full.adversarial[standing])
+        if isinstance(model, _Rounded):  # nothing can move: every example rests after its first step
+            assert int(full_stuck.sum()) == int(standing.sum()) > 0
+            assert fast_passes.backward <= full_passes.backward // 5

@@ -19,6 +19,11 @@ its passes (forward plus backward).
 
     python benchmarks/autoattack_budget.py [--work budget/] [--datasets digits,fashion-mnist]
         [--n 200] [--kinds standard,adversarial,masked] [--epochs 5] [--width 4] [--layers 5] [--train-n 3000]
+        [--square-queries 1000,5000]
+
+``--square-queries`` judges the cascade at several Square budgets against one AutoAttack run
+(a row per model and budget); only points whose gradient was never usable reach Square, so the
+budget moves nothing but the masked model's row.
 
 Trained models are kept in ``--work`` and reused. Needs ``pyautoattack`` (the ``autoattack``
 extra). Run it alone; it prints what it found and writes its raw figures to
@@ -28,6 +33,7 @@ extra). Run it alone; it prints what it found and writes its raw figures to
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import tempfile
 import time
@@ -93,37 +99,83 @@ def trained(work: Path, dataset: str, kind: str, args: argparse.Namespace) -> nn
     return robnetzoo.from_pretrained(str(folder))
 
 
-def compare(model: nn.Module, dataset: Any, n: int) -> dict[str, Any]:
-    """Both attacks on the same examples, independently (no cascade between them)."""
+def _marks(
+    model: nn.Module, dataset: Any, n: int, attack: str, params: dict[str, Any]
+) -> tuple[Any, list[bool], list[bool]]:
+    """One attack through the evaluator: its report, which examples were right, and which
+    survived the attack."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.jsonl"
         report = robnetzoo.evaluate(
-            model, dataset, attacks=["autoattack", "apgd-cascade"], n_examples=n, batch_size=n, output=results
+            model,
+            dataset,
+            attacks=[attack],
+            attack_params={attack: params},
+            n_examples=n,
+            batch_size=n,
+            output=results,
         )
         marks = read_results_file(results)["results"]
-    clean = [m == "1" for m in marks["clean"]]
-    survived = {name: [m == "1" for m in marks[name]] for name in ("autoattack", "apgd-cascade")}
-    only_autoattack = sum(c and not a and b for c, a, b in zip(clean, survived["autoattack"], survived["apgd-cascade"]))
-    only_cascade = sum(c and a and not b for c, a, b in zip(clean, survived["autoattack"], survived["apgd-cascade"]))
-    phases = report.cost["phases"]
-    robust = report.robust_accuracy
+    return report, [m == "1" for m in marks["clean"]], [m == "1" for m in marks[attack]]
+
+
+def compare(
+    model: nn.Module, dataset: Any, n: int, square_queries: list[int | None] | None = None
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Standard AutoAttack once and the cascade at each Square budget (None: its default), on
+    the same examples, independently (each example's noise is seeded by the attack and its
+    index, so separate evaluations are those of one run). One budget gives one row."""
+    budgets = square_queries or [None]
+    reference, clean, reference_survived = _marks(model, dataset, n, "autoattack", {})
+    rows = []
+    for queries in budgets:
+        params = {} if queries is None else {"square_queries": queries}
+        report, _, survived = _marks(model, dataset, n, "apgd-cascade", params)
+        rows.append(_row(clean, reference, reference_survived, report, survived, queries))
+    return rows[0] if square_queries is None else rows
+
+
+def _row(
+    clean: list[bool],
+    reference: Any,
+    reference_survived: list[bool],
+    report: Any,
+    survived: list[bool],
+    queries: int | None,
+) -> dict[str, Any]:
+    from robnetzoo.attacks.cascade import APGDCascade
+
+    names = ("autoattack", "apgd-cascade")
+    only_autoattack = sum(c and not a and b for c, a, b in zip(clean, reference_survived, survived))
+    only_cascade = sum(c and a and not b for c, a, b in zip(clean, reference_survived, survived))
+    phases = {
+        "autoattack": reference.cost["phases"]["autoattack"],
+        "apgd-cascade": report.cost["phases"]["apgd-cascade"],
+    }
+    robust = {
+        "autoattack": reference.robust_accuracy["autoattack"],
+        "apgd-cascade": report.robust_accuracy["apgd-cascade"],
+    }
+    n = reference.n_examples
     weaker_points = robust["apgd-cascade"] - robust["autoattack"]
     weaker_examples = only_autoattack - only_cascade
     allowed_examples = max(1, int(ACCURACY_GOAL / 100 * n))  # half a point, or one example on a small set
-    passes = {name: phases[name]["forward"] + phases[name]["backward"] for name in ("autoattack", "apgd-cascade")}
+    passes = {name: phases[name]["forward"] + phases[name]["backward"] for name in names}
     ratio = passes["autoattack"] / max(passes["apgd-cascade"], 1)
     from scipy.stats import binomtest
 
     discordant = only_autoattack + only_cascade
+    default_queries = inspect.signature(APGDCascade).parameters["square_queries"].default
     return {
-        "n": report.n_examples,
-        "clean": report.clean_accuracy,
+        "n": n,
+        "square_queries": default_queries if queries is None else queries,
+        "clean": reference.clean_accuracy,
         "robust": robust,
         "only_autoattack_breaks": only_autoattack,
         "only_cascade_breaks": only_cascade,
         "mcnemar_p": binomtest(only_autoattack, discordant).pvalue if discordant else None,
-        "passes": {name: {k: phases[name][k] for k in ("forward", "backward")} for name in passes},
-        "seconds": {name: phases[name]["seconds"] for name in passes},
+        "passes": {name: {k: phases[name][k] for k in ("forward", "backward")} for name in names},
+        "seconds": {name: phases[name]["seconds"] for name in names},
         "pass_ratio": ratio,
         "seconds_ratio": phases["autoattack"]["seconds"] / max(phases["apgd-cascade"]["seconds"], 1e-9),
         "cascade_weaker_by_points": weaker_points,
@@ -146,8 +198,22 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=4)
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--train-n", type=int, default=3000)
+    parser.add_argument(
+        "--square-queries",
+        default=None,
+        help="the cascade's Square budgets to judge against one AutoAttack run, comma-separated "
+        "(default: the cascade's own); only masked points ever reach Square",
+    )
     parser.add_argument("--json", type=Path, default=default_path("autoattack_budget"))
     args = parser.parse_args()
+    budgets: list[int | None] = [None]
+    if args.square_queries is not None:
+        try:
+            budgets = [int(q) for q in args.square_queries.split(",")]
+        except ValueError:
+            budgets = []
+        if not budgets or min(budgets) < 1:
+            parser.error(f"--square-queries: give whole numbers of at least 1, got {args.square_queries!r}")
     from robnetzoo.errors import RobnetzooError
     from robnetzoo.registry import buildable_config
 
@@ -180,18 +246,19 @@ def main() -> None:
             model = trained(args.work, dataset, "standard" if kind == "standard" else "adversarial", args)
             model = RoundedInput(model) if kind == "masked" else model
             began = time.perf_counter()
-            row = compare(model.eval(), data, args.n)
-            rows[f"{dataset}/{kind}"] = row
+            for row in compare(model.eval(), data, args.n, budgets):
+                name = f"{dataset}/{kind}" if len(budgets) == 1 else f"{dataset}/{kind}/square{row['square_queries']}"
+                rows[name] = row
+                print(
+                    f"  {name}: autoattack {row['robust']['autoattack']:.1f}% cascade "
+                    f"{row['robust']['apgd-cascade']:.1f}%, passes x{row['pass_ratio']:.1f} fewer "
+                    f"({time.perf_counter() - began:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             write(args.json, figures)  # after every model: a run cut short keeps what it measured
-            print(
-                f"  {dataset}/{kind}: autoattack {row['robust']['autoattack']:.1f}% cascade "
-                f"{row['robust']['apgd-cascade']:.1f}%, passes x{row['pass_ratio']:.1f} fewer "
-                f"({time.perf_counter() - began:.0f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
     print(
-        f"{'model':26s} {'n':>4s} {'clean':>6s} {'AA':>6s} {'cascade':>8s} {'only AA':>8s} {'only casc.':>10s} "
+        f"{'model':32s} {'n':>4s} {'clean':>6s} {'AA':>6s} {'cascade':>8s} {'only AA':>8s} {'only casc.':>10s} "
         f"{'AA passes':>10s} {'casc. passes':>12s} {'ratio':>6s}  verdict"
     )
     for name, row in rows.items():
@@ -204,7 +271,7 @@ def main() -> None:
         )
         total = {k: v["forward"] + v["backward"] for k, v in row["passes"].items()}
         print(
-            f"{name:26s} {row['n']:4d} {row['clean']:6.1f} {row['robust']['autoattack']:6.1f} "
+            f"{name:32s} {row['n']:4d} {row['clean']:6.1f} {row['robust']['autoattack']:6.1f} "
             f"{row['robust']['apgd-cascade']:8.1f} {row['only_autoattack_breaks']:8d} {row['only_cascade_breaks']:10d} "
             f"{total['autoattack']:10,d} {total['apgd-cascade']:12,d} {row['pass_ratio']:6.1f}  {verdict}"
         )

@@ -15,7 +15,8 @@ ATTACK_HELP = (
     "deepfool, autoattack (the reference), apgd-ce, apgd-dlr, apgd-t, apgd-cascade (APGD-CE, APGD-T on what stands, "
     "Square where no gradient was usable: AutoAttack's verdict for a fraction of its passes), "
     "square, square<k> (score-based, k queries: also runs against a deployment runtime), "
-    "or paper (fgsm, pgd20, pgd100, deepfool, mifgsm); repeat for several. "
+    "paper (fgsm, pgd20, pgd100, deepfool, mifgsm), or worst-case (apgd-cascade: the cheap worst-case "
+    "verdict); repeat for several. "
     "Default: pgd20 (Linf), pgdl2 (L2)."
 )
 EPS_HELP = (

@@ -74,8 +74,9 @@ def search_command(
     ),
     workers: Optional[int] = typer.Option(
         None,
-        help="Processes of one torch thread each that train the supernets and score candidates side by side "
-        "(default: as many as torch's threads on CPU, 1 on a GPU); the results are the same for any number.",
+        help="Processes of one torch thread each that train the supernets and score candidates (a study's too) "
+        "side by side (default: as many as torch's threads on CPU, 1 on a GPU); the results are the same for any "
+        "number.",
     ),
     seed: int = typer.Option(0, help="Seed of the supernet, the candidates and every attack."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (under torchrun: each rank's own GPU)."),
@@ -95,7 +96,9 @@ def search_command(
         if analyse is None:
             raise InvalidInput("--study needs the folder of a finished search: --study proxies --analyse FOLDER")
         with bars:
-            outcome = run_study(study, analyse, device=device, data_root=data_root, seed=seed, progress=bars)
+            outcome = run_study(
+                study, analyse, device=device, data_root=data_root, seed=seed, progress=bars, workers=workers
+            )
         _print_study(outcome, json_out)
         return
     if analyse is not None:

@@ -443,6 +443,7 @@ class Work:
     stage: str
     replica: int
     item: Candidate | PairBase | None = None
+    seed: int | None = None  # a finetuning's own seed (default: the candidate's), for a study's repeat
 
 
 @dataclass
@@ -468,7 +469,7 @@ def _prepare_worker(
 
 
 @contextlib.contextmanager
-def _search_pool(
+def search_pool(
     workers: int,
     settings: SearchSettings,
     folder: Path,
@@ -554,6 +555,7 @@ def perform(work: Work) -> dict[str, Any]:
             validation=data.validation,
             settings=settings,
             device=device,
+            seed=work.seed,
         )
     if work.stage == "holdout":
         assert data.holdout is not None
@@ -695,7 +697,7 @@ def _search_in_workers(
     if to_train:
         report(SearchPhase("supernet", total=len(to_train), epochs=settings.supernet.epochs))
     on_message = _SupernetProgress(to_train, settings.supernet.epochs, report)
-    with _search_pool(
+    with search_pool(
         count, settings, folder, data, data_root, device, on_message=on_message, one_thread=device.type == "cpu"
     ) as pool:
         pending: dict[Future, Work] = {}
@@ -764,7 +766,7 @@ def _search_over_ranks(
     """Under torchrun: the phases one after the other, each supernet trained data-parallel by
     every rank, each stage's candidates dealt round-robin to the ranks (``run_stage``)."""
     seconds: dict[str, float] = {}
-    with _search_pool(  # a rank's threads are what torchrun's OMP_NUM_THREADS gave it
+    with search_pool(  # a rank's threads are what torchrun's OMP_NUM_THREADS gave it
         1, settings, folder, data, data_root, device, on_message=lambda message: report(message[1]), one_thread=False
     ):
         began = time.perf_counter()

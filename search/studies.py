@@ -31,7 +31,6 @@ from robnetzoo.seeding import derive_seed
 from robnetzoo.stats import rank_correlation
 
 from .analysis import finding_fsp
-from .candidates import finetune, screen
 from .leaderboard import Ledger, leaderboard_rows
 from .selection import band_of
 
@@ -49,12 +48,28 @@ def run_study(
     n: int = STUDY_N,
     repeats: int = STUDY_REPEATS,
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) study ``name`` on the finished search in ``folder``; returns its
-    outcome, also written to ``FOLDER/studies/NAME.json``."""
+    outcome, also written to ``FOLDER/studies/NAME.json``. ``workers`` are the search's own
+    (one torch thread each, every score and finetuning done by ``pipeline.perform`` exactly as
+    the search does it; default: as many as torch's threads on CPU), so the outcome is the
+    same for any number."""
     if name not in STUDIES:
         raise InvalidInput(f"unknown study {name!r}; use one of {', '.join(STUDIES)}")
-    from .pipeline import LEDGER_FILE, SUMMARY_FILE, load_search_data, plan_candidates, read_settings, train_supernet
+    if workers is not None and workers < 1:
+        raise InvalidInput(f"{option('workers')} must be at least 1, got {workers}")
+    from .pipeline import (
+        LEDGER_FILE,
+        SUMMARY_FILE,
+        Work,
+        load_search_data,
+        perform,
+        plan_candidates,
+        read_settings,
+        search_pool,
+    )
+    from .workers import default_workers
 
     folder = Path(folder)
     if not (folder / SUMMARY_FILE).is_file():
@@ -67,7 +82,6 @@ def run_study(
     settings = read_settings(folder)
     data = load_search_data(settings, data_root)
     torch_device = torch.device(resolve_device(device))
-    supernet = train_supernet(settings, folder, data.train, device=torch_device, progress=report).eval()
     records = Ledger(folder / LEDGER_FILE).read()
     cell = [c for c in plan_candidates(settings) if c.space == "cell" and ("screen", c.index) in records]
     if len(cell) < max(n, 4):
@@ -88,37 +102,33 @@ def run_study(
     report(SearchPhase("study", total=len(todo)))
     finished = sum((stage, c.index) in done for stage, c in todo)
     report(StageProgress("study", finished, len(todo)))
-    for stage, candidate in todo:
-        if (stage, candidate.index) in done:
-            continue
-        if stage == "timed-screen":
-            record = screen(
-                supernet,
-                candidate.genotype,
-                index=candidate.index,
-                space="cell",
-                validation=data.validation,
-                calibration=data.train,
-                settings=settings,
-                device=torch_device,
-            )
-        else:
-            record = finetune(
-                supernet,
-                candidate.genotype,
-                index=candidate.index,
-                space="cell",
-                train=data.train,
-                validation=data.validation,
-                settings=settings,
-                device=torch_device,
-                seed=None if stage == "finetune" else derive_seed(seed, "second-finetune", candidate.index),
-            )
-        record["stage"] = stage
-        ledger.append([record])
-        done[(stage, candidate.index)] = record
-        finished += 1
-        report(CandidateScored("study", finished, len(todo), record))
+    # each piece as the search itself does it, under the search's first supernet (read back)
+    work = {
+        "timed-screen": lambda c: Work("screen", 0, c),
+        "finetune": lambda c: Work("finetune", 0, c),
+        "finetune-2": lambda c: Work("finetune", 0, c, seed=derive_seed(seed, "second-finetune", c.index)),
+    }
+    remaining = [(stage, c) for stage, c in todo if (stage, c.index) not in done]
+    count = 1 if distributed.current().distributed else workers or default_workers(torch_device)
+    with search_pool(
+        count,
+        settings,
+        folder,
+        data,
+        data_root,
+        torch_device,
+        on_message=lambda message: None,  # reading a trained supernet back says nothing
+        one_thread=torch_device.type == "cpu",
+    ) as pool:
+        pending = {pool.submit(perform, work[stage](c)): (stage, c) for stage, c in remaining}
+        while pending:
+            for future in pool.finished(pending):
+                stage, candidate = pending.pop(future)
+                record = {**future.result(), "stage": stage}
+                ledger.append([record])
+                done[(stage, candidate.index)] = record
+                finished += 1
+                report(CandidateScored("study", finished, len(todo), record))
     outcome = analyse_proxy_study(done, records, settings, seed)
     outcome.update(
         {

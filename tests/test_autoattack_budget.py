@@ -33,6 +33,19 @@ def test_the_comparison_counts_what_each_attack_breaks_and_spends(digits_model):
     assert row["meets_cost"] == (row["pass_ratio"] >= autoattack_budget.COST_GOAL)
 
 
+def test_several_square_budgets_are_judged_against_one_autoattack_run(digits_model):
+    """A row per budget, each naming its budget; on a model whose gradients are informative no
+    point reaches Square, so the budgets agree on every figure but the seconds."""
+    pytest.importorskip("pyautoattack")
+    import robnetzoo
+
+    data = robnetzoo.load_dataset("digits", "test")
+    rows = autoattack_budget.compare(digits_model, data, 8, [7, 70])
+    assert [row["square_queries"] for row in rows] == [7, 70]
+    assert rows[0]["robust"] == rows[1]["robust"] and rows[0]["passes"] == rows[1]["passes"]
+    assert autoattack_budget.compare(digits_model, data, 8)["square_queries"] == 5000  # the cascade's default
+
+
 def test_the_masked_model_has_no_input_gradient():
     torch.manual_seed(0)
     inner = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))

@@ -14,7 +14,9 @@ needs only logits, so it also runs directly against a deployment runtime).
 ``apgd-t`` (APGD on the targeted DLR loss against ``targets`` classes in turn), and
 ``apgd-cascade``: APGD-CE, then APGD-T on the examples still standing, then Square only where
 no gradient was usable: AutoAttack's verdict for a fraction of its passes (see ``cascade``).
-``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm.
+``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm;
+``worst-case`` to ``apgd-cascade``, the cheap way to a worst-case verdict at AutoAttack's
+strength (``autoattack`` stays the reference for numbers comparable with RobustBench's).
 
 Cost: every attack counts the image-passes it spends (``attack.passes``), and
 ``planned_passes(name)`` says what one example standing to the end costs, before anything runs.
@@ -61,21 +63,25 @@ ATTACKS: dict[str, type[Attack]] = {
 # Names that are one class with other defaults.
 _NAME_DEFAULTS: dict[str, dict[str, Any]] = {"apgd-dlr": {"loss": "dlr"}}
 PAPER_SUITE = ("fgsm", "pgd20", "pgd100", "deepfool", "mifgsm")
+# Names that stand for attacks: what the paper's table ran, and what a worst-case verdict runs
+# by default (the cascade: AutoAttack's verdict for a fraction of its passes, measured by
+# benchmarks/autoattack_budget.py).
+SUITES: dict[str, tuple[str, ...]] = {"paper": PAPER_SUITE, "worst-case": ("apgd-cascade",)}
 _PGD_K = re.compile(r"^pgd(\d+)$")
 _SQUARE_K = re.compile(r"^square(\d+)$")  # square<k>: a budget of k queries (square alone: 1000)
 
 
 def available() -> list[str]:
-    return sorted([*ATTACKS, "pgd7", "pgd20", "pgd100", "paper"])
+    return sorted([*ATTACKS, "pgd7", "pgd20", "pgd100", *SUITES])
 
 
 def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
-    """Expand ``paper`` and check every name, listing the valid ones on a mistake."""
+    """Expand ``paper`` and ``worst-case`` and check every name, listing the valid ones on a mistake."""
     if isinstance(names, str):
         names = [names]
     result: list[str] = []
     for name in names:
-        parts = list(PAPER_SUITE) if name == "paper" else [name]
+        parts = list(SUITES.get(name, (name,)))
         for part in parts:
             if part not in ATTACKS and not _PGD_K.match(part) and not _SQUARE_K.match(part):
                 raise InvalidInput(f"unknown attack {part!r}; valid: {', '.join(available())} (or pgd<k>, square<k>)")
@@ -86,8 +92,21 @@ def expand(names: list[str] | tuple[str, ...] | str) -> list[str]:
     return result
 
 
+def _one_attack(name: str) -> str:
+    """The one attack a name stands for (``worst-case`` is ``apgd-cascade``); a suite of several
+    cannot be built as one attack."""
+    parts = SUITES.get(name, (name,))
+    if len(parts) != 1:
+        raise InvalidInput(
+            f"{name!r} stands for {len(parts)} attacks ({', '.join(parts)}), not one",
+            fix="build each of them, or give the name to evaluate(), which runs them all",
+        )
+    return parts[0]
+
+
 def attack_class(name: str) -> type[Attack]:
-    """The class behind an attack name (``pgd20`` is ``PGD``)."""
+    """The class behind an attack name (``pgd20`` is ``PGD``, ``worst-case`` ``APGDCascade``)."""
+    name = _one_attack(name)
     expand([name])
     if _SQUARE_K.match(name):
         return Square
@@ -121,12 +140,13 @@ def build(
     attack's own norm and that norm's usual radius. A norm the attack does not serve raises
     ``InvalidInput`` naming attacks that do.
     """
+    name = _one_attack(name)
     cls = attack_class(name)
     if threat_model is not None:
         norm, eps = threat_model.norm, threat_model.eps
     norm = canonical_norm(norm) if norm is not None else None
     if norm is not None and norm not in cls.norms:
-        serving = [n for n in available() if n != "paper" and norm in norms_of(n)]
+        serving = [n for n in available() if n not in SUITES and norm in norms_of(n)]
         raise InvalidInput(
             f"attack {name!r} is a {'/'.join(cls.norms)} attack and cannot serve the {norm} threat "
             f"model; for {norm} use {', '.join(serving)}"
@@ -167,6 +187,7 @@ __all__ = [
     "AttackResult",
     "ATTACKS",
     "PAPER_SUITE",
+    "SUITES",
     "available",
     "build",
     "expand",

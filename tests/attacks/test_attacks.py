@@ -122,6 +122,10 @@ def test_bad_names_and_eps(digits_model):
     with pytest.raises(InvalidInput, match="mode must be one of eval, train, keep"):
         attacks.build("fgsm", digits_model, mode="test")
     assert attacks.expand(["paper", "fgsm"]) == ["fgsm", "pgd20", "pgd100", "deepfool", "mifgsm"]
+    assert attacks.expand(["pgd20", "worst-case"]) == ["pgd20", "apgd-cascade"]
+    assert attacks.build("worst-case", digits_model).name == "apgd-cascade"
+    with pytest.raises(InvalidInput, match="'paper' stands for 5 attacks .*, not one"):
+        attacks.build("paper", digits_model)
 
 
 def test_autoattack_without_the_extra_says_how_to_install(digits_model, monkeypatch):

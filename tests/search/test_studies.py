@@ -12,7 +12,7 @@ from robnetzoo.search.studies import run_study
 
 def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceiling(finished_search, tmp_path):
     folder = Path(shutil.copytree(finished_search, tmp_path / "search"))
-    outcome = run_study("proxies", folder, n=5, repeats=2)
+    outcome = run_study("proxies", folder, n=5, repeats=2, workers=2)
     assert outcome["n"] == 5 and outcome["reliability"]["n"] == 2
     assert outcome["screen_reproduced_search_scores"]  # the re-timed proxies gave the search's numbers
     inherited = outcome["proxies"]["inherited"]
@@ -39,6 +39,20 @@ def test_the_proxy_study_finetunes_random_candidates_and_measures_its_own_ceilin
     first = {json.loads(line)["index"]: json.loads(line) for line in ledger if '"stage": "finetune"' in line}
     # a second seed is another finetuning: some score moves
     assert any(r["robust"] != first[r["index"]]["robust"] or r["clean"] != first[r["index"]]["clean"] for r in second)
+    # the search's workers did it: one worker (this process) gives every figure the two gave
+    alone = Path(shutil.copytree(finished_search, tmp_path / "alone"))
+    run_study("proxies", alone, n=5, repeats=2, workers=1)
+    assert _figures(alone / "studies" / "proxies.jsonl") == _figures(folder / "studies" / "proxies.jsonl")
+
+
+def _figures(ledger: Path) -> dict[tuple[str, int], str]:
+    """Each record's scores, without its timings."""
+
+    def scores(record: dict) -> dict:
+        return {k: scores(v) if isinstance(v, dict) else v for k, v in record.items() if "seconds" not in k}
+
+    rows = [json.loads(line) for line in ledger.read_text().splitlines()]
+    return {(r["stage"], r["index"]): json.dumps(scores(r), sort_keys=True) for r in rows}
 
 
 def test_the_demo_never_calls_a_few_sgd_steps_finetuning():

@@ -121,10 +121,10 @@ def _marks(
 
 def compare(
     model: nn.Module, dataset: Any, n: int, square_queries: list[int | None] | None = None
-) -> dict[str, Any] | list[dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """Standard AutoAttack once and the cascade at each Square budget (None: its default), on
     the same examples, independently (each example's noise is seeded by the attack and its
-    index, so separate evaluations are those of one run). One budget gives one row."""
+    index, so separate evaluations are those of one run): a row per budget."""
     budgets = square_queries or [None]
     reference, clean, reference_survived = _marks(model, dataset, n, "autoattack", {})
     rows = []
@@ -132,7 +132,7 @@ def compare(
         params = {} if queries is None else {"square_queries": queries}
         report, _, survived = _marks(model, dataset, n, "apgd-cascade", params)
         rows.append(_row(clean, reference, reference_survived, report, survived, queries))
-    return rows[0] if square_queries is None else rows
+    return rows
 
 
 def _row(

@@ -109,7 +109,8 @@ def run_study(
         "finetune-2": lambda c: Work("finetune", 0, c, seed=derive_seed(seed, "second-finetune", c.index)),
     }
     remaining = [(stage, c) for stage, c in todo if (stage, c.index) not in done]
-    count = 1 if distributed.current().distributed else workers or default_workers(torch_device)
+    ranks = distributed.current().distributed  # a rank computes with the threads torchrun gave it, as in the search
+    count = 1 if ranks else workers or default_workers(torch_device)
     with search_pool(
         count,
         settings,
@@ -118,7 +119,7 @@ def run_study(
         data_root,
         torch_device,
         on_message=lambda message: None,  # reading a trained supernet back says nothing
-        one_thread=torch_device.type == "cpu",
+        one_thread=torch_device.type == "cpu" and not ranks,
     ) as pool:
         pending = {pool.submit(perform, work[stage](c)): (stage, c) for stage, c in remaining}
         while pending:

@@ -24,7 +24,7 @@ def test_the_comparison_counts_what_each_attack_breaks_and_spends(digits_model):
     import robnetzoo
 
     data = robnetzoo.load_dataset("digits", "test")
-    row = autoattack_budget.compare(digits_model, data, 12)
+    (row,) = autoattack_budget.compare(digits_model, data, 12)
     clean_correct = round(row["clean"] * row["n"] / 100)
     assert row["n"] == 12 and row["only_autoattack_breaks"] + row["only_cascade_breaks"] <= clean_correct
     assert row["passes"]["autoattack"]["backward"] > 0 and row["passes"]["apgd-cascade"]["backward"] > 0
@@ -43,7 +43,7 @@ def test_several_square_budgets_are_judged_against_one_autoattack_run(digits_mod
     rows = autoattack_budget.compare(digits_model, data, 8, [7, 70])
     assert [row["square_queries"] for row in rows] == [7, 70]
     assert rows[0]["robust"] == rows[1]["robust"] and rows[0]["passes"] == rows[1]["passes"]
-    assert autoattack_budget.compare(digits_model, data, 8)["square_queries"] == 5000  # the cascade's default
+    assert autoattack_budget.compare(digits_model, data, 8)[0]["square_queries"] == 5000  # the cascade's default
 
 
 def test_the_masked_model_has_no_input_gradient():

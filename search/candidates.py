@@ -57,7 +57,7 @@ from .analysis import conv_counts, deep_cells, fsp_loss
 from .sampling import DIRECT_READINGS, cell_densities
 from .settings import SearchSettings
 from .supernet import Supernet, at_depth, extract
-from .training import Trainer
+from .training import Trainer, search_channels_last
 
 
 @torch.no_grad()
@@ -284,7 +284,15 @@ def finetuned_model(
     checkpoints: a candidate is short), then recalibrated on the images every score uses."""
     recipe = settings.finetune
     data = train if recipe.train_examples is None else first_n(train, recipe.train_examples)  # the same for all
-    trainer = Trainer(extract(supernet, genotype), recipe, data, None, device=device, seed=seed)
+    trainer = Trainer(
+        extract(supernet, genotype),
+        recipe,
+        data,
+        None,
+        device=device,
+        seed=seed,
+        channels_last=search_channels_last(device),
+    )
     trainer.fit()
     return recalibrate_batchnorm(trainer.module, train, calibration_indices(train, settings))
 

@@ -78,7 +78,7 @@ from .sampling import sample_candidates
 from .selection import Choice, select, write_genotypes
 from .settings import SearchSettings, radius_note
 from .supernet import Supernet
-from .training import Trainer
+from .training import Trainer, search_channels_last
 from .workers import Pool, default_workers, worker_pool
 from .workers import report as report_progress
 
@@ -285,6 +285,7 @@ def train_supernet(
         device=device,
         seed=train_seed,
         guard=guard,
+        channels_last=search_channels_last(device),
         checkpoint=directory / "checkpoint.pt",
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
         progress=progress,

@@ -114,3 +114,14 @@ def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarke
     assert other_seed["robnet-small"]["verdict"] is None and "not benchmarked" in other_seed["robnet-small"]["why"]
     more_pairs = benchmark_verdicts({**settings, "pairs_per_count": 9}, same, evidence)  # pairs never enter a choice
     assert more_pairs["robnet-small"]["verdict"] == "cannot tell from random"
+
+
+def test_the_printed_verdict_is_a_finding_only_where_the_rank_check_agrees():
+    # a pick above the arm's mean, but below two of its ten trainings: the bootstrap of the means
+    # calls it better, the rank check of the trainings does not
+    arm = [[60.0, 61.0], [62.0, 63.0], [60.0, 62.0], [61.0, 60.0], [85.0, 86.0]]
+    band = search_vs_random.analyse(_rows([80.0, 81.0], arm), PICK, 2, "worst_case", 0)["bands"]["small"]
+    assert band["verdict"] == "beats random" and band["rank_test"]["p_holm"] >= 0.05
+    assert band["declared"] == "cannot decide (beats random by the bootstrap, not by the rank check)"
+    clear = search_vs_random.analyse(_rows([70.0, 71.0], RANDOM), PICK, 2, "worst_case", 0)["bands"]["small"]
+    assert clear["declared"] == "beats random" == clear["verdict"]

@@ -7,7 +7,8 @@ within each budget band (Kendall's tau, and how often two runs choose the same b
 with every run's phase timings. The paired experiments (Finding 2's moved convolutions, Finding
 1's densified twins) draw fresh base cells in every seed, so their gains are also pooled over
 the PGD-7 seeds: the mean gain with its t interval and Wilcoxon test over all pairs, and each
-seed's mean beside it (the FGSM-RS run re-scores seed 0's bases, so it stays out of the pool).
+seed's mean beside it, and the t interval over the seeds' means, the seed being the unit that
+shares supernets (the FGSM-RS run re-scores seed 0's bases, so it stays out of the pool).
 Searches already finished in ``--work`` are reused, not redone.
 
     python benchmarks/search_stability.py [--work searches/] [--seeds 0 1 2] [--json FILE]
@@ -31,6 +32,7 @@ from robnetzoo.search.pairs import analyse_pairs  # noqa: E402
 from robnetzoo.search.pipeline import LEDGER_FILE, SUMMARY_FILE, run_search  # noqa: E402
 from robnetzoo.search.settings import PRESETS  # noqa: E402
 from robnetzoo.search.studies import leaderboard_agreement  # noqa: E402
+from robnetzoo.stats import mean_interval  # noqa: E402
 
 
 def search(folder: Path, **changes: object) -> dict:
@@ -59,10 +61,18 @@ def pooled_pairs(folders: dict[str, Path]) -> dict:
             "connectivity": result["connectivity"],
         }
 
+    per_seed_figures = {name: figures(result) for name, result in per_seed.items()}
+    # the seed as the unit: every pair of a seed inherits from the same supernets, so the pooled
+    # interval (pairs as independent) understates the spread between supernets
+    over_seeds = {
+        key: mean_interval([f[key]["mean"] for f in per_seed_figures.values() if f[key].get("mean") is not None])
+        for key in ("finding2_small_budget", "connectivity")
+    }
     return {
         "pooled_over": list(folders),
         "pooled": figures(pooled),
-        "per_seed": {name: figures(result) for name, result in per_seed.items()},
+        "over_seeds": over_seeds,
+        "per_seed": per_seed_figures,
     }
 
 
@@ -121,6 +131,10 @@ def main() -> None:
             f"{name}: Finding 2 at 2-4 convs {_gain(figures['finding2_small_budget'])}; "
             f"densified twins {_gain(figures['connectivity'])}"
         )
+    for key, stat in paired["over_seeds"].items():
+        interval = stat["interval"]
+        shown = "—" if interval is None else f"{stat['mean']:+.2f} [{interval[0]:+.2f}, {interval[1]:+.2f}]"
+        print(f"over seeds (t over the {stat['n']} seed means): {key} {shown} points")
     for key, phase in seconds.items():
         print(f"{key}: " + ", ".join(f"{name} {value:.0f} s" for name, value in phase.items()))
     write(

@@ -11,7 +11,7 @@ then ``--steps`` timed steps on the same batches. Figures: the median seconds pe
 format over the rounds, their ratio, and how far the two formats' logits on one batch are apart
 before training (float rounding, not a different model).
 
-    python benchmarks/train_memory_format.py [--rounds 3] [--steps 8] [--threads 1]
+    python benchmarks/train_memory_format.py [--rounds 3] [--steps 8] [--threads 1] [--width 4]
         [--json FILE (default: benchmarks/results/)]
 
 Run it alone: another torch process on the same cores slows both many times over.
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per trainer (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the benchmarks' workers use one)")
+    parser.add_argument("--width", type=int, default=WIDTH, help="RobNet width C (the demo's: 4)")
     parser.add_argument("--smoke", action="store_true", help="one RobNet, 1 round of 1 step: checks the script runs")
     parser.add_argument("--json", type=Path, default=default_path("train_memory_format"))
     args = parser.parse_args()
@@ -98,7 +99,7 @@ def main() -> None:
     print(f"training step, demo recipe (FGSM-RS), batch {recipe.batch_size}, {args.threads} thread(s):")
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in models(Path(tmp), args.smoke).items():
-            size = {} if spec == "wrn-10-1" else {"width": WIDTH, "layers": LAYERS}
+            size = {} if spec == "wrn-10-1" else {"width": args.width, "layers": LAYERS}
             config = model_config_for(spec, "digits", recipe=recipe, **size)
             torch.manual_seed(0)
             model = build_model(config)
@@ -124,7 +125,7 @@ def main() -> None:
         {
             "recipe": recipe.name,
             "batch": recipe.batch_size,
-            "width": WIDTH,
+            "width": args.width,
             "layers": LAYERS,
             "rounds": args.rounds,
             "steps": args.steps,

@@ -24,9 +24,9 @@ statistics) are broadcast from rank 0 at every epoch end so the replicas stay id
 rank 0 alone writes files.
 
 Precision: bf16 autocast on CUDA (no loss scaling is needed for bf16, so there is no grad
-scaler to save), fp32 on CPU. Memory: channels_last on every device by default (the CPU's convolution
-kernels run it faster too), which changes float rounding, not the model; the search keeps NCHW
-on the CPU (``search_channels_last``).
+scaler to save), fp32 on CPU. Memory: channels_last on CUDA and, by default, on a CPU process
+computing with one torch thread (``default_channels_last``), which changes float rounding, not
+the model; the search keeps NCHW on the CPU (``search_channels_last``).
 """
 
 from __future__ import annotations
@@ -63,10 +63,22 @@ CLEAN_MONITOR_EVERY = 10  # clean training accuracy is sampled on every 10th bat
 BatchHook = Callable[[nn.Module, torch.Generator], None]
 
 
+def default_channels_last(device: str | torch.device) -> bool:
+    """The engine's memory format unless told: channels_last on CUDA, and on the CPU only where
+    the process computes with one torch thread (the search's and the benchmarks' workers).
+
+    Measured with ``benchmarks/train_memory_format.py`` (the demo recipe's FGSM-RS step, batch
+    64, same weights, same run): with one thread channels_last takes a width-4 RobNet's step
+    x1.34-1.37 faster and WRN-10-1's x1.26; with two threads NCHW is the faster for the RobNets
+    (channels_last x0.83-0.88 at width 4, x0.89-1.06 at width 8: its kernels gained nothing
+    from the second thread there, NCHW's did), WRN-10-1 still gains (x1.21-1.24)."""
+    return torch.device(device).type == "cuda" or torch.get_num_threads() == 1
+
+
 def search_channels_last(device: str | torch.device) -> bool:
     """Whether the search's supernet and finetuning train channels_last: on CUDA only.
 
-    Why not on the CPU, where its training step is faster too: the search's picks
+    Why not on the CPU, where its one-thread workers' step is faster too: the search's picks
     move with the float path. The demo search (seed 0) trained channels_last picked another
     cell in every band than the NCHW one, with the same seed and data; the search's published
     results (its picks, the proxy study, the picks retrained against random cells) were all
@@ -159,9 +171,7 @@ class Trainer:
         # supernet has no validation of its own: the search's hold-out part serves)
         self.guard_data = guard if guard is not None else validation
         self.local_batch, self.steps_per_epoch = self._batches(len(train_data))  # type: ignore[arg-type]
-        # channels_last unless told otherwise, on every device: on the CPU too its convolution
-        # kernels take the training step x1.26-1.37 faster (benchmarks/train_memory_format.py)
-        self.channels_last = True if channels_last is None else channels_last
+        self.channels_last = default_channels_last(self.device) if channels_last is None else channels_last
         self.autocast = self.device.type == "cuda"
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.best_weights = Path(best_weights) if best_weights is not None else None

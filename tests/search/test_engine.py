@@ -182,7 +182,7 @@ def test_the_guard_checks_four_times_an_epoch_unless_a_check_would_cost_more_tha
     assert trainer(25600, 1000, 128).guard_every() == 200 // 4
 
 
-def test_training_runs_channels_last_on_the_cpu_while_the_search_keeps_nchw_there():
+def test_one_thread_trains_channels_last_on_the_cpu_more_threads_nchw_and_the_search_keeps_nchw():
     from robnetzoo.search.training import search_channels_last
 
     recipe = PRESETS["demo"].with_overrides(epochs=1, batch_size=16)
@@ -190,18 +190,27 @@ def test_training_runs_channels_last_on_the_cpu_while_the_search_keeps_nchw_ther
     def conv_weights(trainer: Trainer) -> list[torch.Tensor]:
         return [p for p in trainer.module.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
 
-    fast = Trainer(build_model(tiny_config()), recipe, _digits(32), device="cpu")
-    assert fast.channels_last and conv_weights(fast)
-    assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in conv_weights(fast))
-    images, _ = fast._batch(list(range(32)), 0)
-    assert images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
-    # the search's supernet and finetuning: NCHW on the CPU (their published picks were measured so)
-    assert search_channels_last("cpu") is False and search_channels_last("cuda") is True
-    kept = Trainer(
-        build_model(tiny_config()), recipe, _digits(32), device="cpu", channels_last=search_channels_last("cpu")
-    )
-    assert all(w.is_contiguous() for w in conv_weights(kept))
-    # a model whose shapes a forward decides (lazy) still trains: it is left as it is
-    lazy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10))
-    Trainer(lazy, recipe, _digits(32), device="cpu").fit()
-    assert not torch.nn.parameter.is_lazy(lazy[1].weight)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # a worker's setting: channels_last measured faster there
+        fast = Trainer(build_model(tiny_config()), recipe, _digits(32), device="cpu")
+        assert fast.channels_last and conv_weights(fast)
+        assert all(
+            w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in conv_weights(fast)
+        )
+        images, _ = fast._batch(list(range(32)), 0)
+        assert images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
+        # the search's supernet and finetuning: NCHW on the CPU (their published picks were measured so)
+        assert search_channels_last("cpu") is False and search_channels_last("cuda") is True
+        kept = Trainer(
+            build_model(tiny_config()), recipe, _digits(32), device="cpu", channels_last=search_channels_last("cpu")
+        )
+        assert all(w.is_contiguous() for w in conv_weights(kept))
+        # a model whose shapes a forward decides (lazy) still trains: it is left as it is
+        lazy = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(10))
+        Trainer(lazy, recipe, _digits(32), device="cpu").fit()
+        assert not torch.nn.parameter.is_lazy(lazy[1].weight)
+        torch.set_num_threads(2)  # NCHW measured faster for RobNets with two threads
+        assert not Trainer(build_model(tiny_config()), recipe, _digits(32), device="cpu").channels_last
+    finally:
+        torch.set_num_threads(threads)

@@ -146,7 +146,6 @@ def main() -> None:
             "paired_experiments": paired,
         },
     )
-    print(f"raw figures: {args.json}", file=sys.stderr)
 
 
 if __name__ == "__main__":

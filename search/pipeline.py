@@ -366,8 +366,8 @@ def rescore(
             calibration=train,
             settings=settings,
             device=device,
-            n_examples=len(holdout),
-        )  # type: ignore[arg-type]
+            n_examples=len(holdout),  # type: ignore[arg-type]
+        )
     return {
         "stage": "holdout",
         "index": candidate.index,

@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _arms import Job, read_ledger, run_jobs, scratch_recipe  # benchmarks/_arms.py: resumable ledger
+from _arms import Job, run_jobs, scratch_recipe  # benchmarks/_arms.py: train side by side, resumable ledger
 from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 from robnetzoo.errors import InvalidInput  # noqa: E402
@@ -318,18 +318,18 @@ def main() -> None:
         file=sys.stderr,
         flush=True,
     )
-    done_before = {key for key in read_ledger(args.ledger) if key in {job.key for job in jobs}}
-    rows = run_jobs(
-        jobs,
-        args.ledger,
-        workers=args.workers,
-        on_row=lambda r: print(
-            f"  {r['key']}: clean {r['clean']:.1f}% pgd20 {r['robust']['pgd20']:.1f}% worst {r['worst_case']:.1f}% "
-            f"({r['seconds']:.0f} s)",
+    trained: list[str] = []  # the trainings this invocation ran (the rest came from the ledger)
+
+    def finished(row: dict[str, Any]) -> None:
+        trained.append(row["key"])
+        print(
+            f"  {row['key']}: clean {row['clean']:.1f}% pgd20 {row['robust']['pgd20']:.1f}% worst "
+            f"{row['worst_case']:.1f}% ({row['seconds']:.0f} s)",
             file=sys.stderr,
             flush=True,
-        ),
-    )
+        )
+
+    rows = run_jobs(jobs, args.ledger, workers=args.workers, on_row=finished)
     results = {measure: analyse(rows, picks, args.seeds, measure, args.random_seed) for measure in (PRIMARY, "pgd20")}
     n = next(iter(rows.values()))["n"]
     for measure, result in results.items():
@@ -376,7 +376,7 @@ def main() -> None:
             "threads_per_worker": 1,
             # this invocation's wall time: the search (when run here) and the trainings the ledger lacked
             "wall_seconds": time.perf_counter() - began,
-            "trained_here": len(rows) - len(done_before),
+            "trained_here": len(trained),
             "recipe": recipe_for(settings, args.epochs).describe(),
             "picks": {band: "".join(g.cells[0]) for band, g in picks.items()},
             "results": results,

@@ -1,12 +1,13 @@
 """The training step in NCHW against channels_last on the CPU, same run, same weights.
 
-The engine (``robnetzoo.search.training.Trainer``) has run channels_last only on CUDA. This
-measures, on the CPU, the from-scratch trainings the search-vs-random and discrimination
-benchmarks run (``benchmarks/_arms.py``: the ``demo`` recipe, FGSM from a random start, at the
-digits' width 4 and 5 cells, batch 64, one torch thread as their workers use): RobNets with a
-random cell of each band's size (4, 9 and 13 convolutions) and the published robnet-large cell,
-and WRN-10-1, the hand-designed baseline. For each model and each of ``--rounds`` rounds, NCHW
-and channels_last take turns: a trainer built from the same starting weights, one warm-up step,
+Why the engine (``robnetzoo.search.training.Trainer``) trains channels_last on the CPU only in
+a one-thread process (``default_channels_last``). This measures the from-scratch trainings the
+search-vs-random and discrimination benchmarks run (``benchmarks/_arms.py``: the ``demo``
+recipe, FGSM from a random start, 5 cells, batch 64; width 4 and one torch thread as their
+workers use, unless ``--width`` and ``--threads`` say otherwise): RobNets with a random cell of
+each band's size (4, 9 and 13 convolutions) and the published robnet-large cell, and WRN-10-1,
+the hand-designed baseline. For each model and each of ``--rounds`` rounds, NCHW and
+channels_last take turns: a trainer built from the same starting weights, one warm-up step,
 then ``--steps`` timed steps on the same batches. Figures: the median seconds per step of each
 format over the rounds, their ratio, and how far the two formats' logits on one batch are apart
 before training (float rounding, not a different model).

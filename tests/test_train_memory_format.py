@@ -4,21 +4,13 @@ the same model: the two formats' logits agree to float rounding."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import run_benchmark
 
 
 def test_the_memory_format_benchmark_times_both_formats_of_the_same_model(tmp_path):
     out = tmp_path / "formats.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_memory_format.py"), "--smoke", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = run_benchmark("train_memory_format.py", "--smoke", "--json", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["machine"]["cpu"] and report["smoke"] is True

@@ -4,21 +4,13 @@ adds up: every variant, its throughput, and kernel time by operator type."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import run_benchmark
 
 
 def test_the_int8_profile_runs_and_its_operator_shares_add_up(tmp_path):
     out = tmp_path / "profile.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "int8_profile.py"), "--smoke", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = run_benchmark("int8_profile.py", "--smoke", "--json", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     variants = report["variants"]

@@ -183,3 +183,17 @@ def write_settings(folder: Path, name: str = "tiny.json", **changes) -> Path:
     path = folder / name
     path.write_text(json.dumps(tiny_settings().with_overrides(**changes).to_dict()))
     return path
+
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def run_benchmark(script: str, *args: str, timeout: float = 240):
+    """Run ``benchmarks/<script>`` in a fresh interpreter, as a user would; the completed
+    process (text output captured)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,110 @@
+"""``robnetzoo.streamline``: the attack copy's graph rewrites keep the model's function."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import robnetzoo
+from robnetzoo.fast import prepare_for_attack
+from robnetzoo.streamline import streamline
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.clone().requires_grad_(True)
+    logits = model(x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, y), x)
+    return logits.detach(), grad
+
+
+def test_a_streamlined_robnet_has_the_same_logits_and_input_gradients():
+    torch.manual_seed(0)
+    model = robnetzoo.create_model("robnet-large", C=4, layers=3, num_classes=10).eval()
+    plain = prepare_for_attack(model, torch.device("cpu"), streamline=False).module
+    prepared = prepare_for_attack(model, torch.device("cpu"))
+    assert prepared.relus_shared and prepared.sums_in_place  # every edge's ReLU, every node's sum
+    assert prepared.summary()["streamlined"] == (
+        f"{prepared.relus_shared} ReLUs shared, {prepared.sums_in_place} sums in place"
+    )
+    assert robnetzoo.config.config_of(prepared.module) is not None  # still a zoo model to the evaluator
+    x = torch.rand(6, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (6,))
+    logits, grad = _input_gradient(prepared.module, x, y)
+    expected_logits, expected_grad = _input_gradient(plain, x, y)
+    assert torch.equal(logits, expected_logits)  # the forward is bitwise the same
+    assert torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-7)  # the edges' gradients summed in another order
+    assert torch.equal(torch.sign(grad), torch.sign(expected_grad))
+
+
+class _WritesBetweenReLUs(nn.Module):
+    """Two ReLUs of one tensor with an in-place write between them: they are not copies."""
+
+    def __init__(self, through_view: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.through_view = through_view
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        first = torch.relu(y)
+        if self.through_view:
+            y.view(-1).mul_(-1)
+        else:
+            y.mul_(-1)
+        return (first + torch.relu(y)).mean((2, 3))
+
+
+def test_relus_are_not_shared_where_their_input_is_written_between_them():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 8, 8)
+    for through_view in (False, True):
+        model = _WritesBetweenReLUs(through_view).eval()
+        done = streamline(model)
+        assert done.note is None and done.relus_shared == 0
+        with torch.no_grad():
+            assert torch.equal(done.module(x), model(x))
+
+
+class _SumsOfEveryKind(nn.Module):
+    """A convolution's output summed in place where nothing else reads it; read twice, or
+    broadcast by the sum (a 1x1 map plus a full one), it must stay as it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)
+        self.pooled = nn.Conv2d(3, 4, 8)  # an 8x8 input becomes a 1x1 map
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        private = self.a(x) + self.b(x)  # in place
+        shared = self.c(x)
+        read_twice = shared + private  # ``shared`` is returned too: not in place
+        broadcast = self.pooled(x) + read_twice  # (2, 4, 1, 1) + (2, 4, 8, 8): out of place at run time
+        return read_twice, shared, broadcast
+
+
+def test_sums_go_in_place_only_into_a_fresh_tensor_of_the_result_shape():
+    torch.manual_seed(0)
+    model = _SumsOfEveryKind().eval()
+    done = streamline(model)
+    assert done.sums_in_place == 2  # ``a + b`` and the broadcasting one (checked again at run time)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    got, expected = done.module(x), model(x)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and torch.equal(g, e)
+    (grad,) = torch.autograd.grad(sum(t.sum() for t in got), x)
+    (expected_grad,) = torch.autograd.grad(sum(t.sum() for t in expected), x)
+    assert torch.allclose(grad, expected_grad, atol=1e-6)
+
+
+class _DecidesOnData(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) if x.sum() > 0 else -x.flatten(1)
+
+
+def test_a_model_torch_fx_cannot_trace_is_attacked_as_it_is():
+    model = _DecidesOnData()
+    done = streamline(model)
+    assert done.module is model and done.note is not None and "could not trace" in done.note
+    prepared = prepare_for_attack(model, torch.device("cpu"), fold=False)
+    assert prepared.summary()["streamlined"] is None and prepared.relus_shared is None

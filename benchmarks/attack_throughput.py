@@ -2,7 +2,11 @@
 
 Part A, robnet-large (untrained here): per-step attack throughput on one fixed batch, every
 method running every step on every image (no early stopping), so the ratio isolates the
-per-step cost: BN folding and channels_last versus the same model as torchattacks sees it.
+per-step cost: BN folding, channels_last and the streamlined graph (``robnetzoo.streamline``)
+versus the same model as torchattacks sees it. Every method does the same work, the steps and
+nothing else (ours with ``judge=False``: no forward pass to judge the last iterate, which
+torchattacks does not do either). The methods take turns for ``--rounds`` rounds and each
+keeps its median.
 
 Part B, a small RobNet trained on the built-in digits: the whole PGD-20 robust-accuracy
 evaluation of the test set, where robnetzoo.evaluate also skips clean-misclassified examples
@@ -16,7 +20,8 @@ input gradient costs its forward's multiply-adds), so its achieved GFLOP/s is im
 4 x MACs / 1e9. Beside it, on the same model and batch: torch's forward alone (no autograd)
 and ONNX Runtime's fp32 forward (the shipped export), each as forward GFLOP/s = images/s x 2 x
 MACs / 1e9: the rate an optimised inference engine reaches on these cores. And what could
-close the gap, each in the same run: our step in NCHW instead of channels_last, our step with
+close the gap, each in the same run: our step without the streamlined graph, in NCHW instead
+of channels_last, our step with
 its forward compiled by ``torch.compile`` (the compile time reported apart), and the plain
 step with the weights left in autograd (what ``prepare_for_attack`` avoids).
 
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -80,7 +86,7 @@ def timed(fn, device, repeats=1):
     return (time.perf_counter() - begin) / repeats
 
 
-def part_a(device, batch, steps, repeats, sizes):
+def part_a(device, batch, steps, repeats, sizes, rounds=3):
     import torchattacks
 
     torch.manual_seed(0)
@@ -89,28 +95,32 @@ def part_a(device, batch, steps, repeats, sizes):
     labels = torch.randint(0, 10, (batch,), device=device)
     fast = prepare_for_attack(model, device).module
     ours = attacks.build("pgd", fast, eps=EPS, alpha=ALPHA, steps=steps)
+    unstreamlined = prepare_for_attack(model, device, streamline=False).module
+    ours_unstreamlined = attacks.build("pgd", unstreamlined, eps=EPS, alpha=ALPHA, steps=steps)
     ours_plain = attacks.build("pgd", model, eps=EPS, alpha=ALPHA, steps=steps)
     theirs = torchattacks.PGD(model, eps=EPS, alpha=ALPHA, steps=steps, random_start=True)
     generator = torch.Generator(device=device).manual_seed(0)
     channels_last = images.contiguous(memory_format=torch.channels_last)
-    results = {
-        "robnetzoo": timed(lambda: ours.run(channels_last, labels, early_stop=False), device, repeats),
-    }
+    methods = {"robnetzoo": lambda: ours.run(channels_last, labels, early_stop=False, judge=False)}
     if device.type == "cuda":
         ours_bf16 = attacks.build("pgd", fast, eps=EPS, alpha=ALPHA, steps=steps, precision="bf16")
-        results["robnetzoo, bf16 autocast"] = timed(
-            lambda: ours_bf16.run(channels_last, labels, early_stop=False), device, repeats
+        methods["robnetzoo, bf16 autocast"] = lambda: ours_bf16.run(
+            channels_last, labels, early_stop=False, judge=False
         )
-    results |= {
-        "robnetzoo, no folding/channels_last": timed(
-            lambda: ours_plain.run(images, labels, early_stop=False), device, repeats
+    methods |= {
+        "robnetzoo, graph not streamlined": lambda: ours_unstreamlined.run(
+            channels_last, labels, early_stop=False, judge=False
         ),
-        "torchattacks": timed(lambda: theirs(images, labels), device, repeats),
-        "reference loop": timed(
-            lambda: reference_pgd(model, images, labels, EPS, ALPHA, steps, generator), device, repeats
-        ),
+        "robnetzoo, no folding/channels_last": lambda: ours_plain.run(images, labels, early_stop=False, judge=False),
+        "torchattacks": lambda: theirs(images, labels),
+        "reference loop": lambda: reference_pgd(model, images, labels, EPS, ALPHA, steps, generator),
     }
-    return {name: batch * steps / seconds for name, seconds in results.items()}  # image-steps/s
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    for _ in range(rounds):  # methods take turns, so a slow spell of the machine hits them all
+        for name, fn in methods.items():
+            seconds[name].append(timed(fn, device, repeats))
+    per_round = {name: [batch * steps / t for t in times] for name, times in seconds.items()}  # image-steps/s
+    return {name: statistics.median(rates) for name, rates in per_round.items()}, per_round
 
 
 def part_c(device, batch, steps, repeats, sizes, compile_step=True):
@@ -131,7 +141,7 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
 
     def step_rate(module, inputs):
         attack = attacks.build("pgd", module, eps=EPS, alpha=ALPHA, steps=steps)
-        return batch * steps / timed(lambda: attack.run(inputs, labels, early_stop=False), device, repeats)
+        return batch * steps / timed(lambda: attack.run(inputs, labels, early_stop=False, judge=False), device, repeats)
 
     forwards = max(1, repeats * steps // 2)  # forwards timed per measurement: about a step's share
 
@@ -146,7 +156,10 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
         return run
 
     steps_per_s = {
-        "robnetzoo step (folded, channels_last, weights out of autograd)": step_rate(fast, channels_last),
+        "robnetzoo step (folded, channels_last, streamlined, weights out of autograd)": step_rate(fast, channels_last),
+        "robnetzoo step, graph not streamlined": step_rate(
+            prepare_for_attack(model, device, streamline=False).module, channels_last
+        ),
         "robnetzoo step, NCHW": step_rate(nchw, images),
         "robnetzoo step, weights left in autograd": step_rate(
             prepare_for_attack(model, device).module.requires_grad_(True), channels_last
@@ -157,7 +170,9 @@ def part_c(device, batch, steps, repeats, sizes, compile_step=True):
         compiled = torch.compile(fast)
         begin = time.perf_counter()
         try:
-            attacks.build("pgd", compiled, eps=EPS, alpha=ALPHA, steps=1).run(channels_last, labels, early_stop=False)
+            attacks.build("pgd", compiled, eps=EPS, alpha=ALPHA, steps=1).run(
+                channels_last, labels, early_stop=False, judge=False
+            )
             compile_seconds = time.perf_counter() - begin
             steps_per_s["robnetzoo step, forward compiled (torch.compile)"] = step_rate(compiled, channels_last)
         except Exception as exc:  # an Inductor failure is a result to report, not a crash
@@ -280,6 +295,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="Part A batch (robnet-large)")
     parser.add_argument("--steps", type=int, default=5, help="Part A PGD steps timed (per-step throughput)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="Part A: rounds of every method in turn (median kept)")
     parser.add_argument("--ceiling-batch", type=int, default=64, help="Part C batch (full-size robnet-large)")
     parser.add_argument("--no-compile", action="store_true", help="Part C without the torch.compile variant")
     parser.add_argument("--parts", default="abc", help="which parts to run (default: abc)")
@@ -313,15 +329,17 @@ def main() -> None:
         "part_c": {},
     }
     if "a" in args.parts:
-        a = part_a(device, args.batch, args.steps, args.repeats, sizes)
-        report["part_a"] = a
+        a = part_a(device, args.batch, args.steps, args.repeats, sizes, 1 if args.smoke else args.rounds)
+        a, rounds = a
+        report["part_a"], report["part_a_rounds"] = a, rounds
         base = a["torchattacks"]
         print(
-            f"\nA. robnet-large {sizes or ''}, PGD per-step throughput, batch {args.batch} (image-steps/s; ratio vs "
-            "torchattacks)"
+            f"\nA. robnet-large {sizes or ''}, PGD per-step throughput, batch {args.batch} (image-steps/s, median of "
+            f"{len(rounds['torchattacks'])} rounds; ratio vs torchattacks, and its range over the rounds)"
         )
         for name, rate in a.items():
-            print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}")
+            ratios = [r / t for r, t in zip(rounds[name], rounds["torchattacks"])]
+            print(f"  {name:38s} {rate:8.1f}   x{rate / base:.2f}   (x{min(ratios):.2f}-x{max(ratios):.2f})")
     if "c" in args.parts:
         batch = 2 if args.smoke else args.ceiling_batch
         c = part_c(device, batch, args.steps, args.repeats, sizes, compile_step=not (args.no_compile or args.smoke))

@@ -6,6 +6,8 @@
   place; FactorizedReduce (two convs, concatenated, then BN) by hand, half of the BN into each
   conv; any pair left (a ResNet block's ``conv1``/``bn1``) by ``torch.fx``'s fuser.
 * channels_last memory format, which CPU and GPU convolution kernels run faster.
+* the graph streamlined (``robnetzoo.streamline``): one ReLU per tensor, sums accumulated in
+  place; the same logits, input gradients to float rounding.
 * ``merge_factorized_reduce`` (for deployment graphs): a folded FactorizedReduce (ReLU, a
   slice shifting the input by one pixel, a pad, two 1x1 stride-2 convolutions, a concat) is
   exactly one 2x2 stride-2 convolution whose first half of output channels reads only the

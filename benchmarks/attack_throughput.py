@@ -329,8 +329,7 @@ def main() -> None:
         "part_c": {},
     }
     if "a" in args.parts:
-        a = part_a(device, args.batch, args.steps, args.repeats, sizes, 1 if args.smoke else args.rounds)
-        a, rounds = a
+        a, rounds = part_a(device, args.batch, args.steps, args.repeats, sizes, 1 if args.smoke else args.rounds)
         report["part_a"], report["part_a_rounds"] = a, rounds
         base = a["torchattacks"]
         print(

@@ -177,11 +177,9 @@ def fold_batchnorm(model: nn.Module, *, merge_reduce: bool = False) -> tuple[nn.
 
         fused = fuse(model, inplace=True)  # ``model`` is already this function's own copy: no second one
     except Exception as exc:  # any tracing failure: fall back, and say so
-        reason = str(exc).splitlines()[0][:160] if str(exc) else ""
-        return model, (
-            f"BatchNorm not folded: torch.fx could not trace {type(model).__name__} "
-            f"({type(exc).__name__}{': ' + reason if reason else ''}); attacked unfolded (same numbers, slower)"
-        )
+        from .streamline import untraceable
+
+        return model, f"BatchNorm not folded: {untraceable(model, exc)}; attacked unfolded (same numbers, slower)"
     config = config_of(model)
     if config is not None:
         attach_config(fused, config)

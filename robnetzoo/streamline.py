@@ -59,15 +59,19 @@ def accumulate(total: torch.Tensor, term: torch.Tensor) -> torch.Tensor:
     return total + term
 
 
+def untraceable(model: nn.Module, exc: Exception) -> str:
+    """Why ``torch.fx`` could not trace ``model``, in one line (the folding's note says it too)."""
+    reason = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"torch.fx could not trace {type(model).__name__} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
 def streamline(model: nn.Module) -> Streamlined:
     """A ``torch.fx.GraphModule`` computing what ``model`` computes, with fewer passes over
     memory (see the module docstring). ``model`` itself is not modified."""
     try:
         graph_module = torch.fx.symbolic_trace(model)
     except Exception as exc:  # any tracing failure leaves the model as it is
-        reason = str(exc).splitlines()[0][:160] if str(exc) else ""
-        name = type(model).__name__
-        return Streamlined(model, note=f"torch.fx could not trace {name} ({type(exc).__name__}: {reason})")
+        return Streamlined(model, note=untraceable(model, exc))
     graph = graph_module.graph
     _drop_identities(graph_module)
     shared = _share_relus(graph_module)

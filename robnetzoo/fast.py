@@ -7,7 +7,8 @@
   conv; any pair left (a ResNet block's ``conv1``/``bn1``) by ``torch.fx``'s fuser.
 * channels_last memory format, which CPU and GPU convolution kernels run faster.
 * the graph streamlined (``robnetzoo.streamline``): one ReLU per tensor, sums accumulated in
-  place; the same logits, input gradients to float rounding.
+  place, each FactorizedReduce as one grouped convolution without its pad; the same logits,
+  input gradients to float rounding.
 * ``merge_factorized_reduce`` (for deployment graphs): a folded FactorizedReduce (ReLU, a
   slice shifting the input by one pixel, a pad, two 1x1 stride-2 convolutions, a concat) is
   exactly one 2x2 stride-2 convolution whose first half of output channels reads only the
@@ -145,6 +146,7 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     relus_shared: int | None = None  # None: not streamlined (asked not to, or torch.fx could not trace it)
     sums_in_place: int | None = None
+    reductions_paired: int | None = None
 
     def summary(self) -> dict:
         return {
@@ -153,7 +155,8 @@ class Prepared:
             "channels_last": self.channels_last,
             "streamlined": None
             if self.relus_shared is None
-            else f"{self.relus_shared} ReLUs shared, {self.sums_in_place} sums in place",
+            else f"{self.relus_shared} ReLUs shared, {self.sums_in_place} sums in place, "
+            f"{self.reductions_paired} reductions paired",
         }
 
 
@@ -223,4 +226,5 @@ def prepare_for_attack(
             config = config_of(fast)
             prepared.module = attach_config(done.module, config) if config is not None else done.module
             prepared.relus_shared, prepared.sums_in_place = done.relus_shared, done.sums_in_place
+            prepared.reductions_paired = done.reductions_paired
     return prepared

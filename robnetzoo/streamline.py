@@ -14,6 +14,16 @@ of a cell's nodes). Two of those passes are redundant, and ``streamline`` remove
   it. A convolution's backward does not need its output, so autograd allows it; shapes and
   dtypes are checked at run time, and a sum that would broadcast ``a`` stays out of place.
 
+* **A factorized reduction without its pad.** FactorizedReduce halves the resolution with two
+  1x1 stride-2 convolutions, the second on the input shifted by one pixel (a slice and a
+  zero pad of the whole tensor), and concatenates them. The pad, the concat, and in the
+  backward the slice's zero-filled full-size gradient (in NCHW, added to a channels_last one:
+  the slowest element-wise path there is) cost more than the two convolutions. The rewrite
+  gathers the two pixel grids the convolutions read into one tensor of a quarter of the
+  pixels each (``shifted_pair``, whose backward scatters straight back in the input's
+  layout) and runs one grouped 1x1 convolution on it, whose two groups are the two
+  convolutions: the same products and sums, in one kernel call.
+
 Identity modules (what BatchNorm folding leaves behind) are dropped from the graph as well.
 The forward is bitwise the same; input gradients agree to float rounding (autograd sums the
 edges' gradients in another grouping). ``benchmarks/attack_throughput.py`` measures the step
@@ -26,24 +36,76 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    """The memory format a new tensor shaped like ``x`` should have to match it."""
+    return (
+        torch.channels_last
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        else torch.contiguous_format
+    )
+
+
+class _ShiftedPair(torch.autograd.Function):
+    """``cat([x[:, :, ::2, ::2], pad(x[:, :, 1:, 1:], (0, 1, 0, 1))[:, :, ::2, ::2]], 1)``:
+    the two pixel grids a factorized reduction's convolutions read, in ``x``'s memory format.
+    The backward writes the gradient straight into a zeroed tensor of ``x``'s layout, where
+    autograd's slice and pad would each build a full-size NCHW one."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        layout = _layout(x)
+        out = torch.empty(
+            (batch, 2 * channels, (height + 1) // 2, (width + 1) // 2),
+            dtype=x.dtype,
+            device=x.device,
+            memory_format=layout,
+        )
+        out[:, :channels].copy_(x[:, :, ::2, ::2])
+        if height % 2 or width % 2:  # the shifted grid's last row or column is the pad's zeros
+            out[:, channels:].zero_()
+        out[:, channels:, : height // 2, : width // 2].copy_(x[:, :, 1::2, 1::2])
+        ctx.input_shape, ctx.dtype, ctx.layout = x.shape, x.dtype, layout
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        _, channels, height, width = ctx.input_shape
+        grad_input = torch.zeros(ctx.input_shape, dtype=ctx.dtype, device=grad.device).contiguous(
+            memory_format=ctx.layout
+        )
+        grad_input[:, :, ::2, ::2].copy_(grad[:, :channels])
+        grad_input[:, :, 1::2, 1::2].copy_(grad[:, channels:, : height // 2, : width // 2])
+        return grad_input
+
+
+def shifted_pair(x: torch.Tensor) -> torch.Tensor:
+    """The input of a paired factorized reduction's grouped convolution (``_ShiftedPair``)."""
+    return _ShiftedPair.apply(x)
+
+
 _RELU_FUNCTIONS = (torch.relu, torch.nn.functional.relu)
 # Readers that neither write into their inputs nor return views of them:
 _READ_ONLY_MODULES = (nn.Conv2d, nn.Linear, nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d)
-_READ_ONLY_FUNCTIONS = (operator.add, torch.add, torch.cat, torch.zeros_like, torch.nn.functional.pad)
+_READ_ONLY_FUNCTIONS = (operator.add, torch.add, torch.cat, torch.zeros_like, torch.nn.functional.pad, shifted_pair)
 
 
 @dataclass(frozen=True)
 class Streamlined:
-    """What ``streamline`` did: ``relus_shared`` copies dropped, ``sums_in_place`` rewritten;
-    ``note`` says why nothing was done (a model torch.fx cannot trace)."""
+    """What ``streamline`` did: ``relus_shared`` copies dropped, ``sums_in_place`` rewritten,
+    ``reductions_paired`` factorized reductions made one grouped convolution; ``note`` says
+    why nothing was done (a model torch.fx cannot trace)."""
 
     module: nn.Module
     relus_shared: int = 0
     sums_in_place: int = 0
+    reductions_paired: int = 0
     note: str | None = None
 
 
@@ -74,11 +136,13 @@ def streamline(model: nn.Module) -> Streamlined:
         return Streamlined(model, note=untraceable(model, exc))
     graph = graph_module.graph
     _drop_identities(graph_module)
+    paired = _pair_shifted_convolutions(graph_module)
     shared = _share_relus(graph_module)
     in_place = _accumulate_in_place(graph_module)
     graph.lint()
+    graph_module.delete_all_unused_submodules()
     graph_module.recompile()
-    return Streamlined(graph_module, shared, in_place)
+    return Streamlined(graph_module, shared, in_place, paired)
 
 
 def _module(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> nn.Module | None:
@@ -149,3 +213,85 @@ def _accumulate_in_place(graph_module: torch.fx.GraphModule) -> int:
         node.target = accumulate
         rewritten += 1
     return rewritten
+
+
+_SHIFT = (slice(None), slice(None), slice(1, None), slice(1, None))
+
+
+def _reduction_conv(graph_module: torch.fx.GraphModule, node: object) -> nn.Conv2d | None:
+    """The 1x1, stride-2, unpadded convolution ``node`` calls, read only by one node."""
+    if not isinstance(node, torch.fx.Node) or len(node.users) != 1:
+        return None
+    conv = _module(graph_module, node)
+    if not isinstance(conv, nn.Conv2d) or type(conv) is not nn.Conv2d or conv.padding_mode != "zeros":
+        return None
+    ok = conv.kernel_size == (1, 1) and conv.stride == (2, 2) and conv.padding == (0, 0) and conv.groups == 1
+    return conv if ok else None
+
+
+def _shifted_source(node: torch.fx.Node) -> torch.fx.Node | None:
+    """``x`` where ``node`` is ``pad(x[:, :, 1:, 1:], (0, 1, 0, 1))`` and nothing else reads the two."""
+    if node.op != "call_function" or node.target is not torch.nn.functional.pad or len(node.users) != 1:
+        return None
+    if len(node.args) != 2 or tuple(node.args[1]) != (0, 1, 0, 1):
+        return None
+    if node.kwargs.get("mode", "constant") != "constant" or node.kwargs.get("value") not in (None, 0):
+        return None
+    sliced = node.args[0]
+    if not isinstance(sliced, torch.fx.Node) or sliced.op != "call_function" or sliced.target is not operator.getitem:
+        return None
+    if len(sliced.users) != 1 or not isinstance(sliced.args[0], torch.fx.Node) or sliced.args[1] != _SHIFT:
+        return None
+    return sliced.args[0]
+
+
+def _grouped(first: nn.Conv2d, second: nn.Conv2d) -> nn.Conv2d:
+    """One 1x1 convolution with two groups: ``first`` on the first half of the input channels,
+    ``second`` on the other half, their outputs concatenated."""
+    weight = first.weight
+    conv = nn.Conv2d(
+        2 * first.in_channels, first.out_channels + second.out_channels, 1, groups=2, bias=first.bias is not None
+    ).to(weight.device, weight.dtype)
+    with torch.no_grad():
+        conv.weight.copy_(torch.cat([first.weight, second.weight]))
+        if conv.bias is not None:
+            conv.bias.copy_(torch.cat([first.bias, second.bias]))
+    return conv.requires_grad_(first.weight.requires_grad)
+
+
+def _pair_shifted_convolutions(graph_module: torch.fx.GraphModule) -> int:
+    """``cat([conv_1(x), conv_2(pad(x[:, :, 1:, 1:], (0, 1, 0, 1)))], 1)`` with two 1x1 stride-2
+    convolutions of one shape becomes ``grouped(shifted_pair(x))`` (the module docstring)."""
+    graph = graph_module.graph
+    paired = 0
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target is not torch.cat:
+            continue
+        args = list(node.args) + [node.kwargs.get(name) for name in ("tensors", "dim") if name in node.kwargs]
+        if len(args) != 2 or args[1] not in (1, -3) or not isinstance(args[0], (list, tuple)) or len(args[0]) != 2:
+            continue
+        first_node, second_node = args[0]
+        first, second = _reduction_conv(graph_module, first_node), _reduction_conv(graph_module, second_node)
+        if first is None or second is None or len(second_node.args) != 1:
+            continue
+        source = _shifted_source(second_node.args[0])
+        if source is None or first_node.args != (source,):
+            continue
+        if (first.in_channels, first.out_channels, first.bias is None, first.weight.dtype) != (
+            second.in_channels,
+            second.out_channels,
+            second.bias is None,
+            second.weight.dtype,
+        ):
+            continue
+        name = f"{first_node.target}_paired".replace(".", "_")
+        graph_module.add_submodule(name, _grouped(first, second))
+        with graph.inserting_before(node):
+            pair = graph.call_function(shifted_pair, (source,))
+            grouped = graph.call_module(name, (pair,))
+        node.replace_all_uses_with(grouped)
+        padded = second_node.args[0]
+        for dead in (node, first_node, second_node, padded, padded.args[0]):
+            graph.erase_node(dead)
+        paired += 1
+    return paired

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import robnetzoo
-from robnetzoo.fast import prepare_for_attack
+from robnetzoo.fast import fold_batchnorm, prepare_for_attack
+from robnetzoo.ops import FactorizedReduce
 from robnetzoo.streamline import streamline
 
 
@@ -24,8 +25,10 @@ def test_a_streamlined_robnet_has_the_same_logits_and_input_gradients():
     plain = prepare_for_attack(model, torch.device("cpu"), streamline=False).module
     prepared = prepare_for_attack(model, torch.device("cpu"))
     assert prepared.relus_shared and prepared.sums_in_place  # every edge's ReLU, every node's sum
+    reductions = sum(isinstance(module, FactorizedReduce) for module in model.modules())
+    assert reductions and prepared.reductions_paired == reductions  # every one
     assert prepared.summary()["streamlined"] == (
-        f"{prepared.relus_shared} ReLUs shared, {prepared.sums_in_place} sums in place"
+        f"{prepared.relus_shared} ReLUs shared, {prepared.sums_in_place} sums in place, {reductions} reductions paired"
     )
     assert robnetzoo.config.config_of(prepared.module) is not None  # still a zoo model to the evaluator
     x = torch.rand(6, 3, 32, 32).contiguous(memory_format=torch.channels_last)
@@ -108,3 +111,46 @@ def test_a_model_torch_fx_cannot_trace_is_attacked_as_it_is():
     assert done.module is model and done.note is not None and "could not trace" in done.note
     prepared = prepare_for_attack(model, torch.device("cpu"), fold=False)
     assert prepared.summary()["streamlined"] is None and prepared.relus_shared is None
+
+
+class _ShiftedTheOtherWay(nn.Module):
+    """A FactorizedReduce look-alike whose second branch is padded at the top left: not the
+    pattern the pairing knows, so it must be left alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_1, self.conv_2 = nn.Conv2d(4, 3, 1, stride=2), nn.Conv2d(4, 3, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(x)
+        return torch.cat([self.conv_1(x), self.conv_2(F.pad(x[:, :, 1:, 1:], (1, 0, 1, 0)))], dim=1)
+
+
+def test_a_factorized_reduction_becomes_one_grouped_convolution_for_every_size_and_layout():
+    torch.manual_seed(0)
+    reduce = FactorizedReduce(5, 6)
+    reduce.bn.running_mean.uniform_(-1, 1)
+    reduce.bn.running_var.uniform_(0.5, 2)
+    folded, note = fold_batchnorm(reduce)
+    assert note is None
+    done = streamline(folded)
+    assert done.reductions_paired == 1
+    assert not any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in done.module.modules())
+    for height, width in ((8, 8), (7, 9), (9, 6), (1, 1)):  # odd sizes read the shifted branch's zero pad
+        for layout in (torch.contiguous_format, torch.channels_last):
+            x = torch.randn(3, 5, height, width).contiguous(memory_format=layout).requires_grad_(True)
+            upstream = torch.randn(3, 6, (height + 1) // 2, (width + 1) // 2)
+            got, expected = done.module(x), folded(x)
+            assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-6)
+            assert got.is_contiguous(memory_format=layout)
+            (grad,) = torch.autograd.grad((got * upstream).sum(), x)
+            (expected_grad,) = torch.autograd.grad((expected * upstream).sum(), x)
+            assert grad.is_contiguous(memory_format=layout)
+            assert torch.allclose(grad, expected_grad, atol=1e-6)
+
+    other = _ShiftedTheOtherWay()
+    left = streamline(other)
+    assert left.reductions_paired == 0
+    x = torch.randn(2, 4, 7, 7)
+    with torch.no_grad():
+        assert torch.equal(left.module(x), other(x))

@@ -7,8 +7,8 @@
   conv; any pair left (a ResNet block's ``conv1``/``bn1``) by ``torch.fx``'s fuser.
 * channels_last memory format, which CPU and GPU convolution kernels run faster.
 * the graph streamlined (``robnetzoo.streamline``): one ReLU per tensor, sums accumulated in
-  place, each FactorizedReduce as one grouped convolution without its pad; the same logits,
-  input gradients to float rounding.
+  place, a cell's output rectified by its parts, each FactorizedReduce as one grouped
+  convolution without its pad; the same logits, input gradients to float rounding.
 * ``merge_factorized_reduce`` (for deployment graphs): a folded FactorizedReduce (ReLU, a
   slice shifting the input by one pixel, a pad, two 1x1 stride-2 convolutions, a concat) is
   exactly one 2x2 stride-2 convolution whose first half of output channels reads only the
@@ -147,6 +147,7 @@ class Prepared:
     relus_shared: int | None = None  # None: not streamlined (asked not to, or torch.fx could not trace it)
     sums_in_place: int | None = None
     reductions_paired: int | None = None
+    concats_rectified_by_part: int | None = None
 
     def summary(self) -> dict:
         return {
@@ -156,7 +157,7 @@ class Prepared:
             "streamlined": None
             if self.relus_shared is None
             else f"{self.relus_shared} ReLUs shared, {self.sums_in_place} sums in place, "
-            f"{self.reductions_paired} reductions paired",
+            f"{self.reductions_paired} reductions paired, {self.concats_rectified_by_part} concats rectified by part",
         }
 
 
@@ -227,4 +228,5 @@ def prepare_for_attack(
             prepared.module = attach_config(done.module, config) if config is not None else done.module
             prepared.relus_shared, prepared.sums_in_place = done.relus_shared, done.sums_in_place
             prepared.reductions_paired = done.reductions_paired
+            prepared.concats_rectified_by_part = done.concats_rectified_by_part
     return prepared

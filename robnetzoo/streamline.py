@@ -14,6 +14,11 @@ of a cell's nodes). Two of those passes are redundant, and ``streamline`` remove
   it. A convolution's backward does not need its output, so autograd allows it; shapes and
   dtypes are checked at run time, and a sum that would broadcast ``a`` stays out of place.
 
+* **A concat rectified by its parts.** A cell's output concatenates its four node states and
+  the next cells read it through a ReLU; three of those states were already rectified inside
+  the cell. ``relu(cat(states))`` becomes ``cat([relu(state), ...])`` with the ReLUs the graph
+  has: the same tensor for one small ReLU instead of a pass over the whole output, forward
+  and backward (where only that ReLU reads the concat).
 * **A factorized reduction without its pad.** FactorizedReduce halves the resolution with two
   1x1 stride-2 convolutions, the second on the input shifted by one pixel (a slice and a
   zero pad of the whole tensor), and concatenates them. The pad, the concat, and in the
@@ -99,13 +104,15 @@ _READ_ONLY_FUNCTIONS = (operator.add, torch.add, torch.cat, torch.zeros_like, to
 @dataclass(frozen=True)
 class Streamlined:
     """What ``streamline`` did: ``relus_shared`` copies dropped, ``sums_in_place`` rewritten,
-    ``reductions_paired`` factorized reductions made one grouped convolution; ``note`` says
+    ``reductions_paired`` factorized reductions made one grouped convolution,
+    ``concats_rectified_by_part`` ReLUs of a concat moved onto its parts; ``note`` says
     why nothing was done (a model torch.fx cannot trace)."""
 
     module: nn.Module
     relus_shared: int = 0
     sums_in_place: int = 0
     reductions_paired: int = 0
+    concats_rectified_by_part: int = 0
     note: str | None = None
 
 
@@ -138,11 +145,12 @@ def streamline(model: nn.Module) -> Streamlined:
     _drop_identities(graph_module)
     paired = _pair_shifted_convolutions(graph_module)
     shared = _share_relus(graph_module)
+    moved = _rectify_before_concatenating(graph_module)
     in_place = _accumulate_in_place(graph_module)
     graph.lint()
     graph_module.delete_all_unused_submodules()
     graph_module.recompile()
-    return Streamlined(graph_module, shared, in_place, paired)
+    return Streamlined(graph_module, shared, in_place, paired, moved)
 
 
 def _module(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> nn.Module | None:
@@ -190,6 +198,45 @@ def _share_relus(graph_module: torch.fx.GraphModule) -> int:
         else:
             first[source] = node
     return shared
+
+
+def _rectify_before_concatenating(graph_module: torch.fx.GraphModule) -> int:
+    """``relu(cat(parts))``, where nothing but that ReLU reads the concat, becomes
+    ``cat([relu(part), ...])`` with each part's ReLU the one the graph already has (if it comes
+    before the concat): a RobNet cell's output is rectified once per node, not again whole."""
+    graph = graph_module.graph
+    order = {node: index for index, node in enumerate(graph.nodes)}
+    relu_of: dict[torch.fx.Node, torch.fx.Node] = {}
+    for node in graph.nodes:
+        if _is_relu(graph_module, node) and len(node.args) == 1 and isinstance(node.args[0], torch.fx.Node):
+            relu_of.setdefault(node.args[0], node)
+    rewritten = 0
+    for node in list(graph.nodes):
+        if not _is_relu(graph_module, node) or len(node.args) != 1:
+            continue
+        concat = node.args[0]
+        if not isinstance(concat, torch.fx.Node) or concat.op != "call_function" or concat.target is not torch.cat:
+            continue
+        if len(concat.users) != 1 or len(concat.args) != 1 or concat.kwargs.get("dim") not in (1, -3):
+            continue
+        parts = concat.args[0]
+        if not isinstance(parts, (list, tuple)) or not all(isinstance(part, torch.fx.Node) for part in parts):
+            continue
+        if not all(_only_read(graph_module, user) for part in parts for user in part.users):
+            continue
+        rectified = []
+        with graph.inserting_before(concat):
+            for part in parts:
+                existing = relu_of.get(part)
+                if existing is None or order[existing] > order[concat]:
+                    existing = graph.call_function(torch.relu, (part,))
+                rectified.append(existing)
+            joined = graph.call_function(torch.cat, (rectified,), {"dim": 1})
+        node.replace_all_uses_with(joined)
+        graph.erase_node(node)
+        graph.erase_node(concat)
+        rewritten += 1
+    return rewritten
 
 
 def _fresh_and_private(graph_module: torch.fx.GraphModule, node: object) -> bool:

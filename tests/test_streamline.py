@@ -27,8 +27,10 @@ def test_a_streamlined_robnet_has_the_same_logits_and_input_gradients():
     assert prepared.relus_shared and prepared.sums_in_place  # every edge's ReLU, every node's sum
     reductions = sum(isinstance(module, FactorizedReduce) for module in model.modules())
     assert reductions and prepared.reductions_paired == reductions  # every one
+    assert prepared.concats_rectified_by_part == 2  # every cell's output but the last (pooled unrectified)
     assert prepared.summary()["streamlined"] == (
-        f"{prepared.relus_shared} ReLUs shared, {prepared.sums_in_place} sums in place, {reductions} reductions paired"
+        f"{prepared.relus_shared} ReLUs shared, {prepared.sums_in_place} sums in place, "
+        f"{reductions} reductions paired, 2 concats rectified by part"
     )
     assert robnetzoo.config.config_of(prepared.module) is not None  # still a zoo model to the evaluator
     x = torch.rand(6, 3, 32, 32).contiguous(memory_format=torch.channels_last)
@@ -154,3 +156,39 @@ def test_a_factorized_reduction_becomes_one_grouped_convolution_for_every_size_a
     x = torch.randn(2, 4, 7, 7)
     with torch.no_grad():
         assert torch.equal(left.module(x), other(x))
+
+
+class _ConcatThenReLU(nn.Module):
+    """A concat whose ReLU may move onto its parts (``moved``; ``late``: a part's own ReLU
+    comes only after the concat), one also read unrectified (``kept``), and one whose part is
+    written into after its first ReLU (``written``)."""
+
+    def __init__(self, case: str) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)
+        self.case = case
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        a, b = self.a(x), self.b(x)
+        early = torch.relu(a) if self.case != "late" else None  # the part's own ReLU, reused
+        if self.case == "written":
+            a.mul_(-1)
+        joined = torch.cat([a, b], dim=1)
+        rectified = torch.relu(joined)
+        out = (torch.relu(a) if early is None else early * 2, rectified)
+        return out + (joined,) if self.case == "kept" else out
+
+
+def test_a_concat_is_rectified_by_its_parts_only_where_nothing_else_reads_it():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 5, requires_grad=True)
+    for case, expected_moves in (("moved", 1), ("late", 1), ("kept", 0), ("written", 0)):
+        model = _ConcatThenReLU(case).eval()
+        done = streamline(model)
+        assert done.concats_rectified_by_part == expected_moves, case
+        got, expected = done.module(x), model(x)
+        for g, e in zip(got, expected):
+            assert torch.equal(g, e), case
+        (grad,) = torch.autograd.grad(sum(t.sum() for t in got), x)
+        (expected_grad,) = torch.autograd.grad(sum(t.sum() for t in expected), x)
+        assert torch.allclose(grad, expected_grad, atol=1e-6), case

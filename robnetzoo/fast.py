@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from .config import attach_config, config_of
 from .ops import FactorizedReduce
 
 
 def _fold_into(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.Conv2d:
-    folded = nn.Conv2d(
+    folded = skip_init(  # no initialisation: it would draw from the caller's random stream
+        nn.Conv2d,
         conv.in_channels,
         conv.out_channels,
         conv.kernel_size,
@@ -41,7 +43,10 @@ def _fold_into(conv: nn.Conv2d, scale: torch.Tensor, shift: torch.Tensor) -> nn.
         conv.dilation,
         conv.groups,
         bias=True,
-    ).to(conv.weight.device, conv.weight.dtype)
+        padding_mode=conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
     with torch.no_grad():
         folded.weight.copy_(conv.weight * scale[:, None, None, None])
         bias = conv.bias if conv.bias is not None else torch.zeros_like(shift)
@@ -100,7 +105,16 @@ class MergedFactorizedReduce(nn.Module):
         super().__init__()
         one, two = reduce.conv_1, reduce.conv_2
         half = one.out_channels
-        self.conv = nn.Conv2d(one.in_channels, 2 * half, 2, stride=2, bias=True).to(one.weight.device, one.weight.dtype)
+        self.conv = skip_init(
+            nn.Conv2d,
+            one.in_channels,
+            2 * half,
+            2,
+            stride=2,
+            bias=True,
+            device=one.weight.device,
+            dtype=one.weight.dtype,
+        )
         with torch.no_grad():
             self.conv.weight.zero_()
             self.conv.weight[:half, :, 0, 0] = one.weight[:, :, 0, 0]

@@ -30,8 +30,11 @@ of a cell's nodes). Two of those passes are redundant, and ``streamline`` remove
   convolutions: the same products and sums, in one kernel call.
 
 Identity modules (what BatchNorm folding leaves behind) are dropped from the graph as well.
-The forward is bitwise the same; input gradients agree to float rounding (autograd sums the
-edges' gradients in another grouping). ``benchmarks/attack_throughput.py`` measures the step
+The forward computes the same sums; on the CPU it is bitwise the same (the tests check it; a
+grouped convolution's kernel elsewhere may add in another order). Input gradients agree to
+float rounding (autograd sums the edges' gradients in another grouping). The rewritten graph
+is for autograd's reverse mode, which is what attacks use (``shifted_pair`` has no forward-mode
+or ``torch.func`` rule). ``benchmarks/attack_throughput.py`` measures the step
 with and without the rewrite in the same run.
 
 A model ``torch.fx`` cannot trace is returned as it is, with the reason.
@@ -45,6 +48,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 
 def _layout(x: torch.Tensor) -> torch.memory_format:
@@ -200,10 +204,30 @@ def _share_relus(graph_module: torch.fx.GraphModule) -> int:
     return shared
 
 
+def _concatenation(node: torch.fx.Node) -> tuple[list[torch.fx.Node], object] | None:
+    """``(parts, dim)`` where ``node`` is ``torch.cat(parts, dim)`` of graph tensors and nothing
+    more (no ``out=``)."""
+    if node.op != "call_function" or node.target is not torch.cat:
+        return None
+    named = dict(node.kwargs)
+    args = list(node.args)
+    if not args and "tensors" in named:
+        args.append(named.pop("tensors"))
+    if len(args) == 1 and set(named) <= {"dim"}:
+        args.append(named.pop("dim", 0))
+    if len(args) != 2 or named:
+        return None
+    parts, dim = args
+    if not isinstance(parts, (list, tuple)) or not all(isinstance(part, torch.fx.Node) for part in parts):
+        return None
+    return list(parts), dim
+
+
 def _rectify_before_concatenating(graph_module: torch.fx.GraphModule) -> int:
     """``relu(cat(parts))``, where nothing but that ReLU reads the concat, becomes
     ``cat([relu(part), ...])`` with each part's ReLU the one the graph already has (if it comes
-    before the concat): a RobNet cell's output is rectified once per node, not again whole."""
+    before the concat and nothing writes into it): a RobNet cell's output is rectified once per
+    node, not again whole."""
     graph = graph_module.graph
     order = {node: index for index, node in enumerate(graph.nodes)}
     relu_of: dict[torch.fx.Node, torch.fx.Node] = {}
@@ -212,26 +236,26 @@ def _rectify_before_concatenating(graph_module: torch.fx.GraphModule) -> int:
             relu_of.setdefault(node.args[0], node)
     rewritten = 0
     for node in list(graph.nodes):
-        if not _is_relu(graph_module, node) or len(node.args) != 1:
+        if not _is_relu(graph_module, node) or len(node.args) != 1 or not isinstance(node.args[0], torch.fx.Node):
             continue
         concat = node.args[0]
-        if not isinstance(concat, torch.fx.Node) or concat.op != "call_function" or concat.target is not torch.cat:
+        found = _concatenation(concat)
+        if found is None or len(concat.users) != 1:
             continue
-        if len(concat.users) != 1 or len(concat.args) != 1 or concat.kwargs.get("dim") not in (1, -3):
-            continue
-        parts = concat.args[0]
-        if not isinstance(parts, (list, tuple)) or not all(isinstance(part, torch.fx.Node) for part in parts):
-            continue
+        parts, dim = found
         if not all(_only_read(graph_module, user) for part in parts for user in part.users):
             continue
         rectified = []
         with graph.inserting_before(concat):
             for part in parts:
                 existing = relu_of.get(part)
-                if existing is None or order[existing] > order[concat]:
-                    existing = graph.call_function(torch.relu, (part,))
-                rectified.append(existing)
-            joined = graph.call_function(torch.cat, (rectified,), {"dim": 1})
+                reusable = (
+                    existing is not None
+                    and order[existing] < order[concat]
+                    and all(_only_read(graph_module, user) for user in existing.users)
+                )
+                rectified.append(existing if reusable else graph.call_function(torch.relu, (part,)))
+            joined = graph.call_function(torch.cat, (rectified, dim))
         node.replace_all_uses_with(joined)
         graph.erase_node(node)
         graph.erase_node(concat)
@@ -296,14 +320,28 @@ def _grouped(first: nn.Conv2d, second: nn.Conv2d) -> nn.Conv2d:
     """One 1x1 convolution with two groups: ``first`` on the first half of the input channels,
     ``second`` on the other half, their outputs concatenated."""
     weight = first.weight
-    conv = nn.Conv2d(
-        2 * first.in_channels, first.out_channels + second.out_channels, 1, groups=2, bias=first.bias is not None
-    ).to(weight.device, weight.dtype)
+    conv = skip_init(  # no initialisation: it would draw from the caller's random stream
+        nn.Conv2d,
+        2 * first.in_channels,
+        first.out_channels + second.out_channels,
+        1,
+        groups=2,
+        bias=first.bias is not None,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
     with torch.no_grad():
         conv.weight.copy_(torch.cat([first.weight, second.weight]))
         if conv.bias is not None:
             conv.bias.copy_(torch.cat([first.bias, second.bias]))
     return conv.requires_grad_(first.weight.requires_grad)
+
+
+def _unused_name(graph_module: torch.fx.GraphModule, stem: str) -> str:
+    index = 0
+    while hasattr(graph_module, f"{stem}_{index}"):
+        index += 1
+    return f"{stem}_{index}"
 
 
 def _pair_shifted_convolutions(graph_module: torch.fx.GraphModule) -> int:
@@ -312,12 +350,10 @@ def _pair_shifted_convolutions(graph_module: torch.fx.GraphModule) -> int:
     graph = graph_module.graph
     paired = 0
     for node in list(graph.nodes):
-        if node.op != "call_function" or node.target is not torch.cat:
+        found = _concatenation(node)
+        if found is None or len(found[0]) != 2 or found[1] != 1:  # the channels of a batch of images
             continue
-        args = list(node.args) + [node.kwargs.get(name) for name in ("tensors", "dim") if name in node.kwargs]
-        if len(args) != 2 or args[1] not in (1, -3) or not isinstance(args[0], (list, tuple)) or len(args[0]) != 2:
-            continue
-        first_node, second_node = args[0]
+        first_node, second_node = found[0]
         first, second = _reduction_conv(graph_module, first_node), _reduction_conv(graph_module, second_node)
         if first is None or second is None or len(second_node.args) != 1:
             continue
@@ -331,7 +367,7 @@ def _pair_shifted_convolutions(graph_module: torch.fx.GraphModule) -> int:
             second.weight.dtype,
         ):
             continue
-        name = f"{first_node.target}_paired".replace(".", "_")
+        name = _unused_name(graph_module, "paired_reduction")
         graph_module.add_submodule(name, _grouped(first, second))
         with graph.inserting_before(node):
             pair = graph.call_function(shifted_pair, (source,))

@@ -23,7 +23,9 @@ def test_a_streamlined_robnet_has_the_same_logits_and_input_gradients():
     torch.manual_seed(0)
     model = robnetzoo.create_model("robnet-large", C=4, layers=3, num_classes=10).eval()
     plain = prepare_for_attack(model, torch.device("cpu"), streamline=False).module
+    random_state = torch.random.get_rng_state()
     prepared = prepare_for_attack(model, torch.device("cpu"))
+    assert torch.equal(torch.random.get_rng_state(), random_state)  # the caller's random stream is left alone
     assert prepared.relus_shared and prepared.sums_in_place  # every edge's ReLU, every node's sum
     reductions = sum(isinstance(module, FactorizedReduce) for module in model.modules())
     assert reductions and prepared.reductions_paired == reductions  # every one
@@ -192,3 +194,32 @@ def test_a_concat_is_rectified_by_its_parts_only_where_nothing_else_reads_it():
         (grad,) = torch.autograd.grad(sum(t.sum() for t in got), x)
         (expected_grad,) = torch.autograd.grad(sum(t.sum() for t in expected), x)
         assert torch.allclose(grad, expected_grad, atol=1e-6), case
+
+
+class _ConcatOfSequences(nn.Module):
+    """3-D parts concatenated along their first dimension (``dim=-3``); in ``written`` the
+    first part's own ReLU is scaled in place before the concat's ReLU is taken."""
+
+    def __init__(self, written: bool) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+        self.written = written
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = self.a(x), self.b(x)
+        early = torch.relu(a)
+        if self.written:
+            early.mul_(2)
+        return early, torch.relu(torch.cat([a, b], dim=-3))
+
+
+def test_a_concat_keeps_its_dimension_and_a_relu_written_into_is_not_reused():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 4)
+    for written in (False, True):
+        model = _ConcatOfSequences(written).eval()
+        done = streamline(model)
+        assert done.concats_rectified_by_part == 1
+        with torch.no_grad():
+            for got, expected in zip(done.module(x), model(x)):
+                assert got.shape == expected.shape and torch.equal(got, expected)  # (2, 3, 4); the concat (4, 3, 4)

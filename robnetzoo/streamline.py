@@ -86,9 +86,8 @@ class _ShiftedPair(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         _, channels, height, width = ctx.input_shape
-        grad_input = torch.zeros(ctx.input_shape, dtype=ctx.dtype, device=grad.device).contiguous(
-            memory_format=ctx.layout
-        )
+        grad_input = torch.empty(ctx.input_shape, dtype=ctx.dtype, device=grad.device, memory_format=ctx.layout)
+        grad_input.zero_()  # zeroed in its own layout: no NCHW tensor to convert
         grad_input[:, :, ::2, ::2].copy_(grad[:, :channels])
         grad_input[:, :, 1::2, 1::2].copy_(grad[:, channels:, : height // 2, : width // 2])
         return grad_input
@@ -186,13 +185,20 @@ def _is_relu(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
     return node.op == "call_function" and node.target in _RELU_FUNCTIONS and not node.kwargs.get("inplace", False)
 
 
+def _relu_source(graph_module: torch.fx.GraphModule, node: torch.fx.Node) -> torch.fx.Node | None:
+    """The tensor ``node`` rectifies, where ``node`` is a ReLU of one graph tensor."""
+    if _is_relu(graph_module, node) and len(node.args) == 1 and isinstance(node.args[0], torch.fx.Node):
+        return node.args[0]
+    return None
+
+
 def _share_relus(graph_module: torch.fx.GraphModule) -> int:
     first: dict[torch.fx.Node, torch.fx.Node] = {}
     shared = 0
     for node in list(graph_module.graph.nodes):
-        if not _is_relu(graph_module, node) or len(node.args) != 1 or not isinstance(node.args[0], torch.fx.Node):
+        source = _relu_source(graph_module, node)
+        if source is None:
             continue
-        source = node.args[0]
         if not all(_only_read(graph_module, user) for user in source.users):
             continue  # something may write into the source: the copies could see different values
         if source in first:
@@ -232,13 +238,14 @@ def _rectify_before_concatenating(graph_module: torch.fx.GraphModule) -> int:
     order = {node: index for index, node in enumerate(graph.nodes)}
     relu_of: dict[torch.fx.Node, torch.fx.Node] = {}
     for node in graph.nodes:
-        if _is_relu(graph_module, node) and len(node.args) == 1 and isinstance(node.args[0], torch.fx.Node):
-            relu_of.setdefault(node.args[0], node)
+        source = _relu_source(graph_module, node)
+        if source is not None:
+            relu_of.setdefault(source, node)
     rewritten = 0
     for node in list(graph.nodes):
-        if not _is_relu(graph_module, node) or len(node.args) != 1 or not isinstance(node.args[0], torch.fx.Node):
+        concat = _relu_source(graph_module, node)
+        if concat is None:
             continue
-        concat = node.args[0]
         found = _concatenation(concat)
         if found is None or len(concat.users) != 1:
             continue
@@ -294,7 +301,7 @@ def _reduction_conv(graph_module: torch.fx.GraphModule, node: object) -> nn.Conv
     if not isinstance(node, torch.fx.Node) or len(node.users) != 1:
         return None
     conv = _module(graph_module, node)
-    if not isinstance(conv, nn.Conv2d) or type(conv) is not nn.Conv2d or conv.padding_mode != "zeros":
+    if not isinstance(conv, nn.Conv2d) or type(conv) is not nn.Conv2d or conv.padding_mode != "zeros":  # no subclasses
         return None
     ok = conv.kernel_size == (1, 1) and conv.stride == (2, 2) and conv.padding == (0, 0) and conv.groups == 1
     return conv if ok else None

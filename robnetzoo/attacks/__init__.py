@@ -3,18 +3,19 @@
     attack = robnetzoo.attacks.build("pgd20", model, eps=8/255)
     adversarial = attack(images, labels)          # NCHW in [0, 1]
 
-Names: ``fgsm``, ``pgd`` (``alpha``, ``steps``, ``random_start``), ``pgd<k>`` for any k (alpha
-eps/4, random start: the paper's 2/255 at 8/255, and a step that keeps pace with a larger
-radius such as MNIST's 0.3: ``pgd7``, ``pgd20``, ``pgd100``), ``pgdl2``, ``mifgsm``
-(``decay``), ``cw`` (CW margin loss under L-inf PGD), ``trades`` (PGD on the KL divergence
-from the clean prediction: the examples of TRADES training), ``deepfool``, ``autoattack``,
-``square`` / ``square<k>`` (score-based, a budget of k queries, 1000 by default; ``p_init``;
-needs only logits, so it also runs directly against a deployment runtime).
-``apgd-ce`` and ``apgd-dlr`` (APGD, Croce & Hein 2020: ``steps``, ``rho``; L-inf or L2),
-``apgd-t`` (APGD on the targeted DLR loss against ``targets`` classes in turn), and
-``apgd-cascade``: APGD-CE, then APGD-T on the examples still standing, then Square only where
-no gradient was usable: AutoAttack's verdict for a fraction of its passes (see ``cascade``).
-``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm;
+Names: ``fgsm``, ``nfgsm`` (N-FGSM: ``alpha``, ``noise``; a training attack whose examples leave
+the eps-ball by design, so the evaluator refuses it), ``pgd`` (``alpha``, ``steps``,
+``random_start``), ``pgd<k>`` for any k (alpha eps/4, random start: the paper's 2/255 at 8/255,
+and a step that keeps pace with a larger radius such as MNIST's 0.3: ``pgd7``, ``pgd20``,
+``pgd100``), ``pgdl2``, ``mifgsm`` (``decay``), ``cw`` (CW margin loss under L-inf PGD),
+``trades`` (PGD on the KL divergence from the clean prediction: the examples of TRADES
+training), ``deepfool``, ``autoattack``, ``square`` / ``square<k>`` (score-based, a budget of k
+queries, 1000 by default; ``p_init``; needs only logits, so it also runs directly against a
+deployment runtime). ``apgd-ce`` and ``apgd-dlr`` (APGD, Croce & Hein 2020: ``steps``, ``rho``;
+L-inf or L2), ``apgd-t`` (APGD on the targeted DLR loss against ``targets`` classes in turn),
+and ``apgd-cascade``: APGD-CE, then APGD-T on the examples still standing, then Square only
+where no gradient was usable: AutoAttack's verdict for a fraction of its passes (see
+``cascade``). ``paper`` expands to the paper's five: fgsm, pgd20, pgd100, deepfool, mifgsm;
 ``worst-case`` to ``apgd-cascade``, the cheap way to a worst-case verdict at AutoAttack's
 strength (``autoattack`` stays the reference for numbers comparable with RobustBench's).
 
@@ -42,11 +43,12 @@ from .autoattack import AutoAttack
 from .base import MODES, Attack, AttackResult, Noise, Passes, check_images
 from .cascade import APGDCascade
 from .deepfool import DeepFool
-from .gradient import CW, FGSM, MIFGSM, PGD, PGDL2, TradesKL
+from .gradient import CW, FGSM, MIFGSM, NFGSM, PGD, PGDL2, TradesKL
 from .square import Square
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
+    "nfgsm": NFGSM,
     "pgd": PGD,
     "pgdl2": PGDL2,
     "mifgsm": MIFGSM,
@@ -199,6 +201,7 @@ __all__ = [
     "Noise",
     "Passes",
     "FGSM",
+    "NFGSM",
     "PGD",
     "PGDL2",
     "MIFGSM",

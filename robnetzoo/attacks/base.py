@@ -163,12 +163,14 @@ class Attack:
 
     ``norms`` lists the threat-model norms an attack serves (the first is its default);
     ``needs_gradients`` is False for score-based attacks, which only read logits and so can
-    run against a target without gradients (an exported runtime).
+    run against a target without gradients (an exported runtime); ``bounded`` is False for an
+    attack whose examples may leave the ball (it can train a model, never measure one).
     """
 
     name = "attack"
     norms: tuple[str, ...] = ("Linf",)
     needs_gradients = True
+    bounded = True  # False: examples may leave the threat model's ball (a training attack such as N-FGSM)
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Gradient attacks: FGSM, PGD (L-inf and L2), MI-FGSM, and PGD on the CW margin and on TRADES' KL.
+"""Gradient attacks: FGSM, N-FGSM, PGD (L-inf and L2), MI-FGSM, and PGD on the CW margin and on TRADES' KL.
 
 Parameter names and defaults follow torchattacks (``alpha``, ``steps``, ``random_start``,
 ``decay``), so results can be compared one to one. Each keyword is stored under its own name:
@@ -20,6 +20,35 @@ class FGSM(IterativeAttack):
 
     def step(self, x, grad, images, index, state):
         return torch.clamp(x + self.eps * grad.sign(), 0, 1)
+
+
+class NFGSM(IterativeAttack):
+    """N-FGSM (de Jorge et al., 2022), a training attack: one signed-gradient step of ``alpha``
+    (eps by default) from a point drawn uniformly within ``noise`` x eps (2 by default), never
+    projected back to the eps-ball. The larger noise and the missing projection are what keep
+    single-step adversarial training free of catastrophic overfitting at FGSM's cost, so its
+    examples lie up to (noise + 1) x eps away: it trains models, it does not measure them
+    (``bounded`` is False, and the evaluator refuses it)."""
+
+    name = "nfgsm"
+    bounded = False
+    random_start = True
+
+    def __init__(self, model, *, alpha=None, noise=2.0, **kwargs):
+        super().__init__(model, **kwargs)
+        if self.norm != "Linf":
+            raise InvalidInput("N-FGSM is an L-inf attack")
+        if noise < 0 or (alpha is not None and alpha <= 0):
+            raise InvalidInput(f"N-FGSM needs noise >= 0 and alpha > 0, got noise={noise}, alpha={alpha}")
+        self.alpha = self.eps if alpha is None else float(alpha)
+        self.noise = float(noise)
+
+    def start(self, images, noise):
+        uniform = noise.rand(images.shape, images.dtype)
+        return torch.clamp(images + (uniform * 2 - 1) * self.noise * self.eps, 0, 1)
+
+    def step(self, x, grad, images, index, state):
+        return torch.clamp(x + self.alpha * grad.sign(), 0, 1)
 
 
 class PGD(IterativeAttack):

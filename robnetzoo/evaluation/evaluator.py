@@ -220,7 +220,15 @@ def check_request(
         ThreatModel().with_overrides(norm=norm, eps=eps)
     if attacks is None:
         return None
-    return attack_suite.expand([attacks] if isinstance(attacks, str) else list(attacks))
+    names = attack_suite.expand([attacks] if isinstance(attacks, str) else list(attacks))
+    unbounded = [name for name in names if not attack_suite.attack_class(name).bounded]
+    if unbounded:
+        raise InvalidInput(
+            f"attack {unbounded[0]!r} trains models: its examples leave the threat model's ball, so the "
+            "accuracy it leaves is no robust accuracy",
+            fix="evaluate with a bounded attack, e.g. pgd20",
+        )
+    return names
 
 
 def _threat_model(model: Any, eps: float | None, norm: str | None) -> ThreatModel:

@@ -303,3 +303,32 @@ def test_square_is_at_least_as_strong_as_the_reference(digits_model, digits_batc
     with torch.no_grad():
         theirs = digits_model(adversarial).argmax(1) != y
     assert int(ours.broken.sum()) >= int(theirs.sum()) - 1, (int(ours.broken.sum()), int(theirs.sum()))
+
+
+def test_nfgsm_steps_eps_from_noise_of_twice_eps_and_is_never_projected(digits_model, digits_batch):
+    """de Jorge et al.'s algorithm written out: x + U(-2 eps, 2 eps), clipped to the image, then
+    one signed-gradient step of eps, clipped to the image only."""
+    x, y = digits_batch
+    eps = 8 / 255
+    ours = attacks.build("nfgsm", digits_model, eps=eps, seed=3)(x, y)
+    uniform = torch.rand(x.shape, generator=torch.Generator().manual_seed(3))
+    start = torch.clamp(x + (uniform * 2 - 1) * 2 * eps, 0, 1).requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(digits_model(start), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, start)
+    expected = torch.clamp(start.detach() + eps * grad.sign(), 0, 1)
+    assert torch.allclose(ours, expected, atol=1e-6)
+    distance = (ours - x).abs().amax()
+    assert eps * 1.5 < distance <= 3 * eps + 1e-6  # outside the ball, as the method intends
+    no_noise = attacks.build("nfgsm", digits_model, eps=eps, noise=0.0)(x, y)
+    assert torch.allclose(no_noise, attacks.build("fgsm", digits_model, eps=eps)(x, y), atol=1e-6)
+
+
+def test_an_unbounded_attack_measures_nothing(digits_model):
+    from robnetzoo import evaluate
+    from robnetzoo.data import load_dataset
+
+    assert not attacks.attack_class("nfgsm").bounded and attacks.attack_class("pgd20").bounded
+    with pytest.raises(InvalidInput, match="'nfgsm' trains models"):
+        evaluate(digits_model, load_dataset("digits"), attacks=["pgd20", "nfgsm"], n_examples=8)
+    with pytest.raises(InvalidInput, match="N-FGSM needs noise >= 0"):
+        attacks.build("nfgsm", digits_model, noise=-1)

@@ -214,3 +214,17 @@ def test_one_thread_trains_channels_last_on_the_cpu_more_threads_nchw_and_the_se
         assert not Trainer(build_model(tiny_config()), recipe, _digits(32), device="cpu").channels_last
     finally:
         torch.set_num_threads(threads)
+
+
+def test_n_fgsm_trains_through_the_engine_at_the_recipes_radius():
+    recipe = PRESETS["n-fgsm"].for_dataset("digits").with_overrides(epochs=1, batch_size=16, augment="none")
+    assert recipe.threat_model.eps == pytest.approx(8 / 255)
+    trainer = Trainer(build_model(tiny_config()), recipe, _digits(32))
+    assert type(trainer.attack).__name__ == "NFGSM" and trainer.attack.alpha == pytest.approx(8 / 255)
+    wider_recipe = recipe.at_threat(recipe.threat_model.with_overrides(eps=16 / 255))
+    wider = Trainer(build_model(tiny_config()), wider_recipe, _digits(32))
+    assert wider.attack.alpha == pytest.approx(16 / 255) and wider.attack.noise == 2.0
+    before = {k: v.clone() for k, v in trainer.module.state_dict().items()}
+    result = trainer.fit()
+    assert result.history[0]["loss"] == result.history[0]["loss"]  # finite
+    assert any(not torch.equal(before[k], v) for k, v in trainer.module.state_dict().items())

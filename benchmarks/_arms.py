@@ -7,6 +7,10 @@ train`` runs: the held-out best epoch, then the test evaluation) in a temporary 
 appends one JSON line per finished job to a ledger, so a killed benchmark resumes where it
 stopped and a finished job is never trained twice. ``workers`` processes run jobs at once, one
 torch thread each (``robnetzoo.search.workers``, the pool the search itself uses).
+
+Each row records the engine settings that produced it (``engine_settings``: torch's version, the
+worker's threads and memory format, the recipe, the size and the evaluation); a ledger whose row
+for a job was made under other settings is refused (``LedgerMismatch``), never mixed in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from robnetzoo.errors import InvalidInput
 from robnetzoo.search.recipes import PRESETS, Recipe
 from robnetzoo.search.workers import worker_pool
 from robnetzoo.threat import ThreatModel
@@ -47,6 +52,31 @@ class Job:
     eval_n: int | None = None
     data_root: str | None = None
     tags: dict[str, Any] = field(default_factory=dict)
+
+
+def engine_settings(job: Job, *, threads: int | None = None) -> dict[str, Any]:
+    """What, besides the seed, decides a job's figures: torch's version, the process's torch
+    threads and the memory format the engine picks with them (float rounding differs), the
+    recipe, the network's size and the evaluation. ``threads`` None reads this process's."""
+    import torch
+
+    from robnetzoo.search.training import default_channels_last
+
+    threads = torch.get_num_threads() if threads is None else threads
+    return {
+        "torch": torch.__version__.split("+")[0],
+        "threads": threads,
+        "channels_last": default_channels_last("cpu", threads),
+        "recipe": job.recipe.to_dict(),
+        "width": job.width,
+        "layers": job.layers,
+        "eval_attacks": list(job.eval_attacks),
+        "eval_n": job.eval_n,
+    }
+
+
+class LedgerMismatch(InvalidInput):
+    """A ledger row for a job was made under other engine settings than the job's."""
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -84,10 +114,13 @@ def run_job(job: Job) -> dict[str, Any]:
         "worst_case": report.worst_case_accuracy,
         "best_epoch": (result.best or {}).get("epoch"),
         "epochs": len(result.history),
+        "planned_epochs": job.recipe.epochs,
         "held_out_robust": (result.best or {}).get("robust"),
+        "held_out_curve": [entry.get("val_robust_accuracy") for entry in result.history],
         "seconds": time.perf_counter() - began,
         "config_name": params.get("name"),
         "recipe": job.recipe.name,
+        "engine": engine_settings(job),
     }
 
 
@@ -108,8 +141,19 @@ def read_ledger(path: Path) -> dict[str, dict[str, Any]]:
 def run_jobs(
     jobs: list[Job], ledger: Path, *, workers: int = 2, on_row: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Every job's row, training those the ledger lacks (``workers`` at a time)."""
+    """Every job's row, training those the ledger lacks (``workers`` at a time); a ledger row
+    made under other engine settings than its job's raises ``LedgerMismatch`` before any training."""
     done = read_ledger(ledger)
+    for job in jobs:
+        row = done.get(job.key)
+        if row is not None and row.get("engine") != engine_settings(job, threads=1):
+            differs = sorted(
+                k for k, v in engine_settings(job, threads=1).items() if (row.get("engine") or {}).get(k) != v
+            )
+            raise LedgerMismatch(
+                f"{ledger} holds {job.key!r} trained under other engine settings ({', '.join(differs)} differ)",
+                fix="give another --ledger, or run with the settings that made it",
+            )
     todo = [job for job in jobs if job.key not in done]
     ledger.parent.mkdir(parents=True, exist_ok=True)
     if done:

@@ -63,16 +63,18 @@ CLEAN_MONITOR_EVERY = 10  # clean training accuracy is sampled on every 10th bat
 BatchHook = Callable[[nn.Module, torch.Generator], None]
 
 
-def default_channels_last(device: str | torch.device) -> bool:
+def default_channels_last(device: str | torch.device, threads: int | None = None) -> bool:
     """The engine's memory format unless told: channels_last on CUDA, and on the CPU only where
-    the process computes with one torch thread (the search's and the benchmarks' workers).
+    the process computes with one torch thread (the search's and the benchmarks' workers);
+    ``threads`` asks about another thread count than this process's.
 
     Measured with ``benchmarks/train_memory_format.py`` (the demo recipe's FGSM-RS step, batch
     64, same weights, same run): with one thread channels_last takes a width-4 RobNet's step
     x1.34-1.37 faster and WRN-10-1's x1.26; with two threads NCHW is the faster for the RobNets
     (channels_last x0.83-0.88 at width 4, x0.89-1.06 at width 8: its kernels gained nothing
     from the second thread there, NCHW's did), WRN-10-1 still gains (x1.21-1.24)."""
-    return torch.device(device).type == "cuda" or torch.get_num_threads() == 1
+    threads = torch.get_num_threads() if threads is None else threads
+    return torch.device(device).type == "cuda" or threads == 1
 
 
 def search_channels_last(device: str | torch.device) -> bool:

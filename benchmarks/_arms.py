@@ -79,6 +79,23 @@ class LedgerMismatch(InvalidInput):
     """A ledger row for a job was made under other engine settings than the job's."""
 
 
+def _check_engine(ledger: Path, row: dict[str, Any], job: Job) -> None:
+    expected = engine_settings(job, threads=1)
+    if row.get("engine") != expected:
+        differs = sorted(k for k, v in expected.items() if (row.get("engine") or {}).get(k) != v)
+        raise LedgerMismatch(
+            f"{ledger} holds {row['key']!r} trained under other engine settings ({', '.join(differs)} differ)",
+            fix="give another --ledger, or run with the settings that made it",
+        )
+
+
+def check_ledger_engine(ledger: Path, job: Job) -> None:
+    """Refuse a ledger any of whose rows was made under other engine settings than ``job``'s
+    (for a study whose every training shares them, checked before any work)."""
+    for row in read_ledger(ledger).values():
+        _check_engine(ledger, row, job)
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Train ``job`` from scratch and return its row (test figures, time, the best epoch)."""
     from robnetzoo.search.runs import train_run
@@ -145,15 +162,8 @@ def run_jobs(
     made under other engine settings than its job's raises ``LedgerMismatch`` before any training."""
     done = read_ledger(ledger)
     for job in jobs:
-        row = done.get(job.key)
-        if row is not None and row.get("engine") != engine_settings(job, threads=1):
-            differs = sorted(
-                k for k, v in engine_settings(job, threads=1).items() if (row.get("engine") or {}).get(k) != v
-            )
-            raise LedgerMismatch(
-                f"{ledger} holds {job.key!r} trained under other engine settings ({', '.join(differs)} differ)",
-                fix="give another --ledger, or run with the settings that made it",
-            )
+        if job.key in done:
+            _check_engine(ledger, done[job.key], job)
     todo = [job for job in jobs if job.key not in done]
     ledger.parent.mkdir(parents=True, exist_ok=True)
     if done:

@@ -41,16 +41,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from _arms import VALIDATION, Job, run_jobs  # benchmarks/_arms.py: train side by side, resumable ledger
 from _results import RESULTS, default_path, write  # benchmarks/_results.py: raw figures and the machine
 
 from robnetzoo.errors import InvalidInput  # noqa: E402
 from robnetzoo.genotype import Genotype  # noqa: E402
 from robnetzoo.search.recipes import PRESETS, Recipe  # noqa: E402
-from robnetzoo.search.sampling import sample_genotype  # noqa: E402
+from robnetzoo.search.sampling import band_cells, convolutions  # noqa: E402
 from robnetzoo.search.settings import PAPER_BANDS  # noqa: E402
-from robnetzoo.seeding import derive_seed  # noqa: E402
 from robnetzoo.stats import variance_components  # noqa: E402
 from robnetzoo.threat import ThreatModel  # noqa: E402
 
@@ -96,25 +94,6 @@ def parse_settings(text: str) -> list[str]:
             fix=f"name settings from {', '.join(SETTINGS)}",
         )
     return names
-
-
-def convolutions(cell: tuple[str, ...]) -> int:
-    return sum(code[1] == "1" for code in cell)
-
-
-def band_cells(band: str, n: int, seed: int = 0) -> list[tuple[str, ...]]:
-    """``n`` distinct random cells of ``band`` (``PAPER_BANDS``), drawn by the search's own
-    sampler and kept when their convolutions fall in the band: a random pick of the band."""
-    low, high = PAPER_BANDS[band]
-    cells: list[tuple[str, ...]] = []
-    index = 0
-    while len(cells) < n:
-        generator = torch.Generator().manual_seed(derive_seed(seed, "discrimination", band, index))
-        index += 1
-        cell = sample_genotype(generator, space="cell", by="density").cells[0]
-        if low <= convolutions(cell) <= high and cell not in cells:
-            cells.append(cell)
-    return cells
 
 
 PLATEAU_GAIN = 2.0  # held-out PGD-20 points over the last quarter of the epochs
@@ -181,7 +160,7 @@ def main() -> None:
         names = parse_settings(args.settings)
         if args.cells < 2 or args.seeds < 2:
             raise InvalidInput("the ICC needs at least 2 cells and 2 seeds", fix="raise --cells or --seeds")
-        cells = band_cells(args.band, args.cells)
+        cells = band_cells(PAPER_BANDS[args.band], args.cells, stream=("discrimination", args.band))
         folder = args.ledger.parent / "discrimination-genotypes"
         folder.mkdir(parents=True, exist_ok=True)
         models = {}

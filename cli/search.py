@@ -230,7 +230,6 @@ def _print(result: Any, json_out: bool) -> None:
         "search robust %",
         "runner-up # (robust %), McNemar p",
         "hold-out robust %",
-        "retrained vs random",
         "params",
         "train it",
     ):
@@ -250,7 +249,6 @@ def _print(result: Any, json_out: bool) -> None:
             if held is None
             else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
             f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
-            escape(_vs_random(choice.vs_random)),
             millions(row.parameters),
             escape(training_command_line(name, result.folder)),
         )
@@ -260,18 +258,6 @@ def _print(result: Any, json_out: bool) -> None:
         f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
         markup=False,
         soft_wrap=True,
-    )
-
-
-def _vs_random(measured: Optional[dict]) -> str:
-    if not measured:
-        return "—"
-    if measured.get("verdict") is None:
-        return measured["why"]
-    low, high = measured["interval"]
-    return (
-        f"{measured['verdict']}: {measured['difference']:+.1f} points [{low:+.1f}, {high:+.1f}], "
-        f"rank {measured['rank']} of {measured['of']} ({measured['source']})"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import numpy as np
@@ -400,3 +401,25 @@ def null_rejection_rate(
             rejected += p < alpha
     low, high = wilson_interval(rejected, tested)
     return {"rate": rejected / tested if tested else None, "interval": [low / 100, high / 100], "n": tested}
+
+
+class PickVerdict(str, enum.Enum):
+    """What a pre-registered test of the picks against random allows one to say."""
+
+    BEATS_RANDOM = "beats random"
+    WORSE_THAN_RANDOM = "worse than random"
+    NO_WORTHWHILE_ADVANTAGE = "no advantage as large as the smallest effect"
+    CANNOT_DECIDE = "cannot decide"
+
+
+def pick_verdict(test: dict[str, Any], smallest_effect: float, alpha: float = 0.05) -> PickVerdict:
+    """The reading of ``pick_versus_random``'s result: a difference whose p is below ``alpha``
+    beats (or is worse than) random; otherwise, an interval wholly below ``smallest_effect``
+    rules out an advantage worth having; anything else cannot decide."""
+    if test.get("p") is None or test.get("interval") is None:
+        return PickVerdict.CANNOT_DECIDE
+    if test["p"] < alpha:
+        return PickVerdict.BEATS_RANDOM if test["difference"] > 0 else PickVerdict.WORSE_THAN_RANDOM
+    if test["interval"][1] < smallest_effect:
+        return PickVerdict.NO_WORTHWHILE_ADVANTAGE
+    return PickVerdict.CANNOT_DECIDE

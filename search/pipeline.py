@@ -71,7 +71,6 @@ from robnetzoo.weights import read_safetensors, write_safetensors
 
 from . import analysis as findings
 from .candidates import candidate_seed, finetune, finetuned_model, inherited_score, judge, screen
-from .evidence import benchmark_verdicts
 from .leaderboard import LeaderboardRow, Ledger, leaderboard_rows, screen_stage, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
@@ -837,8 +836,6 @@ def analyse_search(
     for choice in selection.values():
         held = records.get(("holdout", choice.row.index))
         choice.holdout = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
-    for name, measured in benchmark_verdicts(settings.to_dict(), selection).items():
-        selection[name].vs_random = measured
     supernet_notes = []
     for replica in range(settings.supernets + 1):  # every supernet's training notes (a guard's stop...)
         training = folder / supernet_dir(replica) / TRAINING_FILE

@@ -97,6 +97,31 @@ def cell_with_convs(generator: torch.Generator, k: int) -> tuple[str, ...]:
             return cell
 
 
+def convolutions(cell: tuple[str, ...]) -> int:
+    """The convolution edges of one cell (codes ``x1``): what a budget band counts."""
+    return sum(code[1] == "1" for code in cell)
+
+
+def band_cells(
+    band: tuple[int, int], n: int, *, seed: int = 0, stream: tuple[object, ...] = ("band-cells",)
+) -> list[tuple[str, ...]]:
+    """``n`` distinct random cells with ``band``'s (low, high) convolutions, drawn as the search
+    draws its candidates (``by="density"``) and kept when they fall in the band: what a random
+    pick of the band is, for the studies that set the search against chance. ``stream`` names
+    the draw (the i-th try comes from ``derive_seed(seed, *stream, i)``), so two uses of one
+    seed draw different cells."""
+    low, high = band
+    cells: list[tuple[str, ...]] = []
+    index = 0
+    while len(cells) < n:
+        generator = torch.Generator().manual_seed(derive_seed(seed, *stream, index))
+        index += 1
+        cell = sample_genotype(generator, space="cell", by="density").cells[0]
+        if low <= convolutions(cell) <= high and cell not in cells:
+            cells.append(cell)
+    return cells
+
+
 def moved_pair(generator: torch.Generator, base: tuple[str, ...], reading: str) -> tuple[str, ...] | None:
     """``base`` with one convolution moved from a skip edge to a direct edge that has none
     (both drawn uniformly; identity bits unchanged); None when no such move exists or every one

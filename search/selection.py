@@ -32,14 +32,13 @@ FAMILY = ("small", "medium", "large")
 @dataclass
 class Choice:
     """A band's chosen candidate: its leaderboard row, the band it was chosen in, the test
-    against the band's runner-up, and what the hold-out re-score and the search-vs-random
-    benchmark say of it. ``summary.json`` holds it flat: the row's fields and these four."""
+    against the band's runner-up, and what the hold-out re-score says of it. ``summary.json``
+    holds it flat: the row's fields and these three."""
 
     row: LeaderboardRow
     band: tuple[int, int]
     runner_up: dict[str, Any] | None
     holdout: dict[str, Any] | None = None
-    vs_random: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +46,6 @@ class Choice:
             "band": list(self.band),
             "runner_up": self.runner_up,
             "holdout": self.holdout,
-            "vs_random": self.vs_random,
         }
 
 

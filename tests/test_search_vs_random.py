@@ -1,127 +1,181 @@
-"""benchmarks/search_vs_random.py and benchmarks/discrimination.py: the verdicts they print follow
-from their figures, and a folder that is not a finished search is one line, exit 2."""
+"""The pre-registered study of the search against random cells (benchmarks/search_vs_random.py)
+and the discrimination study (benchmarks/discrimination.py): plans are read whole and refused
+by name, ledgers made under another plan or other engine settings are refused before any
+training, and the verdicts follow from the figures."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from robnetzoo.genotype import Genotype
+from robnetzoo.errors import CorruptFile, InvalidInput, NotFound
+from robnetzoo.search.preregistration import check_committed, check_unchanged, read_preregistration
+from tests.support import BENCHMARKS, run_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import _arms  # noqa: E402
+import discrimination  # noqa: E402
 import search_vs_random  # noqa: E402
 
+PLAN = {
+    "format": "robnetzoo-preregistration",
+    "hypothesis": "the search's pick in the small band beats a random small-band cell",
+    "primary_test": "robnetzoo.stats.pick_versus_random, two-sided",
+    "measure": "pgd20",
+    "setting": "nfgsm-16",
+    "band": "small",
+    "search_seeds": [0, 1, 2],
+    "seeds_per_pick": 3,
+    "random_architectures": 24,
+    "alpha": 0.05,
+    "smallest_effect": 5.0,
+    "power": {"power": 0.8},
+    "stopping_rule": "fixed n: read once, after every training",
+}
 
-def _rows(pick: list[float], randoms: list[list[float]]) -> dict:
-    rows = {}
-    for arm, arch, values in [("pick", "pick", pick)] + [("random", f"random{i}", v) for i, v in enumerate(randoms)]:
-        for seed, value in enumerate(values):
-            rows[f"small|{arm}|{arch}|seed{seed}"] = {
-                "tags": {"band": "small", "arm": arm, "arch": arch},
-                "worst_case": value,
-                "robust": {"pgd20": value + 1},
-            }
-    rows["all|baseline|wrn-10-1|seed0"] = {
-        "tags": {"band": "all", "arm": "baseline", "arch": "wrn-10-1"},
-        "worst_case": 40.0,
-        "robust": {"pgd20": 41.0},
+
+def _plan(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps({**PLAN, **changes}))
+    return path
+
+
+def test_a_preregistration_is_read_whole_and_refused_by_name_when_malformed(tmp_path):
+    path = _plan(tmp_path)
+    plan = read_preregistration(path)
+    assert plan.digest == hashlib.sha256(path.read_bytes()).hexdigest() and plan.trainings() == 33
+    with pytest.raises(NotFound):
+        read_preregistration(tmp_path / "none.json")
+    bad = {
+        "search_seeds must be 3 or more": {"search_seeds": [0, 1]},
+        "alpha must be a number": {"alpha": "0.05"},
+        "seeds_per_pick must be an integer": {"seeds_per_pick": 2.5},
+        "band must be": {"band": "huge"},
+        "every text field": {"hypothesis": ""},
+        "format is not": {"format": "other"},
     }
-    return rows
+    for message, change in bad.items():
+        with pytest.raises(CorruptFile, match=message) as caught:
+            read_preregistration(_plan(tmp_path, **change))
+        assert str(path) in str(caught.value)
+    data = dict(PLAN)
+    del data["hypothesis"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(CorruptFile, match="no hypothesis field"):
+        read_preregistration(path)
 
 
-PICK = {"small": Genotype.from_codes(["01"] * 3 + ["00"] * 11)}
-RANDOM = [[50.0, 52.0], [48.0, 47.0], [51.0, 53.0], [49.0, 50.0], [50.0, 49.0]]
+def test_a_plan_changed_after_the_first_training_or_not_committed_is_refused(tmp_path):
+    plan = read_preregistration(_plan(tmp_path))
+    check_unchanged(plan, {plan.digest})
+    check_unchanged(plan, set())
+    with pytest.raises(InvalidInput, match="changed after the study's first training"):
+        check_unchanged(plan, {plan.digest, "0" * 64})
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    with pytest.raises(InvalidInput, match="not committed as it is"):
+        check_committed(plan)
+    subprocess.run([*git, "add", "plan.json"], check=True)
+    subprocess.run([*git, "commit", "-qm", "plan"], check=True)
+    check_committed(plan)
+    _plan(tmp_path, smallest_effect=3.0)
+    with pytest.raises(InvalidInput, match="not committed as it is"):
+        check_committed(read_preregistration(tmp_path / "plan.json"))
 
 
-def test_a_pick_far_above_the_random_arm_beats_random():
-    result = search_vs_random.analyse(_rows([70.0, 71.0], RANDOM), PICK, 2, "worst_case", 0)
-    band = result["bands"]["small"]
-    assert band["verdict"] == "beats random" and band["rank"] == 1 and band["of"] == 6
-    assert band["difference"]["interval"][0] > 0 and result["baseline"]["mean"] == 40.0
-
-
-@pytest.mark.parametrize(
-    "pick, verdict", [([50.0, 50.5], "cannot tell from random"), ([30.0, 31.0], "worse than random")]
-)
-def test_a_pick_inside_or_below_the_arm_is_not_called_better(pick, verdict):
-    band = search_vs_random.analyse(_rows(pick, RANDOM), PICK, 2, "worst_case", 0)["bands"]["small"]
-    assert band["verdict"] == verdict
-    assert search_vs_random.analyse(_rows(pick, RANDOM), PICK, 2, "pgd20", 0)["measure"] == "pgd20"
-
-
-def test_a_folder_that_is_not_a_finished_search_is_one_line_exit_2(tmp_path):
-    (tmp_path / "notes.txt").write_text("not a search")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "search_vs_random.py"),
-            "--search",
-            str(tmp_path),
-            "--ledger",
-            str(tmp_path / "ledger.jsonl"),
-            "--json",
-            str(tmp_path / "out.json"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _one_line_refusal(done: subprocess.CompletedProcess, text: str) -> None:
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and "is not a finished search" in lines[0], done.stderr
-    assert not (tmp_path / "ledger.jsonl").exists() and not (tmp_path / "out.json").exists()
+    assert done.returncode == 2 and len(lines) == 1 and text in lines[0], done.stderr
 
 
-def test_a_search_shows_the_benchmarks_verdict_only_for_the_very_pick_benchmarked():
-    from robnetzoo.search.evidence import benchmark_verdicts
-    from robnetzoo.search.selection import Choice
-    from robnetzoo.search.settings import PRESETS
-    from tests.support import leaderboard_row
-
-    settings = PRESETS["demo"].to_dict()
-    evidence = {
-        "settings": settings,
-        "measure": "worst_case",
-        "source": "benchmarks/results/x.json",
-        "date": "d",
-        "bands": {
-            "small": {
-                "genotype": "01" * 14,
-                "verdict": "cannot tell from random",
-                "difference": 1.5,
-                "interval": [-2.0, 5.0],
-                "p_holm": 0.6,
-                "rank": 2,
-                "of": 6,
-            }
-        },
-    }
-
-    def choice(space: str, genotype: str) -> Choice:
-        return Choice(leaderboard_row(space=space, genotype=genotype), (0, 7), None)
-
-    same = {"robnet-small": choice("cell", "01" * 14), "robnet-free": choice("free", "01" * 14 + "|" + "10" * 14)}
-    shown = benchmark_verdicts(settings, same, evidence)
-    assert set(shown) == {"robnet-small"} and shown["robnet-small"]["verdict"] == "cannot tell from random"
-    assert shown["robnet-small"]["interval"] == [-2.0, 5.0] and shown["robnet-small"]["source"].endswith("x.json")
-    other_pick = benchmark_verdicts(settings, {"robnet-small": choice("cell", "11" * 14)}, evidence)
-    assert other_pick["robnet-small"]["verdict"] is None and "another cell" in other_pick["robnet-small"]["why"]
-    other_seed = benchmark_verdicts({**settings, "seed": 4}, same, evidence)
-    assert other_seed["robnet-small"]["verdict"] is None and "not benchmarked" in other_seed["robnet-small"]["why"]
-    more_pairs = benchmark_verdicts({**settings, "pairs_per_count": 9}, same, evidence)  # pairs never enter a choice
-    assert more_pairs["robnet-small"]["verdict"] == "cannot tell from random"
+def test_the_study_refuses_before_any_work(tmp_path):
+    plan_path = _plan(tmp_path)
+    plan = read_preregistration(plan_path)
+    ledger, out = tmp_path / "ledger.jsonl", tmp_path / "out.json"
+    common = ["--ledger", str(ledger), "--json", str(out), "--work", str(tmp_path / "work")]
+    _one_line_refusal(
+        run_benchmark("search_vs_random.py", "--preregistration", str(tmp_path / "none.json"), *common), "none.json"
+    )
+    _one_line_refusal(
+        run_benchmark("search_vs_random.py", "--preregistration", str(_plan(tmp_path, setting="x")), *common),
+        "names setting 'x'",
+    )
+    plan_path = _plan(tmp_path)
+    row = {"key": "random|0|x", "tags": {"preregistration": "f" * 64}, "engine": {}}
+    ledger.write_text(json.dumps(row) + "\n")
+    _one_line_refusal(
+        run_benchmark("search_vs_random.py", "--preregistration", str(plan_path), *common),
+        "changed after the study's first training",
+    )
+    ledger.write_text(json.dumps({**row, "tags": {"preregistration": plan.digest}}) + "\n")
+    _one_line_refusal(
+        run_benchmark("search_vs_random.py", "--preregistration", str(plan_path), *common), "other engine settings"
+    )
+    assert not out.exists() and not (tmp_path / "work").exists()
+    assert json.loads(ledger.read_text())["engine"] == {}  # the ledger is left as it was
 
 
-def test_the_printed_verdict_is_a_finding_only_where_the_rank_check_agrees():
-    # a pick above the arm's mean, but below two of its ten trainings: the bootstrap of the means
-    # calls it better, the rank check of the trainings does not
-    arm = [[60.0, 61.0], [62.0, 63.0], [60.0, 62.0], [61.0, 60.0], [85.0, 86.0]]
-    band = search_vs_random.analyse(_rows([80.0, 81.0], arm), PICK, 2, "worst_case", 0)["bands"]["small"]
-    assert band["verdict"] == "beats random" and band["rank_test"]["p_holm"] >= 0.05
-    assert band["declared"] == "cannot decide (beats random by the bootstrap, not by the rank check)"
-    clear = search_vs_random.analyse(_rows([70.0, 71.0], RANDOM), PICK, 2, "worst_case", 0)["bands"]["small"]
-    assert clear["declared"] == "beats random" == clear["verdict"]
+def test_the_studys_verdict_comes_from_the_architecture_level_test(tmp_path):
+    plan = read_preregistration(_plan(tmp_path, random_architectures=6, seeds_per_pick=2))
+
+    def row(arm: str, unit: str, value: float) -> dict:
+        return {"tags": {"arm": arm, "unit": unit}, "robust": {"pgd20": value}}
+
+    randoms = [row("random", f"random{i}", v) for i, v in enumerate([60.0, 55.0, 63.0, 58.0, 61.0, 50.0])]
+    ahead = [row("pick", f"search{s}", v) for s, pair in enumerate([(70, 72), (66, 64), (71, 69)]) for v in pair]
+    result = search_vs_random.analyse(plan, ahead + randoms)
+    assert result["verdict"] == "beats random" and result["test"]["n_picks"] == 3 and result["test"]["n_random"] == 6
+    level = [row("pick", f"search{s}", v) for s, pair in enumerate([(58, 59), (57, 58), (59, 58)]) for v in pair]
+    plan = read_preregistration(_plan(tmp_path, random_architectures=6, seeds_per_pick=2, smallest_effect=6.0))
+    even = search_vs_random.analyse(plan, level + randoms)
+    assert even["verdict"] == "no advantage as large as the smallest effect", even["test"]["interval"]
+    wide = [row("pick", f"search{s}", v) for s, pair in enumerate([(80, 40), (30, 75), (62, 58)]) for v in pair]
+    assert search_vs_random.analyse(plan, wide + randoms)["verdict"] == "cannot decide"
+
+
+def test_a_ledger_row_of_other_engine_settings_is_never_mixed_in(tmp_path):
+    job = _arms.Job(
+        key="k", model="robnet-large", dataset="digits", recipe=discrimination.SETTINGS["nfgsm-8"].recipe("x"), seed=0
+    )
+    ledger = tmp_path / "ledger.jsonl"
+    good = {"key": "k", "engine": _arms.engine_settings(job, threads=1), "robust": {"pgd20": 1.0}}
+    ledger.write_text(json.dumps(good) + "\n")
+    assert _arms.run_jobs([job], ledger)["k"]["robust"] == {"pgd20": 1.0}  # found, not retrained
+    assert good["engine"]["channels_last"] is True and good["engine"]["threads"] == 1
+    other = {**good, "engine": {**good["engine"], "channels_last": False}}
+    ledger.write_text(json.dumps(other) + "\n")
+    with pytest.raises(_arms.LedgerMismatch, match=r"other engine settings \(channels_last differ\)"):
+        _arms.run_jobs([job], ledger)
+    with pytest.raises(_arms.LedgerMismatch):
+        _arms.check_ledger_engine(ledger, job)
+
+
+def test_the_discrimination_study_names_its_settings_and_reads_plateaus(tmp_path):
+    done = run_benchmark("discrimination.py", "--settings", "fgsm-rs-8,bogus", "--ledger", str(tmp_path / "l.jsonl"))
+    _one_line_refusal(done, "unknown setting 'bogus'")
+    assert not (tmp_path / "l.jsonl").exists()
+
+    def row(arch: str, value: float, curve: list[float], best: int) -> dict:
+        return {
+            "tags": {"arch": arch},
+            "robust": {"pgd20": value},
+            "clean": 90.0,
+            "best_epoch": best,
+            "epochs": len(curve),
+            "planned_epochs": 8,
+            "held_out_curve": curve,
+        }
+
+    climbing = [10.0, 20, 30, 40, 50, 60, 70, 80]  # still gaining 20 points over its last quarter
+    flat = [10.0, 50, 60, 62, 63, 63.5, 64, 64]
+    rows = [row("a", 50, climbing, 8), row("a", 52, flat, 8), row("b", 70, flat, 6), row("b", 71, flat[:6], 6)]
+    figures = discrimination.analyse(rows)
+    assert figures["plateau_share"] == 0.75 and figures["stopped_by_guard"] == 1
+    assert figures["components"]["icc_interval"] is not None and figures["trainings"] == 4
+    assert discrimination.late_gain(climbing) == 20.0 and discrimination.late_gain(flat) == pytest.approx(0.5)

@@ -221,7 +221,7 @@ def _print(result: Any, json_out: bool) -> None:
         title=f"chosen architectures (genotypes/, cells/) on {settings.dataset} at {threat}",
         caption=f"search robust %: mean over {settings.supernets} supernet(s); against the runner-up: "
         "exact McNemar on the images both were scored on; hold-out: images and a supernet "
-        "no choice read",
+        "no choice read; whether a pick beats random cells of its band is not known (docs: the search)",
     )
     for column in (
         "model",

@@ -371,3 +371,13 @@ def test_a_timed_plan_says_what_it_times_and_reports_every_step(tmp_path):
     steps = [e for e in events if isinstance(e, StageProgress) and e.phase == "timing"]
     assert notes and "timing" in notes[0].message and "timings" in notes[0].message and events[0] is notes[0]
     assert [e.done for e in steps] == list(range(1, steps[0].total + 1)) and steps[-1].done == steps[-1].total
+
+
+def test_the_summary_claims_nothing_about_random_architectures(finished_search, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    copy = Path(shutil.copytree(finished_search, tmp_path / "copy"))
+    assert main(["search", "--analyse", str(copy)]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "retrained vs random" not in shown and "whether a pick beats random cells of its band is not known" in shown
+    summary = json.loads((copy / "summary.json").read_text())
+    assert all("vs_random" not in choice for choice in summary["selection"].values())

@@ -248,7 +248,7 @@ def _print(result: Any, json_out: bool) -> None:
             "—"
             if held is None
             else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
-            f"{held['robust_interval'][1]:.1f}] (n={held['n']})",
+            f"{held['robust_interval'][1]:.1f}] (n={held['n']}), rank {held['rank']} of {held['of']}",
             millions(row.parameters),
             escape(training_command_line(name, result.folder)),
         )

@@ -14,10 +14,11 @@ Phases, each resumable where it stopped:
    against which the proxies are judged.
 4. **pairs** — Finding 2's paired experiment (``search.pairs``): base cells and their twins
    with one convolution moved to a direct edge, scored alike.
-5. **holdout** — the architecture chosen for each budget band, re-scored on held-out training
-   images nothing else reads (not even the overfitting guard, which watches the validation
-   images) under one more supernet that no choice read: a winner's search score is biased
-   upward by its selection, both by the images and by the supernet's own training noise.
+5. **holdout** — every candidate a band could choose, re-scored on held-out training images
+   nothing else reads (not even the overfitting guard, which watches the validation images)
+   under one more supernet that no choice read: a winner's search score is biased upward by its
+   selection, both by the images and by the supernet's own training noise, and its rank among
+   its band's candidates there, beside the band's own drop, tells the two apart.
 6. **analysis** and **selection** — the leaderboard and the results table, ``analysis.json``,
    plots, cell drawings and ``report.html``, and the genotype of each band
    (``genotypes/robnet-*.json``); ``summary.json`` last, which marks the search finished.
@@ -74,7 +75,7 @@ from .candidates import candidate_seed, finetune, finetuned_model, inherited_sco
 from .leaderboard import LeaderboardRow, Ledger, leaderboard_rows, screen_stage, write_leaderboard
 from .pairs import PairBase, plan_pairs
 from .sampling import sample_candidates
-from .selection import Choice, select, write_genotypes
+from .selection import Choice, holdout_reading, select, write_genotypes
 from .settings import SearchSettings, radius_note
 from .supernet import Supernet
 from .training import Trainer, search_channels_last
@@ -195,7 +196,7 @@ def read_settings(folder: str | Path) -> SearchSettings:
 class SearchData:
     """The training split in three disjoint parts: ``train`` (the supernet, finetuning and
     BatchNorm recalibration), ``validation`` (every candidate's score) and ``holdout`` (the
-    chosen architectures' re-score; None when ``holdout_size`` is 0). The test split is never
+    candidates' re-score; None when ``holdout_size`` is 0). The test split is never
     read."""
 
     train: Dataset
@@ -576,13 +577,12 @@ def _performer(stage: str, replica: int) -> Callable[[Any], dict[str, Any]]:
     return lambda item: perform(Work(stage, replica, item))
 
 
-def chosen_candidates(records: dict[tuple[str, int], dict[str, Any]], settings: SearchSettings) -> list[Candidate]:
-    """The architecture each band chooses from the scores so far (what the hold-out re-scores)."""
+def holdout_candidates(records: dict[tuple[str, int], dict[str, Any]], settings: SearchSettings) -> list[Candidate]:
+    """Every candidate a band could choose (each ranked one): what the hold-out re-scores, so a
+    choice's drop there can be set beside its band's (the third supernet's level) and its rank
+    there read (selection bias)."""
     rows = leaderboard_rows(records, settings.scorer, fsp_filter(records, settings.fsp_keep))
-    return [
-        Candidate(c.row.index, c.row.space, Genotype.parse(c.row.genotype))
-        for c in select(rows, settings.bands)[0].values()
-    ]
+    return [Candidate(r.index, r.space, Genotype.parse(r.genotype)) for r in rows if r.rank is not None]
 
 
 class _SupernetProgress:
@@ -729,7 +729,7 @@ def _search_in_workers(
                     submit_stage("finetune", 0, tuned, "finetune")
             scores_in = all(complete(screen_stage(r)) for r in range(settings.supernets)) and complete("finetune")
             if data.holdout is not None and replicas - 1 in ready and scores_in:
-                submit_stage("holdout", replicas - 1, chosen_candidates(records, settings), "holdout")
+                submit_stage("holdout", replicas - 1, holdout_candidates(records, settings), "holdout")
 
         for r in trained + to_train:  # a trained one is read back at once
             pending[pool.submit(perform, Work("supernet", r))] = Work("supernet", r)
@@ -797,7 +797,7 @@ def _search_over_ranks(
 
         began = time.perf_counter()
         if data.holdout is not None:
-            chosen = chosen_candidates(ledger.read(), settings)
+            chosen = holdout_candidates(ledger.read(), settings)
             report(SearchPhase("holdout", total=len(chosen)))
             last = _replicas(settings, data) - 1
             run_stage("holdout", chosen, ledger, _performer("holdout", last), report)
@@ -834,8 +834,7 @@ def analyse_search(
     result_analysis = findings.analyse_findings(rows, settings, pairs)
     selection, selection_notes = select(rows, settings.bands)
     for choice in selection.values():
-        held = records.get(("holdout", choice.row.index))
-        choice.holdout = None if held is None else {k: held[k] for k in ("robust", "clean", "n", "robust_interval")}
+        choice.holdout = holdout_reading(choice, rows, records)
     supernet_notes = []
     for replica in range(settings.supernets + 1):  # every supernet's training notes (a guard's stop...)
         training = folder / supernet_dir(replica) / TRAINING_FILE

@@ -69,9 +69,10 @@ def work_of(settings: SearchSettings) -> list[dict[str, Any]]:
     per_finetune = ft.epochs * finetune_n * attack_passes(ft.attack, ft.attack_params) + score_images * score
     pair_networks = settings.pairs_per_count * len(COUNTS) * 3
     per_inherited = score_images * score + settings.calibration_images / 3
-    chosen = 4 if settings.holdout_size else 0
+    ranked = tuned if settings.scorer == "finetune" else n_cell + round(settings.fsp_keep * n_free)
+    chosen = ranked if settings.holdout_size else 0  # every candidate a band could choose
     per_holdout = settings.holdout_size * score + (per_finetune if settings.scorer == "finetune" else 0)
-    replicas = settings.supernets + (1 if settings.holdout_size else 0)  # one more re-scores the choices
+    replicas = settings.supernets + (1 if settings.holdout_size else 0)  # one more re-scores the candidates
     n = n_cell + n_free
     return [
         {
@@ -91,7 +92,7 @@ def work_of(settings: SearchSettings) -> list[dict[str, Any]]:
             "passes": tuned * per_finetune,
         },
         {"phase": "pairs", "what": f"{pair_networks} networks of Finding 2", "passes": pair_networks * per_inherited},
-        {"phase": "holdout", "what": f"{chosen} chosen architectures", "passes": chosen * per_holdout},
+        {"phase": "holdout", "what": f"{chosen:,} ranked candidates re-scored", "passes": chosen * per_holdout},
     ]
 
 

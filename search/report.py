@@ -40,7 +40,9 @@ def _search_score(row: LeaderboardRow) -> str:
 
 def _holdout_score(choice: Choice) -> str:
     held = choice.holdout
-    return _pct(None) if held is None else _pct(held["robust"], held["robust_interval"])
+    if held is None:
+        return _pct(None)
+    return f"{_pct(held['robust'], held['robust_interval'])}, rank {held['rank']} of {held['of']}"
 
 
 def render_report(

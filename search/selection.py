@@ -93,6 +93,36 @@ def select(rows: list[LeaderboardRow], bands: dict[str, tuple[int, int]]) -> tup
     return chosen, notes
 
 
+def holdout_reading(
+    choice: Choice, rows: list[LeaderboardRow], records: dict[tuple[str, int], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A choice's hold-out re-score beside its band's: its robust accuracy there, its rank among
+    the band's re-scored candidates (1 = best), and the band's mean under the search's supernets
+    and under the hold-out one, so the choice's drop can be split into the third supernet's level
+    (the band's drop) and selection bias (the rest). None when the choice was not re-scored."""
+    held = records.get(("holdout", choice.row.index))
+    if held is None:
+        return None
+    low, high = choice.band
+    band = [
+        r
+        for r in rows
+        if r.space == choice.row.space
+        and r.rank is not None
+        and low <= r.convs_per_cell <= high
+        and ("holdout", r.index) in records
+    ]
+    scores = [records[("holdout", r.index)]["robust"] for r in band]
+    searched = [r.robust for r in band if r.robust is not None]
+    return {
+        **{k: held[k] for k in ("robust", "clean", "n", "robust_interval")},
+        "rank": 1 + sum(s > held["robust"] for s in scores),
+        "of": len(band),
+        "band_holdout_mean": sum(scores) / len(scores),
+        "band_search_mean": sum(searched) / len(searched) if searched else None,
+    }
+
+
 def runner_up(winner: LeaderboardRow, second: LeaderboardRow | None) -> dict[str, Any] | None:
     """The band's second-best candidate and the exact McNemar test of the winner against it on
     the images (and supernets) both were scored on: whether the winner is better, or merely

@@ -97,7 +97,13 @@ def test_the_search_leaves_leaderboard_results_analysis_report_drawings_and_geno
             test = second["mcnemar"]
             a, b = row["paired_bits"], next(r for r in rows if r["index"] == second["index"])["paired_bits"]
             assert test["n"] == 64 and test["first_only"] == sum(x == "1" and y == "0" for x, y in zip(a, b))
-        assert row["holdout"]["n"] == 32 and 0 <= row["holdout"]["robust"] <= 100
+        held = row["holdout"]
+        assert held["n"] == 32 and 0 <= held["robust"] <= 100
+        # every candidate of the band was re-scored too: the choice's rank among them is its own
+        band = [r for r in rows if r["space"] == row["space"] and r["rank"] is not None]
+        band = [r for r in band if low <= r["convs_per_cell"] <= high]
+        assert held["of"] == len(band) >= 1 and 1 <= held["rank"] <= held["of"]
+        assert held["band_holdout_mean"] is not None and held["band_search_mean"] is not None
         assert (finished_search / "cells" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "<svg" in (finished_search / "cells" / f"{name}.svg").read_text()[:2000]
     assert {p.name for p in (finished_search / "genotypes").iterdir()} == {f"{name}.json" for name in chosen}

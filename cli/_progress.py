@@ -36,7 +36,7 @@ STAGE_WORDS = {
     "screen": "screening {} candidates",
     "finetune": "finetuning {} candidates",
     "pairs": "Finding 2: scoring the pairs of {} base cells",
-    "holdout": "re-scoring the {} chosen candidates on the hold-out images",
+    "holdout": "re-scoring the {} ranked candidates on the hold-out images",
     "study": "the proxy study: {} jobs (re-timed proxies, finetuning, finetuning with a second seed)",
 }
 STAGE_LABELS = {

@@ -438,8 +438,9 @@ def finetune_plan(
 class Work:
     """One piece of a search: train supernet ``replica`` (``stage`` ``"supernet"``), or score
     ``item`` under it for a ledger stage (``screen``, ``screen-1``..., ``finetune``, ``pair``,
-    ``holdout``). What it computes depends on nothing but the search's settings and folder, so
-    any worker may do it, in any order."""
+    ``holdout``; ``finetune-holdout``: a finetuning judged on the hold-out images, for a study).
+    What it computes depends on nothing but the search's settings and folder, so any worker may
+    do it, in any order."""
 
     stage: str
     replica: int
@@ -546,14 +547,16 @@ def perform(work: Work) -> dict[str, Any]:
             settings=settings,
             device=device,
         )
-    if work.stage == "finetune":
+    if work.stage in ("finetune", "finetune-holdout"):
+        images = data.validation if work.stage == "finetune" else data.holdout  # another training's own images
+        assert images is not None
         return finetune(
             supernet,
             item.genotype,
             index=item.index,
             space=item.space,
             train=data.train,
-            validation=data.validation,
+            validation=images,
             settings=settings,
             device=device,
             seed=work.seed,

@@ -1,18 +1,21 @@
 """Studies of a finished search that check its own method: ``proxies``.
 
-``proxies`` asks whether the cheap scorers rank candidates as the protocol they replace does.
-It draws ``n`` of the search's cell-based candidates at random (seeded; not spread over any
-proxy's ranking), finetunes each with the search's finetune recipe (the demo's: 3 PGD-7 epochs
-on the whole training split), and ``repeats`` of them again with a second seed: that
-agreement is the reference's own reliability, the ceiling any proxy can reach. Every score
-(proxies and finetuned) is measured under the same common random numbers, and the proxies are
-re-timed in the same run, so the cost ratio compares the two protocols on one machine at one
-time. It reports, with bootstrap 95% intervals: Spearman and Kendall of each proxy against
-finetuning (over all drawn candidates, and within each budget band, where the capacity gradient
-that spans the bands is gone), the reliability ceiling and the ``inherited`` proxy's agreement
-on the same candidates the ceiling was measured on (the only like-for-like comparison), the
-top-1 regret within each band beside a random pick's expected regret, the cost ratio, and
-Finding 3 on the finetuned weights. It resumes from its own ledger.
+``proxies`` asks whether the cheap scorers rank candidates as the protocol they replace does. It
+draws ``n`` of the search's cell-based candidates at random (seeded; not spread over any proxy's
+ranking), finetunes each with the search's finetune recipe (the demo's: 3 PGD-7 epochs on the
+whole training split) from the first supernet, and ``repeats`` of them again in a training that
+shares none of that: from another supernet's weights, with another seed, judged on the hold-out
+images. The agreement of the two is the reference's own reliability, the ceiling any proxy can
+reach (two finetunings from the same weights, judged on the same images with the same noise,
+agree almost by construction). The ``inherited`` proxy is the search's own ranking score, its
+mean over the supernets the search ranks by; the proxies are re-timed in the same run, so the
+cost ratio compares the two protocols on one machine at one time. It reports, with bootstrap 95%
+intervals: Spearman and Kendall of each proxy against finetuning (over all drawn candidates, and
+within each budget band, where the capacity gradient that spans the bands is gone), the
+reliability ceiling and the ``inherited`` proxy's agreement on the same candidates the ceiling
+was measured on (the only like-for-like comparison), the top-1 regret within each band beside a
+random pick's expected regret, the cost ratio, and Finding 3 on the finetuned weights. It
+resumes from its own ledger.
 """
 
 from __future__ import annotations
@@ -94,11 +97,13 @@ def run_study(
         (cell[i] for i in torch.randperm(len(cell), generator=generator)[:n].tolist()), key=lambda c: c.index
     )
     second = drawn[:repeats]  # the first `repeats` by index: also a random subset of the draw
+    other = _independent_supernet(settings)
     ledger = Ledger(folder / "studies" / "proxies.jsonl")
     if distributed.current().is_main:
         ledger.path.parent.mkdir(exist_ok=True)
     done = ledger.read()
-    todo = [("timed-screen", c) for c in drawn] + [("finetune", c) for c in drawn] + [("finetune-2", c) for c in second]
+    todo = [("timed-screen", c) for c in drawn] + [("finetune", c) for c in drawn]
+    todo += [(INDEPENDENT, c) for c in second]
     report(SearchPhase("study", total=len(todo)))
     finished = sum((stage, c.index) in done for stage, c in todo)
     report(StageProgress("study", finished, len(todo)))
@@ -106,7 +111,7 @@ def run_study(
     work = {
         "timed-screen": lambda c: Work("screen", 0, c),
         "finetune": lambda c: Work("finetune", 0, c),
-        "finetune-2": lambda c: Work("finetune", 0, c, seed=derive_seed(seed, "second-finetune", c.index)),
+        INDEPENDENT: lambda c: Work("finetune-holdout", other, c, seed=derive_seed(seed, INDEPENDENT, c.index)),
     }
     remaining = [(stage, c) for stage, c in todo if (stage, c.index) not in done]
     ranks = distributed.current().distributed  # a rank computes with the threads torchrun gave it, as in the search
@@ -121,11 +126,14 @@ def run_study(
         on_message=lambda message: None,  # reading a trained supernet back says nothing
         one_thread=torch_device.type == "cpu" and not ranks,
     ) as pool:
-        pending = {pool.submit(perform, work[stage](c)): (stage, c) for stage, c in remaining}
+        pieces = {(stage, c.index): work[stage](c) for stage, c in remaining}
+        pending = {pool.submit(perform, pieces[(stage, c.index)]): (stage, c) for stage, c in remaining}
         while pending:
             for future in pool.finished(pending):
                 stage, candidate = pending.pop(future)
-                record = {**future.result(), "stage": stage}
+                piece = pieces[(stage, candidate.index)]
+                images = "holdout" if piece.stage == "finetune-holdout" else "validation"
+                record = {**future.result(), "stage": stage, "supernet": piece.replica, "images": images}
                 ledger.append([record])
                 done[(stage, candidate.index)] = record
                 finished += 1
@@ -141,6 +149,20 @@ def run_study(
     )
     write_json(folder / "studies" / "proxies.json", outcome, indent=1)
     return outcome
+
+
+INDEPENDENT = "finetune-independent"  # the ceiling's second training: other weights, seed and images
+
+
+def _independent_supernet(settings: Any) -> int:
+    """The supernet the ceiling's second finetuning starts from: the second the search ranks
+    by, or the hold-out's where the search trained one only; its images are the hold-out's."""
+    if not settings.holdout_size:
+        raise InvalidInput(
+            "the study's ceiling is judged on the search's hold-out images, and this search kept none",
+            fix=f"search with a {option('holdout_size')} above 0",
+        )
+    return 1 if settings.supernets > 1 else settings.supernets
 
 
 def analyse_proxy_study(
@@ -162,9 +184,10 @@ def analyse_proxy_study(
         for r in rows
         if ("screen", r.index) in search_records
     )
+    ranked_by = {r.index: r.inherited_robust for r in leaderboard_rows(search_records, "inherited")}
     proxies: dict[str, Any] = {}
     for proxy, values, key in (
-        ("inherited", [r.inherited_robust for r in rows], "inherited"),
+        ("inherited", [ranked_by.get(r.index, r.inherited_robust) for r in rows], "inherited"),
         ("fsp (raw, lower first)", [-r.fsp_raw_loss for r in rows], "fsp"),
         ("fsp (relative, lower first)", [-r.fsp_loss for r in rows], "fsp"),
     ):
@@ -176,9 +199,9 @@ def analyse_proxy_study(
             "cost_ratio": finetune_seconds / seconds,
         }
     twice = [
-        (done[("finetune", i)]["robust"], done[("finetune-2", i)]["robust"])
+        (done[("finetune", i)]["robust"], done[(INDEPENDENT, i)]["robust"])
         for (stage, i) in done
-        if stage == "finetune-2" and ("finetune", i) in done
+        if stage == INDEPENDENT and ("finetune", i) in done
     ]
     reliability = {
         "spearman": rank_correlation([a for a, _ in twice], [b for _, b in twice], seed=seed),
@@ -186,22 +209,26 @@ def analyse_proxy_study(
         "mean_abs_difference": sum(abs(a - b) for a, b in twice) / len(twice) if twice else None,
     }
     # the proxy against the ceiling on the very candidates the ceiling was measured on
-    repeated = {i for (stage, i) in done if stage == "finetune-2"}
+    repeated = {i for (stage, i) in done if stage == INDEPENDENT}
     on_ceiling = [r for r in rows if r.index in repeated]
     proxies["inherited"]["on_ceiling_candidates"] = rank_correlation(
-        [r.inherited_robust for r in on_ceiling], [r.finetune_robust for r in on_ceiling], seed=seed
+        [ranked_by.get(r.index, r.inherited_robust) for r in on_ceiling],
+        [r.finetune_robust for r in on_ceiling],
+        seed=seed,
     )
     regret, within = {}, {}
     for band in settings.bands:
         members = [r for r in rows if band_of(r.convs_per_cell, settings.bands) == band]
         within[band] = rank_correlation(
-            [m.inherited_robust for m in members], [m.finetune_robust for m in members], seed=seed
+            [ranked_by.get(m.index, m.inherited_robust) for m in members],
+            [m.finetune_robust for m in members],
+            seed=seed,
         )
         if len(members) < 2:
             regret[band] = {"n": len(members), "regret": None, "random_pick_regret": None}
             continue
         best = max(m.finetune_robust for m in members)
-        pick = max(members, key=lambda m: (m.inherited_robust, -m.index))
+        pick = max(members, key=lambda m: (ranked_by.get(m.index, m.inherited_robust), -m.index))
         regret[band] = {
             "n": len(members),
             "regret": best - pick.finetune_robust,
@@ -222,7 +249,14 @@ def analyse_proxy_study(
         "reference": reference_name,
         "n": len(rows),
         "proxies": proxies,
-        "reliability": {**reliability, "n": len(twice)},
+        "reliability": {
+            **reliability,
+            "n": len(twice),
+            "between": "finetuning from the first supernet, judged on the validation images, against one from "
+            "another supernet with another seed, judged on the hold-out images",
+        },
+        "proxy_scores": f"the search's ranking score: inherited robust accuracy, mean over {settings.supernets} "
+        "supernet(s)",
         "finetune_seconds": finetune_seconds,
         "regret_within_bands": regret,
         "agreement_within_bands": within,

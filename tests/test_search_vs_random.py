@@ -179,3 +179,17 @@ def test_the_discrimination_study_names_its_settings_and_reads_plateaus(tmp_path
     assert figures["plateau_share"] == 0.75 and figures["stopped_by_guard"] == 1
     assert figures["components"]["icc_interval"] is not None and figures["trainings"] == 4
     assert discrimination.late_gain(climbing) == 20.0 and discrimination.late_gain(flat) == pytest.approx(0.5)
+
+
+def test_the_power_of_candidate_designs_comes_from_a_discrimination_run(tmp_path):
+    figures = tmp_path / "discrimination.json"
+    components = {"between_sd": 6.0, "within_sd": 4.0}
+    figures.write_text(json.dumps({"settings": {"nfgsm-16": {"components": components}}}))
+    done = run_benchmark(
+        "search_vs_random.py", "--power", str(figures), "--setting", "nfgsm-16", "--simulations", "200"
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "between-architecture sd 6.00, between-seed sd 4.00" in lines[0] and len(lines) == 7
+    powers = [float(line.split("power ")[1].split(",")[0]) for line in lines[1:]]
+    assert powers[-1] > powers[0]  # 8 searches and 80 random cells detect more than 3 and 24

@@ -30,8 +30,9 @@ of a cell's nodes). Two of those passes are redundant, and ``streamline`` remove
   convolutions: the same products and sums, in one kernel call.
 
 Identity modules (what BatchNorm folding leaves behind) are dropped from the graph as well.
-The forward computes the same sums; on the CPU it is bitwise the same (the tests check it; a
-grouped convolution's kernel elsewhere may add in another order). Input gradients agree to
+The forward computes the same sums, equal to float rounding: bitwise with some CPU kernels,
+not with others (a grouped convolution's kernel may add in another order: on an AVX2 CPU with
+one thread the logits move by about 1e-8). Input gradients agree to
 float rounding (autograd sums the edges' gradients in another grouping). The rewritten graph
 is for autograd's reverse mode, which is what attacks use (``shifted_pair`` has no forward-mode
 or ``torch.func`` rule). ``benchmarks/attack_throughput.py`` measures the step

@@ -39,7 +39,10 @@ def test_a_streamlined_robnet_has_the_same_logits_and_input_gradients():
     y = torch.randint(0, 10, (6,))
     logits, grad = _input_gradient(prepared.module, x, y)
     expected_logits, expected_grad = _input_gradient(plain, x, y)
-    assert torch.equal(logits, expected_logits)  # the forward is bitwise the same
+    # the same sums: equal to float rounding (bitwise with some kernels; an AVX2 CPU's one-thread
+    # grouped convolution adds in another order, 1.5e-8 apart)
+    assert torch.allclose(logits, expected_logits, rtol=0, atol=1e-6)
+    assert torch.equal(logits.argmax(1), expected_logits.argmax(1))
     assert torch.allclose(grad, expected_grad, rtol=1e-4, atol=1e-7)  # the edges' gradients summed in another order
     assert torch.equal(torch.sign(grad), torch.sign(expected_grad))
 

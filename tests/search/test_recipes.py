@@ -84,7 +84,7 @@ def test_impossible_recipes_are_refused_in_one_line(tmp_path, change, message):
 
 
 def test_unknown_preset_and_missing_file():
-    with pytest.raises(NotFound, match="unknown preset 'papr'; presets: paper, fast, trades, demo"):
+    with pytest.raises(NotFound, match="unknown preset 'papr'; presets: paper, fast, n-fgsm, trades, demo"):
         get_recipe("papr")
     with pytest.raises(NotFound, match="no recipe file"):
         get_recipe("nowhere.json")

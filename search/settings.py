@@ -334,13 +334,12 @@ PRESETS: dict[str, SearchSettings] = {
 }
 
 
-# Why the demo searches the digits at 8/255, from benchmarks/discrimination.py (docs/search.md);
-# shown in the summary of a search at exactly that data set and radius.
+# Why the demo searches the digits at 8/255 (docs/search.md, "A setting where architectures differ
+# more than seeds do"); shown in the summary of a search at exactly that data set and radius.
 DEMO_RADIUS_NOTE = (
-    "the demo searches the built-in digits at Linf 8/255: retrained from scratch at the demo's size "
-    "(width 4, 5 cells, 5 FGSM-RS epochs), the published robnet-large cell reaches 76% PGD-20 there, inside "
-    "the 30-80% where a trained network is neither saturated nor untrained (11% at 32/255); whether "
-    "architectures differ there by more than training seeds do could not be decided (benchmarks/discrimination.py)"
+    "the demo searches the built-in digits at Linf 8/255, the data it must run offline; how much random "
+    "cells of a band differ there, trained from scratch, beside how much seeds do, is measured by "
+    "benchmarks/discrimination.py (docs: the search)"
 )
 
 

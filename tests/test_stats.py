@@ -94,7 +94,7 @@ def test_pick_versus_random_is_welch_with_one_band_and_weights_bands_by_design()
 
 def _bootstrap_p(picks, randoms):
     (band,) = picks
-    return nested_bootstrap_difference(picks[band][0], randoms[band], seed=0, resamples=400)["p"]
+    return nested_bootstrap_difference(picks[band][0], randoms[band], seed=0, resamples=300)["p"]
 
 
 def _welch_p(picks, randoms):
@@ -119,7 +119,7 @@ def test_the_primary_test_keeps_its_false_positive_rate(outliers):
         seeds_per_pick=2,
         outlier_share=outliers,
         outlier_drop=40.0,
-        simulations=3000,
+        simulations=2000,
         seed=1,
     )
     assert rate["rate"] <= 0.06, rate
@@ -137,7 +137,7 @@ def test_the_two_stage_bootstrap_fails_that_calibration():
         design={"small": (1, 5)},
         seeds_per_pick=2,
         seeds_per_random=2,
-        simulations=200,
+        simulations=120,
         seed=1,
     )
     assert rate["rate"] > 0.06 and rate["interval"][0] > 0.06, rate

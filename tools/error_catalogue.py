@@ -66,9 +66,18 @@ def _rows() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
         for path in sorted((ROOT / folder).rglob("*.py")):
             module = path.relative_to(ROOT).as_posix()
             tree = ast.parse(path.read_text(), module)
-            envs = {}  # each node's enclosing function's message variables
+            envs = {}  # each node's enclosing function's message variables, over the module's
+            module_env: dict[str, list[ast.AST]] = {}
+            for a in tree.body:  # module-level message text only: a number reads better by its name
+                if isinstance(a, ast.Assign) and (
+                    isinstance(a.value, ast.JoinedStr)
+                    or (isinstance(a.value, ast.Constant) and isinstance(a.value.value, str))
+                ):
+                    for t in a.targets:
+                        if isinstance(t, ast.Name):
+                            module_env.setdefault(t.id, []).append(a.value)
             for scope in [tree, *[n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]]:
-                env: dict[str, list[ast.AST]] = {}
+                env: dict[str, list[ast.AST]] = {k: list(v) for k, v in module_env.items()} if scope is not tree else {}
                 for a in ast.walk(scope):
                     if isinstance(a, ast.Assign) and isinstance(a.value, (ast.JoinedStr, ast.Constant, ast.BinOp)):
                         for t in a.targets:

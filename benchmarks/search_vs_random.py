@@ -78,19 +78,42 @@ def demo_settings(plan: Preregistration, seed: int) -> SearchSettings:
     )
 
 
-def search_pick(plan: Preregistration, seed: int, work: Path) -> tuple[SearchSettings, tuple[str, ...]]:
-    """Run (or resume) one demo search and return its settings and its pick in the plan's band."""
+def search_pick(plan: Preregistration, seed: int, work: Path, searches: Path) -> tuple[SearchSettings, tuple[str, ...]]:
+    """One demo search's pick in the plan's band: read from the searches ledger when that search
+    ran before (so a study run in parts, on another CPU, trains the picks it already chose), else
+    the search is run (or resumed from its folder) and its pick appended to the ledger."""
+    from robnetzoo._io import append_jsonl
     from robnetzoo.search.pipeline import run_search
 
     settings = demo_settings(plan, seed)
+    done = read_ledger(searches)
+    key = f"search|{seed}|{plan.band}"
+    if key in done:
+        return settings, tuple(done[key]["cell"])
     folder = work / f"search-seed{seed}"
     pick = folder / "genotypes" / f"robnet-{plan.band}.json"
+    began = time.perf_counter()
     if not pick.is_file():
         print(f"running the demo search, seed {seed}, into {folder}", file=sys.stderr, flush=True)
         run_search(settings, folder, resume=(folder / "search.json").is_file(), device="cpu")
     if not pick.is_file():
         raise InvalidInput(f"the search with seed {seed} chose nothing in the {plan.band} band ({folder})")
-    return settings, Genotype.loads(pick.read_text()).cells[0]
+    cell = Genotype.loads(pick.read_text()).cells[0]
+    searches.parent.mkdir(parents=True, exist_ok=True)
+    append_jsonl(
+        searches,
+        [
+            {
+                "key": key,
+                "seed": seed,
+                "band": plan.band,
+                "cell": list(cell),
+                "seconds": time.perf_counter() - began,
+                "tags": {"preregistration": plan.digest},
+            }
+        ],
+    )
+    return settings, cell
 
 
 def training(plan: Preregistration, settings: SearchSettings) -> dict[str, Any]:
@@ -167,12 +190,37 @@ def analyse(plan: Preregistration, rows: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
-def power_table(components: dict[str, Any], effect: float, alpha: float, simulations: int) -> list[dict[str, Any]]:
+DESIGNS = ((3, 3, 24), (8, 2, 20), (16, 2, 40), (24, 2, 60), (32, 2, 80), (48, 2, 120))
+
+
+def parse_designs(text: str) -> tuple[tuple[int, int, int], ...]:
+    """``PxK+R,...`` (P searches' picks trained K times each, R random cells) as tuples."""
+    designs = []
+    for part in text.split(","):
+        try:
+            picks, rest = part.strip().split("x")
+            per_pick, random = rest.split("+")
+            design = (int(picks), int(per_pick), int(random))
+        except ValueError:
+            raise InvalidInput(f"--designs {part!r} is not PxK+R", fix="write e.g. 24x2+60,32x2+80") from None
+        if design[0] < 2 or design[1] < 1 or design[2] < 2:
+            raise InvalidInput(f"--designs {part!r} needs P >= 2, K >= 1, R >= 2", fix="write e.g. 24x2+60")
+        designs.append(design)
+    return tuple(designs)
+
+
+def power_table(
+    components: dict[str, Any],
+    effect: float,
+    alpha: float,
+    simulations: int,
+    designs: tuple[tuple[int, int, int], ...] = DESIGNS,
+) -> list[dict[str, Any]]:
     """The simulated power of candidate designs (picks, seeds per pick, random cells) to detect
     ``effect`` points with the measured between-architecture and between-seed SDs, and each
     design's null rejection rate."""
     out = []
-    for picks, per_pick, random in ((3, 3, 24), (3, 5, 36), (4, 4, 36), (5, 4, 48), (6, 5, 60), (8, 5, 80)):
+    for picks, per_pick, random in designs:
         common = dict(
             sd_architecture=components["between_sd"],
             sd_seed=components["within_sd"],
@@ -207,7 +255,7 @@ def print_power(args: argparse.Namespace) -> None:
         f"{args.setting}: between-architecture sd {components['between_sd']:.2f}, between-seed sd "
         f"{components['within_sd']:.2f} ({args.power.name}); effect {args.effect} points, alpha {args.alpha}"
     )
-    for row in power_table(components, args.effect, args.alpha, args.simulations):
+    for row in power_table(components, args.effect, args.alpha, args.simulations, args.designs):
         print(
             f"  {row['search_seeds']} searches x {row['seeds_per_pick']} seeds + {row['random_architectures']} random "
             f"= {row['trainings']:3d} trainings: power {row['power']['rate']:.2f}, "
@@ -228,8 +276,19 @@ def main() -> None:
     parser.add_argument("--effect", type=float, default=5.0)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--simulations", type=int, default=2000)
+    parser.add_argument("--designs", help="with --power: designs as PxK+R,... (P picks x K trainings + R random)")
+    parser.add_argument(
+        "--searches", type=Path, default=RESULTS / "search_vs_random-study-searches.jsonl", help="the searches' picks"
+    )
     args = parser.parse_args()
     if args.power is not None:
+        try:
+            args.designs = parse_designs(args.designs) if args.designs else DESIGNS
+            if args.setting is None:
+                raise InvalidInput("--power needs --setting", fix="name the setting whose components to use")
+        except RobnetzooError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         print_power(args)
         return
     began = time.perf_counter()
@@ -237,13 +296,23 @@ def main() -> None:
         plan = read_preregistration(args.preregistration)
         if plan.setting not in SETTINGS:
             raise InvalidInput(f"{plan.path} names setting {plan.setting!r}", fix=f"use one of {', '.join(SETTINGS)}")
-        check_unchanged(plan, {row["tags"].get("preregistration", "") for row in read_ledger(args.ledger).values()})
+        made = [*read_ledger(args.ledger).values(), *read_ledger(args.searches).values()]
+        check_unchanged(plan, {row["tags"].get("preregistration", "") for row in made})
         check_ledger_engine(args.ledger, Job(key="", model="", seed=0, **training(plan, demo_settings(plan, 0))))
         if not args.report:
             check_committed(plan)
+        if args.report:
+            chosen = read_ledger(args.searches)
+            waiting = [s for s in plan.search_seeds if f"search|{s}|{plan.band}" not in chosen]
+            if waiting:
+                raise InvalidInput(
+                    f"the study is not finished: {len(waiting)} of {len(plan.search_seeds)} searches are not in "
+                    f"{args.searches}",
+                    fix="run the study without --report to run them",
+                )
         picks, settings = {}, None
         for seed in plan.search_seeds:
-            settings, picks[seed] = search_pick(plan, seed, args.work)
+            settings, picks[seed] = search_pick(plan, seed, args.work, args.searches)
         assert settings is not None
         jobs = plan_jobs(plan, picks, settings, args.work / "genotypes")
         if args.report:

@@ -185,11 +185,22 @@ def test_the_power_of_candidate_designs_comes_from_a_discrimination_run(tmp_path
     figures = tmp_path / "discrimination.json"
     components = {"between_sd": 6.0, "within_sd": 4.0}
     figures.write_text(json.dumps({"settings": {"nfgsm-16": {"components": components}}}))
-    done = run_benchmark(
-        "search_vs_random.py", "--power", str(figures), "--setting", "nfgsm-16", "--simulations", "200"
-    )
+    power = ["search_vs_random.py", "--power", str(figures), "--setting", "nfgsm-16", "--simulations", "200"]
+    done = run_benchmark(*power, "--designs", "3x3+24,16x2+40")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert "between-architecture sd 6.00, between-seed sd 4.00" in lines[0] and len(lines) == 7
+    assert "between-architecture sd 6.00, between-seed sd 4.00" in lines[0] and len(lines) == 3
+    assert "16 searches x 2 seeds + 40 random" in lines[2]
     powers = [float(line.split("power ")[1].split(",")[0]) for line in lines[1:]]
-    assert powers[-1] > powers[0]  # 8 searches and 80 random cells detect more than 3 and 24
+    assert powers[-1] > powers[0]  # 16 searches and 40 random cells detect more than 3 and 24
+    _one_line_refusal(run_benchmark(*power, "--designs", "3x3"), "--designs '3x3' is not PxK+R")
+
+
+def test_a_study_run_in_parts_trains_the_picks_its_searches_already_chose(tmp_path):
+    plan = read_preregistration(_plan(tmp_path))
+    searches = tmp_path / "searches.jsonl"
+    cell = ["01", "10", "11", "00", "11", "01", "10", "00", "11", "10", "01", "00", "11", "10"]
+    searches.write_text(json.dumps({"key": "search|1|small", "cell": cell, "tags": {}}) + "\n")
+    work = tmp_path / "work"  # no search folder: a search run would create it
+    settings, chosen = search_vs_random.search_pick(plan, 1, work, searches)
+    assert chosen == tuple(cell) and settings.seed == 1 and not work.exists()

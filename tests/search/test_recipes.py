@@ -147,3 +147,15 @@ def test_the_lr_scales_linearly_from_the_batch_it_was_set_for_and_says_so():
     assert half.lr_scaling() == "lr 0.1: the recipe's 0.2 at batch 128, scaled linearly to batch 64"
     assert all(PRESETS[name].lr_batch is not None for name in PRESETS)  # every preset says its lr's batch
     assert PRESETS["demo"].lr_scaling() == "lr 0.1: the recipe's 0.2 at batch 128, scaled linearly to batch 64"
+
+
+def test_the_demos_summary_says_why_it_trains_as_it_does():
+    """The demo's note names the discrimination study's criterion, and only the demo's setting
+    carries it: another radius or data set has no such reason on record."""
+    from robnetzoo.search.settings import get_preset, radius_note
+    from robnetzoo.threat import ThreatModel
+
+    demo = get_preset("demo")
+    assert "highest lower bound of the intraclass correlation" in radius_note(demo)
+    wider = demo.with_overrides(supernet=demo.supernet.at_threat(ThreatModel("Linf", 16 / 255)))
+    assert radius_note(wider) is None

@@ -255,12 +255,16 @@ def print_power(args: argparse.Namespace) -> None:
         f"{args.setting}: between-architecture sd {components['between_sd']:.2f}, between-seed sd "
         f"{components['within_sd']:.2f} ({args.power.name}); effect {args.effect} points, alpha {args.alpha}"
     )
-    for row in power_table(components, args.effect, args.alpha, args.simulations, args.designs):
+    rows = power_table(components, args.effect, args.alpha, args.simulations, args.designs)
+    for row in rows:
         print(
             f"  {row['search_seeds']} searches x {row['seeds_per_pick']} seeds + {row['random_architectures']} random "
             f"= {row['trainings']:3d} trainings: power {row['power']['rate']:.2f}, "
             f"null rejections {row['null_rejection_rate']['rate']:.3f}"
         )
+    if args.power_json is not None:
+        source = {"file": args.power.name, "setting": args.setting, "components": components}
+        write(args.power_json, {"source": source, "effect": args.effect, "alpha": args.alpha, "designs": rows})
 
 
 def main() -> None:
@@ -276,6 +280,7 @@ def main() -> None:
     parser.add_argument("--effect", type=float, default=5.0)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--simulations", type=int, default=2000)
+    parser.add_argument("--power-json", type=Path, help="with --power: write the table's raw figures here")
     parser.add_argument("--designs", help="with --power: designs as PxK+R,... (P picks x K trainings + R random)")
     parser.add_argument(
         "--searches", type=Path, default=RESULTS / "search_vs_random-study-searches.jsonl", help="the searches' picks"

@@ -186,10 +186,13 @@ def test_the_power_of_candidate_designs_comes_from_a_discrimination_run(tmp_path
     components = {"between_sd": 6.0, "within_sd": 4.0}
     figures.write_text(json.dumps({"settings": {"nfgsm-16": {"components": components}}}))
     power = ["search_vs_random.py", "--power", str(figures), "--setting", "nfgsm-16", "--simulations", "200"]
-    done = run_benchmark(*power, "--designs", "3x3+24,16x2+40")
+    done = run_benchmark(*power, "--designs", "3x3+24,16x2+40", "--power-json", str(tmp_path / "power.json"))
     assert done.returncode == 0, done.stderr
+    written = json.loads((tmp_path / "power.json").read_text())
+    assert written["source"]["components"] == components and len(written["designs"]) == 2
     lines = done.stdout.strip().splitlines()
-    assert "between-architecture sd 6.00, between-seed sd 4.00" in lines[0] and len(lines) == 3
+    assert "between-architecture sd 6.00, between-seed sd 4.00" in lines[0] and len(lines) == 4
+    assert lines.pop().startswith("raw figures:")
     assert "16 searches x 2 seeds + 40 random" in lines[2]
     powers = [float(line.split("power ")[1].split(",")[0]) for line in lines[1:]]
     assert powers[-1] > powers[0]  # 16 searches and 40 random cells detect more than 3 and 24

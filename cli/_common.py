@@ -37,22 +37,15 @@ def load_model(
     """A model from a registry name, Hub repo id or folder (or an authors' checkpoint file
     with ``weights``), saying on stderr when the Hub is being contacted."""
     import robnetzoo
-    from robnetzoo.errors import InvalidInput
-    from robnetzoo.registry import resolve_source
+    from robnetzoo.registry import get_entry, resolve_source
 
     resolved = resolve_source(source)
     if weights is not None:
-        from robnetzoo.convert import load_authors_checkpoint
-
-        if resolved.kind != "registry":
-            raise InvalidInput(
-                f"--weights takes an authors' checkpoint for a registry model; {source} is a "
-                f"{resolved.kind}: name the architecture instead, e.g. robnet-large"
-            )
-        stderr.print(f"loading the authors' checkpoint {weights} as {resolved.value}", markup=False)
-        return load_authors_checkpoint(weights, resolved.value, trust_pickle=trust_pickle)[0]
+        if resolved.kind == "registry":
+            stderr.print(f"loading the authors' checkpoint {weights} as {resolved.value}", markup=False)
+        return robnetzoo.from_pretrained(source, weights=weights, trust_pickle=trust_pickle)
     kwargs = {"revision": revision} if revision else {}
-    if resolved.kind == "folder":
+    if resolved.kind == "folder" or (resolved.kind == "registry" and get_entry(resolved.value).packaged):
         return robnetzoo.from_pretrained(source, **kwargs)
     with stderr.status(f"fetching {resolved.value} (Hub cache or HF_ENDPOINT)…"):
         return robnetzoo.from_pretrained(source, **kwargs)

@@ -15,6 +15,10 @@ from ._output import emit_json, stderr, stdout
 
 def export_command(
     model: str = typer.Argument(..., help="Registry name, Hub repo id (org/name) or local folder."),
+    weights: Optional[Path] = typer.Option(
+        None, help="An authors' checkpoint (.pth.tar) to load as MODEL, a registry name (as eval takes it)."
+    ),
+    trust_pickle: bool = flag("With --weights: allow pickled objects (only for files you trust).", "--trust-pickle"),
     onnx: bool = flag("ONNX (fp32, dynamic batch, BN folded), checked with ONNX Runtime.", "--onnx"),
     aoti: bool = flag("AOTInductor package (.pt2) for --device.", "--aoti"),
     trt: bool = flag(
@@ -57,7 +61,7 @@ def export_command(
     formats = tuple(name for name, on in (("onnx", onnx), ("aoti", aoti), ("tensorrt", trt)) if on)
     if not formats:
         raise InvalidInput("choose what to export: --onnx, --aoti or --trt")
-    loaded = load_model(model)
+    loaded = load_model(model, weights=weights, trust_pickle=trust_pickle)
     folder = output or Path(f"export-{Path(model).name}")
     with stderr.status(f"exporting {', '.join(formats)} into {folder}…"):
         report = export_model(

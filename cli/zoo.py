@@ -39,14 +39,16 @@ def models(
         return
     title = "robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)"
     if not stdout.is_terminal:  # one tab-separated table for the whole zoo, the data set a column of its own
-        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True)
+        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True, measured=["clean", "pgd20"])
     else:
         for name in dict.fromkeys(row["dataset"] for row in rows):
             group = [row for row in rows if row["dataset"] == name]
             columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
-            _models_table(f"{name}: {title}", group, columns, with_dataset=False)
+            ours = [m for m in ("clean", "pgd20") if any(m in row["measured"] for row in group)]
+            _models_table(f"{name}: {title}", group, columns, with_dataset=False, measured=ours)
     stderr.print(
-        "weights: 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
+        "weights: 'packaged' ships in robnetzoo and loads offline ('ours': its test-split accuracy, "
+        "95% interval); 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
         "(robnetzoo eval NAME --weights FILE, or robnetzoo convert); 'train it': no weights are published. "
         "ImageNet ResNets: the paper counts the backbone without its classifier (23.52M for ResNet-50)",
         markup=False,
@@ -54,13 +56,25 @@ def models(
     )
 
 
-def _models_table(title: str, rows: list[dict], columns: list[str], *, with_dataset: bool) -> None:
+def _measured(row: dict, metric: str) -> str:
+    """Our own figure with its 95% interval, as ``accuracy [low, high]``."""
+    figure = row["measured"].get(metric)
+    if figure is None:
+        return "—"
+    low, high = figure["interval_95"]
+    return f"{figure['accuracy']:.1f} [{low:.1f}, {high:.1f}]"
+
+
+def _models_table(
+    title: str, rows: list[dict], columns: list[str], *, with_dataset: bool, measured: list[str] = ()
+) -> None:
     headers = [
         "name",
         *(["dataset"] if with_dataset else []),
         "params",
         "paper params",
         *(f"paper {c}" for c in columns),
+        *(f"ours {m}" for m in measured),
         "weights",
     ]
     print_table(
@@ -73,11 +87,12 @@ def _models_table(title: str, rows: list[dict], columns: list[str], *, with_data
                 millions(row["params"]),
                 millions(row["paper_params"]),
                 *(fmt(row["paper"].get(c)) for c in columns),
+                *(_measured(row, m) for m in measured),
                 row["weights"],
             ]
             for row in rows
         ],
-        right=tuple(h for h in headers if h.startswith(("params", "paper"))),
+        right=tuple(h for h in headers if h.startswith(("params", "paper", "ours"))),
     )
 
 

@@ -362,18 +362,35 @@ def from_pretrained(
     map_location: str | torch.device = "cpu",
     token: str | bool | None = None,
     force_download: bool = False,
+    weights: str | os.PathLike | None = None,
+    trust_pickle: bool = False,
 ) -> nn.Module:
     """Load a pretrained model (eval mode) from a local folder, a registry name or a repo id.
 
+    ``weights`` names an authors' checkpoint (``.pth.tar``) to load as the registry name,
+    converted on the fly and strictly (``robnetzoo.convert_checkpoint`` writes it as a folder
+    once); it is read without unpickling code unless ``trust_pickle``.
+
     ``registry.resolve_source`` decides which: ``hf-hub:org/name`` and ``local-dir:path`` are
     explicit; a local folder wins over a name of the same spelling, as in ``transformers``.
-    A registry name whose weights are not published (``ModelEntry.on_hub``) is looked up in
+    A registry name shipped in the package (``ModelEntry.packaged``, e.g. ``robnet-digits``)
+    loads from it, offline. A registry name whose weights are not published (``ModelEntry.on_hub``) is looked up in
     the local cache only, and otherwise fails at once with the ways forward (the authors'
     checkpoint, ``robnetzoo convert``) instead of waiting on the Hub, unless
     ``$ROBNETZOO_HUB_ORG`` names an organisation that publishes it.
     ``force_download`` and ``token`` mean what they mean in ``huggingface_hub``.
     """
     source = resolve_source(name_or_repo_or_dir)
+    if weights is not None:
+        if source.kind != "registry":
+            raise InvalidInput(
+                f"{option('weights')} takes an authors' checkpoint for a registry model; {source.value} is a "
+                f"{source.kind}",
+                fix="name the architecture instead, e.g. robnet-large",
+            )
+        from .convert import load_authors_checkpoint
+
+        return load_authors_checkpoint(weights, source.value, trust_pickle=trust_pickle)[0].to(map_location)
     if source.kind == "folder":
         if revision is not None:  # a folder has one version: asking for another is a mistake, not a no-op
             raise InvalidInput(
@@ -385,6 +402,13 @@ def from_pretrained(
     unpublished = None
     if source.kind == "registry":
         entry = get_entry(source.value)
+        if entry.packaged_dir is not None:  # shipped in the wheel: no network, no cache
+            if revision is not None:
+                raise InvalidInput(
+                    f"{entry.name} is shipped in the package, which holds one version",
+                    fix=f"drop {option('revision')}",
+                )
+            return load_folder(entry.packaged_dir, map_location)
         if not entry.on_hub and not os.environ.get(HUB_ORG_ENV):
             unpublished = entry
     try:

@@ -16,8 +16,8 @@ from .registry import REGISTRY, ModelEntry, buildable_config, list_models, paper
 def weights_status(entry: ModelEntry) -> str:
     """Where the weights come from: ``cached`` (already in the local Hub cache), else the
     entry's ``weights_source`` (``hub: org/name``, ``authors' checkpoint: convert it``,
-    ``train it``, ``awaiting search``)."""
-    if entry.config is not None:
+    ``train it``, ``awaiting search``, ``packaged``: shipped in the wheel)."""
+    if entry.config is not None and not entry.packaged:
         from huggingface_hub import try_to_load_from_cache
 
         if isinstance(try_to_load_from_cache(entry.hub_repo, "model.safetensors"), str):
@@ -104,7 +104,8 @@ def zoo_table(pattern: str | None = None, dataset: str | None = None) -> list[di
                 "paper_natural": entry.paper.get("natural"),
                 "paper_pgd20": entry.paper.get("pgd20"),
                 "paper": dict(entry.paper),
-                "has_weights": entry.on_hub or entry.authors_config is not None,
+                "measured": dict(entry.measured.get("metrics", {})),  # a packaged model's test-split figures
+                "has_weights": entry.on_hub or entry.packaged or entry.authors_config is not None,
                 "weights": weights_status(entry),
                 "hub_repo": entry.hub_repo if entry.on_hub else None,
                 "authors_checkpoint": entry.authors_checkpoint,

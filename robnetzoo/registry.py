@@ -11,15 +11,20 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from .config import ModelConfig
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NotFound, option
 from .threat import ThreatModel
 
 DEFAULT_HUB_ORG = "robnetzoo"
+PACKAGED_MODELS = Path(__file__).parent / "_data" / "models"  # demo models shipped in the wheel
+MEASURED_NAME = "measured.json"  # a packaged model's own test-split figures, written by tools/make_demo_model.py
 HUB_ORG_ENV = "ROBNETZOO_HUB_ORG"
 
 ROBNET_LARGE_CELL = "1111111111011101101101010111"
@@ -66,7 +71,8 @@ class ModelEntry:
     ``config`` is the same ``ModelConfig`` a saved model's ``config.json`` holds (None while
     the architecture is unknown). ``origin`` says where the model comes from: ``"authors"`` (the
     RobNets authors released it; their checkpoints convert), ``"baseline"`` (the paper's
-    comparison models) or ``"awaiting-search"`` (the paper names it but never published the
+    comparison models), ``"demo"`` (trained by this project and shipped in the package: ``packaged``)
+    or ``"awaiting-search"`` (the paper names it but never published the
     architecture). ``on_hub`` says whether robnetzoo weights are uploaded under the Hub org.
     ``paper`` holds the paper's accuracies, valid for ``config`` on ``config.dataset`` under
     ``config.threat_model`` and nothing else (see ``paper_reference``).
@@ -81,6 +87,20 @@ class ModelEntry:
     authors_config: str | None = None
     paper_dataset: str = "cifar10"
     on_hub: bool = False  # robnetzoo weights uploaded to the Hub under DEFAULT_HUB_ORG
+    packaged: bool = False  # weights shipped inside the package (PACKAGED_MODELS/<name>/): load offline
+
+    @property
+    def packaged_dir(self) -> Path | None:
+        """The Hub folder of a model shipped in the package, or None."""
+        return PACKAGED_MODELS / self.name if self.packaged else None
+
+    @cached_property
+    def measured(self) -> dict[str, Any]:
+        """A packaged model's figures as its making measured them (``measured.json``: accuracy,
+        95% interval and n per metric, the machine); empty for other entries."""
+        if self.packaged_dir is None or not (self.packaged_dir / MEASURED_NAME).is_file():
+            return {}
+        return json.loads((self.packaged_dir / MEASURED_NAME).read_text())
 
     @property
     def authors_checkpoint(self) -> str | None:
@@ -91,6 +111,8 @@ class ModelEntry:
     @property
     def weights_source(self) -> str:
         """Where this model's weights come from, in words a user can act on."""
+        if self.packaged:
+            return "packaged"
         if self.on_hub:
             return f"hub: {self.hub_repo}"
         if self.authors_config:
@@ -107,10 +129,10 @@ class ModelEntry:
             file = self.authors_checkpoint
             return (
                 f"{self.name} has no published robnetzoo weights yet. Get the authors' checkpoint "
-                f"{file} (linked from github.com/gmh14/RobNets), then either evaluate it directly: "
-                f"robnetzoo eval {self.name} --weights {file}, or convert it once: "
-                f"robnetzoo convert {file} --arch {self.name} -o {self.name}/ and load the folder. "
-                f"If your organisation publishes it, set {HUB_ORG_ENV}"
+                f"{file} (linked from github.com/gmh14/RobNets), then load it with {option('weights', file)}, "
+                f"or convert it once into a folder and load that: robnetzoo.convert_checkpoint({file!r}, "
+                f"{self.name!r}, {self.name!r}) (on the command line: robnetzoo convert {file} --arch "
+                f"{self.name} -o {self.name}/). If your organisation publishes it, set {HUB_ORG_ENV}"
             )
         return (
             f"{self.name} is one of the paper's baselines and has no published weights: train it and "
@@ -295,6 +317,21 @@ _ENTRIES = [
         description="DenseNet-121, CIFAR variant (growth 32)",
     ),
 ]
+
+# Small robust models trained by tools/make_demo_model.py and shipped in the wheel, so a
+# newcomer can evaluate and export a zoo model with no download.
+DIGITS_C, DIGITS_LAYERS = 8, 5
+_ENTRIES.append(
+    ModelEntry(
+        "robnet-digits",
+        robnet_config("robnet-digits", _LARGE, C=DIGITS_C, layers=DIGITS_LAYERS, dataset="digits"),
+        origin="demo",
+        description=f"RobNet-large's cell at C={DIGITS_C}, {DIGITS_LAYERS} cells, adversarially trained on the "
+        "built-in digits (Linf 8/255); shipped in the package",
+        paper_dataset="digits",
+        packaged=True,
+    )
+)
 
 _ENTRIES += [
     ModelEntry(

@@ -61,3 +61,26 @@ def test_truncated_and_missing_checkpoints(tmp_path, layout):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(IntegrityError, match="no state_dict"):
         convert_checkpoint(path, "robnet-large", tmp_path / "out")
+
+
+def test_a_python_user_loads_and_converts_a_checkpoint_with_python_calls(layout, tmp_path, monkeypatch):
+    """``from_pretrained(name, weights=FILE)`` and ``robnetzoo.convert_checkpoint``: the calls
+    the unpublished model's error names to a Python user, in Python terms, not flags."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NotFound) as caught:
+        robnetzoo.from_pretrained("robnet-large")
+    said = str(caught.value)
+    assert "weights='RobNet_large_v1_cifar10.pth.tar'" in said and "robnetzoo.convert_checkpoint(" in said
+    assert "--weights" not in said
+    checkpoint = authors_checkpoint(layout, "RobNet_large_v1_cifar10", "module.")
+    path = tmp_path / "RobNet_large_v1_cifar10.pth.tar"
+    torch.save(checkpoint, path)
+    loaded = robnetzoo.from_pretrained("robnet-large", weights=path)
+    reference = robnetzoo.create_model("robnet-large").eval()
+    reference.load_state_dict({k[len("module.") :]: v for k, v in checkpoint["state_dict"].items()})
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert not loaded.training and torch.equal(loaded(x), reference(x))
+    robnetzoo.convert_checkpoint(path, "robnet-large", tmp_path / "folder")
+    with pytest.raises(InvalidInput, match="weights takes an authors' checkpoint for a registry model"):
+        robnetzoo.from_pretrained(tmp_path / "folder", weights=path)

@@ -76,9 +76,12 @@ def test_eval_with_the_authors_checkpoint_converts_on_the_fly(layout, tmp_path, 
     assert code == 0, captured.err
     report = json.loads(captured.out)
     assert report["model"] == "robnet-large" and report["paper"]["natural"] == 78.57
-    _one_line_exit_2(
-        ["eval", str(tmp_path), "--weights", str(checkpoint)], capsys, "--weights takes an authors' checkpoint"
-    )
+    for command in ("eval", "export"):  # export takes --weights as eval does
+        _one_line_exit_2(
+            [command, str(tmp_path), "--weights", str(checkpoint), "--onnx"][: 4 if command == "eval" else 5],
+            capsys,
+            "--weights takes an authors' checkpoint",
+        )
 
 
 # ---------------------------------------------------------------- 2. silent data loss
@@ -329,3 +332,40 @@ def test_help_shows_plain_flags_the_attacks_and_the_eps_syntax(capsys):
     assert "8/255" in text and "L2" in text
     # checked before anything is loaded: the model does not even exist
     _one_line_exit_2(["eval", "no-such-model", "--n-examples", "0"], capsys, "--n-examples must be at least 1")
+
+
+# ---------------------------------------------------------------- the packaged demo model
+
+
+def test_the_packaged_demo_model_evaluates_offline_as_its_zoo_row_says(capsys, monkeypatch):
+    """A fresh install's first command: the zoo row's PGD-20 figure comes back, within its 95%
+    interval, with downloads off and a reachable Hub that must not even be asked."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with HubServer({}) as hub:
+        monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", hub.url)
+        assert main(["models", "--json"]) == 0
+        row = {r["name"]: r for r in json.loads(capsys.readouterr().out)}["robnet-digits"]
+        assert row["weights"] == "packaged" and row["has_weights"] and row["params"] == 115_282
+        assert main(["eval", "robnet-digits", "--attack", "pgd20", "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert not hub.requests
+    low, high = row["measured"]["pgd20"]["interval_95"]
+    assert report["n_examples"] == row["measured"]["pgd20"]["n"] == 360
+    assert low <= report["robust_accuracy"]["pgd20"] <= high, (report["robust_accuracy"], row["measured"])
+    assert all(check["passed"] is not False for check in report["checks"]), report["checks"]
+
+
+def test_the_packaged_demo_model_loads_its_measured_weights_and_exports(tmp_path, capsys, monkeypatch):
+    from robnetzoo.registry import get_entry
+    from robnetzoo.weights import weights_fingerprint
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = robnetzoo.from_pretrained("robnet-digits")
+    entry = get_entry("robnet-digits")
+    assert not model.training and weights_fingerprint(model) == entry.measured["fingerprint"]
+    with pytest.raises(RobnetzooError, match="shipped in the package"):
+        robnetzoo.from_pretrained("robnet-digits", revision="main")
+    out = tmp_path / "export"
+    assert main(["export", "robnet-digits", "--onnx", "--parity-n", "8", "-o", str(out), "--json"]) == 0
+    capsys.readouterr()
+    assert (out / "export_report.json").is_file() and list(out.glob("*.onnx"))

@@ -19,7 +19,10 @@ give measured hours in place of its own three-step estimate; the script also pri
 search's and the paper recipe's hours at the measured rates.
 
     python benchmarks/paper_scale.py [--device cuda] [--steps 200] [--seconds 60] [--train-batch 256]
-        [--smoke] [--json FILE (default: benchmarks/results/)]
+        [--supernet-batch N] [--skip-training] [--smoke] [--json FILE (default: benchmarks/results/)]
+
+A copy of a run's file in ``search/pass_rates/`` is a rate ``robnetzoo search --plan`` ships
+with and prices every plan at (CPU: ``--device cpu --supernet-batch 8 --warmup 1 --skip-training``).
 
 ``--smoke`` shrinks both parts (width 4, 3 cells, batch 4, 2 timed steps) to check the script
 runs end to end (``tools/gpu_check.py --tiny``); its figures mean nothing.
@@ -55,20 +58,20 @@ WARMUP_STEPS = 3
 FORMAT = "robnetzoo-paper-scale-timings"
 
 
-def time_steps(trainer: Trainer, steps: int, seconds: float) -> dict[str, Any]:
+def time_steps(trainer: Trainer, steps: int, seconds: float, warmup: int = WARMUP_STEPS) -> dict[str, Any]:
     """Warm-up steps, then up to ``steps`` timed training steps or ``seconds``, whichever ends first."""
     order = distributed.epoch_order(len(trainer.train_data), 0, 0, distributed.Context(), drop_last=True)
     sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
     per_epoch = trainer.steps_per_epoch
     timed = 0
     began = 0.0
-    for step in range(WARMUP_STEPS + steps):
-        if step == WARMUP_STEPS:
+    for step in range(warmup + steps):
+        if step == warmup:
             sync()
             began = time.perf_counter()
         trainer.step = step
         trainer.train_step(*trainer._batch(order, step % per_epoch))
-        if step >= WARMUP_STEPS:
+        if step >= warmup:
             timed += 1
             if time.perf_counter() - began > seconds:
                 break
@@ -80,7 +83,7 @@ def time_steps(trainer: Trainer, steps: int, seconds: float) -> dict[str, Any]:
         "batch": trainer.local_batch,
         "attack": trainer.recipe.attack,
         "passes_per_image": passes,
-        "warmup_steps": WARMUP_STEPS,
+        "warmup_steps": warmup,
         "timed_steps": timed,
         "seconds": elapsed,
         "seconds_per_step": elapsed / timed,
@@ -92,13 +95,15 @@ def time_steps(trainer: Trainer, steps: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def supernet_part(train, device: torch.device, steps: int, seconds: float, smoke: bool) -> dict[str, Any]:
+def supernet_part(
+    train, device: torch.device, steps: int, seconds: float, smoke: bool, batch: int | None = None, warmup: int = 3
+) -> dict[str, Any]:
     settings = SEARCHES["paper"]
     if smoke:
         settings = settings.with_overrides(width=4, layers=3)
     recipe = settings.supernet_recipe
-    if smoke:
-        recipe = recipe.with_overrides(batch_size=4)
+    if smoke or batch is not None:
+        recipe = recipe.with_overrides(batch_size=4 if smoke else batch)
     torch.manual_seed(0)
     model = Supernet(settings.width, settings.layers, 10, space=settings.space)
     trainer = Trainer(
@@ -110,7 +115,7 @@ def supernet_part(train, device: torch.device, steps: int, seconds: float, smoke
         seed=0,
         before_batch=PathDropout(space=settings.space, layers=settings.layers, by=settings.sampler),
     )
-    figures = time_steps(trainer, steps, seconds)
+    figures = time_steps(trainer, steps, seconds, warmup)
     plan = work_of(settings.with_overrides(supernet=recipe))
     passes = sum(phase["passes"] for phase in plan)
     return {
@@ -153,6 +158,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed steps per part, at most")
     parser.add_argument("--seconds", type=float, default=60.0, help="timed seconds per part, at most")
     parser.add_argument("--train-batch", type=int, default=256, help="robnet-large's training batch")
+    parser.add_argument("--warmup", type=int, default=WARMUP_STEPS, help="untimed steps before the timed ones")
+    parser.add_argument(
+        "--supernet-batch", type=int, help="the supernet's batch (default: the paper's; a CPU times a smaller one)"
+    )
     parser.add_argument("--skip-training", action="store_true", help="time the supernet only")
     parser.add_argument(
         "--smoke", action="store_true", help="smallest sizes: checks the script runs; figures mean nothing"
@@ -164,7 +173,12 @@ def main() -> None:
     if args.smoke:
         args.steps, args.train_batch = 2, 4
     device = torch.device(args.device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        from robnetzoo.export.host import cpu
+
+        where = f"cpu: {cpu()['name']} ({torch.get_num_threads()} threads)"
     with tempfile.TemporaryDirectory() as tmp:
         per_file = 8 if args.smoke else 2000  # CIFAR-10 has five training batch files
         root = write_synthetic_cifar10(Path(tmp), per_file, 8)
@@ -175,7 +189,9 @@ def main() -> None:
             "smoke": args.smoke,
             "data": f"synthetic CIFAR-10 files, {len(train)} training images",
         }
-        figures["supernet"] = supernet_part(train, device, args.steps, args.seconds, args.smoke)
+        figures["supernet"] = supernet_part(
+            train, device, args.steps, args.seconds, args.smoke, args.supernet_batch, args.warmup
+        )
         s = figures["supernet"]
         print(
             f"supernet C={s['width']}, {s['layers']} cells, batch {s['batch']}, {s['attack']}, {s['precision']} on "

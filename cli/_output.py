@@ -33,10 +33,28 @@ def emit_json_line(event: Any) -> None:
     sys.stdout.flush()
 
 
+# Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
+FLAG_NAMES = {
+    "root": "--data-root",
+    "output_dir": "--output",
+    "save_directory": "--output",
+    "attacks": "--attack",
+    "calibration": "--calibration-data",
+    "checkpoint_interval": "--checkpoint-minutes",
+    "train_examples": "--train-n",
+    "quantization_debug": "--debug-int8",
+    # the command line has no flag for it: the cached copy is removed instead
+    "force_download": "remove the cached copy with `hf cache delete`, then rerun",
+}
+
+
 def note(text: str, style: str = "yellow", label: str = "note") -> None:
-    """One line for people on stderr; ``text`` is printed literally."""
+    """One line for people on stderr; ``text`` is printed literally, a library argument in it
+    (``errors.option``) spelled as its flag."""
+    from robnetzoo.errors import cli_spelling, render_options
+
     stderr.print(f"[{style}]{label}:[/{style}] ", end="")
-    stderr.print(text, markup=False, soft_wrap=True)
+    stderr.print(render_options(text, cli_spelling(FLAG_NAMES)), markup=False, soft_wrap=True)
 
 
 def fmt(value: Any, digits: int = 2) -> str:

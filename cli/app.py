@@ -23,7 +23,7 @@ from . import export as export_cmd
 from . import search as search_cmd
 from . import train as train_cmd
 from . import zoo
-from ._output import stderr
+from ._output import FLAG_NAMES, stderr
 
 app = typer.Typer(
     name="robnetzoo",
@@ -33,20 +33,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"debug": False}
-
-# Library arguments whose flag is not the argument's name with dashes (``data_root`` -> ``--data-root``).
-FLAG_NAMES = {
-    "root": "--data-root",
-    "output_dir": "--output",
-    "save_directory": "--output",
-    "attacks": "--attack",
-    "calibration": "--calibration-data",
-    "checkpoint_interval": "--checkpoint-minutes",
-    "train_examples": "--train-n",
-    "quantization_debug": "--debug-int8",
-    # the command line has no flag for it: the cached copy is removed instead
-    "force_download": "remove the cached copy with `hf cache delete`, then rerun",
-}
 
 
 def _click_exceptions(name: str) -> tuple[type[BaseException], ...]:

@@ -59,11 +59,14 @@ def search_command(
         "--analyse).",
     ),
     plan: bool = flag(
-        "Print the work of every phase and an estimate of its hours on this device; run nothing.", "--plan"
+        "Print the work of every phase and its cost at the shipped CPU and GPU rates, at once; run nothing.", "--plan"
     ),
     timings: Optional[Path] = typer.Option(
         None,
-        help="With --plan: hours at the rate measured in this file (benchmarks/paper_scale.py) instead of an estimate.",
+        help="With --plan: price it at the rate measured in this file (benchmarks/paper_scale.py).",
+    ),
+    time_here: bool = flag(
+        "With --plan: time a few supernet steps on this device and price it at that.", "--time-here"
     ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Search folder (default search-PRESET-seedS; never overwritten)."
@@ -125,13 +128,18 @@ def search_command(
         supernets=supernets,
         eps=eps,
     )
-    if timings is not None and not plan:
-        raise InvalidInput("--timings prices a plan; add --plan (a search itself runs at whatever rate the device has)")
+    if (timings is not None or time_here) and not plan:
+        raise InvalidInput(
+            f"{'--timings' if timings is not None else '--time-here'} prices a plan; add --plan "
+            "(a search itself runs at whatever rate the device has)"
+        )
     if plan:
         from robnetzoo.search.plan import plan_search
 
         with bars:
-            work = plan_search(settings, device=device, data_root=data_root, progress=bars, timings=timings)
+            work = plan_search(
+                settings, device=device, data_root=data_root, progress=bars, timings=timings, time_here=time_here
+            )
         _print_plan(work, json_out)
         return
     folder = output or Path(f"search-{settings.preset}-seed{seed}")
@@ -335,26 +343,54 @@ def _print_study(outcome: Any, json_out: bool) -> None:
     stderr.print(f"study written to {outcome['path']}", markup=False, soft_wrap=True)
 
 
+def significant(value: float, figures: int = 2) -> str:
+    """``value`` to ``figures`` significant figures, with thousands separators (360,528 -> 360,000)."""
+    if value == 0:
+        return "0"
+    from math import floor, log10
+
+    digits = figures - 1 - floor(log10(abs(value)))
+    rounded = round(value, digits)
+    return f"{rounded:,.{max(digits, 0)}f}"
+
+
+def _cost(price: dict, hours: float) -> str:
+    return f"{significant(hours / 24)} days" if price["kind"] == "cpu" else f"{significant(hours)} GPU-hours"
+
+
 def _print_plan(work: Any, json_out: bool) -> None:
     if json_out:
         emit_json(work)
         return
-    if work["estimate"]:
-        source = f"hours are an estimate from {work['timed_steps']} timed clean steps on {work['device']}"
-    else:
-        m = work["measured"]
-        source = (
-            f"hours at the rate measured over {m['timed_steps']} {m['attack']} training steps on {m['device']}, "
-            f"{m['precision']}, {m['date']} ({m['file']})"
-            + ("; a smoke run: the figures mean nothing" if m["smoke"] else "")
-        )
-    table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes; {source})")
-    for column in ("phase", "what", "passes", "estimated hours" if work["estimate"] else "hours"):
+    prices = work["prices"]
+    table = Table(title=f"plan of the {work['preset']} search (image forward+backward passes)")
+    for column in ("phase", "what", "passes", *(p["kind"].upper() for p in prices)):
         table.add_column(column, justify="left" if column in ("phase", "what") else "right")
+    total = work["passes"]
     for phase in work["phases"]:
-        table.add_row(phase["phase"], phase["what"], f"{phase['passes']:,.0f}", f"{phase['hours']:.2f}")
-    table.add_row("total", "", f"{work['passes']:,.0f}", f"{work['hours']:.2f}")
+        share = phase["passes"] / total if total else 0.0
+        table.add_row(
+            phase["phase"],
+            escape(phase["what"]),
+            f"{phase['passes']:,.0f}",
+            *(_cost(p, p["hours"] * share) for p in prices),
+        )
+    table.add_row("total", "", f"{total:,.0f}", *(_cost(p, p["hours"]) for p in prices))
     stdout.print(table)
+    for p in prices:
+        source = f"{p['kind'].upper()}: {p['how']}, {p['device']}" + (f", {p['date']}" if p.get("date") else "")
+        if p["scaled_from"]:
+            source += f"; scaled from {p['scaled_from']} by width squared, cells and pixels"
+        if p["smoke"]:
+            source += "; a smoke run: the figures mean nothing"
+        stderr.print(source, markup=False, soft_wrap=True)
+    if not any(p["kind"] == "gpu" for p in prices):
+        stderr.print(
+            "GPU: no rate shipped yet (benchmarks/paper_scale.py on a GPU measures one; --timings FILE prices at it)",
+            markup=False,
+            soft_wrap=True,
+        )
+    stderr.print(f"precision: {work['precision']}", markup=False, soft_wrap=True)
 
 
 def _short(genotype: str, limit: int = 34) -> str:

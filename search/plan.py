@@ -3,19 +3,16 @@
 Work is counted in image forward+backward passes, the unit every phase shares: adversarial
 training with PGD-k costs k + 1 per image (k attack steps and the training step), FGSM from a
 random start 2; scoring an image with PGD-k costs k + 1 (k steps, one clean forward counted as
-a pass), BatchNorm recalibration one forward (counted as a third of a pass). The hours are an
-estimate: a few real supernet steps (one clean forward+backward pass of a batch each) are timed on
-the current device at the search's width, depth, batch and input size (on random images: the data
-set is not read), and every pass is assumed to cost what one of those did. A sub-network is cheaper than the supernet's
-mean path, so the estimate leans high.
+a pass), BatchNorm recalibration one forward (counted as a third of a pass).
 
-Measured rates replace the estimate: ``benchmarks/paper_scale.py`` (one of the steps of
-``tools/gpu_check.py``) times real PGD-7 supernet training steps at a search's size on a GPU and
-writes seconds per pass; ``plan_search(timings=FILE)`` (``--timings FILE``) prices every phase at
-that rate instead, and says on which device and when it was measured. A timings file measured
-at another width, depth, batch, space or input size is refused: a rate does not carry across
-sizes. ``MEASURED_TIMINGS``, when the package ships one, is used the same way for the sizes it
-was measured at.
+The plan answers at once: the passes are priced at the rates shipped with the package
+(``pass_rates/*.json``, each written by ``benchmarks/paper_scale.py``: seconds per pass of real
+PGD-7 supernet training steps on one device, a CPU and, where one was measured, a GPU). A rate
+timed at another width, depth or input size is scaled by width squared, cells and pixels, and
+the plan says so. ``timings=FILE`` (``--timings``) prices at a rate of the user's own (refused
+at another size); ``time_here=True`` (``--time-here``) times a few real supernet steps on this
+device instead, with a progress bar. Hours are given to two significant figures: a sub-network
+is cheaper than the supernet's mean path, so they lean high.
 """
 
 from __future__ import annotations
@@ -40,7 +37,7 @@ TRAIN_SIZES = {"cifar10": 50000, "cifar100": 50000, "svhn": 73257, "digits": 143
 INPUT_SIZES = {"tiny-imagenet": 64, "imagenet": 224}
 TIMED_STEPS = 3
 TIMINGS_FORMAT = "robnetzoo-paper-scale-timings"
-MEASURED_TIMINGS = Path(__file__).with_name("paper_timings.json")  # shipped once measured on a GPU
+SHIPPED_RATES = Path(__file__).with_name("pass_rates")  # paper_scale.py files shipped with the package
 _SIZE_KEYS = ("width", "layers", "batch", "space", "input_size")
 
 
@@ -183,21 +180,54 @@ def _describe(size: dict[str, Any]) -> str:
     )
 
 
-def _measured(settings: SearchSettings, timings: str | Path | None) -> dict[str, Any] | None:
-    """The measured record that prices this search: the given file (refused at other sizes), or
-    the shipped one where it was measured at this search's size."""
-    if timings is None and not MEASURED_TIMINGS.is_file():
-        return None
-    record = read_timings(timings if timings is not None else MEASURED_TIMINGS)
+def _measured(settings: SearchSettings, timings: str | Path) -> dict[str, Any]:
+    """The measured record of ``timings``, refused when it timed another size."""
+    record = read_timings(timings)
     size = _size(settings)
-    if any(record[k] != size[k] for k in _SIZE_KEYS):
-        if timings is None:
-            return None
+    if any(record[k] != size[k] for k in _SIZE_KEYS if k != "batch"):
         raise InvalidInput(
             f"{timings} timed a supernet of {_describe(record)}; this search's is {_describe(size)}",
             fix=f"time this size with benchmarks/paper_scale.py, or drop {option('timings')}",
         )
     return record
+
+
+def shipped_rates() -> list[dict[str, Any]]:
+    """The rates shipped with the package (``pass_rates/*.json``, each a benchmarks/paper_scale.py
+    file), CPU first."""
+    records = [read_timings(path) for path in sorted(SHIPPED_RATES.glob("*.json"))]
+    return sorted(records, key=lambda r: (_kind(r) != "cpu", r["file"]))
+
+
+def _kind(record: dict[str, Any]) -> str:
+    return "cpu" if str(record.get("device", "")).lower().startswith("cpu") else "gpu"
+
+
+def _scale(record: dict[str, Any], size: dict[str, Any]) -> float:
+    """How much more a pass of ``size`` costs than one of the size ``record`` timed: a cell's
+    convolutions scale with width squared, the cell count and the pixels (the batch, the same
+    per image, is left out; so are the different shares of the two spaces)."""
+    return (
+        (size["width"] / record["width"]) ** 2
+        * (size["layers"] / record["layers"])
+        * (size["input_size"] / record["input_size"]) ** 2
+    )
+
+
+def _price(record: dict[str, Any], size: dict[str, Any], passes: float, how: str) -> dict[str, Any]:
+    scale = _scale(record, size)
+    per_pass = float(record["seconds_per_pass"]) * scale
+    return {
+        "kind": _kind(record),
+        "device": record.get("device"),
+        "how": how,
+        "seconds_per_pass": per_pass,
+        "scaled_from": None if scale == 1 else _describe(record),
+        "hours": passes * per_pass / 3600,
+        "file": record.get("file"),
+        "date": record.get("date"),
+        "smoke": bool(record.get("smoke")),
+    }
 
 
 def plan_search(
@@ -207,50 +237,34 @@ def plan_search(
     data_root: Any = None,
     progress: ProgressFn | None = None,
     timings: str | Path | None = None,
+    time_here: bool = False,
 ) -> dict[str, Any]:
-    """The plan: passes per phase and hours, at a measured rate (``timings``, see the module
-    docstring) or else at ``seconds_per_pass`` timed here (an estimate)."""
+    """The plan: passes per phase, priced at once from the rates shipped with the package (CPU
+    and, where one was measured, GPU; another size is scaled, see ``_scale``), or at the rate
+    of a ``timings`` file, or (``time_here``) at ``seconds_per_pass`` timed on ``device``."""
     phases = work_of(settings)
-    measured = _measured(settings, timings)
-    if measured is not None:
-        per_pass, name, steps = (
-            float(measured["seconds_per_pass"]),
-            str(measured["device"]),
-            int(measured["timed_steps"]),
-        )
-    else:
+    passes = sum(p["passes"] for p in phases)
+    size = _size(settings)
+    if timings is not None:
+        prices = [_price(_measured(settings, timings), size, passes, "measured")]
+    elif time_here:
         torch_device = torch.device(resolve_device(device))
-        per_pass, steps = seconds_per_pass(settings, torch_device, progress=progress), TIMED_STEPS
         name = (
             torch.cuda.get_device_name(torch_device)
             if torch_device.type == "cuda"
-            else f"{torch_device.type} ({torch.get_num_threads()} threads)"
+            else f"cpu ({torch.get_num_threads()} threads)"
         )
-    for phase in phases:
-        phase["hours"] = phase["passes"] * per_pass / 3600
-    plan = {
+        per_pass = seconds_per_pass(settings, torch_device, progress=progress)
+        record = {**size, "device": name, "seconds_per_pass": per_pass, "file": None, "date": None}
+        prices = [_price(record, size, passes, f"timed here over {TIMED_STEPS} clean steps")]
+    else:
+        prices = [_price(r, size, passes, "shipped rate") for r in shipped_rates()]
+    return {
         "preset": settings.preset,
-        "device": name,
-        "timed_steps": steps,
-        "seconds_per_pass": per_pass,
+        "size": size,
         "phases": phases,
-        "passes": sum(p["passes"] for p in phases),
-        "hours": sum(p["hours"] for p in phases),
-        "estimate": measured is None,
+        "passes": passes,
+        "prices": prices,
+        "precision": "two significant figures: a rate is one device's, and a sub-network costs less than the "
+        "supernet's mean path, so the hours lean high",
     }
-    if measured is not None:
-        plan["measured"] = {
-            k: measured.get(k)
-            for k in (
-                "file",
-                "device",
-                "date",
-                "torch",
-                "attack",
-                "precision",
-                "timed_steps",
-                "seconds_per_step",
-                "smoke",
-            )
-        }
-    return plan

@@ -99,9 +99,10 @@ def test_the_measured_rate_prices_a_plan_of_its_size_and_is_refused_at_another(t
     paper = PRESETS["paper"]
     timed = paper.with_overrides(width=4, layers=3, supernet=paper.supernet.with_overrides(batch_size=4))
     plan = plan_search(timed, timings=timings)
-    assert plan["estimate"] is False and plan["measured"]["smoke"] is True
+    (price,) = plan["prices"]
+    assert price["how"] == "measured" and price["smoke"] is True and price["scaled_from"] is None
     passes = sum(phase["passes"] for phase in work_of(timed))
-    assert plan["hours"] == pytest.approx(passes * record["seconds_per_pass"] / 3600)
+    assert price["hours"] == pytest.approx(passes * record["seconds_per_pass"] / 3600)
 
     assert main(["search", "--preset", "paper", "--plan", "--timings", str(timings)]) == 2
     error = capsys.readouterr().err

@@ -353,26 +353,54 @@ def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(tmp_path
     assert phases["finetune"]["passes"] > phases["supernet"]["passes"]  # 1,500 candidates x 3 epochs
     fast = {p["phase"]: p for p in work_of(PRESETS["paper"].with_overrides(supernet_attack="fgsm-rs"))}
     assert fast["supernet"]["passes"] * 4 == phases["supernet"]["passes"]  # FGSM-RS: 2 passes per image
-    # the estimate, timed here on a tiny search's supernet (the paper's takes 20 s of 2 cores to time)
+    # the plan answers at once: priced at the shipped rates, nothing timed
+    events = []
+    from robnetzoo.events import Note, StageProgress
+    from robnetzoo.search.plan import _scale, plan_search, shipped_rates
+
+    plan = plan_search(PRESETS["paper"], progress=events.append)
+    assert not [e for e in events if isinstance(e, (Note, StageProgress))]
+    rates = shipped_rates()
+    assert rates and rates[0]["device"].startswith("cpu") and [p["kind"] for p in plan["prices"]][0] == "cpu"
+    cpu = plan["prices"][0]
+    scaled = rates[0]["seconds_per_pass"] * _scale(rates[0], plan["size"])
+    assert cpu["hours"] == pytest.approx(plan["passes"] * scaled / 3600) and cpu["how"] == "shipped rate"
+    assert main(["search", "--preset", "paper", "--plan"]) == 0
+    shown = capsys.readouterr()
+    assert "{{opt:" not in shown.out + shown.err and " days" in shown.out and "precision: two significant" in shown.err
+    total = next(line for line in shown.out.splitlines() if "total" in line)
+    days = total.split("│")[-2].strip().removesuffix(" days").replace(",", "")
+    assert len(days.rstrip("0").replace(".", "").lstrip("0")) <= 2, total  # two significant figures
     settings = _settings_file(tmp_path)
     assert main(["search", "--preset", str(settings), "--plan", "--json"]) == 0
-    plan = json.loads(capsys.readouterr().out)
-    assert plan["estimate"] is True and "measured" not in plan and plan["hours"] > 0 and plan["seconds_per_pass"] > 0
+    small = json.loads(capsys.readouterr().out)
     from robnetzoo.search.settings import get_preset
 
-    assert [p["passes"] for p in plan["phases"]] == [p["passes"] for p in work_of(get_preset(str(settings)))]
-    assert plan["hours"] == pytest.approx(plan["passes"] * plan["seconds_per_pass"] / 3600)
+    assert [p["passes"] for p in small["phases"]] == [p["passes"] for p in work_of(get_preset(str(settings)))]
+
+
+def test_significant_figures_read_as_a_person_writes_them():
+    from robnetzoo.cli.search import significant
+
+    assert [significant(v) for v in (360528.02, 15022.0, 2.345, 0.0123, 0)] == [
+        "360,000",
+        "15,000",
+        "2.3",
+        "0.012",
+        "0",
+    ]
 
 
 def test_a_timed_plan_says_what_it_times_and_reports_every_step(tmp_path):
-    """Pricing a plan without a timings file trains the supernet for a few steps, minutes at
-    the paper's size on a CPU: it says so first and moves a bar (with its ETA) every step."""
+    """Pricing a plan by timing this device trains the supernet for a few steps, minutes at the
+    paper's size on a CPU: it says so first and moves a bar (with its ETA) every step."""
     from robnetzoo.events import Note, StageProgress
     from robnetzoo.search.plan import plan_search
     from robnetzoo.search.settings import get_preset
 
     events = []
-    plan_search(get_preset(str(_settings_file(tmp_path))), device="cpu", progress=events.append)
+    plan = plan_search(get_preset(str(_settings_file(tmp_path))), device="cpu", progress=events.append, time_here=True)
+    assert plan["prices"][0]["how"].startswith("timed here") and plan["prices"][0]["hours"] > 0
     notes = [e for e in events if isinstance(e, Note)]
     steps = [e for e in events if isinstance(e, StageProgress) and e.phase == "timing"]
     assert notes and "timing" in notes[0].message and "timings" in notes[0].message and events[0] is notes[0]

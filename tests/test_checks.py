@@ -72,7 +72,7 @@ def test_the_trained_digits_model_passes_every_check(digits_model):
         warnings.simplefilter("error", RobustnessCheckWarning)  # any failed check fails this test
         report = evaluate(digits_model, data, attacks=["fgsm", "pgd7", "square200"], n_examples=64, seed=0, sanity=True)
     checks = by_name(report)
-    assert set(checks) == {"deterministic", "logits", "gradients", "monotone", "black_box", "unbounded"}
+    assert set(checks) == {"deterministic", "logits", "predictions", "gradients", "monotone", "black_box", "unbounded"}
     assert all(check["passed"] is True for check in checks.values()), report.checks
 
 
@@ -84,6 +84,38 @@ def test_a_randomised_forward_and_probabilities_are_flagged(digits_model):
     assert noisy["deterministic"]["passed"] is False and noisy["logits"]["passed"] is True
     assert probabilities["logits"]["passed"] is False and probabilities["deterministic"]["passed"] is True
     assert probabilities["logits"]["evidence"]["probability_rows"] == 16
+
+
+class OneClass(nn.Module):
+    """An untrained model's worst habit: the same class for every input, with input-dependent
+    logits (so the gradient checks still see gradients)."""
+
+    def __init__(self, model: nn.Module, always: int = 5) -> None:
+        super().__init__()
+        self.model, self.always = model, always
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = 0.01 * self.model(x)
+        return logits + 10.0 * nn.functional.one_hot(torch.tensor(self.always), logits.shape[1]).to(logits)
+
+
+def test_a_model_that_predicts_one_class_fails_a_check_with_its_evidence(digits_model):
+    data = load_dataset("digits", "test")
+    with pytest.warns(RobustnessCheckWarning, match="'predictions' failed"):
+        report = evaluate(OneClass(digits_model), data, attacks=["fgsm", "pgd7"], n_examples=64, seed=0)
+    check = by_name(report)["predictions"]
+    assert check["passed"] is False and "collapsed to one class" in check["summary"]
+    assert check["evidence"]["most_predicted_class"] == 5 and check["evidence"]["most_predicted_share"] == 1.0
+    assert all(c["passed"] is not False for c in report.checks if c["name"] != "predictions")  # the others pass it
+
+
+def test_a_model_at_chance_fails_the_predictions_check():
+    from robnetzoo.evaluation.checks import prediction_check
+
+    varied = torch.arange(64) % 10
+    at_chance = prediction_check(varied, varied.roll(1), 10, correct=7, n=64)  # 10.9%, interval reaching 10%
+    assert at_chance.passed is False and "no better than chance" in at_chance.summary
+    assert prediction_check(varied, varied, 10, correct=60, n=64).passed is True
 
 
 def test_a_stronger_attack_or_a_larger_radius_leaving_more_robust_fails():

@@ -19,6 +19,10 @@ never stops an evaluation: ``evaluate`` records it in ``EvalReport.checks`` and 
 * ``black_box``: a score-based attack (Square) breaking examples that every gradient attack
   left robust: the classic sign of masked gradients. Fails when it breaks more than
   ``BLACK_BOX_SHARE`` of them (and at least 2).
+* ``predictions``: the model tells classes apart. Fails when nine in ten of the first examples
+  get one class while their labels are varied (a collapsed model), or when the clean accuracy
+  is no better than chance (its 95% interval reaches one over the class count): such a model's
+  "robust accuracy" only counts the examples of the class it always says.
 * ``unbounded`` (``sanity=True``): PGD at an unbounded radius must break every example it
   attacks; anything left standing means the attack cannot move the model at all.
 * AutoAttack's own warnings, when it ran, are kept as ``autoattack`` checks.
@@ -36,6 +40,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data import take
+from ..stats import wilson_interval
 from ..threat import ThreatModel
 
 CHECK_EXAMPLES = 64  # examples the forward and gradient checks look at
@@ -113,6 +118,45 @@ def forward_checks(target: Any, images: torch.Tensor) -> list[Check]:
             {"n": n, "probability_rows": probability_rows},
         ),
     ]
+
+
+COLLAPSED_SHARE = 0.9  # one predicted class for this share of the examples is a collapsed model
+
+
+def prediction_check(predicted: torch.Tensor, labels: torch.Tensor, classes: int, correct: int, n: int) -> Check:
+    """``predicted`` and ``labels``: the first examples' predicted and true classes; ``correct``
+    of ``n``: the whole evaluation's clean count."""
+    counts = torch.bincount(predicted, minlength=classes)
+    top = int(counts.argmax())
+    share = float(counts[top]) / max(len(predicted), 1)
+    label_share = float(torch.bincount(labels, minlength=classes).max()) / max(len(labels), 1)
+    low, high = wilson_interval(correct, n)
+    chance = 100.0 / classes
+    evidence = {
+        "n": len(predicted),
+        "most_predicted_class": top,
+        "most_predicted_share": share,
+        "clean_accuracy": 100.0 * correct / max(n, 1),
+        "clean_interval_95": [low, high],
+        "chance": chance,
+    }
+    if len(predicted) >= 10 and share >= COLLAPSED_SHARE and label_share < COLLAPSED_SHARE:
+        return Check(
+            "predictions",
+            False,
+            f"{share:.0%} of {len(predicted)} examples are predicted class {top} while their labels vary: "
+            "the model has collapsed to one class, and its robust accuracy counts only that class's examples",
+            evidence,
+        )
+    if low <= chance:
+        return Check(
+            "predictions",
+            False,
+            f"clean accuracy {evidence['clean_accuracy']:.1f}% [{low:.1f}, {high:.1f}] (n={n}) is no better than "
+            f"chance ({chance:.1f}% of {classes} classes): check the weights, the data set and its preprocessing",
+            evidence,
+        )
+    return Check("predictions", True, f"predictions vary and clean accuracy beats chance ({chance:.1f}%)", evidence)
 
 
 _FAMILY = [
@@ -267,6 +311,9 @@ def run_checks(
     first = list(range(min(CHECK_EXAMPLES, n)))
     images, labels = take(dataset, first)
     checks = forward_checks(target, inputs(images))
+    with torch.inference_mode():
+        logits = target.logits(inputs(images)).float().cpu()
+    checks.append(prediction_check(logits.argmax(1), labels.cpu(), logits.shape[1], sum(standing), n))
     correct = [i for i in range(n) if standing[i]][:CHECK_EXAMPLES]
     if correct:
         x, y = take(dataset, correct)

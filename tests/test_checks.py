@@ -107,6 +107,10 @@ def test_a_model_that_predicts_one_class_fails_a_check_with_its_evidence(digits_
     assert check["passed"] is False and "collapsed to one class" in check["summary"]
     assert check["evidence"]["most_predicted_class"] == 5 and check["evidence"]["most_predicted_share"] == 1.0
     assert all(c["passed"] is not False for c in report.checks if c["name"] != "predictions")  # the others pass it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RobustnessCheckWarning)  # warn=False: recorded, not warned (a search's scoring)
+        quiet = evaluate(OneClass(digits_model), data, attacks=["fgsm"], n_examples=16, seed=0, warn=False)
+    assert by_name(quiet)["predictions"]["passed"] is False
 
 
 def test_a_model_at_chance_fails_the_predictions_check():

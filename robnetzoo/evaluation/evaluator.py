@@ -78,6 +78,7 @@ def evaluate(
     progress: ProgressFn | None = None,
     source: nn.Module | None = None,
     sanity: bool = False,
+    warn: bool = True,
 ) -> EvalReport:
     """Evaluate ``model`` (an ``nn.Module`` or a target) on ``dataset`` (images in [0, 1]).
 
@@ -93,8 +94,9 @@ def evaluate(
     ``resume=True``, replaced only with ``overwrite=True``, and otherwise refused.
     ``progress`` receives ``robnetzoo.events.EvalProgress`` events (phase, done, total, robust).
     Every evaluation ends with the sanity checks of ``robnetzoo.evaluation.checks`` (in
-    ``report.checks``; a failed one warns, it never stops the evaluation); ``sanity=True``
-    adds the unbounded-eps check.
+    ``report.checks``; a failed one warns unless ``warn=False``, as when a search scores weak
+    candidates or a training validates its first epochs; it never stops the evaluation);
+    ``sanity=True`` adds the unbounded-eps check.
     """
     threat = _threat_model(model, eps, norm)
     names = check_request(
@@ -157,7 +159,7 @@ def evaluate(
     checks = _checks(store, target, crafter, plans, threat, dataset, cascade, seed, sanity)
     report.checks = [check.to_dict() for check in checks]
     store.save(report.to_dict())
-    if context.is_main:
+    if context.is_main and warn:
         warn_failed(checks)
     return report
 

@@ -77,10 +77,38 @@ def millions(value: int | None) -> str:
     return "—" if value is None else f"{value / 1e6:.2f}M"
 
 
-def print_table(title: str, columns: list[str], rows: list[list[str]], *, right: tuple[str, ...] = ()) -> None:
-    """A result table: drawn by Rich on a terminal, its first column (a name people copy) never
-    cut; tab-separated with a header line when stdout is a pipe or a file, so ``| grep``,
-    ``| cut`` and spreadsheets read every name whole."""
+def fit_columns(columns: list[str], rows: list[list[str]], width: int, keep: tuple[str, ...] = ()) -> list[int]:
+    """The indices of the columns a table of ``width`` characters shows whole: the first column
+    and ``keep`` always; the others while they fit, dropped from the right (a cell is never cut)."""
+    natural = [max([len(c), *(len(r[i]) for r in rows)]) + 3 for i, c in enumerate(columns)]  # padding, border
+    shown = list(range(len(columns)))
+    droppable = [i for i in shown[1:] if columns[i] not in keep]
+    while sum(natural[i] for i in shown) + 1 > width and droppable:
+        shown.remove(droppable.pop())
+    return shown
+
+
+def print_table(
+    title: str,
+    columns: list[str],
+    rows: list[list[str]],
+    *,
+    right: tuple[str, ...] = (),
+    keep: tuple[str, ...] = (),
+    only: list[str] | None = None,
+) -> None:
+    """A result table: drawn by Rich on a terminal with the columns that fit its width whole
+    (the first and ``keep`` always; the others dropped from the right, and said so; ``only``
+    chooses them by name); tab-separated with a header line when stdout is a pipe or a file,
+    every column, so ``| grep``, ``| cut`` and spreadsheets read every name whole."""
+    if only is not None:
+        unknown = [c for c in only if c not in columns]
+        if unknown:
+            from robnetzoo.errors import InvalidInput
+
+            raise InvalidInput(f"no column {', '.join(map(repr, unknown))}; the columns are: {', '.join(columns)}")
+        picked = [columns.index(c) for c in only]
+        columns, rows = [columns[i] for i in picked], [[r[i] for i in picked] for r in rows]
     if not stdout.is_terminal:
         sys.stdout.write("\t".join(columns) + "\n")
         sys.stdout.write("".join("\t".join(row) + "\n" for row in rows))
@@ -89,14 +117,13 @@ def print_table(title: str, columns: list[str], rows: list[list[str]], *, right:
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(title))
-    for index, column in enumerate(columns):
-        table.add_column(
-            column,
-            justify="right" if column in right else "left",
-            no_wrap=index == 0,
-            min_width=max([len(column), *(len(r[0]) for r in rows)]) if index == 0 else None,
-        )
+    shown = list(range(len(columns))) if only is not None else fit_columns(columns, rows, stdout.width, keep)
+    dropped = [columns[i] for i in range(len(columns)) if i not in shown]
+    caption = f"not shown at this width: {', '.join(dropped)} (--columns chooses; a pipe gets all)" if dropped else None
+    table = Table(title=escape(title), caption=escape(caption) if caption else None)
+    for i in shown:
+        wraps = columns[i] in keep and i > 0  # only where nothing else is left to drop, at its spaces
+        table.add_column(columns[i], justify="right" if columns[i] in right else "left", no_wrap=not wraps)
     for row in rows:
-        table.add_row(*(escape(cell) for cell in row))
+        table.add_row(*(escape(row[i]) for i in shown))
     stdout.print(table)

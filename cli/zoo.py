@@ -9,6 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from robnetzoo.errors import InvalidInput, option
+
 from ._common import flag
 from ._output import emit_json, fmt, millions, print_table, stderr, stdout
 
@@ -20,6 +22,9 @@ def models(
     ),
     datasets: bool = flag("List the data sets instead: classes, image size, threat model, files.", "--datasets"),
     data_root: Optional[Path] = typer.Option(None, help="With --datasets: where to look for the files."),
+    columns: Optional[str] = typer.Option(
+        None, help="Comma-separated columns to show, e.g. name,params,weights (default: all that fit)."
+    ),
     json_out: bool = flag("Print the table as JSON on stdout.", "--json"),
 ) -> None:
     """List the zoo, a table per data set: parameters, the paper's columns for that data set's
@@ -28,8 +33,18 @@ def models(
     from robnetzoo.info import zoo_table
     from robnetzoo.registry import ALL_PAPER_COLUMNS
 
+    only = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
+    if only is not None and not datasets:
+        known = ["name", "dataset", "params", "paper params", *(f"paper {c}" for c in ALL_PAPER_COLUMNS)]
+        known += ["ours clean", "ours pgd20", "weights"]
+        unknown = [c for c in only if c not in known]
+        if unknown:
+            raise InvalidInput(
+                f"no column {', '.join(map(repr, unknown))}",
+                fix=f"{option('columns')} takes some of: {', '.join(known)}",
+            )
     if datasets:
-        _datasets_table(data_root, json_out)
+        _datasets_table(data_root, json_out, only)
         return
     if dataset is not None:
         dataset_info(dataset)
@@ -39,13 +54,13 @@ def models(
         return
     title = "robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)"
     if not stdout.is_terminal:  # one tab-separated table for the whole zoo, the data set a column of its own
-        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True, measured=["clean", "pgd20"])
+        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True, measured=["clean", "pgd20"], only=only)
     else:
         for name in dict.fromkeys(row["dataset"] for row in rows):
             group = [row for row in rows if row["dataset"] == name]
-            columns = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
+            paper = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
             ours = [m for m in ("clean", "pgd20") if any(m in row["measured"] for row in group)]
-            _models_table(f"{name}: {title}", group, columns, with_dataset=False, measured=ours)
+            _models_table(f"{name}: {title}", group, paper, with_dataset=False, measured=ours, only=only)
     stderr.print(
         "weights: 'packaged' ships in robnetzoo and loads offline ('ours': its test-split accuracy, "
         "95% interval); 'hub' loads by name; 'authors' checkpoint' needs the authors' file "
@@ -66,7 +81,13 @@ def _measured(row: dict, metric: str) -> str:
 
 
 def _models_table(
-    title: str, rows: list[dict], columns: list[str], *, with_dataset: bool, measured: list[str] = ()
+    title: str,
+    rows: list[dict],
+    columns: list[str],
+    *,
+    with_dataset: bool,
+    measured: list[str] = (),
+    only: list[str] | None = None,
 ) -> None:
     headers = [
         "name",
@@ -93,31 +114,37 @@ def _models_table(
             for row in rows
         ],
         right=tuple(h for h in headers if h.startswith(("params", "paper", "ours"))),
+        keep=("params", "weights", *(f"ours {m}" for m in measured)),
+        only=[c for c in only if c in headers] if only is not None and with_dataset is False else only,
     )
 
 
-def _datasets_table(root: Optional[Path], json_out: bool) -> None:
+def _datasets_table(root: Optional[Path], json_out: bool, only: Optional[list[str]] = None) -> None:
     from robnetzoo.info import dataset_table
 
     rows = dataset_table(None if root is None else str(root))
     if json_out:
         emit_json(rows)
         return
-    table = Table(title="robnetzoo data sets (threat model: the one each data set's literature evaluates at)")
-    for column in ("name", "classes", "input", "threat model", "train", "test", "files"):
-        table.add_column(column, justify="right" if column in ("classes", "train", "test") else "left")
-    for row in rows:
-        where = row.get("found", "")
-        table.add_row(
-            row["name"],
-            str(row["num_classes"]),
-            "x".join(map(str, row["input_size"])),
-            row["threat"],
-            fmt_count(row["train_size"]),
-            fmt_count(row["test_size"]),
-            escape(where if where else ("not found: " + row["files"] if "found" in row else row["files"])),
-        )
-    stdout.print(table)
+    print_table(
+        "robnetzoo data sets (threat model: the one each data set's literature evaluates at)",
+        ["name", "classes", "input", "threat model", "train", "test", "files"],
+        [
+            [
+                row["name"],
+                str(row["num_classes"]),
+                "x".join(map(str, row["input_size"])),
+                row["threat"],
+                fmt_count(row["train_size"]),
+                fmt_count(row["test_size"]),
+                row.get("found") or ("not found: " + row["files"] if "found" in row else row["files"]),
+            ]
+            for row in rows
+        ],
+        right=("classes", "train", "test"),
+        keep=("files",),
+        only=only,
+    )
 
 
 def fmt_count(value: Optional[int]) -> str:

@@ -110,3 +110,39 @@ def test_the_shipped_parameter_counts_are_the_models_own():
     from robnetzoo.info import _shipped_counts, count_zoo_parameters
 
     assert _shipped_counts() == count_zoo_parameters(), "rewrite it: python -m robnetzoo.info"
+
+
+def test_listings_fit_80_and_100_columns_without_cutting_a_name_or_a_path(capsys, monkeypatch):
+    """On a terminal a listing drops whole columns (and says which), never cuts a cell; through
+    a pipe every listing is the same plain tab-separated form, every column."""
+    from rich.console import Console
+
+    import robnetzoo.cli._output as output
+    from robnetzoo.info import dataset_table
+    from robnetzoo.registry import list_models
+
+    paths = [row["found"] for row in dataset_table(None) if row.get("found")]  # the files found on this machine
+    import robnetzoo.cli.zoo as zoo
+
+    def console(**how) -> None:
+        for module in (output, zoo):
+            monkeypatch.setattr(module, "stdout", Console(**how))
+
+    for width in (80, 100):
+        console(width=width, force_terminal=True, color_system=None)
+        assert main(["models"]) == 0 and main(["models", "--datasets"]) == 0
+        shown = capsys.readouterr().out
+        assert "…" not in shown and all(len(line) <= width for line in shown.splitlines())
+        cells = {cell.strip() for line in shown.splitlines() for cell in line.split("│")}
+        assert set(list_models()) <= cells, set(list_models()) - cells  # every name whole, in a cell of its own
+        assert all(any(path in cell for cell in cells) for path in paths)
+        assert "not shown at this width: " in shown
+    console(width=100, force_terminal=True, color_system=None)
+    assert main(["models", "robnet-digits", "--columns", "name,ours pgd20"]) == 0
+    assert "97.5 [95.3, 98.7]" in capsys.readouterr().out
+    assert main(["models", "--columns", "name,bogus"]) == 2
+    assert "no column 'bogus'" in capsys.readouterr().err
+    console(width=100, file=__import__("io").StringIO())  # a pipe
+    assert main(["models", "--datasets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t") == ["name", "classes", "input", "threat model", "train", "test", "files"]

@@ -299,12 +299,15 @@ def is_repo_or_name(text: str) -> bool:
     return len(parts) <= 2 and all(is_name(part) for part in parts)
 
 
-def _hub_id(name: str) -> str:
-    """The Hub repo id of a registry model (its name elsewise)."""
+def _hub_id(name: str) -> str | None:
+    """The Hub repo a derived model's card may name as its base: a registry model's only where
+    its weights are published there (a card links nothing that does not exist); another name as
+    it is (a repo id the model was loaded from)."""
     try:
-        return get_entry(name).hub_repo
+        entry = get_entry(name)
     except NotFound:
         return name
+    return entry.hub_repo if entry.on_hub else None
 
 
 def push_to_hub(

@@ -9,6 +9,7 @@ from robnetzoo.registry import REGISTRY, buildable_config, list_models
 
 EXPECTED_PARAMS = {
     "wrn-10-1": 77_850,
+    "robnet-digits": 115_282,  # the packaged demo model: C=8, 5 cells
     "robnet-large": 6_842_710,
     "robnet-free": 5_439_790,
     "robnet-free-svhn": 5_439_790,

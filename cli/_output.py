@@ -9,6 +9,7 @@ as it is.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -71,6 +72,14 @@ def count_text(count: int) -> str:
         if count >= limit:
             return f"{count / limit:.3g}{suffix}"
     return str(count)
+
+
+def significant(value: float, figures: int = 2) -> str:
+    """``value`` to ``figures`` significant figures, with thousands separators (360,528 -> 360,000)."""
+    if value == 0:
+        return "0"
+    digits = figures - 1 - math.floor(math.log10(abs(value)))
+    return f"{round(value, digits):,.{max(digits, 0)}f}"
 
 
 def millions(value: int | None) -> str:

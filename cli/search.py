@@ -12,7 +12,7 @@ from rich.table import Table
 from robnetzoo.errors import InvalidInput
 
 from ._common import flag
-from ._output import emit_json, fmt, millions, note, stderr, stdout
+from ._output import emit_json, fmt, millions, note, significant, stderr, stdout
 from ._progress import ProgressView
 
 TOP_ROWS = 10
@@ -341,17 +341,6 @@ def _print_study(outcome: Any, json_out: bool) -> None:
     for line in outcome["verdicts"]:
         stdout.print(line, markup=False, soft_wrap=True)
     stderr.print(f"study written to {outcome['path']}", markup=False, soft_wrap=True)
-
-
-def significant(value: float, figures: int = 2) -> str:
-    """``value`` to ``figures`` significant figures, with thousands separators (360,528 -> 360,000)."""
-    if value == 0:
-        return "0"
-    from math import floor, log10
-
-    digits = figures - 1 - floor(log10(abs(value)))
-    rounded = round(value, digits)
-    return f"{rounded:,.{max(digits, 0)}f}"
 
 
 def _cost(price: dict, hours: float) -> str:

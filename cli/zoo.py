@@ -35,8 +35,7 @@ def models(
 
     only = [c.strip() for c in columns.split(",") if c.strip()] if columns is not None else None
     if only is not None and not datasets:
-        known = ["name", "dataset", "params", "paper params", *(f"paper {c}" for c in ALL_PAPER_COLUMNS)]
-        known += ["ours clean", "ours pgd20", "weights"]
+        known = _headers(list(ALL_PAPER_COLUMNS), with_dataset=True, measured=list(MEASURED))
         unknown = [c for c in only if c not in known]
         if unknown:
             raise InvalidInput(
@@ -54,12 +53,12 @@ def models(
         return
     title = "robnetzoo models (paper: RobNets, CVPR 2020, Linf eps 8/255)"
     if not stdout.is_terminal:  # one tab-separated table for the whole zoo, the data set a column of its own
-        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True, measured=["clean", "pgd20"], only=only)
+        _models_table(title, rows, list(ALL_PAPER_COLUMNS), with_dataset=True, measured=list(MEASURED), only=only)
     else:
         for name in dict.fromkeys(row["dataset"] for row in rows):
             group = [row for row in rows if row["dataset"] == name]
             paper = [c for c in ALL_PAPER_COLUMNS if any(c in row["paper"] for row in group)]
-            ours = [m for m in ("clean", "pgd20") if any(m in row["measured"] for row in group)]
+            ours = [m for m in MEASURED if any(m in row["measured"] for row in group)]
             _models_table(f"{name}: {title}", group, paper, with_dataset=False, measured=ours, only=only)
     stderr.print(
         "weights: 'packaged' ships in robnetzoo and loads offline ('ours': its test-split accuracy, "
@@ -69,6 +68,22 @@ def models(
         markup=False,
         soft_wrap=True,
     )
+
+
+MEASURED = ("clean", "pgd20")  # a packaged model's own figures, as the zoo table shows them
+
+
+def _headers(columns: list[str], *, with_dataset: bool, measured: list[str]) -> list[str]:
+    """The zoo table's columns: the name, parameters, the paper's figures, ours, the weights."""
+    return [
+        "name",
+        *(["dataset"] if with_dataset else []),
+        "params",
+        "paper params",
+        *(f"paper {c}" for c in columns),
+        *(f"ours {m}" for m in measured),
+        "weights",
+    ]
 
 
 def _measured(row: dict, metric: str) -> str:
@@ -89,15 +104,7 @@ def _models_table(
     measured: list[str] = (),
     only: list[str] | None = None,
 ) -> None:
-    headers = [
-        "name",
-        *(["dataset"] if with_dataset else []),
-        "params",
-        "paper params",
-        *(f"paper {c}" for c in columns),
-        *(f"ours {m}" for m in measured),
-        "weights",
-    ]
+    headers = _headers(columns, with_dataset=with_dataset, measured=measured)
     print_table(
         title,
         headers,
@@ -115,7 +122,7 @@ def _models_table(
         ],
         right=tuple(h for h in headers if h.startswith(("params", "paper", "ours"))),
         keep=("params", "weights", *(f"ours {m}" for m in measured)),
-        only=[c for c in only if c in headers] if only is not None and with_dataset is False else only,
+        only=None if only is None else [c for c in only if c in headers],  # a group lacks some of the columns
     )
 
 

@@ -87,15 +87,20 @@ def gradient_check(module: nn.Module | None, images: torch.Tensor, labels: torch
     )
 
 
-def forward_checks(target: Any, images: torch.Tensor) -> list[Check]:
+def forward_logits(target: Any, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two forward passes' logits on the same images: what the forward and prediction checks read."""
     with torch.inference_mode():
-        first, second = target.logits(images).float().cpu(), target.logits(images).float().cpu()
+        return target.logits(images).float().cpu(), target.logits(images).float().cpu()
+
+
+def forward_checks(first: torch.Tensor, second: torch.Tensor) -> list[Check]:
+    """``deterministic`` and ``logits`` from two forward passes' logits on the same images."""
     scale = float(first.abs().max()) or 1.0
     difference = float((first - second).abs().max())
     deterministic = difference <= 1e-5 * max(scale, 1.0)
     sums = first.sum(1)
     probability_rows = int(((first >= 0).all(1) & ((sums - 1).abs() <= 1e-3)).sum())
-    n = len(images)
+    n = len(first)
     looks_like_probabilities = probability_rows / n > 0.9
     return [
         Check(
@@ -310,10 +315,10 @@ def run_checks(
     n = len(standing)
     first = list(range(min(CHECK_EXAMPLES, n)))
     images, labels = take(dataset, first)
-    checks = forward_checks(target, inputs(images))
-    with torch.inference_mode():
-        logits = target.logits(inputs(images)).float().cpu()
-    checks.append(prediction_check(logits.argmax(1), labels.cpu(), logits.shape[1], sum(standing), n))
+    first_logits, second_logits = forward_logits(target, inputs(images))
+    checks = forward_checks(first_logits, second_logits)
+    classes = first_logits.shape[1]
+    checks.append(prediction_check(first_logits.argmax(1), labels.cpu(), classes, sum(standing), n))
     correct = [i for i in range(n) if standing[i]][:CHECK_EXAMPLES]
     if correct:
         x, y = take(dataset, correct)

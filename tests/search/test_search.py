@@ -380,7 +380,7 @@ def test_the_plan_counts_every_phase_and_estimates_hours_on_this_device(tmp_path
 
 
 def test_significant_figures_read_as_a_person_writes_them():
-    from robnetzoo.cli.search import significant
+    from robnetzoo.cli._output import significant
 
     assert [significant(v) for v in (360528.02, 15022.0, 2.345, 0.0123, 0)] == [
         "360,000",

@@ -99,6 +99,7 @@ def test_the_study_refuses_before_any_work(tmp_path):
     plan = read_preregistration(plan_path)
     ledger, out = tmp_path / "ledger.jsonl", tmp_path / "out.json"
     common = ["--ledger", str(ledger), "--json", str(out), "--work", str(tmp_path / "work")]
+    common += ["--searches", str(tmp_path / "searches.jsonl")]  # not the repository's own study
     _one_line_refusal(
         run_benchmark("search_vs_random.py", "--preregistration", str(tmp_path / "none.json"), *common), "none.json"
     )

@@ -1,11 +1,13 @@
-"""Pieces every command shares: plain flags, loading a model with a status line."""
+"""Pieces every command shares: how help reads, plain flags, loading a model with a status line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from ._output import stderr
 
@@ -24,6 +26,57 @@ EPS_HELP = (
     "(or 0.0314). L2: the Euclidean length of the whole perturbation, e.g. 0.5 on 32x32 "
     "images. Default: the model's own (config.json), usually Linf 8/255."
 )
+
+
+class ZooCommand(TyperCommand):
+    """A command whose help reads as prose and whose usage line reads as click's does.
+
+    Typer keeps a docstring's line breaks in the commands list (sentences end mid-line), writes
+    required arguments as ``{model}`` and gives ``--help`` a ``<bool>`` type; here paragraphs are
+    joined, arguments are ``MODEL`` / ``[PATTERN]`` / ``RESULTS...`` and flags show no type.
+    """
+
+    def __init__(self, *args: Any, help: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, help=prose(help) if help else help, **kwargs)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                pieces.append(usage_name(param))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return untyped(super().get_help_option(ctx))
+
+
+class ZooGroup(TyperGroup):
+    """The app itself: its ``--help`` shows no type either."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return untyped(super().get_help_option(ctx))
+
+
+def untyped(option: Any) -> Any:
+    """A flag shown without a type (``--help``, not ``--help <bool>``)."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+def prose(text: str) -> str:
+    """``text`` with each paragraph on one line (blank lines still part paragraphs)."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def usage_name(argument: Any) -> str:
+    """An argument as a usage line names it: upper case, optional in brackets, ``...`` if repeated."""
+    name = (argument.metavar or argument.name or "").upper()
+    name = name if argument.required else f"[{name}]"
+    return f"{name}..." if argument.nargs != 1 else name
 
 
 def flag(help: str, *names: str) -> Any:

@@ -23,10 +23,12 @@ from . import export as export_cmd
 from . import search as search_cmd
 from . import train as train_cmd
 from . import zoo
+from ._common import ZooCommand, ZooGroup
 from ._output import FLAG_NAMES, stderr
 
 app = typer.Typer(
     name="robnetzoo",
+    cls=ZooGroup,
     help="A model zoo for adversarially robust networks (RobNets and baselines).",
     no_args_is_help=True,
     add_completion=False,
@@ -73,6 +75,8 @@ evaluate_cmd.register(app)
 train_cmd.register(app)
 search_cmd.register(app)
 export_cmd.register(app)
+for _info in app.registered_commands:  # every command's help reads the same way
+    _info.cls = ZooCommand
 
 
 def main(argv: list[str] | None = None) -> int:

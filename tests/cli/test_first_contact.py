@@ -334,6 +334,44 @@ def test_help_shows_plain_flags_the_attacks_and_the_eps_syntax(capsys):
     _one_line_exit_2(["eval", "no-such-model", "--n-examples", "0"], capsys, "--n-examples must be at least 1")
 
 
+COMMANDS = ("models", "info", "convert", "eval", "compare", "train", "publish", "search", "export")
+
+
+def _wrapped_early(lines):
+    """Lines of a help panel that end before the next line's first word had to wrap."""
+    early = []
+    rows = [line[1:-1] for line in lines if line.startswith("│") and line.endswith("│")]
+    for this, following in zip(rows, rows[1:]):
+        if not following.strip() or following.strip().startswith("-") or following[:4].strip():
+            continue  # the next line starts a new row (an option, a command), not a continuation
+        word = following.split()[0]
+        if len(this.rstrip()) + 1 + len(word) < len(this) - 2:
+            early.append((this.strip(), word))
+    return early
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_help_reads_as_prose_with_click_style_usage_and_no_bool_types(capsys, monkeypatch, columns):
+    """Sentences wrap where the terminal ends, not where the docstring's lines did; usage names
+    arguments as click does (MODEL, [PATTERN], RESULTS...), and no flag, --help included, has a type."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["--help"]) == 0
+    root = capsys.readouterr().out
+    assert "<bool>" not in root
+    panel = root[root.index("Commands") :].splitlines()
+    assert not _wrapped_early(panel), _wrapped_early(panel)
+    usages = {}
+    for command in COMMANDS:
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "<bool>" not in text, command
+        usages[command] = next(line.strip() for line in text.splitlines() if "Usage:" in line)
+        assert not re.search(r"\{\w+\}", usages[command]), usages[command]
+    assert usages["eval"] == "Usage: robnetzoo eval [OPTIONS] MODEL"
+    assert usages["models"] == "Usage: robnetzoo models [OPTIONS] [PATTERN]"
+    assert usages["compare"] == "Usage: robnetzoo compare [OPTIONS] RESULTS..."
+
+
 # ---------------------------------------------------------------- the packaged demo model
 
 

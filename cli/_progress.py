@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from robnetzoo.events import (
     CandidateScored,
@@ -50,6 +51,22 @@ STAGE_LABELS = {
 }
 
 
+class CountColumn(ProgressColumn):
+    """``done/total`` in whole items (a batch part-way through its attack is not yet done)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{int(task.completed)}/{int(task.total or 0)}")
+
+
+def images_per_second(rate: float) -> str:
+    """A rate a person can read at any speed: ``312 img/s``, ``4.2 img/s``, ``3.1 s/img``."""
+    if rate >= 10:
+        return f"{rate:.0f} img/s"
+    if rate >= 1:
+        return f"{rate:.1f} img/s"
+    return f"{1 / rate:.2g} s/img"
+
+
 class ProgressView:
     """``epoch_label`` names training epochs ("epoch", "supernet epoch"); ``eval_prefix`` the
     evaluator's phases ("test " inside a training run)."""
@@ -62,7 +79,7 @@ class ProgressView:
             TextColumn("{task.description:>9}"),
             BarColumn(),
             TaskProgressColumn(),
-            TextColumn("{task.completed}/{task.total}"),
+            CountColumn(),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
@@ -72,6 +89,8 @@ class ProgressView:
         self.tasks: dict[str, Any] = {}
         self.started: dict[str, tuple[float, int]] = {}
         self.last_eval: EvalProgress | None = None
+        self.eval_completed: dict[str, float] = {}
+        self.eval_runs: dict[str, int] = {}
         self.epoch_task: str | None = None
 
     def __enter__(self) -> "ProgressView":
@@ -89,10 +108,19 @@ class ProgressView:
             self.started[key] = (time.perf_counter(), done)
         return self.tasks[key]
 
-    def _rate(self, key: str, done: int) -> str:
+    def _eval_key(self, event: EvalProgress) -> str:
+        """One bar per phase of one evaluation: a phase that starts again (the runtime judged
+        after torch, on the same examples) gets a bar, and a rate, of its own."""
+        key = f"eval:{event.phase}:{self.eval_runs.get(event.phase, 0)}"
+        if key in self.eval_completed and event.done + event.partial < self.eval_completed[key]:
+            self.eval_runs[event.phase] = self.eval_runs.get(event.phase, 0) + 1
+            key = f"eval:{event.phase}:{self.eval_runs[event.phase]}"
+        return key
+
+    def _rate(self, key: str, done: float) -> str:
         began, first = self.started[key]
         elapsed = time.perf_counter() - began
-        return f"{(done - first) / elapsed:.0f} img/s" if elapsed > 0 and done > first else ""
+        return images_per_second((done - first) / elapsed) if elapsed > 0 and done > first else ""
 
     def _say(self, text: str) -> None:
         self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -104,10 +132,12 @@ class ProgressView:
             emit_json_line(event.to_dict())
         if isinstance(event, EvalProgress):
             self.last_eval = event
-            key = f"eval:{event.phase}"
+            key = self._eval_key(event)
+            completed = event.done + event.partial
             task = self._task(key, f"{self.eval_prefix}{event.phase}", event.total, event.done)
+            self.eval_completed[key] = completed
             robust = "—" if event.robust is None else str(event.robust)
-            self.progress.update(task, completed=event.done, rate=self._rate(key, event.done), info=f"robust {robust}")
+            self.progress.update(task, completed=completed, rate=self._rate(key, completed), info=f"robust {robust}")
         elif isinstance(event, TrainingStep):
             key = f"epoch:{event.epoch}"
             if self.epoch_task not in (None, key):
@@ -118,7 +148,7 @@ class ProgressView:
             self.progress.update(
                 task,
                 completed=event.step,
-                rate=f"{rate:.0f} img/s" if rate else "",
+                rate=images_per_second(rate) if rate else "",
                 info=f"loss {event.loss:.3f}  clean {fmt(event.clean_accuracy, 1)}  adv {fmt(event.adv_accuracy, 1)}",
             )
         elif isinstance(event, EpochFinished):

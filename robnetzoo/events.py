@@ -35,13 +35,16 @@ def ignore(event: Event) -> None:
 @dataclass(frozen=True)
 class EvalProgress(Event):
     """``done`` of ``total`` examples of one phase (``clean`` or an attack's name) are judged;
-    ``robust`` of them are still correct (None before the first batch)."""
+    ``robust`` of them are still correct (None before the first batch). ``partial`` is the batch
+    under attack, in examples' worth of its planned passes spent so far (0 between batches), so
+    a run of one batch still moves and shows an ETA."""
 
     kind: ClassVar[str] = "eval"
     phase: str
     done: int
     total: int
     robust: int | None
+    partial: float = 0.0
 
 
 # ----------------------------------------------------------------------------------- training

@@ -377,3 +377,19 @@ def test_apgd_cascade_through_the_evaluator_breaks_at_least_what_pgd20_breaks(di
     )
     assert report.robust_accuracy["apgd-cascade"] <= report.robust_accuracy["pgd20"] + 100 / 48  # one example of noise
     assert report.cost["phases"]["apgd-cascade"]["backward"] > 0
+
+
+@pytest.mark.parametrize("attack", ["pgd20", "apgd-cascade"])
+def test_one_batch_reports_progress_per_attack_step(digits_model, digits, attack):
+    """A run of one batch moves between its start and its end (the cascade's stages report too),
+    never past the batch, and the numbers are those of a run nobody watched."""
+    events = []
+    params = {"apgd-cascade": {"steps": 10, "targets": 0, "square_queries": 0}}  # its first stage's calls
+    kwargs = dict(attacks=[attack], eps=1 / 255, n_examples=32, batch_size=200, attack_params=params)
+    watched = robnetzoo.evaluate(digits_model, digits, progress=events.append, **kwargs)
+    phase = [e for e in events if e.phase == attack]
+    inside = [e.partial for e in phase if e.done == 0 and e.partial > 0]
+    assert len(inside) >= 5, phase
+    assert inside == sorted(inside) and max(inside) < 32
+    assert phase[-1].done == 32 and phase[-1].partial == 0
+    assert watched.counts == robnetzoo.evaluate(digits_model, digits, **kwargs).counts

@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -201,6 +201,7 @@ class Attack:
         self.validate = bool(validate)
         self.generator: torch.Generator | None = None  # the attack's own stream, made on first use
         self.passes = Passes()  # image-passes spent so far, over every call (see the module docstring)
+        self.on_forward: Callable[[Passes], None] | None = None  # told the count after each model call
 
     @property
     def eps(self) -> float:
@@ -296,6 +297,8 @@ class Attack:
         self.passes.forward += len(x)
         if out.requires_grad:  # a gradient that reaches the output is one backward pass per image
             out.register_hook(self._count_backward)
+        if self.on_forward is not None:
+            self.on_forward(self.passes)
         return out
 
     def _count_backward(self, grad: torch.Tensor) -> None:

@@ -69,6 +69,18 @@ class APGDCascade(Attack):
                 stage.passes = self.passes  # one count: every model call of a stage is the cascade's
         self.stages: dict[str, Passes] = {"apgd-ce": Passes(), "apgd-t": Passes(), "square": Passes()}
 
+    @property
+    def on_forward(self):
+        return self._on_forward
+
+    @on_forward.setter
+    def on_forward(self, hook):
+        """The stages' model calls are the cascade's: they tell the cascade's watcher."""
+        self._on_forward = hook
+        for stage in (getattr(self, name, None) for name in ("ce", "targeted", "square")):
+            if stage is not None:
+                stage.on_forward = hook
+
     def planned_passes(self):
         total = self.ce.planned_passes()
         if self.targets:

@@ -28,6 +28,7 @@ results file: the file a one-process run writes, since no result depends on the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from dataclasses import dataclass
@@ -393,12 +394,48 @@ def _attack_pass(
         if attacked:
             images, labels = take(dataset, attacked)
             seeds = [example_seed(seed, name, i) for i in attacked]
-            broken, spent = _attack_batch(plan, target, images, labels, seeds)
+            with _steps_reported(plan.attack, len(todo), progress, name, store, n):
+                broken, spent = _attack_batch(plan, target, images, labels, seeds)
             marks.update({i: WRONG if was_broken else CORRECT for i, was_broken in zip(attacked, broken.tolist())})
         store.seconds[name] += time.perf_counter() - begin
         if _merge(store, name, marks, bool(todo), spent):
             store.save()
             progress(EvalProgress(name, store.done(name), n, store.count(name)))
+
+
+@contextlib.contextmanager
+def _steps_reported(
+    attack: attack_suite.Attack,
+    batch: int,
+    progress: ProgressFn,
+    name: str,
+    store: ResultsStore,
+    n: int,
+) -> Iterator[None]:
+    """Within a batch, progress by the attack's model calls against its plan: each step calls
+    the model once on the examples still standing, so the count of calls is the step reached
+    even as broken examples drop out (a batch that breaks early jumps at its end). A run of one
+    batch is then not a bar stuck at 0%. Reported every 1% of the batch; attacks without a plan
+    report per batch only."""
+    planned = attack.planned_passes()
+    if planned is None or progress is ignore or not planned.forward:
+        yield
+        return
+    done, robust = store.done(name), store.count(name)
+    calls, shown = [0], [0.0]
+
+    def on_forward(passes: attack_suite.Passes) -> None:
+        calls[0] += 1
+        fraction = min(1.0, calls[0] / planned.forward)
+        if fraction - shown[0] >= 0.01 and fraction < 1.0:
+            shown[0] = fraction
+            progress(EvalProgress(name, done, n, robust, partial=round(fraction * batch, 2)))
+
+    attack.on_forward = on_forward
+    try:
+        yield
+    finally:
+        attack.on_forward = None
 
 
 def _attack_batch(

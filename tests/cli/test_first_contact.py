@@ -407,3 +407,28 @@ def test_the_packaged_demo_model_loads_its_measured_weights_and_exports(tmp_path
     assert main(["export", "robnet-digits", "--onnx", "--parity-n", "8", "-o", str(out), "--json"]) == 0
     capsys.readouterr()
     assert (out / "export_report.json").is_file() and list(out.glob("*.onnx"))
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_progress_moves_within_a_batch_and_each_evaluation_has_its_own_bar_and_rate():
+    """The runtime is judged after torch on the same examples: its phases get bars of their
+    own, whose rates count from their own start; a slow rate reads as seconds per image."""
+    from cli._progress import ProgressView, images_per_second
+    from robnetzoo.events import EvalProgress
+
+    view = ProgressView(enabled=False)
+    for _ in range(2):  # torch, then the runtime
+        view(EvalProgress("pgd20", 0, 64, 0))
+        view(EvalProgress("pgd20", 0, 64, 0, partial=16.0))
+        tasks = {t.id: t for t in view.progress.tasks}
+        assert tasks[max(tasks)].completed == 16.0  # a batch part-way through moves the bar
+        time.sleep(0.01)
+        view(EvalProgress("pgd20", 64, 64, 40))
+    tasks = view.progress.tasks
+    assert len(tasks) == 2 and all(t.completed == 64 for t in tasks)
+    rates = [view._rate(key, 64) for key in view.started]
+    assert all(r and not r.startswith("0 ") for r in rates), rates
+    assert images_per_second(0.3) == "3.3 s/img" and images_per_second(4.25) == "4.2 img/s"
+    assert images_per_second(312.4) == "312 img/s"

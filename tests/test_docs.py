@@ -61,6 +61,49 @@ def test_the_error_catalogue_is_read_from_the_code():
     assert "`overwrite=True` to replace it" in page and "search's candidates.jsonl" in page
 
 
+def test_the_command_reference_is_read_from_the_app():
+    checked = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
+    page = (DOCS / "cli.md").read_text()
+    for command in ("models", "info", "convert", "eval", "compare", "train", "publish", "search", "export"):
+        assert f"\n## {command}\n" in page, command
+    assert "`robnetzoo eval [OPTIONS] MODEL`" in page and "| `--attack, -a` |" in page
+    assert "pgd&lt;k&gt;" in page  # the attack names' <k> would otherwise vanish as an HTML tag
+
+
+def test_the_api_page_documents_every_name_the_readme_tour_calls():
+    """What the README's and the guides' Python blocks call is on the API page, with its types."""
+    api = (DOCS / "api.md").read_text()
+    called = set()
+    for text in [(ROOT / "README.md").read_text(), *(p.read_text() for p in PAGES)]:
+        for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+            called |= set(re.findall(r"robnetzoo\.(\w+)\(", block))
+    documented = set(re.findall(r"^::: [\w.]*?\.(\w+)$", api, flags=re.M))
+    assert called - documented == set(), called - documented
+    for name in ("list_models", "load_dataset", "push_to_hub", "ThreatModel", "convert_checkpoint"):
+        assert name in documented, name
+    assert "members: [batch]" in api  # the data set's batch(), which the tour uses
+    assert "show_signature_annotations: true" in (ROOT / "mkdocs.yml").read_text()
+
+
+@pytest.mark.parametrize("page", ["index.md", "getting-started.md"])
+def test_code_blocks_on_the_first_pages_keep_their_comments_in_view(page):
+    """A comment at the end of a long command hides behind the block's horizontal scroll."""
+    text = (DOCS / page).read_text()
+    hidden = [
+        line
+        for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+        if " # " in line and len(line) > 88
+    ]
+    assert hidden == []
+
+
 @pytest.mark.policy
 def test_the_readme_is_a_landing_page():
     readme = (ROOT / "README.md").read_text()

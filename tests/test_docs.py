@@ -106,8 +106,12 @@ def test_code_blocks_on_the_first_pages_keep_their_comments_in_view(page):
 
 @pytest.mark.policy
 def test_the_readme_is_a_landing_page():
+    """About 120 lines that say what the project is and how to start; measurements, which change
+    from run to run and machine to machine, live in benchmarks/results/ and the pages built on them."""
     readme = (ROOT / "README.md").read_text()
-    assert len(readme.splitlines()) <= 200
+    assert len(readme.splitlines()) <= 130
+    figures = re.findall(r"\b\d[\d,.]*(?:-\d[\d,.]*)? ?(?:s|ms|seconds|minutes|hours|img/s|%)(?=[\s),;.]|$)", readme)
+    assert [f for f in figures if f != "95%"] == [], figures  # a 95% interval is a method, not a figure
     for link in re.findall(r"\]\((docs/[^)#]+)", readme):
         assert (ROOT / link).is_file(), link
 

@@ -8,12 +8,14 @@ failures are turned into one line that says what to do, not a stack of HTTP erro
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -434,6 +436,49 @@ def from_pretrained(
     return load_folder(Path(files[CONFIG_NAME]).parent, map_location)
 
 
+# What the Hub protocol sends where the cache builds paths from it: a commit is a git SHA-1; a
+# file's ETag is its git blob SHA-1, or its SHA-256 for an LFS file (quoted, perhaps weak).
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_ETAG = re.compile(r'(?:W/)?"?([0-9a-f]{40}|[0-9a-f]{64})"?')
+_PATH_HEADERS = {"X-Repo-Commit": _COMMIT, "X-Linked-Etag": _ETAG, "ETag": _ETAG}
+
+
+def _check_digests(response: Any) -> None:
+    """Refuse an answer whose commit or ETag is not a hex digest: ``huggingface_hub`` joins them
+    into cache paths unchecked, so ``../`` in one writes a file wherever the server likes."""
+    for name, pattern in _PATH_HEADERS.items():
+        value = response.headers.get(name)
+        if name == "ETag" and response.request.method != "HEAD":
+            continue  # a download's own ETag (a CDN's) names no path; the HEAD's does
+        if value is not None and not pattern.fullmatch(value):
+            raise IntegrityError(
+                f"the Hub at {response.request.url.host} answered {name} {value[:80]!r}, which is not a hex "
+                "digest as the Hub protocol defines; nothing was written",
+                fix="check HF_ENDPOINT, the proxy or the mirror",
+            )
+
+
+@contextlib.contextmanager
+def _digests_checked() -> Iterator[None]:
+    """Every answer ``huggingface_hub``'s shared client gets meanwhile passes ``_check_digests``
+    first, before the client reads it (so no second request can answer differently)."""
+    from huggingface_hub.utils import get_session
+
+    hooks = get_session().event_hooks["response"]
+    hooks.append(_check_digests)
+    try:
+        yield
+    finally:
+        hooks.remove(_check_digests)
+
+
+def _check_revision(revision: str) -> None:
+    """A branch, tag or commit: the cache writes ``refs/<revision>``, so no part may climb out."""
+    parts = revision.split("/")
+    if any(part in ("", ".", "..") for part in parts) or not revision.isprintable() or "\\" in revision:
+        raise InvalidInput(f"revision {revision!r} is not a branch, tag or commit name", fix="check the revision")
+
+
 def _download(
     repo_id: str,
     filename: str,
@@ -449,17 +494,20 @@ def _download(
     hub_logger = logging.getLogger("huggingface_hub")
     level = hub_logger.level
     hub_logger.setLevel(logging.ERROR)  # its per-retry warnings are noise; we say one line
+    if revision is not None:
+        _check_revision(revision)
     try:
-        return hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=cache_dir,
-            local_files_only=local_files_only,
-            token=token,
-            force_download=force_download,
-            library_name="robnetzoo",
-        )
+        with _digests_checked():
+            return hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=local_files_only,
+                token=token,
+                force_download=force_download,
+                library_name="robnetzoo",
+            )
     except hub_errors.LocalEntryNotFoundError:
         offline = local_files_only or constants.HF_HUB_OFFLINE
         why = (

@@ -203,3 +203,44 @@ def test_the_card_says_what_each_measurement_cost(tmp_path):
     assert (
         "What each measurement cost" not in (plain / "README.md").read_text()
     )  # nothing claimed where nothing was counted
+
+
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("ETag", '"../../../../pwned_blob_etag"'),
+        ("X-Repo-Commit", "../../../../pwned_commit"),
+        ("X-Linked-Etag", '"../../pwned_linked"'),
+    ],
+)
+def test_a_server_that_answers_a_path_for_a_digest_writes_nothing_outside_the_cache(
+    saved_folder, tmp_path, monkeypatch, capsys, header, value
+):
+    """A mirror, proxy or HF_ENDPOINT chooses the ETag and commit the cache builds its paths
+    from: anything but the hex digests the Hub protocol defines is refused before a file is written."""
+    from robnetzoo.cli.app import main
+
+    cache = tmp_path / "deep" / "er" / "cache"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    with HubServer({"someorg/tiny-robnet": saved_folder}) as hub:
+        hub.hostile_headers = {header: value}
+        point_client_at(hub, monkeypatch)
+        with pytest.raises(IntegrityError, match=header):
+            from_pretrained("someorg/tiny-robnet", cache_dir=cache)
+        assert main(["info", "someorg/tiny-robnet"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not a hex digest" in err, err
+    assert not [p for p in tmp_path.rglob("*pwned*")], list(tmp_path.rglob("*pwned*"))
+    # the same server, honest again, serves the model
+    with HubServer({"someorg/tiny-robnet": saved_folder}) as hub:
+        point_client_at(hub, monkeypatch)
+        assert from_pretrained("someorg/tiny-robnet", cache_dir=cache) is not None
+
+
+@pytest.mark.parametrize("revision", ["../../../escaped", "main/../../up", "a\x1b[2Jb"])
+def test_a_revision_that_climbs_out_of_the_cache_is_refused(revision, tmp_path):
+    """The cache writes refs/<revision>: a revision is a name, never a path."""
+    with pytest.raises(InvalidInput, match="is not a branch, tag or commit name"):
+        from_pretrained("someorg/tiny-robnet", revision=revision, cache_dir=tmp_path / "cache")
+    assert list(tmp_path.rglob("escaped")) == [] and list(tmp_path.parent.rglob("up")) == []

@@ -45,6 +45,7 @@ class HubServer:
         self.requests: list[str] = []
         self.private: dict[str, bool] = {}
         self.lfs: dict[str, bytes] = {}  # oid -> bytes uploaded, waiting for a commit
+        self.hostile_headers: dict[str, str] = {}  # a mirror or proxy that lies: sent on every file answer
         self.lock = threading.Lock()
         server = self
 
@@ -107,12 +108,17 @@ class HubServer:
                 if files is None:
                     return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 if name not in files:
-                    return self._send(404, b"", {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit})
+                    headers = {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit, **server.hostile_headers}
+                    return self._send(404, b"", headers)
                 data = files[name]
                 self._send(
                     200,
                     data,
-                    {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'},
+                    {
+                        "X-Repo-Commit": commit,
+                        "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+                        **server.hostile_headers,
+                    },
                     "application/octet-stream",
                 )
 

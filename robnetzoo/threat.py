@@ -13,6 +13,7 @@ Pixels are in [0, 1], so an L-inf radius above 1 means nothing, while an L2 radi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Mapping
@@ -34,7 +35,15 @@ def canonical_norm(norm: str) -> str:
 def parse_eps(text: str | float) -> float:
     """``8/255``, ``0.031`` or ``0.5`` as a float; the range is checked by ``ThreatModel``."""
     try:
-        value = float(text) if isinstance(text, (int, float)) else float(Fraction(str(text).strip()))
+        if isinstance(text, (int, float)):
+            value = float(text)
+        elif re.search(r"[eE][+-]?\d{4,}", str(text)):  # Fraction would expand 1e999999999 digit by digit
+            parts = [float(part) for part in str(text).split("/")]
+            if len(parts) > 2:
+                raise ValueError(text)
+            value = parts[0] / parts[1] if len(parts) == 2 else parts[0]
+        else:
+            value = float(Fraction(str(text).strip()))
     except (ValueError, ZeroDivisionError):
         raise InvalidInput(f"eps {text!r} is not a number; write 8/255 or 0.0314") from None
     except OverflowError:

@@ -103,6 +103,15 @@ class Recipe:
             raise InvalidInput(f"recipe {self.name!r}: {'; '.join(problems)}")
 
     def _problems(self) -> list[str]:
+        whole = [
+            f"{f.name} must be a whole number, got {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.type in ("int", "int | None")
+            and not (getattr(self, f.name) is None and f.type == "int | None")
+            and (isinstance(getattr(self, f.name), bool) or not isinstance(getattr(self, f.name), int))
+        ]
+        if whole:  # epochs 1.5 would run 2, and 1e999 forever; the checks below compare numbers
+            return whole
         checks = [
             (
                 is_name(self.name),

@@ -33,6 +33,9 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
 POSITIVE_ARGS = frozenset(
     {"C", "layers", "num_classes", "depth", "widen_factor", "growth_rate", "steps", "width", "growth"}
 )
+# Bounds checked before anything is built: a config's depth of 6e7 would otherwise build that
+# many modules (on the meta device too, where the parameter count is checked) before refusing.
+DEPTH_ARGS, MAX_DEPTH, MAX_ARG = frozenset({"layers", "depth", "steps"}), 1000, 100_000
 
 
 def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
@@ -50,6 +53,16 @@ def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
         raise InvalidInput(
             f"bad arguments for architecture {arch!r}: {', '.join(bad)}",
             fix=f"give {', '.join(sorted(POSITIVE_ARGS & set(arch_args)))} as whole numbers of at least 1",
+        )
+    huge = [
+        f"{key}={value:,}"
+        for key, value in arch_args.items()
+        if key in POSITIVE_ARGS and value > (MAX_DEPTH if key in DEPTH_ARGS else MAX_ARG)
+    ]
+    if huge:
+        raise InvalidInput(
+            f"arguments for architecture {arch!r} too large to build: {', '.join(huge)}",
+            fix=f"check its arch_args (at most {MAX_DEPTH:,} for {', '.join(sorted(DEPTH_ARGS))}, {MAX_ARG:,} otherwise)",
         )
     try:
         return constructor(**arch_args)

@@ -81,6 +81,22 @@ def _results_header(scratch: Path, n: object) -> str:
 CASES = [
     # eval
     Case("eval eps overflows a float", lambda s, m: ["eval", str(m), "--eps", "1e400"], "not a finite number"),
+    Case(
+        "eval eps with an exponent of a billion digits",
+        lambda s, m: ["eval", str(m), "--eps", "1e999999999"],
+        "not a finite number",
+    ),
+    Case("info config of depth 6e7", lambda s, m: ["info", _config(s, m, layers=60_000_000)], "too large to build"),
+    Case(
+        "train recipe of 1.5 epochs",
+        lambda s, m: ["train", "robnet-large", "--preset", _recipe(s, epochs=1.5), "-o", str(s / "r")],
+        "epochs must be a whole number, got 1.5",
+    ),
+    Case(
+        "train recipe of 1e999 epochs",
+        lambda s, m: ["train", "robnet-large", "--preset", _recipe(s, epochs="1e999"), "-o", str(s / "r")],
+        "epochs must be a whole number, got inf",
+    ),
     Case("eval unknown data set with markup", lambda s, m: ["eval", str(m), "--dataset", "[/x]"], "[/x]"),
     Case(
         "eval curve plotted to jpg",
@@ -193,6 +209,16 @@ CASES = [
 ]
 
 
+def _recipe(scratch: Path, **changes) -> str:
+    """The demo recipe as a file, with ``changes`` written into its JSON (a string is raw JSON)."""
+    from robnetzoo.search.recipes import get_recipe
+
+    text = json.dumps({**get_recipe("demo").to_dict(), **{k: f"@{k}@" for k in changes}})
+    for key, value in changes.items():
+        text = text.replace(f'"@{key}@"', value if isinstance(value, str) else json.dumps(value))
+    return _file(scratch, "recipe.json", text)
+
+
 def _preset(scratch: Path, **changes) -> str:
     """The tiny search's settings file, with ``changes`` written into the JSON as they are."""
     from tests.support import tiny_settings
@@ -236,6 +262,7 @@ def test_a_mistake_is_one_line_and_exit_2_and_writes_nothing(case, digits_folder
     assert code == 2, (code, err)
     assert len(err.splitlines()) == 1 and err.startswith("error:"), err
     assert "Traceback" not in err and case.says in err, err
+    assert not [c for c in err if ord(c) < 32 or ord(c) == 127], err  # no control character reaches the terminal
     assert _snapshot(scratch) == before, "a refused command wrote or replaced files"
 
 

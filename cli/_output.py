@@ -1,9 +1,11 @@
 """Where output goes: a command's result to stdout (a table, or ``--json``), people to stderr
 (progress bars, notes, errors), so results pipe and redirect (``robnetzoo models | grep free``).
 
-Every string that comes from the user or the library is printed without markup parsing, so a
-folder called ``run[/red]`` or a message saying ``pip install 'robnetzoo[autoattack]'`` prints
-as it is.
+Every string that comes from the user, a file or a server is printed without markup parsing,
+so a folder called ``run[/red]`` or a message saying ``pip install 'robnetzoo[autoattack]'``
+prints as it is, and with its control characters made visible (``\x1b``, ``\n``), so a file
+cannot clear the screen, retitle the window or forge a second line. stdout parses no markup at
+all; stderr's own styles go through ``escape``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,40 @@ from typing import Any
 from rich.console import Console
 
 # Off a terminal rich assumes 80 columns and truncates names; tables read better wider.
-stdout = Console(highlight=False)
+stdout = Console(highlight=False, markup=False)
 stderr = Console(stderr=True, highlight=False)
 for _console in (stdout, stderr):
     if not _console.is_terminal:
         _console.width = max(_console.width, 120)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def visible(text: Any) -> str:
+    """``text`` with every control character written out (``\\x1b``, ``\\n``): one line, inert."""
+    return str(text).translate(_CONTROL)
+
+
+def escape(text: Any) -> str:
+    """``text`` for a line that has markup of its own (stderr's styles): visible and markup-inert."""
+    from rich.markup import escape as markup_escape
+
+    return markup_escape(visible(text))
+
+
+def show(table: Any) -> None:
+    """A result table on stdout, each of its strings made visible (a name read from a file
+    reaches a cell as it was written)."""
+    for attribute in ("title", "caption"):
+        if isinstance(getattr(table, attribute), str):
+            setattr(table, attribute, visible(getattr(table, attribute)))
+    for column in table.columns:
+        if isinstance(column.header, str):
+            column.header = visible(column.header)
+        column._cells = [visible(cell) if isinstance(cell, str) else cell for cell in column._cells]
+    stdout.print(table)
 
 
 def emit_json(data: Any) -> None:
@@ -55,7 +86,7 @@ def note(text: str, style: str = "yellow", label: str = "note") -> None:
     from robnetzoo.errors import cli_spelling, render_options
 
     stderr.print(f"[{style}]{label}:[/{style}] ", end="")
-    stderr.print(render_options(text, cli_spelling(FLAG_NAMES)), markup=False, soft_wrap=True)
+    stderr.print(visible(render_options(text, cli_spelling(FLAG_NAMES))), markup=False, soft_wrap=True)
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -119,20 +150,19 @@ def print_table(
         picked = [columns.index(c) for c in only]
         columns, rows = [columns[i] for i in picked], [[r[i] for i in picked] for r in rows]
     if not stdout.is_terminal:
-        sys.stdout.write("\t".join(columns) + "\n")
-        sys.stdout.write("".join("\t".join(row) + "\n" for row in rows))
+        sys.stdout.write("\t".join(map(visible, columns)) + "\n")
+        sys.stdout.write("".join("\t".join(map(visible, row)) + "\n" for row in rows))
         sys.stdout.flush()
         return
-    from rich.markup import escape
     from rich.table import Table
 
     shown = list(range(len(columns))) if only is not None else fit_columns(columns, rows, stdout.width, keep)
     dropped = [columns[i] for i in range(len(columns)) if i not in shown]
     caption = f"not shown at this width: {', '.join(dropped)} (--columns chooses; a pipe gets all)" if dropped else None
-    table = Table(title=escape(title), caption=escape(caption) if caption else None)
+    table = Table(title=title, caption=caption)
     for i in shown:
         wraps = columns[i] in keep and i > 0  # only where nothing else is left to drop, at its spaces
         table.add_column(columns[i], justify="right" if columns[i] in right else "left", no_wrap=not wraps)
     for row in rows:
-        table.add_row(*(escape(row[i]) for i in shown))
-    stdout.print(table)
+        table.add_row(*(row[i] for i in shown))
+    show(table)

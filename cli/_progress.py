@@ -27,7 +27,7 @@ from robnetzoo.events import (
     TrainingStep,
 )
 
-from ._output import emit_json_line, fmt, note, stderr
+from ._output import emit_json_line, fmt, note, stderr, visible
 
 _PER_BATCH = (TrainingStep, EvalProgress)
 
@@ -123,7 +123,7 @@ class ProgressView:
         return images_per_second((done - first) / elapsed) if elapsed > 0 and done > first else ""
 
     def _say(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        self.progress.console.print(visible(text), markup=False, highlight=False, soft_wrap=True)
 
     # ------------------------------------------------------------------------------ events
 

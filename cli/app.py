@@ -13,7 +13,6 @@ import warnings
 
 import click
 import typer
-from rich.markup import escape
 
 from robnetzoo import __version__
 from robnetzoo.errors import RobnetzooError, cli_spelling
@@ -24,7 +23,7 @@ from . import search as search_cmd
 from . import train as train_cmd
 from . import zoo
 from ._common import ZooCommand, ZooGroup
-from ._output import FLAG_NAMES, stderr
+from ._output import FLAG_NAMES, escape, stderr
 
 app = typer.Typer(
     name="robnetzoo",

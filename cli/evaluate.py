@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from robnetzoo.config import config_of
@@ -15,7 +14,7 @@ from robnetzoo.errors import InvalidInput
 from robnetzoo.evaluation.checks import RobustnessCheckWarning
 
 from ._common import ATTACK_HELP, EPS_HELP, flag, load_model
-from ._output import count_text, emit_json, fmt, note, stderr, stdout
+from ._output import count_text, emit_json, escape, fmt, note, show, stderr
 from ._progress import ProgressView
 
 
@@ -271,7 +270,7 @@ def _eval_torch(
 def print_report(report: Any, paper: dict[str, float]) -> None:
     """The evaluation's table: each metric with its interval, the paper's figure where it
     applies, and what it cost."""
-    table = Table(title=escape(f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})"))
+    table = Table(title=(f"{report.model} on {report.dataset} (n={report.n_examples}, {report.threat()})"))
     for column in ("metric", "accuracy %", "95% CI", "paper %", "seconds", "passes fwd+bwd"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     phases = report.cost["phases"]
@@ -288,8 +287,8 @@ def print_report(report: Any, paper: dict[str, float]) -> None:
             fmt(spent["seconds"], 1),
             f"{count_text(spent['forward'])}+{count_text(spent['backward'])}",
         )
-    table.caption = escape(f"worst case: every attack's cost together, on {report.cost['device']}")
-    stdout.print(table)
+    table.caption = f"worst case: every attack's cost together, on {report.cost['device']}"
+    show(table)
 
 
 def _eval_runtime(
@@ -349,7 +348,7 @@ def _eval_runtime(
         return
     a, b, ideal = result.torch, result.on_runtime, result.ideal
     table = Table(
-        title=escape(
+        title=(
             f"{a.model}: torch beside {runtime} {precision} on {a.dataset} (n={a.n_examples}, "
             f"{a.threat()}; runtime attacked by transfer from torch)"
         )
@@ -372,7 +371,7 @@ def _eval_runtime(
         table.add_row(
             label, "", f"{flips[key]:.2f}", f"n={flips['n']}", *([f"{ideal_flips[key]:.2f}"] if ideal_flips else [])
         )
-    stdout.print(table)
+    show(table)
     info = result.runtime_info or {}
     for warning in info.get("warnings", []):
         stderr.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
@@ -479,7 +478,7 @@ def print_curves(curves: list[Any]) -> None:
     if len(curves) == 1:
         metrics = ["clean", *report.attacks, "worst_case"]
         table = Table(
-            title=escape(
+            title=(
                 f"{first.model} on {report.dataset} ({report.norm}, n={report.n_examples}): "
                 "accuracy % against eps, 95% intervals"
             )
@@ -495,13 +494,13 @@ def print_curves(curves: list[Any]) -> None:
                     for m in metrics
                 ),
             )
-        stdout.print(table)
+        show(table)
         return
     radii = sorted(
         {row["eps_label"]: row["eps"] for curve in curves for row in curve.rows()}.items(), key=lambda kv: kv[1]
     )
     table = Table(
-        title=escape(
+        title=(
             f"{report.dataset} ({report.norm}): worst-case robust accuracy %, 95% intervals"
             + (" [NOT MEASURED ALIKE: " + "; ".join(first.forced) + "]" if first.forced else "")
         )
@@ -522,7 +521,7 @@ def print_curves(curves: list[Any]) -> None:
             for label, _ in radii
         ]
         table.add_row(curve.model, str(clean["n"]), f"{clean['accuracy']['clean']:.1f}", *cells)
-    stdout.print(table)
+    show(table)
 
 
 def compare_command(

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from ._common import flag, load_model
-from ._output import emit_json, stderr, stdout
+from ._output import emit_json, escape, show, stderr
 
 
 def export_command(
@@ -93,7 +92,7 @@ def export_command(
         if source["dataset"] == "synthetic"
         else f"{source['dataset']} test images"
     )
-    table = Table(title=escape(f"{report.identity['name']}: parity with torch on {source['n']} {images}"))
+    table = Table(title=(f"{report.identity['name']}: parity with torch on {source['n']} {images}"))
     for column in (
         "artifact",
         "precision",
@@ -123,7 +122,7 @@ def export_command(
                 f"{p['adversarial']['max_abs_diff']:.2e}",
                 f"{p['adversarial']['top1_agreement']:.1f}",
             )
-    stdout.print(table)
+    show(table)
     host = report.host
     stderr.print(f"host: {host['name']} ({', '.join(host['flags'] or ['flags unknown'])})", markup=False)
     for artifact in report.artifacts.values():

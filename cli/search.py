@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from robnetzoo.errors import InvalidInput
 
 from ._common import flag
-from ._output import emit_json, fmt, millions, note, significant, stderr, stdout
+from ._output import emit_json, fmt, millions, note, show, significant, stderr, stdout, visible
 from ._progress import ProgressView
 
 TOP_ROWS = 10
@@ -202,9 +201,9 @@ def _print(result: Any, json_out: bool) -> None:
                 f"{r.density:.2f}",
                 f"{r.convs_per_cell:g}",
                 millions(r.parameters),
-                escape(_short(r.genotype)),
+                (_short(r.genotype)),
             )
-        stdout.print(table)
+        show(table)
     a = result.analysis
     findings = Table(title="the paper's claims (analysis.json holds each test, its n and interval)")
     findings.add_column("claim")
@@ -222,7 +221,7 @@ def _print(result: Any, json_out: bool) -> None:
                 "measured",
                 f"Spearman {_ci(rho)}, {fmt(proxies[proxy]['cost_ratio'], 1)}x cheaper",
             )
-    stdout.print(findings)
+    show(findings)
     settings = result.settings
     threat = settings.supernet.threat_model
     chosen = Table(
@@ -258,9 +257,9 @@ def _print(result: Any, json_out: bool) -> None:
             else f"{held['robust']:.1f} [{held['robust_interval'][0]:.1f}, "
             f"{held['robust_interval'][1]:.1f}] (n={held['n']}), rank {held['rank']} of {held['of']}",
             millions(row.parameters),
-            escape(training_command_line(name, result.folder)),
+            (training_command_line(name, result.folder)),
         )
-    stdout.print(chosen)
+    show(chosen)
     plots = ", ".join(a.get("plots", []))
     stderr.print(
         f"search folder: {result.folder} (report.html, results.json, leaderboard.csv, analysis.json, {plots})",
@@ -337,9 +336,9 @@ def _print_study(outcome: Any, json_out: bool) -> None:
         f"{outcome['finetune_seconds']:.1f}",
         "1.0x",
     )
-    stdout.print(table)
+    show(table)
     for line in outcome["verdicts"]:
-        stdout.print(line, markup=False, soft_wrap=True)
+        stdout.print(visible(line), soft_wrap=True)
     stderr.print(f"study written to {outcome['path']}", markup=False, soft_wrap=True)
 
 
@@ -360,12 +359,12 @@ def _print_plan(work: Any, json_out: bool) -> None:
         share = phase["passes"] / total if total else 0.0
         table.add_row(
             phase["phase"],
-            escape(phase["what"]),
+            (phase["what"]),
             f"{phase['passes']:,.0f}",
             *(_cost(p, p["hours"] * share) for p in prices),
         )
     table.add_row("total", "", f"{total:,.0f}", *(_cost(p, p["hours"]) for p in prices))
-    stdout.print(table)
+    show(table)
     for p in prices:
         source = f"{p['kind'].upper()}: {p['how']}, {p['device']}" + (f", {p['date']}" if p.get("date") else "")
         if p["scaled_from"]:

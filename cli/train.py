@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from robnetzoo.errors import InvalidInput
 
 from ._common import ATTACK_HELP, flag
-from ._output import emit_json, emit_json_line, note, stderr, stdout
+from ._output import emit_json, emit_json_line, note, show, stderr, stdout, visible
 from ._progress import ProgressView
 
 
@@ -115,8 +114,8 @@ def train_command(
         return
     best = result.best or {}
     table = Table(
-        title=escape(f"{report.model} on {report.dataset} test"),
-        caption=escape(
+        title=(f"{report.model} on {report.dataset} test"),
+        caption=(
             f"n={report.n_examples}, {report.threat()}; best epoch {best.get('epoch', '—')} "
             f"of {len(result.history)} (on held-out training images)"
         ),
@@ -126,7 +125,7 @@ def train_command(
     for label, value in [("clean", report.clean_accuracy), *report.robust_accuracy.items()]:
         low, high = report.interval(label)
         table.add_row(label, f"{value:.2f}", f"{low:.1f}–{high:.1f}")
-    stdout.print(table)
+    show(table)
     stderr.print(
         f"run folder: {result.path} (publish with: robnetzoo publish {result.path} --repo-id ORG/NAME)",
         markup=False,
@@ -162,8 +161,10 @@ def publish_command(
         emit_json(result.to_dict())
         return
     stdout.print(
-        f"{'dry run: would upload' if dry_run else 'uploaded'} {', '.join(result.files)} "
-        f"{'from' if dry_run else 'to'} {result.folder if dry_run else result.url}",
+        visible(
+            f"{'dry run: would upload' if dry_run else 'uploaded'} {', '.join(result.files)} "
+            f"{'from' if dry_run else 'to'} {result.folder if dry_run else result.url}"
+        ),
         markup=False,
         soft_wrap=True,
     )

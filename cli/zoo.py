@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from robnetzoo.errors import InvalidInput, option
 
 from ._common import flag
-from ._output import emit_json, fmt, millions, print_table, stderr, stdout
+from ._output import emit_json, fmt, millions, print_table, show, stderr, stdout, visible
 
 
 def models(
@@ -165,17 +164,17 @@ def _dataset_info(name: str, root: Optional[Path], json_out: bool) -> None:
     if json_out:
         emit_json(data)
         return
-    table = Table(show_header=False, title=escape(f"data set {name}"))
+    table = Table(show_header=False, title=(f"data set {name}"))
     table.add_column(style="bold")
     table.add_column()
     table.add_row("classes", str(data["num_classes"]))
     table.add_row("input", "x".join(map(str, data["input_size"])))
-    table.add_row("threat model", escape(f"{data['threat']} ({data['threat_source']})"))
+    table.add_row("threat model", (f"{data['threat']} ({data['threat_source']})"))
     table.add_row("train / test", f"{fmt_count(data['train_size'])} / {fmt_count(data['test_size'])}")
-    table.add_row("files", escape(data["files"]))
+    table.add_row("files", (data["files"]))
     if "found" in data:
-        table.add_row("found", escape(data["found"] or "not found here"))
-    stdout.print(table)
+        table.add_row("found", (data["found"] or "not found here"))
+    show(table)
 
 
 def info(
@@ -206,15 +205,15 @@ def info(
     if json_out:
         emit_json(data)
         return
-    table = Table(show_header=False, title=escape(data["name"]))
+    table = Table(show_header=False, title=(data["name"]))
     table.add_column(style="bold")
     table.add_column()
     config = data["config"]
-    table.add_row("architecture", escape(f"{config['arch']} {_short_args(config['arch_args'])}"))
+    table.add_row("architecture", (f"{config['arch']} {_short_args(config['arch_args'])}"))
     if config.get("derived_from"):
         derived = config["derived_from"]
-        table.add_row("derived from", escape(f"{derived['name']} ({_short_args(derived['changed']) or 'genotype'})"))
-    table.add_row("threat model", escape(f"{config['threat_model']['norm']} eps={config['threat_model']['eps']:.4g}"))
+        table.add_row("derived from", (f"{derived['name']} ({_short_args(derived['changed']) or 'genotype'})"))
+    table.add_row("threat model", (f"{config['threat_model']['norm']} eps={config['threat_model']['eps']:.4g}"))
     table.add_row(
         "dataset",
         f"{config['dataset']} ({config['num_classes']} classes, input {'x'.join(map(str, config['input_size']))})",
@@ -230,7 +229,7 @@ def info(
     )
     if data.get("paper"):
         table.add_row("paper", ", ".join(f"{k} {v}" for k, v in data["paper"].items()))
-    stdout.print(table)
+    show(table)
 
 
 def _short_args(args: dict) -> str:
@@ -257,8 +256,10 @@ def convert(
         emit_json(summary)
     else:
         stdout.print(
-            f"converted {checkpoint} -> {output} ({summary['tensors']} tensors, "
-            f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})",
+            visible(
+                f"converted {checkpoint} -> {output} ({summary['tensors']} tensors, "
+                f"{summary['parameters']:,} parameters); load it with robnetzoo.from_pretrained({str(output)!r})"
+            ),
             markup=False,
             soft_wrap=True,
         )

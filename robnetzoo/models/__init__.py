@@ -62,7 +62,7 @@ def build_architecture(arch: str, arch_args: dict[str, Any]) -> nn.Module:
     if huge:
         raise InvalidInput(
             f"arguments for architecture {arch!r} too large to build: {', '.join(huge)}",
-            fix=f"check its arch_args (at most {MAX_DEPTH:,} for {', '.join(sorted(DEPTH_ARGS))}, {MAX_ARG:,} otherwise)",
+            fix=f"check its arch_args (at most {MAX_DEPTH:,} for {'/'.join(sorted(DEPTH_ARGS))}, else {MAX_ARG:,})",
         )
     try:
         return constructor(**arch_args)

@@ -83,3 +83,23 @@ def test_a_bad_eps_list_is_one_line(digits_folder, tmp_path, capsys, eps, messag
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "c").exists()
+
+
+def test_compare_prints_a_hostile_model_name_inert(curve, tmp_path, capsys):
+    """A results file's model name is printed as written, its escape codes and newlines made
+    visible and its Rich markup left as text: it cannot clear the screen or forge a line."""
+    import shutil
+
+    hostile = "evil\x1b[2J\x1b]0;title\x07\n[/x]error: forged"
+    evil = tmp_path / "evil"
+    shutil.copytree(curve, evil)
+    for path in evil.glob("*.json"):
+        text = path.read_text()
+        path.write_text(text.replace('"model": "digits-robnet"', f'"model": {json.dumps(hostile)}'))
+    assert json.dumps(hostile) in (evil / "eps-1_255.json").read_text()  # the name did change
+    capsys.readouterr()
+    assert main(["compare", str(curve), str(evil)]) == 0
+    out, err = capsys.readouterr()
+    assert "\\x1b[2J" in out and "[/x]error: forged" in out.replace("\n", "")
+    assert not [c for c in out + err if ord(c) < 32 and c != "\n" or ord(c) == 127], repr(out)
+    assert not any(line.startswith("error:") for line in (out + err).splitlines())

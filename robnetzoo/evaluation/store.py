@@ -36,6 +36,7 @@ KIND = "robnetzoo results file"
 # No evaluation has more examples than this (ImageNet's training split has 1.28M): a header
 # that claims more is damaged or hostile, and is refused before per-example marks are allocated.
 MAX_EXAMPLES = 2_000_000
+MAX_ATTACKS = 64
 
 
 def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, Any]:
@@ -86,7 +87,20 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
             f"its header's n_examples {n!r} is not a count of examples (1 to {MAX_EXAMPLES:,}) or it lists no attacks",
             fix=fix,
         )
-    phases = {name: [PENDING] * n for name in ["clean", *header["attacks"]]}
+    attacks = header["attacks"]
+    if (
+        len(attacks) > MAX_ATTACKS
+        or not all(isinstance(a, str) for a in attacks)
+        or len(set(attacks)) != len(attacks)
+        or "clean" in attacks
+    ):
+        raise CorruptFile(
+            path, KIND, f"its header's attacks are not up to {MAX_ATTACKS} distinct attack names", fix=fix
+        )
+    # a byte per example and phase (at most 2M x 65 bytes): a list of one-character strings
+    # took 8 bytes each, 2.3 GB for a 2 KB file claiming 2M examples x 100 attacks
+    phases = {name: bytearray(PENDING.encode()) * n for name in ["clean", *attacks]}
+    valid = {m.encode()[0] for m in (PENDING, CORRECT, WRONG, SKIPPED)}
     seconds: dict[str, float] = {}
     passes: dict[str, dict[str, int]] = {}
     report = None
@@ -94,9 +108,11 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
         for record in records[1:]:
             for phase, marks in record.get("marks", {}).items():
                 indices = marks["i"] if "i" in marks else range(int(marks["at"]), int(marks["at"]) + len(marks["m"]))
-                for index, mark in zip(indices, marks["m"]):
-                    if mark not in (PENDING, CORRECT, WRONG, SKIPPED):
-                        raise ValueError(f"unknown mark {mark!r} in {phase}")
+                for index, mark in zip(indices, marks["m"].encode()):
+                    if mark not in valid:
+                        raise ValueError(f"unknown mark {chr(mark)!r} in {phase}")
+                    if not 0 <= index < n:  # a negative index would count from the end, silently
+                        raise ValueError(f"example {index} outside 0..{n - 1}")
                     phases[phase][index] = mark
             seconds.update({k: float(v) for k, v in record.get("seconds", {}).items()})
             passes.update(
@@ -112,7 +128,7 @@ def read_results_file(path: str | Path, *, fix: str | None = None) -> dict[str, 
     return {
         "version": RESULTS_VERSION,
         "header": header,
-        "results": {k: "".join(v) for k, v in phases.items()},
+        "results": {k: v.decode() for k, v in phases.items()},
         "seconds": seconds,
         "passes": passes,
         "report": report,

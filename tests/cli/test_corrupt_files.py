@@ -166,3 +166,50 @@ def test_a_damaged_model_config_and_weights(digits_folder, tmp_path, capsys, dam
     shutil.copy(digits_folder / "config.json", config)
     _truncate(folder / "model.safetensors")
     _one_line_exit_2(["eval", str(folder), "--n-examples", "4"], capsys, folder / "model.safetensors")
+
+
+@pytest.mark.parametrize(
+    "header, marks, says",
+    [
+        ({"n_examples": 2_000_000, "attacks": [f"a{i}" for i in range(100)]}, {}, "attack names"),
+        ({"n_examples": 2_000_000, "attacks": [[1]]}, {}, "attack names"),
+        ({"n_examples": 8, "attacks": ["fgsm"]}, {"clean": {"at": -1, "m": "1"}}, "example -1 outside 0..7"),
+    ],
+    ids=["2M x 100 in 2 KB", "an attack that is a list", "a negative index"],
+)
+def test_a_results_header_cannot_make_the_reader_allocate_or_write_where_it_says(header, marks, says, tmp_path, capsys):
+    import tracemalloc
+
+    from robnetzoo.evaluation.store import read_results_file
+
+    path = tmp_path / "results.json"
+    lines = [{"version": 3, "header": header}, {"marks": marks}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert path.stat().st_size < 2_500
+    tracemalloc.start()
+    try:
+        _one_line_exit_2(["compare", str(path), str(path)], capsys, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100e6, peak
+    with pytest.raises(Exception, match=says):
+        read_results_file(path)
+
+
+def test_the_largest_results_file_a_header_may_claim_takes_a_byte_per_example_and_phase(tmp_path):
+    import tracemalloc
+
+    from robnetzoo.evaluation.store import MAX_ATTACKS, MAX_EXAMPLES, read_results_file
+
+    path = tmp_path / "results.json"
+    header = {"n_examples": MAX_EXAMPLES, "attacks": [f"pgd{i}" for i in range(MAX_ATTACKS)]}
+    path.write_text(json.dumps({"version": 3, "header": header}) + "\n" + json.dumps({"marks": {}}) + "\n")
+    tracemalloc.start()
+    try:
+        read = read_results_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(read["results"]["pgd0"]) == MAX_EXAMPLES
+    assert peak < 3 * MAX_EXAMPLES * (MAX_ATTACKS + 1), peak  # not 8 bytes a mark, as a list of strings takes

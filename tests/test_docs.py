@@ -48,28 +48,23 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
         exec(compile(block, str(page), "exec"), namespace)  # noqa: S102 - our own docs
 
 
-@pytest.mark.policy
-def test_the_error_catalogue_is_read_from_the_code():
+def _generated_page(tool: str, page: str) -> str:
+    """``page`` after ``tools/<tool> --check`` says it matches what the tool writes."""
     checked = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "error_catalogue.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, str(ROOT / "tools" / tool), "--check"], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stderr
-    page = (DOCS / "errors.md").read_text()
+    return (DOCS / page).read_text()
+
+
+@pytest.mark.policy
+def test_the_error_catalogue_is_read_from_the_code():
+    page = _generated_page("error_catalogue.py", "errors.md")
     assert "`overwrite=True` to replace it" in page and "search's candidates.jsonl" in page
 
 
 def test_the_command_reference_is_read_from_the_app():
-    checked = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "cli_reference.py"), "--check"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert checked.returncode == 0, checked.stderr
-    page = (DOCS / "cli.md").read_text()
+    page = _generated_page("cli_reference.py", "cli.md")
     for command in ("models", "info", "convert", "eval", "compare", "train", "publish", "search", "export"):
         assert f"\n## {command}\n" in page, command
     assert "`robnetzoo eval [OPTIONS] MODEL`" in page and "| `--attack, -a` |" in page
